@@ -1,0 +1,107 @@
+//! Which compute backend the worker uses: the WebGPU adapter (or why there is none), the choice
+//! between WebGPU and the CPU, and a check that the chosen backend computes correctly.
+
+use leptos::prelude::*;
+
+use super::{BackendState, PingState};
+use crate::protocol::{AdapterReport, BackendChoice};
+
+#[component]
+pub fn BackendPanel(state: BackendState, on_check: Callback<()>) -> impl IntoView {
+    let webgpu_available =
+        move || matches!(state.adapter.get(), Some(AdapterReport::Available(_)));
+    let running = move || matches!(state.ping.get(), PingState::Running(_));
+    let choose = move |backend: BackendChoice| {
+        state.choice.set(backend);
+        on_check.run(());
+    };
+
+    view! {
+        <section class="card" aria-labelledby="backend-title">
+            <h3 id="backend-title">"Compute backend"</h3>
+            <p class="adapter" data-testid="adapter-line">{move || adapter_line(state.adapter.get())}</p>
+            <fieldset class="backend-choice" disabled=running>
+                <legend>"Train on"</legend>
+                <label>
+                    <input
+                        type="radio"
+                        name="backend"
+                        data-testid="backend-webgpu"
+                        disabled=move || !webgpu_available()
+                        prop:checked=move || state.choice.get() == BackendChoice::WebGpu
+                        on:change=move |_| choose(BackendChoice::WebGpu)
+                    />
+                    " WebGPU (your GPU)"
+                </label>
+                <label>
+                    <input
+                        type="radio"
+                        name="backend"
+                        data-testid="backend-cpu"
+                        prop:checked=move || state.choice.get() == BackendChoice::Cpu
+                        on:change=move |_| choose(BackendChoice::Cpu)
+                    />
+                    " CPU (WebAssembly, slower)"
+                </label>
+            </fieldset>
+            <button data-testid="ping-button" disabled=running on:click=move |_| on_check.run(())>
+                "Check backend"
+            </button>
+            <p class="ping" data-testid="ping-result" data-state=move || ping_state_name(&state.ping.get())>
+                {move || ping_line(state.ping.get())}
+            </p>
+        </section>
+    }
+}
+
+fn adapter_line(adapter: Option<AdapterReport>) -> String {
+    match adapter {
+        None => "Looking for a WebGPU adapter...".to_string(),
+        Some(AdapterReport::Available(info)) => {
+            let kind = if info.is_fallback {
+                "fallback adapter (software, slow)"
+            } else {
+                "hardware adapter"
+            };
+            let name = [info.vendor, info.architecture, info.device]
+                .into_iter()
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join(" / ");
+            let name = if name.is_empty() { "unnamed adapter".to_string() } else { name };
+            format!("WebGPU adapter: {name}, {kind}")
+        }
+        Some(AdapterReport::Unavailable(why)) => {
+            format!("No WebGPU adapter. {} Training will use the CPU backend instead.", why.explain())
+        }
+    }
+}
+
+fn ping_state_name(ping: &PingState) -> &'static str {
+    match ping {
+        PingState::Idle => "idle",
+        PingState::Running(_) => "running",
+        PingState::Done(report) if report.check.passed() => "ok",
+        PingState::Done(_) => "wrong",
+        PingState::Failed { .. } => "failed",
+    }
+}
+
+fn ping_line(ping: PingState) -> String {
+    match ping {
+        PingState::Idle => String::new(),
+        PingState::Running(backend) => format!("Checking {}...", backend.label()),
+        PingState::Done(report) => {
+            let verdict = if report.check.passed() { "correct" } else { "WRONG" };
+            format!(
+                "{}: {} computed {:?}, expected {:?}: {verdict} ({:.0} ms)",
+                report.backend.label(),
+                report.device,
+                report.check.computed,
+                report.check.expected,
+                report.millis
+            )
+        }
+        PingState::Failed { backend, message } => format!("{} failed: {message}", backend.label()),
+    }
+}

@@ -1,0 +1,103 @@
+//! The engine: a dedicated Web Worker that owns the burn devices and every tensor.
+//!
+//! Each command runs as its own future on the worker's event loop, so a long computation never
+//! blocks the page, and the worker can answer a command with several events over time.
+
+mod adapter;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use burn::tensor::Device;
+use gloo_worker::{HandlerId, Worker, WorkerScope};
+use tripletlab_core::selfcheck::matmul_check;
+use web_time::Instant;
+
+use crate::protocol::{AdapterReport, BackendChoice, Command, Event, PingReport};
+
+/// The worker's state: the devices it has started (each can only be started once per page).
+pub struct Engine {
+    devices: Rc<Devices>,
+}
+
+#[derive(Default)]
+struct Devices {
+    webgpu: RefCell<Option<Device>>,
+    cpu: RefCell<Option<Device>>,
+}
+
+impl Worker for Engine {
+    type Message = ();
+    type Input = Command;
+    type Output = Event;
+
+    fn create(_scope: &WorkerScope<Self>) -> Self {
+        Self { devices: Rc::new(Devices::default()) }
+    }
+
+    fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
+
+    fn received(&mut self, scope: &WorkerScope<Self>, command: Command, id: HandlerId) {
+        let scope = scope.clone();
+        let devices = Rc::clone(&self.devices);
+        wasm_bindgen_futures::spawn_local(async move {
+            let event = match command {
+                Command::ProbeAdapter => Event::Adapter(adapter::probe().await),
+                Command::Ping { backend } => ping(&devices, backend).await,
+            };
+            scope.respond(id, event);
+        });
+    }
+}
+
+async fn ping(devices: &Devices, backend: BackendChoice) -> Event {
+    let started = Instant::now();
+    let failed = |message: String| Event::Failed { backend, message };
+    let device = match devices.get_or_start(backend).await {
+        Ok(device) => device,
+        Err(message) => return failed(message),
+    };
+    match matmul_check(&device).await {
+        Ok(check) => Event::Pong(PingReport {
+            backend,
+            device: describe(backend),
+            check,
+            millis: started.elapsed().as_secs_f64() * 1000.0,
+        }),
+        Err(err) => failed(err.to_string()),
+    }
+}
+
+fn describe(backend: BackendChoice) -> String {
+    match backend {
+        BackendChoice::WebGpu => "burn wgpu on the browser's WebGPU adapter".to_string(),
+        BackendChoice::Cpu => "burn flex on the CPU (WebAssembly)".to_string(),
+    }
+}
+
+impl Devices {
+    /// The device for `backend`, started on first use.
+    async fn get_or_start(&self, backend: BackendChoice) -> Result<Device, String> {
+        let slot = match backend {
+            BackendChoice::WebGpu => &self.webgpu,
+            BackendChoice::Cpu => &self.cpu,
+        };
+        if let Some(device) = slot.borrow().as_ref() {
+            return Ok(device.clone());
+        }
+        let device = match backend {
+            BackendChoice::Cpu => Device::flex(),
+            BackendChoice::WebGpu => {
+                if let AdapterReport::Unavailable(why) = adapter::probe().await {
+                    return Err(why.explain());
+                }
+                Device::wgpu_options()
+                    .init_async()
+                    .await
+                    .map_err(|err| format!("burn could not start WebGPU: {err}"))?
+            }
+        };
+        *slot.borrow_mut() = Some(device.clone());
+        Ok(device)
+    }
+}

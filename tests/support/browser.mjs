@@ -1,0 +1,34 @@
+// Debian's Chromium, headless, cut off from the closed network (flags from docs/stack.md).
+import { chromium } from "playwright-core";
+
+const QUIET = [
+  "--no-sandbox",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-quic",
+];
+
+/**
+ * Launch Chromium. With `webgpu`, Chromium offers its SwiftShader WebGPU adapter; without it,
+ * `navigator.gpu.requestAdapter()` returns null, as on a machine without WebGPU.
+ */
+export async function launch({ webgpu }) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    headless: true,
+    args: webgpu ? [...QUIET, "--enable-unsafe-webgpu"] : QUIET,
+  });
+}
+
+/** A new page that keeps its console and errors (the worker's included) for failure messages. */
+export async function openPage(browser, url) {
+  const page = await browser.newPage();
+  const log = [];
+  page.on("console", (msg) => log.push(`[${msg.type()}] ${msg.text()}`));
+  page.on("pageerror", (err) => log.push(`[pageerror] ${err.message}`));
+  page.on("worker", (worker) => log.push(`[worker started] ${worker.url()}`));
+  await page.goto(url);
+  return { page, log };
+}

@@ -1,0 +1,49 @@
+//! Developer commands: `cargo xtask serve` and `cargo xtask test`.
+//!
+//! Each command first installs what it is missing (and nothing it already has), so a fresh
+//! machine and a warm one run the same command.
+
+mod suite;
+mod run;
+mod tools;
+
+use std::process::ExitCode;
+
+use run::Failure;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  serve   install what is missing, then serve the page on http://127.0.0.1:8080 (trunk serve)
+  test    install what is missing, then run the native tests, build the page and run the
+          browser tests in headless Chromium";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("serve") => serve(),
+        Some("test") => suite::test_all(),
+        Some("-h" | "--help" | "help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(Failure::new(format!("unknown command '{other}'\n\n{USAGE}"))),
+        None => Err(Failure::new(USAGE)),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("xtask: {failure}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve() -> Result<(), Failure> {
+    let root = run::repo_root();
+    tools::ensure_web_tools(&root)?;
+    println!("xtask: no datasets or weights to prepare yet");
+    println!("xtask: serving on http://127.0.0.1:8080 (Ctrl-C stops)");
+    run::status(run::command("trunk", &root).arg("serve"))
+}

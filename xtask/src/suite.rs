@@ -1,0 +1,59 @@
+//! `cargo xtask test`: every test the project has, in one command.
+
+use std::time::Instant;
+
+use crate::run::{self, Failure, command};
+use crate::tools;
+
+/// Install what is missing, then run: native tests (core and CLI on flex, plus the lavapipe wgpu
+/// tests), the page's Trunk build, and the browser end-to-end tests. Every stage runs even if an
+/// earlier one failed (the browser tests need the build); the summary says which failed.
+pub fn test_all() -> Result<(), Failure> {
+    let root = run::repo_root();
+    tools::ensure_web_tools(&root)?;
+    tools::ensure_test_tools(&root)?;
+
+    let mut results: Vec<(&str, Result<(), Failure>, f64)> = Vec::new();
+    let mut stage = |name: &'static str, step: &mut dyn FnMut() -> Result<(), Failure>| {
+        let started = Instant::now();
+        let outcome = step();
+        let ok = outcome.is_ok();
+        results.push((name, outcome, started.elapsed().as_secs_f64()));
+        ok
+    };
+
+    stage("native tests (core + CLI)", &mut || {
+        run::status(command("cargo", &root).args([
+            "test", "-p", "tripletlab-core", "-p", "tripletlab-cli", "--", "--include-ignored",
+        ]))
+    });
+    let built = stage("page build (trunk build --release)", &mut || {
+        run::status(command("trunk", &root).args(["build", "--release"]))
+    });
+    if built {
+        stage("browser tests (headless Chromium)", &mut || {
+            run::status(command("npm", &root.join("tests")).args(["test", "--silent"]))
+        });
+    }
+
+    println!("\nxtask test summary:");
+    let mut failed = 0;
+    for (name, outcome, seconds) in &results {
+        match outcome {
+            Ok(()) => println!("  ok      {name} ({seconds:.0} s)"),
+            Err(err) => {
+                failed += 1;
+                println!("  FAILED  {name} ({seconds:.0} s): {err}");
+            }
+        }
+    }
+    if !built {
+        println!("  SKIPPED browser tests (headless Chromium): the page did not build");
+    }
+    if failed == 0 && built {
+        println!("xtask test: all {} stages passed", results.len());
+        Ok(())
+    } else {
+        Err(Failure::new("some stages failed (see the summary above)"))
+    }
+}
