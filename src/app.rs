@@ -1,6 +1,7 @@
 //! The page: controls and results, rendered from the worker's events. It never touches a tensor.
 
 mod backend_panel;
+mod dataset_panel;
 
 use gloo_worker::{Spawnable, WorkerBridge};
 use leptos::prelude::*;
@@ -8,6 +9,7 @@ use leptos::prelude::*;
 use crate::engine::Engine;
 use crate::protocol::{AdapterReport, BackendChoice, Command, Event, PingReport};
 use backend_panel::BackendPanel;
+use dataset_panel::{DATA_ROOT, DatasetPanel, DatasetState, ListState, LoadState};
 
 /// Where Trunk puts the worker's loader (see `index.html`).
 const WORKER_LOADER: &str = "./worker_loader.js";
@@ -39,36 +41,43 @@ impl BackendState {
             ping: RwSignal::new(PingState::Idle),
         }
     }
+}
 
-    /// Fold one worker event into the state.
-    fn apply(self, event: Event) {
+/// Fold one worker event into the page's state.
+fn apply(state: BackendState, data: DatasetState, event: Event) {
         match event {
             Event::Adapter(report) => {
                 let choice = match report {
                     AdapterReport::Available(_) => BackendChoice::WebGpu,
                     AdapterReport::Unavailable(_) => BackendChoice::Cpu,
                 };
-                self.choice.set(choice);
-                self.adapter.set(Some(report));
+                state.choice.set(choice);
+                state.adapter.set(Some(report));
             }
-            Event::Pong(report) => self.ping.set(PingState::Done(report)),
-            Event::Failed { backend, message } => self.ping.set(PingState::Failed { backend, message }),
+            Event::Pong(report) => state.ping.set(PingState::Done(report)),
+            Event::Failed { backend, message } => state.ping.set(PingState::Failed { backend, message }),
+            Event::DatasetList { datasets } => data.list.set(ListState::Ready(datasets)),
+            Event::DatasetListFailed { message } => data.list.set(ListState::Failed(message)),
+            Event::DatasetProgress(progress) => data.load.set(LoadState::Loading(progress)),
+            Event::DatasetReady(summary) => data.load.set(LoadState::Ready(summary)),
+            Event::DatasetFailed { message } => data.load.set(LoadState::Failed(message)),
         }
-    }
 }
 
 /// The whole page.
 #[component]
 pub fn App() -> impl IntoView {
     let state = BackendState::new();
+    let data = DatasetState::new();
     let bridge: WorkerBridge<Engine> = Engine::spawner()
-        .callback(move |event| state.apply(event))
+        .callback(move |event| apply(state, data, event))
         .with_loader(true)
         .spawn(WORKER_LOADER);
     let bridge = StoredValue::new_local(bridge);
     let send = move |command: Command| bridge.with_value(|bridge| bridge.send(command));
 
     send(Command::ProbeAdapter);
+    send(Command::ListDatasets { index_url: format!("{DATA_ROOT}/index.json") });
     let check_backend = move || {
         let backend = state.choice.get_untracked();
         state.ping.set(PingState::Running(backend));
@@ -97,6 +106,7 @@ pub fn App() -> impl IntoView {
             <section class="panel training" aria-labelledby="training-title">
                 <h2 id="training-title">"Training"</h2>
                 <BackendPanel state=state on_check=Callback::new(move |()| check_backend()) />
+                <DatasetPanel state=data send=Callback::new(send) />
                 <RecipeSummary />
             </section>
             <section class="panel results" aria-labelledby="results-title">

@@ -4,20 +4,26 @@
 //! blocks the page, and the worker can answer a command with several events over time.
 
 mod adapter;
+mod cache;
+mod dataset;
+mod net;
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use burn::tensor::Device;
+use tripletlab_core::data::Dataset;
 use gloo_worker::{HandlerId, Worker, WorkerScope};
 use tripletlab_core::selfcheck::matmul_check;
 use web_time::Instant;
 
-use crate::protocol::{AdapterReport, BackendChoice, Command, Event, PingReport};
+use crate::protocol::{AdapterReport, BackendChoice, Command, DatasetRequest, Event, PingReport};
 
-/// The worker's state: the devices it has started (each can only be started once per page).
+/// The worker's state: the devices it has started (each can only be started once per page) and
+/// the dataset it holds.
 pub struct Engine {
     devices: Rc<Devices>,
+    dataset: Rc<RefCell<Option<Rc<Dataset>>>>,
 }
 
 #[derive(Default)]
@@ -32,7 +38,7 @@ impl Worker for Engine {
     type Output = Event;
 
     fn create(_scope: &WorkerScope<Self>) -> Self {
-        Self { devices: Rc::new(Devices::default()) }
+        Self { devices: Rc::new(Devices::default()), dataset: Rc::new(RefCell::new(None)) }
     }
 
     fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
@@ -40,10 +46,31 @@ impl Worker for Engine {
     fn received(&mut self, scope: &WorkerScope<Self>, command: Command, id: HandlerId) {
         let scope = scope.clone();
         let devices = Rc::clone(&self.devices);
+        let held = Rc::clone(&self.dataset);
         wasm_bindgen_futures::spawn_local(async move {
             let event = match command {
                 Command::ProbeAdapter => Event::Adapter(adapter::probe().await),
                 Command::Ping { backend } => ping(&devices, backend).await,
+                Command::ListDatasets { index_url } => match dataset::list(&index_url).await {
+                    Ok(index) => Event::DatasetList { datasets: index.datasets },
+                    Err(err) => Event::DatasetListFailed { message: err.to_string() },
+                },
+                Command::LoadDataset(request) => {
+                    let progress = |state| scope.respond(id, Event::DatasetProgress(state));
+                    let loaded = match request {
+                        DatasetRequest::Served { manifest_url, max_shards } => {
+                            dataset::load_served(&manifest_url, max_shards, &progress).await
+                        }
+                        DatasetRequest::Dropped { files } => dataset::load_dropped(files),
+                    };
+                    match loaded {
+                        Ok((data, summary)) => {
+                            *held.borrow_mut() = Some(Rc::new(data));
+                            Event::DatasetReady(summary)
+                        }
+                        Err(err) => Event::DatasetFailed { message: err.to_string() },
+                    }
+                }
             };
             scope.respond(id, event);
         });

@@ -4,6 +4,7 @@
 //! type below, so the whole conversation can be read in this file.
 
 use serde::{Deserialize, Serialize};
+use tripletlab_core::data::manifest::IndexEntry;
 use tripletlab_core::selfcheck::MatmulCheck;
 
 /// Where the worker runs its tensors.
@@ -33,6 +34,29 @@ pub enum Command {
     /// Start `backend` (once) and compute a known matrix product on it; answered by
     /// [`Event::Pong`] or [`Event::Failed`].
     Ping { backend: BackendChoice },
+    /// Read the list of datasets served with the page; answered by [`Event::DatasetList`].
+    ListDatasets { index_url: String },
+    /// Load a dataset into the worker; answered by [`Event::DatasetProgress`] events, then
+    /// [`Event::DatasetReady`] or [`Event::DatasetFailed`].
+    LoadDataset(DatasetRequest),
+}
+
+/// Where a dataset comes from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum DatasetRequest {
+    /// A dataset prepared by `tripletlab prepare` and served with the page: fetched shard by
+    /// shard, verified, and cached in the browser. `max_shards` keeps only the first shards.
+    Served { manifest_url: String, max_shards: Option<u32> },
+    /// Files the visitor chose: a `cifar-10-binary.tar.gz`, or `.bin` batch files with
+    /// `batches.meta.txt`. Read in the worker; nothing is uploaded anywhere.
+    Dropped { files: Vec<DroppedFile> },
+}
+
+/// One file the visitor chose, read in the page.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DroppedFile {
+    pub name: String,
+    pub bytes: Vec<u8>,
 }
 
 /// What the worker tells the page.
@@ -44,6 +68,44 @@ pub enum Event {
     Pong(PingReport),
     /// A command could not be carried out; `message` says why, for the visitor.
     Failed { backend: BackendChoice, message: String },
+    /// The datasets served with the page (empty when none were prepared).
+    DatasetList { datasets: Vec<IndexEntry> },
+    /// The dataset index could not be read.
+    DatasetListFailed { message: String },
+    /// Loading a dataset moved on.
+    DatasetProgress(LoadProgress),
+    /// A dataset is loaded, verified and parsed; the worker keeps it for training.
+    DatasetReady(DatasetSummary),
+    /// Loading failed; nothing partial was kept. `message` names the file and the problem.
+    DatasetFailed { message: String },
+}
+
+/// How far loading has come.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadProgress {
+    pub shards_done: u32,
+    pub shards_total: u32,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// Shards found, verified, in the browser's cache (not downloaded).
+    pub from_cache: u32,
+    /// The file being read now.
+    pub current: String,
+}
+
+/// What was loaded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetSummary {
+    pub name: String,
+    /// Generated shapes, not CIFAR-10: the page says so.
+    pub synthetic: bool,
+    pub images: u64,
+    pub class_names: Vec<String>,
+    pub class_counts: Vec<u64>,
+    pub shards: u32,
+    pub from_cache: u32,
+    pub downloaded_bytes: u64,
+    pub millis: f64,
 }
 
 /// The WebGPU adapter the browser offers, or why there is none.

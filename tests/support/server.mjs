@@ -31,7 +31,11 @@ export async function serveDist(root = DIST) {
     try {
       if (!(await stat(file)).isFile()) throw new Error("not a file");
       const body = await readFile(file);
-      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
+      // no-store: only the page's own Cache API may spare a download, never the HTTP cache.
+      res.writeHead(200, {
+        "content-type": TYPES[extname(file)] ?? "application/octet-stream",
+        "cache-control": "no-store",
+      });
       res.end(body);
     } catch {
       res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}`);

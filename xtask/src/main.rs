@@ -3,6 +3,7 @@
 //! Each command first installs what it is missing (and nothing it already has), so a fresh
 //! machine and a warm one run the same command.
 
+mod data;
 mod suite;
 mod run;
 mod tools;
@@ -43,7 +44,7 @@ fn main() -> ExitCode {
 fn serve() -> Result<(), Failure> {
     let root = run::repo_root();
     tools::ensure_web_tools(&root)?;
-    println!("xtask: no datasets or weights to prepare yet");
+    data::prepare_for_serving(&root)?;
     println!("xtask: serving on http://127.0.0.1:8080 (Ctrl-C stops)");
     run::status(run::command("trunk", &root).arg("serve"))
 }

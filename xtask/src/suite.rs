@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use crate::run::{self, Failure, command};
-use crate::tools;
+use crate::{data, tools};
 
 /// Install what is missing, then run: native tests (core and CLI on flex, plus the lavapipe wgpu
 /// tests), the page's Trunk build, and the browser end-to-end tests. Every stage runs even if an
@@ -27,8 +27,13 @@ pub fn test_all() -> Result<(), Failure> {
             "test", "-p", "tripletlab-core", "-p", "tripletlab-cli", "--", "--include-ignored",
         ]))
     });
-    let built = stage("page build (trunk build --release)", &mut || {
-        run::status(command("trunk", &root).args(["build", "--release"]))
+    let built = stage("page build (trunk build --release, test data)", &mut || {
+        run::status(command("trunk", &root).args(["build", "--release"]))?;
+        // A tiny synthetic dataset for the browser tests, served from the build only.
+        data::prepare(
+            &root,
+            &["--from", "synthetic", "--out", "dist/public/data/synthetic-shapes", "--shards", "2", "--images-per-shard", "200"],
+        )
     });
     if built {
         stage("browser tests (headless Chromium)", &mut || {

@@ -1,12 +1,16 @@
 //! `tripletlab`: Triplet Lab on the command line, the same core on native burn backends.
 
 mod backend;
+mod error;
+mod prepare;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 use backend::BackendName;
+use error::CliError;
 
 #[derive(Parser)]
 #[command(name = "tripletlab", version, about = "Train and inspect a triplet-loss MobileNetV2 encoder")]
@@ -23,26 +27,49 @@ enum Command {
         #[arg(long, value_enum, default_value_t = BackendName::Flex)]
         backend: BackendName,
     },
+    /// Turn a dataset source into the files the page serves: batch files (the shards) and a
+    /// manifest.json with their sizes and SHA-256.
+    Prepare {
+        /// A cifar-10-binary.tar.gz, a folder of CIFAR-10 .bin files with batches.meta.txt,
+        /// `download` (the official archive, when online) or `synthetic` (generated shapes).
+        #[arg(long = "from", value_name = "SOURCE")]
+        source: String,
+        /// Output folder [default: public/data/<dataset name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Keep only the first N batch files (a smaller dataset for quick demos).
+        #[arg(long, value_name = "N")]
+        shards: Option<usize>,
+        /// Synthetic only: images in each batch file.
+        #[arg(long, default_value_t = 1_000)]
+        images_per_shard: usize,
+        /// Synthetic only: the generator's seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Doctor { backend } => doctor(backend),
+        Command::Prepare { source, out, shards, images_per_shard, seed } => {
+            let options = prepare::Options { shards, images_per_shard, seed };
+            prepare::run(&source, out, &options)
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(err) => {
+            eprintln!("error: {err}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn doctor(backend: BackendName) -> Result<(), String> {
-    let device = backend.init().map_err(|err| err.to_string())?;
-    let check = pollster::block_on(tripletlab_core::selfcheck::matmul_check(&device))
-        .map_err(|err| err.to_string())?;
+fn doctor(backend: BackendName) -> Result<(), CliError> {
+    let device = backend.init()?;
+    let check = pollster::block_on(tripletlab_core::selfcheck::matmul_check(&device))?;
     println!("backend: {}", backend.describe());
     println!(
         "matmul [[1,2,3],[4,5,6]] x [[7,8],[9,10],[11,12]] = {:?} (expected {:?}, max error {})",
@@ -52,6 +79,6 @@ fn doctor(backend: BackendName) -> Result<(), String> {
         println!("ok");
         Ok(())
     } else {
-        Err(format!("{} computed a wrong product", backend.describe()))
+        Err(CliError::WrongAnswer(backend.describe()))
     }
 }

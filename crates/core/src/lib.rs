@@ -5,4 +5,6 @@
 //! network or file-system I/O of its own and never reads a tensor synchronously, so the same code
 //! runs natively and in a browser worker.
 
+pub mod data;
+pub mod random;
 pub mod selfcheck;

@@ -1,0 +1,109 @@
+//! `tripletlab prepare` end to end: sources in, shards and manifest out, errors with file names.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tripletlab_core::data::manifest::Manifest;
+
+fn fixture_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../core/tests/fixtures/cifar10-foolbox")
+}
+
+/// A fresh, empty folder for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("prepare").join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("scratch folder");
+    dir
+}
+
+fn prepare(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tripletlab")).arg("prepare").args(args).output().expect("runs")
+}
+
+fn manifest(dir: &Path) -> Manifest {
+    let bytes = fs::read(dir.join("manifest.json")).expect("manifest written");
+    Manifest::parse("manifest.json", &bytes).expect("manifest valid")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn synthetic_shards_verify_against_their_manifest() {
+    let root = scratch("synthetic");
+    let out = root.join("synthetic-shapes");
+    let run = prepare(&["--from", "synthetic", "--out", out.to_str().expect("utf-8"), "--shards", "2", "--images-per-shard", "50"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let manifest = manifest(&out);
+    assert!(manifest.synthetic);
+    assert_eq!(manifest.name, "synthetic-shapes");
+    assert_eq!(manifest.shards.len(), 2);
+    assert_eq!(manifest.total_images(), 100);
+    for shard in &manifest.shards {
+        shard.verify(&fs::read(out.join(&shard.file)).expect("shard written")).expect("hash matches");
+    }
+    let index = fs::read_to_string(root.join("index.json")).expect("index written");
+    assert!(index.contains("\"synthetic-shapes/manifest.json\""), "{index}");
+    assert!(String::from_utf8_lossy(&run.stdout).contains("synthetic (generated shapes, not CIFAR-10)"));
+}
+
+#[test]
+fn archive_and_folder_give_identical_shards() {
+    let root = scratch("archive-vs-folder");
+    let (from_archive, from_folder) = (root.join("a"), root.join("f"));
+    let archive = fixture_dir().join("cifar-10-binary.tar.gz");
+    for (source, out) in [(archive.as_path(), &from_archive), (fixture_dir().as_path(), &from_folder)] {
+        let run = prepare(&["--from", source.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")]);
+        assert!(run.status.success(), "{}", stderr(&run));
+    }
+    let (a, f) = (manifest(&from_archive), manifest(&from_folder));
+    assert_eq!(a, f);
+    assert!(!a.synthetic);
+    assert_eq!(a.class_names[3], "cat");
+    assert_eq!(a.shards.len(), 1);
+    assert_eq!(a.shards[0].file, "test_batch.bin");
+    assert_eq!(a.shards[0].images, 20);
+    let original = fs::read(fixture_dir().join("test_batch.bin")).expect("fixture");
+    assert_eq!(fs::read(from_archive.join("test_batch.bin")).expect("shard"), original);
+}
+
+#[test]
+fn a_missing_source_says_what_to_give() {
+    let run = prepare(&["--from", "/no/such/cifar.tar.gz", "--out", "/tmp/never"]);
+    assert_eq!(run.status.code(), Some(1));
+    let err = stderr(&run);
+    assert!(err.starts_with("error: /no/such/cifar.tar.gz does not exist"), "{err}");
+    assert!(err.contains("synthetic"), "{err}");
+}
+
+#[test]
+fn a_truncated_batch_in_a_folder_is_named_and_nothing_is_written() {
+    let root = scratch("truncated");
+    let source = root.join("source");
+    fs::create_dir_all(&source).expect("mkdir");
+    let batch = fs::read(fixture_dir().join("test_batch.bin")).expect("fixture");
+    fs::write(source.join("test_batch.bin"), &batch[..batch.len() - 1]).expect("write");
+    fs::copy(fixture_dir().join("batches.meta.txt"), source.join("batches.meta.txt")).expect("copy");
+    let out = root.join("out");
+    let run = prepare(&["--from", source.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")]);
+    assert_eq!(run.status.code(), Some(1));
+    let err = stderr(&run);
+    assert!(err.contains("test_batch.bin is 61459 bytes: not a whole number of 3,073-byte records"), "{err}");
+    assert!(!out.join("manifest.json").exists());
+}
+
+#[test]
+fn a_corrupt_archive_is_an_error() {
+    let root = scratch("corrupt");
+    let mut archive = fs::read(fixture_dir().join("cifar-10-binary.tar.gz")).expect("fixture");
+    archive.truncate(archive.len() / 2);
+    let path = root.join("cifar-10-binary.tar.gz");
+    fs::write(&path, archive).expect("write");
+    let run = prepare(&["--from", path.to_str().expect("utf-8"), "--out", root.join("out").to_str().expect("utf-8")]);
+    assert_eq!(run.status.code(), Some(1));
+    let err = stderr(&run);
+    assert!(err.contains("cifar-10-binary.tar.gz is not a valid"), "{err}");
+}

@@ -1,0 +1,296 @@
+//! Reading `cifar-10-binary.tar.gz` in pure Rust, streaming: gzip through `flate2`'s Rust
+//! backend, then tar entries one after the other, keeping only the files asked for.
+//!
+//! It reads POSIX ustar and GNU tar (long names, base-256 sizes) and pax path records, verifies
+//! each header's checksum and the gzip CRC, and requires the end-of-archive block, so a truncated
+//! archive is an error rather than a smaller dataset.
+
+use std::io::{self, Read};
+
+use flate2::read::GzDecoder;
+
+use super::cifar::{BATCH_FILES, META_FILE};
+use super::DataError;
+use super::cifar::CifarFiles;
+
+const BLOCK: usize = 512;
+
+/// Read a CIFAR-10 binary `.tar.gz`. `file` names the archive in errors.
+pub fn read_cifar_tar_gz(file: &str, reader: impl Read) -> Result<CifarFiles, DataError> {
+    let members = read_tar_gz(file, reader, |path| {
+        let base = path.rsplit('/').next().unwrap_or(path);
+        base == META_FILE || BATCH_FILES.contains(&base)
+    })?;
+    let files = members.iter().map(|(path, bytes)| (path.as_str(), bytes.as_slice()));
+    CifarFiles::parse(file, files)
+}
+
+/// The regular files of a gzipped tar whose path `wanted` accepts, in archive order.
+pub fn read_tar_gz(
+    file: &str,
+    reader: impl Read,
+    wanted: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, Vec<u8>)>, DataError> {
+    let mut tar = TarReader { file, inner: GzDecoder::new(reader) };
+    tar.members(wanted)
+}
+
+fn gzip_error(file: &str, err: &io::Error) -> DataError {
+    let reason = match err.kind() {
+        io::ErrorKind::UnexpectedEof => "it ends too early (truncated download?)".to_string(),
+        _ => err.to_string(),
+    };
+    DataError::Gzip { file: file.to_string(), reason }
+}
+
+struct TarReader<'a, R> {
+    file: &'a str,
+    inner: GzDecoder<R>,
+}
+
+impl<R: Read> TarReader<'_, R> {
+    fn tar_error(&self, reason: impl Into<String>) -> DataError {
+        DataError::Tar { file: self.file.to_string(), reason: reason.into() }
+    }
+
+    /// Fill `buf` completely. `Ok(false)` when the stream ended before the first byte.
+    fn read_block(&mut self, buf: &mut [u8]) -> Result<bool, DataError> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.inner.read(&mut buf[filled..]) {
+                Ok(0) if filled == 0 => return Ok(false),
+                Ok(0) => return Err(self.tar_error("it ends in the middle of a block (truncated?)")),
+                Ok(read) => filled += read,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(gzip_error(self.file, &err)),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Read `size` bytes of entry data (plus padding), keeping them when `keep`.
+    fn read_data(&mut self, size: u64, keep: bool, path: &str) -> Result<Vec<u8>, DataError> {
+        let mut data = Vec::new();
+        let mut left = size;
+        let mut chunk = [0u8; 64 * 1024];
+        while left > 0 {
+            let want = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
+            if !self.read_block(&mut chunk[..want])? {
+                return Err(self.tar_error(format!(
+                    "it ends inside {path} ({left} of {size} bytes missing; truncated?)"
+                )));
+            }
+            if keep {
+                data.extend_from_slice(&chunk[..want]);
+            }
+            left -= want as u64;
+        }
+        let padding = (BLOCK - (size % BLOCK as u64) as usize) % BLOCK;
+        if padding > 0 && !self.read_block(&mut chunk[..padding])? {
+            return Err(self.tar_error(format!("it ends after {path} without padding (truncated?)")));
+        }
+        Ok(data)
+    }
+
+    fn members(&mut self, wanted: impl Fn(&str) -> bool) -> Result<Vec<(String, Vec<u8>)>, DataError> {
+        let mut members = Vec::new();
+        let mut header = [0u8; BLOCK];
+        let mut long_name: Option<String> = None;
+        loop {
+            if !self.read_block(&mut header)? {
+                return Err(self.tar_error("it has no end-of-archive block (truncated?)"));
+            }
+            if header.iter().all(|&byte| byte == 0) {
+                // Read the rest of the stream (zero padding) so gzip checks its CRC and length:
+                // a damaged or cut-off end of the file is an error too.
+                io::copy(&mut self.inner, &mut io::sink()).map_err(|err| gzip_error(self.file, &err))?;
+                return Ok(members);
+            }
+            verify_checksum(&header).map_err(|reason| self.tar_error(reason))?;
+            let size = parse_size(&header[124..136])
+                .ok_or_else(|| self.tar_error("a header has an unreadable size field"))?;
+            let path = match long_name.take() {
+                Some(name) => name,
+                None => header_path(&header),
+            };
+            match header[156] {
+                b'0' | 0 | b'7' => {
+                    let keep = wanted(&path);
+                    let data = self.read_data(size, keep, &path)?;
+                    if keep {
+                        members.push((path, data));
+                    }
+                }
+                b'L' => {
+                    let data = self.read_data(size, true, "a GNU long name")?;
+                    long_name = Some(c_string(&data));
+                }
+                b'x' => {
+                    let data = self.read_data(size, true, "a pax header")?;
+                    long_name = pax_path(&data);
+                }
+                _ => {
+                    // Directories, links, global pax headers: nothing to keep.
+                    self.read_data(size, false, &path)?;
+                }
+            }
+        }
+    }
+}
+
+fn verify_checksum(header: &[u8; BLOCK]) -> Result<(), String> {
+    let stored = parse_octal(&header[148..156]).ok_or("a header has an unreadable checksum")?;
+    let computed: u64 = header
+        .iter()
+        .enumerate()
+        .map(|(at, &byte)| if (148..156).contains(&at) { u64::from(b' ') } else { u64::from(byte) })
+        .sum();
+    if stored == computed {
+        Ok(())
+    } else {
+        Err(format!("a header's checksum is {stored} but its bytes sum to {computed} (corrupt)"))
+    }
+}
+
+/// An octal number field: digits, optionally surrounded by spaces and NULs.
+fn parse_octal(field: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(field).ok()?;
+    let digits = text.trim_matches(|c: char| c == ' ' || c == '\0');
+    if digits.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(digits, 8).ok()
+}
+
+/// The size field: octal, or GNU base-256 when the high bit of its first byte is set.
+fn parse_size(field: &[u8]) -> Option<u64> {
+    if field[0] & 0x80 != 0 {
+        let mut value: u64 = u64::from(field[0] & 0x7f);
+        for &byte in &field[1..] {
+            value = value.checked_mul(256)?.checked_add(u64::from(byte))?;
+        }
+        Some(value)
+    } else {
+        parse_octal(field)
+    }
+}
+
+fn c_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&byte| byte == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+fn header_path(header: &[u8; BLOCK]) -> String {
+    let name = c_string(&header[0..100]);
+    let is_ustar = &header[257..262] == b"ustar";
+    let prefix = if is_ustar { c_string(&header[345..500]) } else { String::new() };
+    if prefix.is_empty() { name } else { format!("{prefix}/{name}") }
+}
+
+/// The `path` record of a pax extended header ("<len> path=<value>\n" records).
+fn pax_path(data: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(data);
+    text.lines().find_map(|record| {
+        let (_, key_value) = record.split_once(' ')?;
+        key_value.strip_prefix("path=").map(str::to_string)
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+
+    /// A minimal ustar archive of `files`, with the two end blocks (as GNU tar writes it).
+    pub(crate) fn tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (path, data) in files {
+            let mut header = [0u8; BLOCK];
+            header[..path.len()].copy_from_slice(path.as_bytes());
+            header[100..107].copy_from_slice(b"0000644");
+            header[124..135].copy_from_slice(format!("{:011o}", data.len()).as_bytes());
+            header[156] = b'0';
+            header[257..263].copy_from_slice(b"ustar\0");
+            header[263..265].copy_from_slice(b"00");
+            header[148..156].copy_from_slice(b"        ");
+            let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
+            header[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+            out.extend_from_slice(&header);
+            out.extend_from_slice(data);
+            out.resize(out.len().div_ceil(BLOCK) * BLOCK, 0);
+        }
+        out.resize(out.len() + 2 * BLOCK, 0);
+        out
+    }
+
+    pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        encoder.write_all(bytes).expect("in memory");
+        encoder.finish().expect("in memory")
+    }
+
+    #[test]
+    fn reads_the_wanted_members_in_order() {
+        let archive = gzip(&tar(&[("d/a.txt", b"alpha"), ("d/skip", b"x"), ("d/b.bin", &[7u8; 1000])]));
+        let members = read_tar_gz("t.tar.gz", archive.as_slice(), |p| p != "d/skip").expect("valid");
+        assert_eq!(members.len(), 2);
+        assert_eq!(members[0], ("d/a.txt".to_string(), b"alpha".to_vec()));
+        assert_eq!(members[1].1, vec![7u8; 1000]);
+    }
+
+    #[test]
+    fn not_gzip_is_a_gzip_error() {
+        let err = read_tar_gz("x.tar.gz", b"plain text, not gzip".as_slice(), |_| true).unwrap_err();
+        assert!(matches!(err, DataError::Gzip { ref file, .. } if file == "x.tar.gz"), "{err}");
+    }
+
+    #[test]
+    fn truncated_gzip_is_an_error() {
+        let archive = gzip(&tar(&[("a", &[1u8; 5000])]));
+        let cut = &archive[..archive.len() - 20];
+        let err = read_tar_gz("x.tar.gz", cut, |_| true).unwrap_err();
+        assert!(matches!(err, DataError::Gzip { .. } | DataError::Tar { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_corrupt_header_fails_its_checksum() {
+        let mut raw = tar(&[("a", b"data")]);
+        raw[10] = b'Z';
+        let err = read_tar_gz("x.tar.gz", gzip(&raw).as_slice(), |_| true).unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
+    }
+
+    #[test]
+    fn a_tar_without_end_block_is_truncated() {
+        let raw = tar(&[("a", b"data")]);
+        let cut = &raw[..raw.len() - 2 * BLOCK];
+        let err = read_tar_gz("x.tar.gz", gzip(cut).as_slice(), |_| true).unwrap_err();
+        assert!(matches!(err, DataError::Tar { .. }) && err.to_string().contains("end-of-archive"), "{err}");
+    }
+
+    #[test]
+    fn a_tar_cut_inside_a_member_names_it() {
+        let raw = tar(&[("dir/test_batch.bin", &[0u8; 3073])]);
+        let cut = &raw[..BLOCK + 1000];
+        let err = read_tar_gz("x.tar.gz", gzip(cut).as_slice(), |_| true).unwrap_err();
+        assert!(err.to_string().contains("dir/test_batch.bin"), "{err}");
+    }
+
+    #[test]
+    fn base256_and_octal_sizes() {
+        assert_eq!(parse_size(b"00000001750\0"), Some(1000));
+        let mut field = [0u8; 12];
+        field[0] = 0x80;
+        field[11] = 0x10;
+        field[10] = 0x01;
+        assert_eq!(parse_size(&field), Some(0x0110));
+        assert_eq!(parse_octal(b"12x4"), None);
+    }
+
+    #[test]
+    fn pax_path_records() {
+        assert_eq!(pax_path(b"30 path=some/long/name.bin\n20 mtime=1\n"), Some("some/long/name.bin".into()));
+        assert_eq!(pax_path(b"20 mtime=1\n"), None);
+    }
+}

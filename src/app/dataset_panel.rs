@@ -1,0 +1,261 @@
+//! Choosing and loading a dataset: the datasets served with the page, or the visitor's own copy
+//! of CIFAR-10 (read in the worker, never uploaded). Shows progress, what loaded, and errors
+//! with a retry.
+
+use js_sys::Uint8Array;
+use leptos::prelude::*;
+use tripletlab_core::data::manifest::IndexEntry;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{FileList, HtmlInputElement};
+
+use crate::protocol::{Command, DatasetRequest, DatasetSummary, DroppedFile, LoadProgress};
+
+/// Where `tripletlab prepare` puts the served datasets (see `index.html`'s copy of `public/`).
+pub const DATA_ROOT: &str = "./public/data";
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ListState {
+    Loading,
+    Ready(Vec<IndexEntry>),
+    Failed(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoadState {
+    Idle,
+    Reading,
+    Loading(LoadProgress),
+    Ready(DatasetSummary),
+    Failed(String),
+}
+
+/// The dataset part of the page's state.
+#[derive(Clone, Copy)]
+pub struct DatasetState {
+    pub list: RwSignal<ListState>,
+    /// Index into the list.
+    pub selected: RwSignal<usize>,
+    /// Only the first N shards (None: all).
+    pub max_shards: RwSignal<Option<u32>>,
+    pub load: RwSignal<LoadState>,
+    /// The last request, for the retry button.
+    last_request: StoredValue<Option<DatasetRequest>, LocalStorage>,
+}
+
+impl DatasetState {
+    pub fn new() -> Self {
+        Self {
+            list: RwSignal::new(ListState::Loading),
+            selected: RwSignal::new(0),
+            max_shards: RwSignal::new(None),
+            load: RwSignal::new(LoadState::Idle),
+            last_request: StoredValue::new_local(None),
+        }
+    }
+
+    fn request_selected(self) -> Option<DatasetRequest> {
+        let ListState::Ready(datasets) = self.list.get_untracked() else { return None };
+        let entry = datasets.get(self.selected.get_untracked())?;
+        Some(DatasetRequest::Served {
+            manifest_url: format!("{DATA_ROOT}/{}", entry.manifest),
+            max_shards: self.max_shards.get_untracked(),
+        })
+    }
+}
+
+#[component]
+pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoView {
+    let busy = move || matches!(state.load.get(), LoadState::Loading(_) | LoadState::Reading);
+    let start = move |request: DatasetRequest| {
+        state.last_request.set_value(Some(request.clone()));
+        state.load.set(LoadState::Loading(LoadProgress::default()));
+        send.run(Command::LoadDataset(request));
+    };
+    let load_selected = move |_| {
+        if let Some(request) = state.request_selected() {
+            start(request);
+        }
+    };
+    let retry = move |_| {
+        if let Some(request) = state.last_request.get_value() {
+            start(request);
+        }
+    };
+    let read_files = move |files: Option<FileList>| {
+        let Some(files) = files.filter(|files| files.length() > 0) else { return };
+        state.load.set(LoadState::Reading);
+        wasm_bindgen_futures::spawn_local(async move {
+            match read_file_list(&files).await {
+                Ok(files) => start(DatasetRequest::Dropped { files }),
+                Err(message) => state.load.set(LoadState::Failed(message)),
+            }
+        });
+    };
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input = ev.target().and_then(|target| target.dyn_into::<HtmlInputElement>().ok());
+        read_files(input.and_then(|input| input.files()));
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        read_files(ev.data_transfer().and_then(|transfer| transfer.files()));
+    };
+
+    view! {
+        <section class="card" aria-labelledby="dataset-title">
+            <h3 id="dataset-title">"Dataset"</h3>
+            {move || match state.list.get() {
+                ListState::Loading => view! { <p class="muted">"Looking for datasets..."</p> }.into_any(),
+                ListState::Failed(message) => view! {
+                    <p class="error" data-testid="dataset-list-error">{message}</p>
+                }.into_any(),
+                ListState::Ready(datasets) if datasets.is_empty() => view! {
+                    <p class="muted" data-testid="dataset-none">
+                        "No dataset is served with this page (run `cargo xtask serve`, or "
+                        "`tripletlab prepare`). You can still use your own copy of CIFAR-10 below."
+                    </p>
+                }.into_any(),
+                ListState::Ready(datasets) => view! {
+                    <div class="row">
+                        <label>
+                            "Served "
+                            <select
+                                data-testid="dataset-select"
+                                prop:disabled=busy
+                                on:change=move |ev| {
+                                    let picked = event_target_value(&ev).parse().unwrap_or(0);
+                                    state.selected.set(picked);
+                                }
+                            >
+                                {datasets.iter().enumerate().map(|(at, entry)| view! {
+                                    <option value=at.to_string() selected=move || state.selected.get() == at>
+                                        {describe_entry(entry)}
+                                    </option>
+                                }).collect_view()}
+                            </select>
+                        </label>
+                        <label>
+                            "Shards "
+                            <select
+                                data-testid="dataset-shards"
+                                prop:disabled=busy
+                                on:change=move |ev| state.max_shards.set(event_target_value(&ev).parse().ok())
+                            >
+                                <option value="all">"all"</option>
+                                {(1..=6u32).map(|n| view! { <option value=n.to_string()>{format!("first {n}")}</option> }).collect_view()}
+                            </select>
+                        </label>
+                        <button data-testid="dataset-load" prop:disabled=busy on:click=load_selected>"Load"</button>
+                    </div>
+                }.into_any(),
+            }}
+            <label
+                class="dropzone"
+                on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default()
+                on:drop=on_drop
+            >
+                "Or use your own CIFAR-10: drop "
+                <code>"cifar-10-binary.tar.gz"</code>
+                " (or the .bin files with batches.meta.txt) here, or "
+                <input
+                    type="file"
+                    multiple
+                    accept=".gz,.tgz,.bin,.txt"
+                    data-testid="dataset-files"
+                    prop:disabled=busy
+                    on:change=on_pick
+                />
+                <span class="muted">" Read in your browser; nothing is uploaded."</span>
+            </label>
+            <LoadStatus state=state retry=Callback::new(retry) />
+        </section>
+    }
+}
+
+#[component]
+fn LoadStatus(state: DatasetState, retry: Callback<leptos::ev::MouseEvent>) -> impl IntoView {
+    move || match state.load.get() {
+        LoadState::Idle => ().into_any(),
+        LoadState::Reading => view! { <p data-testid="dataset-status" data-state="reading">"Reading your files..."</p> }.into_any(),
+        LoadState::Loading(progress) => view! {
+            <div data-testid="dataset-progress">
+                <progress max=progress.bytes_total.max(1).to_string() value=progress.bytes_done.to_string()></progress>
+                <p data-testid="dataset-status" data-state="loading">{progress_line(&progress)}</p>
+            </div>
+        }.into_any(),
+        LoadState::Ready(summary) => view! {
+            <p data-testid="dataset-status" data-state="ready" class:synthetic=summary.synthetic>
+                {summary_line(&summary)}
+            </p>
+        }.into_any(),
+        LoadState::Failed(message) => view! {
+            <div class="error">
+                <p data-testid="dataset-status" data-state="failed">{message}</p>
+                <button data-testid="dataset-retry" on:click=move |ev| retry.run(ev)>"Retry"</button>
+            </div>
+        }.into_any(),
+    }
+}
+
+fn describe_entry(entry: &IndexEntry) -> String {
+    let kind = if entry.synthetic { "SYNTHETIC shapes, not CIFAR-10" } else { "real images" };
+    format!("{} ({kind}; {} images, {})", entry.name, group(entry.images), megabytes(entry.bytes))
+}
+
+fn progress_line(progress: &LoadProgress) -> String {
+    if progress.shards_total == 0 {
+        return "Reading the manifest...".to_string();
+    }
+    format!(
+        "{} of {} shards, {} of {}; {} from the browser cache{}",
+        progress.shards_done,
+        progress.shards_total,
+        megabytes(progress.bytes_done),
+        megabytes(progress.bytes_total),
+        progress.from_cache,
+        if progress.current.is_empty() { String::new() } else { format!("; reading {}", progress.current) },
+    )
+}
+
+fn summary_line(summary: &DatasetSummary) -> String {
+    let kind = if summary.synthetic { "SYNTHETIC shapes, not CIFAR-10" } else { "real images" };
+    format!(
+        "Loaded {} ({kind}): {} images in {} classes from {} shards ({} from the browser cache, {} downloaded) in {:.0} ms.",
+        summary.name,
+        group(summary.images),
+        summary.class_names.len(),
+        summary.shards,
+        summary.from_cache,
+        megabytes(summary.downloaded_bytes),
+        summary.millis
+    )
+}
+
+fn megabytes(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+/// 60000 -> "60,000".
+fn group(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (at, digit) in digits.chars().enumerate() {
+        if at > 0 && (digits.len() - at) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+async fn read_file_list(files: &FileList) -> Result<Vec<DroppedFile>, String> {
+    let mut read = Vec::new();
+    for at in 0..files.length() {
+        let Some(file) = files.item(at) else { continue };
+        let buffer = JsFuture::from(file.array_buffer())
+            .await
+            .map_err(|err| format!("{} could not be read: {err:?}", file.name()))?;
+        read.push(DroppedFile { name: file.name(), bytes: Uint8Array::new(&buffer).to_vec() });
+    }
+    Ok(read)
+}

@@ -1,0 +1,53 @@
+//! Preparing the datasets the page serves, through the CLI's `prepare` command.
+
+use std::path::Path;
+
+use crate::run::{self, Failure, command};
+
+/// Where the page finds its datasets (Trunk copies `public/` into `dist/public/`).
+pub const PUBLIC_DATA: &str = "public/data";
+/// An archive or folder of CIFAR-10 to prepare, when set.
+pub const CIFAR_ENV: &str = "TRIPLETLAB_CIFAR";
+
+/// Run `tripletlab prepare` with `args`.
+pub fn prepare(root: &Path, args: &[&str]) -> Result<(), Failure> {
+    let mut cmd = command("cargo", root);
+    cmd.args(["run", "--quiet", "-p", "tripletlab-cli", "--", "prepare"]).args(args);
+    run::status(&mut cmd)
+}
+
+/// Real CIFAR-10 when it can be had (the archive named by `TRIPLETLAB_CIFAR`, an earlier
+/// preparation, or a download), and the synthetic set in any case. Says which it serves.
+pub fn prepare_for_serving(root: &Path) -> Result<(), Failure> {
+    let data = root.join(PUBLIC_DATA);
+    let cifar_out = data.join("cifar-10");
+    let cifar_out_text = cifar_out.display().to_string();
+    let real = if let Ok(source) = std::env::var(CIFAR_ENV) {
+        prepare(root, &["--from", &source, "--out", &cifar_out_text])?;
+        format!("real CIFAR-10 from {source}")
+    } else if cifar_out.join("manifest.json").is_file() {
+        "real CIFAR-10, prepared earlier".to_string()
+    } else {
+        match prepare(root, &["--from", "download", "--out", &cifar_out_text]) {
+            Ok(()) => "real CIFAR-10, downloaded from the official address".to_string(),
+            Err(err) => {
+                println!(
+                    "xtask: real CIFAR-10 is not available ({err}); set {CIFAR_ENV} to a \
+                     cifar-10-binary.tar.gz to serve it"
+                );
+                String::new()
+            }
+        }
+    };
+    let synthetic_out = data.join("synthetic-shapes");
+    if !synthetic_out.join("manifest.json").is_file() {
+        let out = synthetic_out.display().to_string();
+        prepare(root, &["--from", "synthetic", "--out", &out])?;
+    }
+    if real.is_empty() {
+        println!("xtask: serving the SYNTHETIC dataset only (generated shapes, not CIFAR-10)");
+    } else {
+        println!("xtask: serving {real}, and the SYNTHETIC shapes dataset");
+    }
+    Ok(())
+}
