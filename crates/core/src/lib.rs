@@ -6,5 +6,6 @@
 //! runs natively and in a browser worker.
 
 pub mod data;
+pub mod model;
 pub mod random;
 pub mod selfcheck;

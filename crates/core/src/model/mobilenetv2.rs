@@ -1,0 +1,221 @@
+//! MobileNetV2 (Sandler et al., 2018) exactly as `keras.applications.MobileNetV2` builds it:
+//! stride-2 3x3 convolutions pad 0 on top/left and 1 on bottom/right (TensorFlow "same" on even
+//! inputs), BatchNorm epsilon 1e-3 and momentum 0.999, ReLU6, no convolution biases, a first
+//! block without expansion, and a 1280-channel last convolution for width <= 1.
+//!
+//! The output is the template the recipe uses: the last ReLU6's map, averaged over space (at
+//! 32x32 input the map is already 1x1), so it is never negative.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
+use burn::tensor::activation::relu6;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// The paper's table 2: expansion t, output channels c, repeats n, first stride s.
+pub const INVERTED_RESIDUAL_TABLE: [(usize, usize, usize, usize); 7] = [
+    // t,  c,  n, s
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+];
+pub const STEM_CHANNELS: usize = 32;
+pub const TEMPLATE_CHANNELS: usize = 1280;
+/// Keras' BatchNormalization settings in MobileNetV2.
+pub const BN_EPSILON: f64 = 1e-3;
+pub const KERAS_BN_MOMENTUM: f64 = 0.999;
+
+/// The architecture's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MobileNetV2Config {
+    /// Width multiplier (Keras' alpha): 1.0 is the pretrained model; 0.35 is a small one.
+    pub width: f64,
+}
+
+impl Default for MobileNetV2Config {
+    fn default() -> Self {
+        Self { width: 1.0 }
+    }
+}
+
+/// Keras' `_make_divisible`: round to a multiple of 8, never more than 10% down.
+pub fn make_divisible(value: f64, divisor: usize) -> usize {
+    let divisor_f = divisor as f64;
+    let rounded = ((value + divisor_f / 2.0) / divisor_f).floor() as usize * divisor;
+    let rounded = rounded.max(divisor);
+    if (rounded as f64) < 0.9 * value { rounded + divisor } else { rounded }
+}
+
+/// One block's shape, from the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockShape {
+    pub input: usize,
+    /// Channels after expansion (= input when t is 1: no expansion layer).
+    pub expanded: usize,
+    pub output: usize,
+    pub stride: usize,
+}
+
+impl MobileNetV2Config {
+    pub fn stem_channels(&self) -> usize {
+        make_divisible(STEM_CHANNELS as f64 * self.width, 8)
+    }
+
+    /// Keras keeps 1280 channels for width <= 1 and scales them above.
+    pub fn head_channels(&self) -> usize {
+        if self.width > 1.0 { make_divisible(TEMPLATE_CHANNELS as f64 * self.width, 8) } else { TEMPLATE_CHANNELS }
+    }
+
+    /// The 17 blocks, in order.
+    pub fn blocks(&self) -> Vec<BlockShape> {
+        let mut blocks = Vec::new();
+        let mut input = self.stem_channels();
+        for (t, c, n, s) in INVERTED_RESIDUAL_TABLE {
+            let output = make_divisible(c as f64 * self.width, 8);
+            for repeat in 0..n {
+                let stride = if repeat == 0 { s } else { 1 };
+                blocks.push(BlockShape { input, expanded: input * t, output, stride });
+                input = output;
+            }
+        }
+        blocks
+    }
+
+    pub fn init(&self, device: &Device) -> MobileNetV2 {
+        let blocks = self.blocks();
+        let last = blocks.last().map_or(self.stem_channels(), |block| block.output);
+        MobileNetV2 {
+            stem: ConvNorm::new(3, self.stem_channels(), 3, 2, 1, true, device),
+            blocks: blocks.iter().map(|shape| InvertedResidual::new(*shape, device)).collect(),
+            head: ConvNorm::new(last, self.head_channels(), 1, 1, 1, true, device),
+        }
+    }
+}
+
+/// Convolution (no bias), BatchNorm, then ReLU6 when `activate`.
+#[derive(Module, Debug)]
+pub struct ConvNorm {
+    pub conv: Conv2d,
+    pub norm: BatchNorm,
+    pub activate: bool,
+}
+
+impl ConvNorm {
+    fn new(input: usize, output: usize, kernel: usize, stride: usize, groups: usize, activate: bool, device: &Device) -> Self {
+        let padding = match (kernel, stride) {
+            (1, _) => PaddingConfig2d::Valid,
+            // Keras: ZeroPadding2D(((0, 1), (0, 1))) before a "valid" stride-2 convolution (even
+            // inputs), which is also TensorFlow's "same" for Conv1.
+            (_, 2) => PaddingConfig2d::Explicit(0, 0, kernel / 2, kernel / 2),
+            _ => PaddingConfig2d::Explicit(kernel / 2, kernel / 2, kernel / 2, kernel / 2),
+        };
+        let conv = Conv2dConfig::new([input, output], [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_groups(groups)
+            .with_padding(padding)
+            .with_bias(false)
+            .init(device);
+        let norm = BatchNormConfig::new(output)
+            .with_epsilon(BN_EPSILON)
+            // burn's momentum weighs the new batch: Keras' 0.999 on the old value is 0.001 here.
+            .with_momentum(1.0 - KERAS_BN_MOMENTUM)
+            .init(device);
+        Self { conv, norm, activate }
+    }
+
+    /// `[batch, input, h, w]` to `[batch, output, h / stride, w / stride]`.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let x = self.norm.forward(self.conv.forward(input));
+        if self.activate { relu6(x) } else { x }
+    }
+}
+
+/// Expand (1x1), depthwise 3x3, project (1x1, linear); a residual when shapes allow.
+#[derive(Module, Debug)]
+pub struct InvertedResidual {
+    pub expand: Option<ConvNorm>,
+    pub depthwise: ConvNorm,
+    pub project: ConvNorm,
+    pub residual: bool,
+}
+
+impl InvertedResidual {
+    fn new(shape: BlockShape, device: &Device) -> Self {
+        let expand = (shape.expanded != shape.input)
+            .then(|| ConvNorm::new(shape.input, shape.expanded, 1, 1, 1, true, device));
+        Self {
+            expand,
+            depthwise: ConvNorm::new(shape.expanded, shape.expanded, 3, shape.stride, shape.expanded, true, device),
+            project: ConvNorm::new(shape.expanded, shape.output, 1, 1, 1, false, device),
+            residual: shape.stride == 1 && shape.input == shape.output,
+        }
+    }
+
+    /// `[batch, input, h, w]` to `[batch, output, h / stride, w / stride]`.
+    pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
+        let x = match &self.expand {
+            Some(expand) => expand.forward(input.clone()),
+            None => input.clone(),
+        };
+        let x = self.project.forward(self.depthwise.forward(x));
+        if self.residual { x + input } else { x }
+    }
+}
+
+/// The encoder.
+#[derive(Module, Debug)]
+pub struct MobileNetV2 {
+    pub stem: ConvNorm,
+    pub blocks: Vec<InvertedResidual>,
+    pub head: ConvNorm,
+}
+
+impl MobileNetV2 {
+    /// `[batch, 3, h, w]` images to `[batch, 1280]` templates (non-negative).
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let mut x = self.stem.forward(images);
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        let x = self.head.forward(x);
+        let [batch, channels, _, _] = x.dims();
+        x.mean_dim(3).mean_dim(2).reshape([batch, channels])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keras_channel_counts() {
+        let full = MobileNetV2Config::default();
+        assert_eq!(full.stem_channels(), 32);
+        let blocks = full.blocks();
+        assert_eq!(blocks.len(), 17);
+        assert_eq!(blocks[0], BlockShape { input: 32, expanded: 32, output: 16, stride: 1 });
+        assert_eq!(blocks[1], BlockShape { input: 16, expanded: 96, output: 24, stride: 2 });
+        assert_eq!(blocks[16], BlockShape { input: 160, expanded: 960, output: 320, stride: 1 });
+        assert_eq!(full.head_channels(), 1280);
+
+        // Keras' alpha 0.35: 16-channel stem, block outputs 8, 8, 16, 24, 32, 56, 112.
+        let small = MobileNetV2Config { width: 0.35 };
+        assert_eq!(small.stem_channels(), 16);
+        let outputs: Vec<usize> = small.blocks().iter().map(|b| b.output).collect();
+        assert_eq!(outputs, vec![8, 8, 8, 16, 16, 16, 24, 24, 24, 24, 32, 32, 32, 56, 56, 56, 112]);
+        assert_eq!(small.head_channels(), 1280);
+        assert_eq!(MobileNetV2Config { width: 1.4 }.head_channels(), 1792);
+    }
+
+    #[test]
+    fn the_full_model_has_keras_parameter_count() {
+        let model = MobileNetV2Config::default().init(&Device::flex());
+        // Keras: 2,257,984 parameters, of which 34,112 are BatchNorm moving statistics.
+        assert_eq!(model.num_params() + 34_112, 2_257_984);
+    }
+}

@@ -1,0 +1,135 @@
+//! MobileNetV2 weights in and out of safetensors, under documented names (see
+//! `public/weights/README.md`): `stem`, `blocks.N.{expand,depthwise,project}`, `head`, each with
+//! `conv.weight` ([out, in/groups, kh, kw]) and `norm.{gamma,beta,running_mean,running_var}`.
+
+use std::collections::BTreeSet;
+
+use burn::module::{Param, RunningState};
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::mobilenetv2::{ConvNorm, MobileNetV2, MobileNetV2Config};
+use super::safetensors::{F32Tensor, SafetensorsError, TensorFile};
+
+/// A weights file that does not fit the model, naming the first problem.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum WeightsError {
+    #[error(transparent)]
+    Format(#[from] SafetensorsError),
+    #[error("{file} has no tensor {name} (shape {expected:?}): it is not a MobileNetV2 of this width")]
+    Missing { file: String, name: String, expected: Vec<usize> },
+    #[error("{file}: tensor {name} has shape {found:?}, but the model needs {expected:?}")]
+    Shape { file: String, name: String, found: Vec<usize>, expected: Vec<usize> },
+    #[error("{file} holds tensor {name}, which this MobileNetV2 does not have")]
+    Unexpected { file: String, name: String },
+    #[error("{file}: tensor {name} holds a value that is not finite")]
+    NotFinite { file: String, name: String },
+}
+
+/// The names of the layers, in order, as `(prefix, layer)` pairs.
+fn layer_prefixes(model: &MobileNetV2) -> Vec<String> {
+    let mut prefixes = vec!["stem".to_string()];
+    for (at, block) in model.blocks.iter().enumerate() {
+        if block.expand.is_some() {
+            prefixes.push(format!("blocks.{at}.expand"));
+        }
+        prefixes.push(format!("blocks.{at}.depthwise"));
+        prefixes.push(format!("blocks.{at}.project"));
+    }
+    prefixes.push("head".to_string());
+    prefixes
+}
+
+/// Every tensor name the model has, in order.
+pub fn tensor_names(model: &MobileNetV2) -> Vec<String> {
+    layer_prefixes(model)
+        .into_iter()
+        .flat_map(|prefix| {
+            ["conv.weight", "norm.gamma", "norm.beta", "norm.running_mean", "norm.running_var"]
+                .map(|suffix| format!("{prefix}.{suffix}"))
+        })
+        .collect()
+}
+
+/// Rebuild each layer of `model` with `f(prefix, layer)`.
+fn map_layers(
+    model: MobileNetV2,
+    mut f: impl FnMut(&str, ConvNorm) -> Result<ConvNorm, WeightsError>,
+) -> Result<MobileNetV2, WeightsError> {
+    let stem = f("stem", model.stem)?;
+    let mut blocks = Vec::with_capacity(model.blocks.len());
+    for (at, mut block) in model.blocks.into_iter().enumerate() {
+        block.expand = match block.expand {
+            Some(expand) => Some(f(&format!("blocks.{at}.expand"), expand)?),
+            None => None,
+        };
+        block.depthwise = f(&format!("blocks.{at}.depthwise"), block.depthwise)?;
+        block.project = f(&format!("blocks.{at}.project"), block.project)?;
+        blocks.push(block);
+    }
+    let head = f("head", model.head)?;
+    Ok(MobileNetV2 { stem, blocks, head })
+}
+
+/// Build a MobileNetV2 of `config` from safetensors bytes; `file` names them in errors.
+pub fn load(file: &str, bytes: &[u8], config: &MobileNetV2Config, device: &Device) -> Result<MobileNetV2, WeightsError> {
+    let tensors = TensorFile::parse(file, bytes)?;
+    apply(file, &tensors, config.init(device), device)
+}
+
+/// Put the tensors of `weights` into `model`, checking every name and shape first.
+pub fn apply(file: &str, weights: &TensorFile, model: MobileNetV2, device: &Device) -> Result<MobileNetV2, WeightsError> {
+    let expected: BTreeSet<String> = tensor_names(&model).into_iter().collect();
+    let take = |name: String, shape: Vec<usize>| -> Result<Tensor<1>, WeightsError> {
+        let Some(tensor) = weights.tensors.get(&name) else {
+            return Err(WeightsError::Missing { file: file.into(), name, expected: shape });
+        };
+        if tensor.shape != shape {
+            return Err(WeightsError::Shape { file: file.into(), name, found: tensor.shape.clone(), expected: shape });
+        }
+        if tensor.values.iter().any(|value| !value.is_finite()) {
+            return Err(WeightsError::NotFinite { file: file.into(), name });
+        }
+        Ok(Tensor::from_data(TensorData::new(tensor.values.clone(), [tensor.values.len()]), device))
+    };
+    let model = map_layers(model, |prefix, mut layer| {
+        let dims = layer.conv.weight.dims();
+        let weight = take(format!("{prefix}.conv.weight"), dims.to_vec())?.reshape(dims);
+        layer.conv.weight = Param::from_tensor(weight);
+        let [channels] = layer.norm.gamma.dims();
+        layer.norm.gamma = Param::from_tensor(take(format!("{prefix}.norm.gamma"), vec![channels])?);
+        layer.norm.beta = Param::from_tensor(take(format!("{prefix}.norm.beta"), vec![channels])?);
+        layer.norm.running_mean = RunningState::new(take(format!("{prefix}.norm.running_mean"), vec![channels])?);
+        layer.norm.running_var = RunningState::new(take(format!("{prefix}.norm.running_var"), vec![channels])?);
+        Ok(layer)
+    })?;
+    if let Some(extra) = weights.tensors.keys().find(|name| !expected.contains(*name)) {
+        return Err(WeightsError::Unexpected { file: file.into(), name: extra.clone() });
+    }
+    Ok(model)
+}
+
+/// The model's tensors, read back asynchronously (safe in a browser), as a safetensors file.
+pub async fn export(model: &MobileNetV2) -> Result<TensorFile, String> {
+    let mut out = TensorFile::default();
+    let mut pending: Vec<(String, Tensor<1>, Vec<usize>)> = Vec::new();
+    let _ = map_layers(model.clone(), |prefix, layer| {
+        let dims = layer.conv.weight.dims();
+        pending.push((format!("{prefix}.conv.weight"), layer.conv.weight.val().reshape([dims.iter().product::<usize>()]), dims.to_vec()));
+        let [channels] = layer.norm.gamma.dims();
+        for (name, tensor) in [
+            ("gamma", layer.norm.gamma.val()),
+            ("beta", layer.norm.beta.val()),
+            ("running_mean", layer.norm.running_mean.value()),
+            ("running_var", layer.norm.running_var.value()),
+        ] {
+            pending.push((format!("{prefix}.norm.{name}"), tensor, vec![channels]));
+        }
+        Ok(layer)
+    });
+    for (name, tensor, shape) in pending {
+        let data = tensor.into_data_async().await.map_err(|err| err.to_string())?;
+        let values = data.convert::<f32>().into_vec::<f32>().map_err(|err| format!("{err:?}"))?;
+        out.tensors.insert(name, F32Tensor { shape, values });
+    }
+    Ok(out)
+}
