@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use tripletlab_core::data::DataError;
+use tripletlab_core::model::weights::WeightsError;
+use tripletlab_core::train::TrainError;
 use tripletlab_core::selfcheck::SelfCheckError;
 
 use crate::backend::BackendError;
@@ -17,6 +19,10 @@ pub enum CliError {
     WrongAnswer(&'static str),
     #[error(transparent)]
     Data(#[from] DataError),
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error(transparent)]
+    Train(#[from] TrainError),
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     #[error("{0}")]

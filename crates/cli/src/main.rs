@@ -1,8 +1,11 @@
 //! `tripletlab`: Triplet Lab on the command line, the same core on native burn backends.
 
 mod backend;
+mod dataset;
+mod embed;
 mod error;
 mod prepare;
+mod train;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +50,11 @@ enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Train the encoder on a prepared dataset (the recipe's defaults), with a Keras-like line
+    /// per epoch, a checkpoint after each epoch and a JSON report.
+    Train(train::TrainArgs),
+    /// Write the 1280-d templates of a CIFAR-format .bin file as vectors.tsv + metadata.tsv.
+    Embed(embed::EmbedArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +65,8 @@ fn main() -> ExitCode {
             let options = prepare::Options { shards, images_per_shard, seed };
             prepare::run(&source, out, &options)
         }
+        Command::Train(args) => train::run(args),
+        Command::Embed(args) => embed::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

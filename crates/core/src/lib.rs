@@ -6,6 +6,9 @@
 //! runs natively and in a browser worker.
 
 pub mod data;
+pub mod loss;
+pub mod metrics;
 pub mod model;
 pub mod random;
 pub mod selfcheck;
+pub mod train;

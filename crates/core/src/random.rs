@@ -4,8 +4,9 @@
 //! SplitMix64 (Steele, Lea and Flood, 2014): one 64-bit state, a fixed increment and a mixing
 //! function. Not cryptographic; statistically fine for sampling and shuffling.
 
-/// Seeded random numbers; see the module documentation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Seeded random numbers; see the module documentation. Its state serialises, so a checkpoint
+/// resumes the same stream.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SeededRng {
     state: u64,
 }

@@ -15,7 +15,7 @@ pub enum SafetensorsError {
     BadHeaderLength { file: String, header: u64, len: usize },
     #[error("{file} has an unreadable header: {reason}")]
     BadHeader { file: String, reason: String },
-    #[error("{file}: tensor {name} is {dtype}; only F32 is supported")]
+    #[error("{file}: tensor {name} is {dtype}; only F32 (and U8 blobs) are supported")]
     DType { file: String, name: String, dtype: String },
     #[error("{file}: tensor {name} has byte range {start}..{end}, which does not fit shape {shape:?} in a {data_len}-byte data section")]
     BadRange { file: String, name: String, start: usize, end: usize, shape: Vec<usize>, data_len: usize },
@@ -35,10 +35,12 @@ pub struct F32Tensor {
     pub values: Vec<f32>,
 }
 
-/// Tensors by name, and the file's free-form metadata.
+/// Tensors by name, raw byte blobs (stored as U8 tensors) by name, and the file's free-form
+/// metadata.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TensorFile {
     pub tensors: BTreeMap<String, F32Tensor>,
+    pub blobs: BTreeMap<String, Vec<u8>>,
     pub metadata: BTreeMap<String, String>,
 }
 
@@ -68,12 +70,14 @@ impl TensorFile {
             }
             let entry: Entry = serde_json::from_value(value)
                 .map_err(|err| SafetensorsError::BadHeader { file: name(), reason: format!("{key}: {err}") })?;
-            if entry.dtype != "F32" {
-                return Err(SafetensorsError::DType { file: name(), name: key, dtype: entry.dtype });
-            }
+            let width = match entry.dtype.as_str() {
+                "F32" => 4,
+                "U8" => 1,
+                _ => return Err(SafetensorsError::DType { file: name(), name: key, dtype: entry.dtype }),
+            };
             let [start, end] = entry.data_offsets;
             let count = entry.shape.iter().try_fold(1usize, |acc, &dim| acc.checked_mul(dim));
-            let fits = start <= end && end <= data.len() && count.and_then(|n| n.checked_mul(4)) == Some(end - start);
+            let fits = start <= end && end <= data.len() && count.and_then(|n| n.checked_mul(width)) == Some(end - start);
             if !fits {
                 return Err(SafetensorsError::BadRange {
                     file: name(),
@@ -83,6 +87,10 @@ impl TensorFile {
                     shape: entry.shape,
                     data_len: data.len(),
                 });
+            }
+            if width == 1 {
+                out.blobs.insert(key, data[start..end].to_vec());
+                continue;
             }
             let values = data[start..end]
                 .chunks_exact(4)
@@ -103,6 +111,11 @@ impl TensorFile {
             header.insert(name.clone(), serde_json::to_value(entry).unwrap_or_default());
             offset += len;
         }
+        for (name, blob) in &self.blobs {
+            let entry = Entry { dtype: "U8".into(), shape: vec![blob.len()], data_offsets: [offset, offset + blob.len()] };
+            header.insert(name.clone(), serde_json::to_value(entry).unwrap_or_default());
+            offset += blob.len();
+        }
         if !self.metadata.is_empty() {
             header.insert("__metadata__".into(), serde_json::to_value(&self.metadata).unwrap_or_default());
         }
@@ -115,6 +128,9 @@ impl TensorFile {
             for value in &tensor.values {
                 bytes.extend_from_slice(&value.to_le_bytes());
             }
+        }
+        for blob in self.blobs.values() {
+            bytes.extend_from_slice(blob);
         }
         bytes
     }
@@ -129,6 +145,7 @@ mod tests {
         file.tensors.insert("a.weight".into(), F32Tensor { shape: vec![2, 3], values: vec![1.0, -2.0, 3.5, 0.0, 5.0, 6.25] });
         file.tensors.insert("b".into(), F32Tensor { shape: vec![1], values: vec![7.0] });
         file.metadata.insert("format".into(), "test".into());
+        file.blobs.insert("raw".into(), vec![1, 2, 3]);
         file
     }
 
@@ -146,7 +163,9 @@ mod tests {
         let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).expect("json");
         assert_eq!(header["a.weight"]["data_offsets"], serde_json::json!([0, 24]));
         assert_eq!(header["b"]["data_offsets"], serde_json::json!([24, 28]));
-        assert_eq!(&bytes[8 + header_len + 24..], &7.0f32.to_le_bytes());
+        assert_eq!(&bytes[8 + header_len + 24..8 + header_len + 28], &7.0f32.to_le_bytes());
+        assert_eq!(header["raw"]["dtype"], "U8");
+        assert_eq!(&bytes[8 + header_len + 28..], &[1, 2, 3]);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use burn::module::{Param, RunningState};
+use burn::module::{Param, ParamId, RunningState};
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::mobilenetv2::{ConvNorm, MobileNetV2, MobileNetV2Config};
@@ -51,10 +51,10 @@ pub fn tensor_names(model: &MobileNetV2) -> Vec<String> {
 }
 
 /// Rebuild each layer of `model` with `f(prefix, layer)`.
-fn map_layers(
+fn map_layers<E>(
     model: MobileNetV2,
-    mut f: impl FnMut(&str, ConvNorm) -> Result<ConvNorm, WeightsError>,
-) -> Result<MobileNetV2, WeightsError> {
+    mut f: impl FnMut(&str, ConvNorm) -> Result<ConvNorm, E>,
+) -> Result<MobileNetV2, E> {
     let stem = f("stem", model.stem)?;
     let mut blocks = Vec::with_capacity(model.blocks.len());
     for (at, mut block) in model.blocks.into_iter().enumerate() {
@@ -68,6 +68,36 @@ fn map_layers(
     }
     let head = f("head", model.head)?;
     Ok(MobileNetV2 { stem, blocks, head })
+}
+
+/// A parameter id derived from the tensor's name (64-bit FNV-1a), so a model rebuilt from a
+/// checkpoint has the ids its optimizer state was saved under.
+pub fn named_id(name: &str) -> ParamId {
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    ParamId::from(hash)
+}
+
+fn named_param<const D: usize>(name: &str, value: Tensor<D>) -> Param<Tensor<D>> {
+    let (_, value, mapper) = Param::from_tensor(value).consume();
+    Param::from_mapped_value(named_id(name), value, mapper)
+}
+
+/// Give every parameter its [`named_id`]; values are unchanged.
+pub fn with_named_ids(model: MobileNetV2) -> MobileNetV2 {
+    let renamed = map_layers(model, |prefix, mut layer| -> Result<ConvNorm, std::convert::Infallible> {
+        layer.conv.weight = named_param(&format!("{prefix}.conv.weight"), layer.conv.weight.val());
+        layer.norm.gamma = named_param(&format!("{prefix}.norm.gamma"), layer.norm.gamma.val());
+        layer.norm.beta = named_param(&format!("{prefix}.norm.beta"), layer.norm.beta.val());
+        let mean = layer.norm.running_mean.value();
+        layer.norm.running_mean = RunningState::with_id(named_id(&format!("{prefix}.norm.running_mean")), mean);
+        let var = layer.norm.running_var.value();
+        layer.norm.running_var = RunningState::with_id(named_id(&format!("{prefix}.norm.running_var")), var);
+        Ok(layer)
+    });
+    let Ok(model) = renamed;
+    model
 }
 
 /// Build a MobileNetV2 of `config` from safetensors bytes; `file` names them in errors.
@@ -93,13 +123,20 @@ pub fn apply(file: &str, weights: &TensorFile, model: MobileNetV2, device: &Devi
     };
     let model = map_layers(model, |prefix, mut layer| {
         let dims = layer.conv.weight.dims();
-        let weight = take(format!("{prefix}.conv.weight"), dims.to_vec())?.reshape(dims);
-        layer.conv.weight = Param::from_tensor(weight);
+        let name = format!("{prefix}.conv.weight");
+        let weight = take(name.clone(), dims.to_vec())?.reshape(dims);
+        layer.conv.weight = named_param(&name, weight);
         let [channels] = layer.norm.gamma.dims();
-        layer.norm.gamma = Param::from_tensor(take(format!("{prefix}.norm.gamma"), vec![channels])?);
-        layer.norm.beta = Param::from_tensor(take(format!("{prefix}.norm.beta"), vec![channels])?);
-        layer.norm.running_mean = RunningState::new(take(format!("{prefix}.norm.running_mean"), vec![channels])?);
-        layer.norm.running_var = RunningState::new(take(format!("{prefix}.norm.running_var"), vec![channels])?);
+        for field in ["gamma", "beta", "running_mean", "running_var"] {
+            let name = format!("{prefix}.norm.{field}");
+            let value = take(name.clone(), vec![channels])?;
+            match field {
+                "gamma" => layer.norm.gamma = named_param(&name, value),
+                "beta" => layer.norm.beta = named_param(&name, value),
+                "running_mean" => layer.norm.running_mean = RunningState::with_id(named_id(&name), value),
+                _ => layer.norm.running_var = RunningState::with_id(named_id(&name), value),
+            }
+        }
         Ok(layer)
     })?;
     if let Some(extra) = weights.tensors.keys().find(|name| !expected.contains(*name)) {
@@ -112,7 +149,7 @@ pub fn apply(file: &str, weights: &TensorFile, model: MobileNetV2, device: &Devi
 pub async fn export(model: &MobileNetV2) -> Result<TensorFile, String> {
     let mut out = TensorFile::default();
     let mut pending: Vec<(String, Tensor<1>, Vec<usize>)> = Vec::new();
-    let _ = map_layers(model.clone(), |prefix, layer| {
+    let _ = map_layers(model.clone(), |prefix, layer| -> Result<ConvNorm, std::convert::Infallible> {
         let dims = layer.conv.weight.dims();
         pending.push((format!("{prefix}.conv.weight"), layer.conv.weight.val().reshape([dims.iter().product::<usize>()]), dims.to_vec()));
         let [channels] = layer.norm.gamma.dims();

@@ -1,0 +1,83 @@
+//! `tripletlab train` and `tripletlab embed` end to end on small inputs.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn tripletlab(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tripletlab"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("train-embed").join(name);
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("scratch");
+    dir
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+#[test]
+fn train_writes_a_report_and_a_checkpoint_that_embed_reads() {
+    let dir = scratch("train");
+    let data = dir.join("synthetic-shapes");
+    ok(&tripletlab(&["prepare", "--from", "synthetic", "--out", data.to_str().expect("utf-8"), "--shards", "1", "--images-per-shard", "300"]));
+    let report = dir.join("report.json");
+    let stdout = ok(&tripletlab(&[
+        "train", "--data", data.to_str().expect("utf-8"), "--backend", "flex", "--report", report.to_str().expect("utf-8"),
+        "--width", "0.35", "--epochs", "2", "--batch", "16", "--lr", "1e-3", "--max-steps", "3", "--held-out", "0.2",
+    ]));
+    assert!(stdout.contains("Epoch 1/2 - "), "{stdout}");
+    assert!(stdout.contains("val_loss: "), "{stdout}");
+    assert!(stdout.contains("SYNTHETIC shapes, not CIFAR-10"), "{stdout}");
+    let json: serde_json::Value = serde_json::from_slice(&fs::read(&report).expect("report")).expect("json");
+    assert_eq!(json["history"].as_array().map(Vec::len), Some(2));
+    assert_eq!(json["held_out"]["scores"].as_array().map(Vec::len), Some(2 * 30));
+    assert!(json["auc"].as_f64().is_some_and(|auc| (0.0..=1.0).contains(&auc)));
+    assert_eq!(json["config"]["model"]["width"], 0.35);
+
+    let checkpoint = dir.join("report.checkpoint.safetensors");
+    let out = dir.join("embedded");
+    let shard = data.join("data_batch_1.bin");
+    let stdout = ok(&tripletlab(&[
+        "embed", "--data", shard.to_str().expect("utf-8"), "--weights", checkpoint.to_str().expect("utf-8"),
+        "--out", out.to_str().expect("utf-8"),
+    ]));
+    assert!(stdout.contains("wrote 300 templates of 1280 numbers (Unit scaling)"), "{stdout}");
+}
+
+#[test]
+fn embed_with_the_shipped_weights_matches_keras() {
+    let dir = scratch("embed");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/fixtures/cifar10-foolbox/test_batch.bin");
+    ok(&tripletlab(&["embed", "--data", fixture, "--out", dir.to_str().expect("utf-8")]));
+    let vectors = fs::read_to_string(dir.join("vectors.tsv")).expect("vectors");
+    let rows: Vec<Vec<f32>> = vectors
+        .lines()
+        .map(|line| line.split('\t').map(|v| v.parse().expect("number")).collect())
+        .collect();
+    assert_eq!(rows.len(), 20);
+    assert!(rows.iter().all(|row| row.len() == 1280));
+    let keras = fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/fixtures/keras-parity/unit_8x1280.f32")).expect("fixture");
+    let keras: Vec<f32> = keras.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let diff = rows[..8].iter().flatten().zip(&keras).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(diff < 1e-4, "{diff}");
+    let metadata = fs::read_to_string(dir.join("metadata.tsv")).expect("metadata");
+    assert!(metadata.starts_with("index\tlabel\tclass\n0\t3\tcat\n1\t8\tship\n"), "{metadata}");
+}
+
+#[test]
+fn train_on_a_missing_dataset_is_a_clear_error() {
+    let out = tripletlab(&["train", "--data", "/no/such/dataset", "--report", "/tmp/never.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: /no/such/dataset/manifest.json: "), "{stderr}");
+}

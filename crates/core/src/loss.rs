@@ -1,0 +1,148 @@
+//! Distances between templates and the triplet loss.
+
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+/// How far apart two templates are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Distance {
+    /// 1 - cos(x, y), in [0, 2] (in [0, 1] for the non-negative templates here): the recipe.
+    #[default]
+    Cosine,
+    /// |x - y|.
+    Euclidean,
+}
+
+/// Keras' `l2_normalize` floor on the squared norm, so an all-zero template does not divide by 0.
+const NORM_EPSILON: f64 = 1e-12;
+
+/// Row-wise cosine distance `1 - <x/|x|, y/|y|>` of `[batch, dim]` inputs: `[batch]`.
+pub fn cosine_distance(x: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
+    let dot = (normalize(x) * normalize(y)).sum_dim(1);
+    dot.neg().add_scalar(1.0).squeeze_dim(1)
+}
+
+/// Row-wise euclidean distance of `[batch, dim]` inputs: `[batch]`.
+pub fn euclidean_distance(x: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
+    (x - y).powi_scalar(2).sum_dim(1).clamp_min(NORM_EPSILON).sqrt().squeeze_dim(1)
+}
+
+fn normalize(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().powi_scalar(2).sum_dim(1).clamp_min(NORM_EPSILON).sqrt();
+    x / norm
+}
+
+impl Distance {
+    pub fn between(self, x: Tensor<2>, y: Tensor<2>) -> Tensor<1> {
+        match self {
+            Self::Cosine => cosine_distance(x, y),
+            Self::Euclidean => euclidean_distance(x, y),
+        }
+    }
+}
+
+/// How per-triplet losses become the batch loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reduction {
+    /// The plain mean, zeros included: the recipe (Keras' default).
+    #[default]
+    MeanWithZeros,
+    /// The mean over triplets that still violate the margin (loss > 0); 0 when none does.
+    MeanOverActive,
+}
+
+/// `max(d(a, p) - d(a, n) + margin, 0)`, reduced over the batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TripletLoss {
+    pub margin: f64,
+    pub distance: Distance,
+    pub reduction: Reduction,
+}
+
+impl Default for TripletLoss {
+    fn default() -> Self {
+        Self { margin: 0.4, distance: Distance::Cosine, reduction: Reduction::MeanWithZeros }
+    }
+}
+
+/// The loss of one batch, with what explains it.
+pub struct TripletLossOutput {
+    /// `[1]`: the reduced loss (differentiable).
+    pub loss: Tensor<1>,
+    /// `[batch]`: d(anchor, positive), detached.
+    pub positive_distance: Tensor<1>,
+    /// `[batch]`: d(anchor, negative), detached.
+    pub negative_distance: Tensor<1>,
+    /// `[batch]`: the per-triplet losses, detached.
+    pub per_triplet: Tensor<1>,
+}
+
+impl TripletLoss {
+    /// Templates `[batch, dim]` of anchors, positives and negatives.
+    pub fn forward(&self, anchor: Tensor<2>, positive: Tensor<2>, negative: Tensor<2>) -> TripletLossOutput {
+        let d_ap = self.distance.between(anchor.clone(), positive);
+        let d_an = self.distance.between(anchor, negative);
+        let per_triplet = (d_ap.clone() - d_an.clone()).add_scalar(self.margin).clamp_min(0.0);
+        let loss = match self.reduction {
+            Reduction::MeanWithZeros => per_triplet.clone().mean(),
+            Reduction::MeanOverActive => {
+                let active = per_triplet.clone().greater_elem(0.0).float().sum().clamp_min(1.0);
+                per_triplet.clone().sum() / active
+            }
+        };
+        TripletLossOutput {
+            loss,
+            positive_distance: d_ap.detach(),
+            negative_distance: d_an.detach(),
+            per_triplet: per_triplet.detach(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    fn rows(values: &[[f32; 2]]) -> Tensor<2> {
+        Tensor::from_floats(
+            burn::tensor::TensorData::new(values.iter().flatten().copied().collect::<Vec<_>>(), [values.len(), 2]),
+            &Device::flex(),
+        )
+    }
+
+    fn values(t: Tensor<1>) -> Vec<f32> {
+        t.into_data().into_vec::<f32>().expect("f32")
+    }
+
+    #[test]
+    fn cosine_distance_known_answers() {
+        let x = rows(&[[1.0, 0.0], [1.0, 1.0], [3.0, 4.0], [0.0, 0.0]]);
+        let y = rows(&[[0.0, 2.0], [2.0, 2.0], [-3.0, -4.0], [1.0, 0.0]]);
+        let d = values(cosine_distance(x, y));
+        let want = [1.0, 0.0, 2.0, 1.0];
+        for (got, want) in d.iter().zip(want) {
+            assert!((got - want).abs() < 1e-6, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn euclidean_distance_known_answers() {
+        let d = values(euclidean_distance(rows(&[[0.0, 0.0], [1.0, 1.0]]), rows(&[[3.0, 4.0], [1.0, 1.0]])));
+        assert!((d[0] - 5.0).abs() < 1e-6 && d[1] < 1e-5, "{d:?}");
+    }
+
+    #[test]
+    fn triplet_loss_reductions() {
+        // d(a,p), d(a,n) (cosine): (0, 1) -> max(0 - 1 + 0.4, 0) = 0; (1, 0) -> 1.4; (0, 0) -> 0.4.
+        let anchor = rows(&[[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]);
+        let positive = rows(&[[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]]);
+        let negative = rows(&[[0.0, 1.0], [5.0, 0.0], [1.0, 0.0]]);
+        let recipe = TripletLoss::default().forward(anchor.clone(), positive.clone(), negative.clone());
+        assert!((values(recipe.loss)[0] - 1.8 / 3.0).abs() < 1e-6);
+        let per = values(recipe.per_triplet);
+        assert!((per[0]).abs() < 1e-6 && (per[1] - 1.4).abs() < 1e-6 && (per[2] - 0.4).abs() < 1e-6, "{per:?}");
+        let active = TripletLoss { reduction: Reduction::MeanOverActive, ..TripletLoss::default() };
+        assert!((values(active.forward(anchor, positive, negative).loss)[0] - 0.9).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,490 @@
+//! The trainer: the recipe's loop as a step-by-step API, so a browser worker can interleave
+//! messages between steps. Every read-back is asynchronous.
+//!
+//! One step: a batch of triplets through the backbone (three passes, as the recipe's Keras model
+//! calls one backbone three times, so BatchNorm normalises each branch with its own batch; or one
+//! concatenated pass), the triplet loss, `backward()`, Adam. At the end of an epoch: the held-out
+//! loss in inference mode, and early stopping with restore-best.
+
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::data::augment::Augmentation;
+use crate::data::triplets::Triplet;
+use crate::data::Dataset;
+use crate::loss::TripletLoss;
+use crate::metrics::{angular_similarity, roc_auc};
+use crate::model::input::images_to_tensor;
+use crate::model::safetensors::TensorFile;
+use crate::model::weights;
+use crate::model::{InputScaling, MobileNetV2, MobileNetV2Config};
+use crate::random::SeededRng;
+
+/// How a step runs the backbone over anchors, positives and negatives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BranchPasses {
+    /// Three passes, each with its own BatchNorm batch statistics: the recipe.
+    #[default]
+    Separate,
+    /// One pass over all 3 x batch images: a different model (shared batch statistics), faster
+    /// on a GPU.
+    Concatenated,
+}
+
+/// Every setting of a training run; the defaults are the recipe's.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainerConfig {
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    pub epochs: usize,
+    /// Epochs without a better held-out loss before stopping (the best weights are restored).
+    pub patience: usize,
+    pub seed: u64,
+    pub loss: TripletLoss,
+    pub passes: BranchPasses,
+    pub scaling: InputScaling,
+    pub augmentation: Augmentation,
+    pub model: MobileNetV2Config,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        Self {
+            learning_rate: 1e-4,
+            batch_size: 64,
+            epochs: 50,
+            patience: 2,
+            seed: 42,
+            loss: TripletLoss::default(),
+            passes: BranchPasses::Separate,
+            scaling: InputScaling::Unit,
+            augmentation: Augmentation::default(),
+            model: MobileNetV2Config::default(),
+        }
+    }
+}
+
+/// What one step did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// 1-based epoch and step within it.
+    pub epoch: usize,
+    pub step: usize,
+    pub steps_per_epoch: usize,
+    pub triplets: usize,
+    pub loss: f32,
+    /// Fraction of triplets with a positive loss (still violating the margin).
+    pub active_fraction: f32,
+    pub mean_positive_distance: f32,
+    pub mean_negative_distance: f32,
+}
+
+/// One finished epoch, as Keras logs it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    /// Mean training loss over the epoch's triplets.
+    pub loss: f64,
+    /// Held-out loss in inference mode.
+    pub val_loss: f64,
+    pub improved: bool,
+}
+
+/// The counters a checkpoint must carry to resume exactly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Epochs finished.
+    pub epoch: usize,
+    pub step_in_epoch: usize,
+    /// This epoch's order of the training triplets.
+    pub order: Vec<u32>,
+    pub rng: SeededRng,
+    pub history: Vec<EpochRecord>,
+    pub best_val_loss: Option<f64>,
+    pub best_epoch: Option<usize>,
+    pub epochs_without_improvement: usize,
+    pub finished: bool,
+    loss_sum: f64,
+    loss_triplets: usize,
+}
+
+/// Why training could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("there are no training triplets")]
+    NoTriplets,
+    #[error("the device failed to read back a result: {0}")]
+    Readback(String),
+    #[error("the loss became {0}: lower the learning rate")]
+    NotFinite(f32),
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+}
+
+/// A training run in progress.
+pub struct Trainer {
+    config: TrainerConfig,
+    /// The autodiff device the model trains on.
+    device: Device,
+    model: MobileNetV2,
+    optim: ModuleOptimizer,
+    state: TrainerState,
+    /// Weights of the best epoch so far, for restore-best.
+    best: Option<TensorFile>,
+}
+
+impl Trainer {
+    /// Start training `model` (built on a plain device, e.g. by [`weights::load`]) on `device`.
+    pub fn new(model: MobileNetV2, config: TrainerConfig, device: &Device) -> Self {
+        let device = device.clone().autodiff();
+        let model = weights::with_named_ids(model).fork(&device).train();
+        let state = TrainerState {
+            epoch: 0,
+            step_in_epoch: 0,
+            order: Vec::new(),
+            rng: SeededRng::new(config.seed),
+            history: Vec::new(),
+            best_val_loss: None,
+            best_epoch: None,
+            epochs_without_improvement: 0,
+            finished: false,
+            loss_sum: 0.0,
+            loss_triplets: 0,
+        };
+        Self { optim: AdamConfig::new().init(), config, device, model, state, best: None }
+    }
+
+    pub fn config(&self) -> &TrainerConfig {
+        &self.config
+    }
+
+    pub fn state(&self) -> &TrainerState {
+        &self.state
+    }
+
+    /// The model for inference: no autodiff, BatchNorm on its running statistics.
+    pub fn inference_model(&self) -> MobileNetV2 {
+        self.model.valid()
+    }
+
+    pub fn steps_per_epoch(&self, train_triplets: usize) -> usize {
+        train_triplets.div_ceil(self.config.batch_size.max(1))
+    }
+
+    /// Whether early stopping or the epoch limit ended the run.
+    pub fn is_finished(&self) -> bool {
+        self.state.finished || self.state.epoch >= self.config.epochs
+    }
+
+    /// Whether the current epoch's steps are all done (call [`Self::end_epoch`]).
+    pub fn epoch_done(&self, train_triplets: usize) -> bool {
+        self.state.step_in_epoch >= self.steps_per_epoch(train_triplets)
+    }
+
+    /// One optimisation step on the next batch of `train`.
+    pub async fn step(&mut self, data: &Dataset, train: &[Triplet]) -> Result<StepReport, TrainError> {
+        if train.is_empty() {
+            return Err(TrainError::NoTriplets);
+        }
+        if self.state.order.len() != train.len() {
+            self.state.order = (0..train.len() as u32).collect();
+            self.state.rng.shuffle(&mut self.state.order);
+        }
+        let steps = self.steps_per_epoch(train.len());
+        let batch = self.config.batch_size.max(1);
+        let start = self.state.step_in_epoch * batch;
+        let end = (start + batch).min(train.len());
+        let chosen: Vec<Triplet> = self.state.order[start..end].iter().map(|&at| train[at as usize]).collect();
+
+        let [anchors, positives, negatives] = self.branch_images(data, &chosen, true);
+        let (anchor, positive, negative) = match self.config.passes {
+            BranchPasses::Separate => (
+                self.model.forward(anchors),
+                self.model.forward(positives),
+                self.model.forward(negatives),
+            ),
+            BranchPasses::Concatenated => {
+                let all = self.model.forward(Tensor::cat(vec![anchors, positives, negatives], 0));
+                let n = chosen.len();
+                let mut parts = all.split(n, 0).into_iter();
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some(a), Some(p), Some(n)) => (a, p, n),
+                    _ => return Err(TrainError::Readback("the concatenated pass lost its shape".into())),
+                }
+            }
+        };
+        let output = self.config.loss.forward(anchor, positive, negative);
+        let grads = GradientsParams::from_grads(output.loss.clone().backward(), &self.model);
+        self.model = self.optim.step(self.config.learning_rate, self.model.clone(), grads);
+
+        let summary = Tensor::cat(
+            vec![output.loss.detach(), output.positive_distance, output.negative_distance, output.per_triplet],
+            0,
+        );
+        let values = read_f32(summary).await?;
+        let n = chosen.len();
+        let loss = values[0];
+        if !loss.is_finite() {
+            return Err(TrainError::NotFinite(loss));
+        }
+        let mean = |slice: &[f32]| slice.iter().sum::<f32>() / n as f32;
+        let per = &values[1 + 2 * n..1 + 3 * n];
+        self.state.step_in_epoch += 1;
+        self.state.loss_sum += f64::from(loss) * n as f64;
+        self.state.loss_triplets += n;
+        Ok(StepReport {
+            epoch: self.state.epoch + 1,
+            step: self.state.step_in_epoch,
+            steps_per_epoch: steps,
+            triplets: n,
+            loss,
+            active_fraction: per.iter().filter(|&&l| l > 0.0).count() as f32 / n as f32,
+            mean_positive_distance: mean(&values[1..1 + n]),
+            mean_negative_distance: mean(&values[1 + n..1 + 2 * n]),
+        })
+    }
+
+    /// Close the epoch: held-out loss in inference mode, then early stopping (restoring the best
+    /// weights when it stops).
+    pub async fn end_epoch(&mut self, data: &Dataset, held_out: &[Triplet]) -> Result<EpochRecord, TrainError> {
+        let val_loss = self.held_out_loss(data, held_out).await?;
+        let loss = self.state.loss_sum / self.state.loss_triplets.max(1) as f64;
+        let improved = self.state.best_val_loss.is_none_or(|best| val_loss < best);
+        self.state.epoch += 1;
+        if improved {
+            self.state.best_val_loss = Some(val_loss);
+            self.state.best_epoch = Some(self.state.epoch);
+            self.state.epochs_without_improvement = 0;
+            self.best = Some(weights::export(&self.model.valid()).await.map_err(TrainError::Readback)?);
+        } else {
+            self.state.epochs_without_improvement += 1;
+        }
+        let record = EpochRecord { epoch: self.state.epoch, loss, val_loss, improved };
+        self.state.history.push(record.clone());
+        self.state.step_in_epoch = 0;
+        self.state.order.clear();
+        self.state.loss_sum = 0.0;
+        self.state.loss_triplets = 0;
+        let out_of_patience = self.state.epochs_without_improvement >= self.config.patience.max(1);
+        if out_of_patience || self.state.epoch >= self.config.epochs {
+            self.state.finished = true;
+            self.restore_best()?;
+        }
+        Ok(record)
+    }
+
+    fn restore_best(&mut self) -> Result<(), TrainError> {
+        let Some(best) = &self.best else { return Ok(()) };
+        let plain = self.device.clone().inner();
+        let restored = weights::apply("best weights", best, self.config.model.init(&plain), &plain)
+            .map_err(|err| TrainError::Checkpoint(err.to_string()))?;
+        self.model = restored.fork(&self.device).train();
+        Ok(())
+    }
+
+    /// The mean loss over `held_out` in inference mode, in batches.
+    pub async fn held_out_loss(&self, data: &Dataset, held_out: &[Triplet]) -> Result<f64, TrainError> {
+        let model = self.model.valid();
+        let mut sum = 0.0;
+        for chunk in held_out.chunks(self.config.batch_size.max(1)) {
+            let [a, p, n] = self.branch_images_plain(data, chunk);
+            let output = self.config.loss.forward(model.forward(a), model.forward(p), model.forward(n));
+            let loss = read_f32(output.loss).await?;
+            sum += f64::from(loss[0]) * chunk.len() as f64;
+        }
+        Ok(sum / held_out.len().max(1) as f64)
+    }
+
+    /// Templates of the images at `indices`, in inference mode: `indices.len()` rows of 1280.
+    pub async fn embed(&self, data: &Dataset, indices: &[u32]) -> Result<Vec<Vec<f32>>, TrainError> {
+        embed(&self.model.valid(), data, indices, self.config.scaling, self.config.batch_size, &self.device.clone().inner()).await
+    }
+
+    /// The recipe's held-out evaluation with the current model.
+    pub async fn held_out_scores(&self, data: &Dataset, held_out: &[Triplet]) -> Result<HeldOutScores, TrainError> {
+        let device = self.device.clone().inner();
+        held_out_scores(&self.model.valid(), data, held_out, self.config.scaling, self.config.batch_size, &device).await
+    }
+
+    /// Anchor, positive and negative images of `triplets` on the training device.
+    fn branch_images(&mut self, data: &Dataset, triplets: &[Triplet], augment: bool) -> [Tensor<4>; 3] {
+        let pick: [fn(&Triplet) -> u32; 3] = [|t| t.anchor, |t| t.positive, |t| t.negative];
+        pick.map(|which| {
+            let images: Vec<Vec<u8>> = triplets
+                .iter()
+                .map(|triplet| {
+                    let image = data.image(which(triplet) as usize);
+                    if augment && !self.config.augmentation.is_off() {
+                        self.config.augmentation.apply(image, &mut self.state.rng)
+                    } else {
+                        image.to_vec()
+                    }
+                })
+                .collect();
+            images_to_tensor(images.iter().map(Vec::as_slice), self.config.scaling, &self.device)
+        })
+    }
+
+    fn branch_images_plain(&self, data: &Dataset, triplets: &[Triplet]) -> [Tensor<4>; 3] {
+        let plain = self.device.clone().inner();
+        let pick: [fn(&Triplet) -> u32; 3] = [|t| t.anchor, |t| t.positive, |t| t.negative];
+        pick.map(|which| {
+            let images = triplets.iter().map(|triplet| data.image(which(triplet) as usize));
+            images_to_tensor(images, self.config.scaling, &plain)
+        })
+    }
+}
+
+/// `__metadata__` format tag of checkpoints.
+pub const CHECKPOINT_FORMAT: &str = "tripletlab-checkpoint-v1";
+const BEST_PREFIX: &str = "best.";
+const OPTIMIZER_BLOB: &str = "optimizer.burnpack";
+
+impl Trainer {
+    /// Everything needed to resume: model weights (under the same names as the pretrained file,
+    /// so a checkpoint is also a weights file), the best weights so far (`best.*`), Adam's state,
+    /// the configuration and the counters. Identical bytes natively and in wasm.
+    ///
+    /// The model is read back asynchronously; Adam's state is read through burn's optimizer
+    /// record, which reads synchronously: fine natively and on the browser's CPU backend, not yet
+    /// on WebGPU.
+    pub async fn checkpoint(&self) -> Result<Vec<u8>, TrainError> {
+        let mut file = weights::export(&self.model.valid()).await.map_err(TrainError::Readback)?;
+        if let Some(best) = &self.best {
+            for (name, tensor) in &best.tensors {
+                file.tensors.insert(format!("{BEST_PREFIX}{name}"), tensor.clone());
+            }
+        }
+        let optimizer = self.optim.to_record().into_bytes().map_err(|err| TrainError::Checkpoint(err.to_string()))?;
+        file.blobs.insert(OPTIMIZER_BLOB.into(), optimizer.to_vec());
+        let json = |value: serde_json::Result<String>| value.map_err(|err| TrainError::Checkpoint(err.to_string()));
+        file.metadata.insert("format".into(), CHECKPOINT_FORMAT.into());
+        file.metadata.insert("config".into(), json(serde_json::to_string(&self.config))?);
+        file.metadata.insert("state".into(), json(serde_json::to_string(&self.state))?);
+        Ok(file.to_bytes())
+    }
+
+    /// Continue a run from [`Self::checkpoint`] bytes on `device`.
+    pub fn resume(file: &str, bytes: &[u8], device: &Device) -> Result<Self, TrainError> {
+        let fail = |reason: String| TrainError::Checkpoint(format!("{file}: {reason}"));
+        let mut tensors = TensorFile::parse(file, bytes).map_err(|err| fail(err.to_string()))?;
+        if tensors.metadata.get("format").map(String::as_str) != Some(CHECKPOINT_FORMAT) {
+            return Err(fail("not a Triplet Lab checkpoint (no checkpoint format tag)".into()));
+        }
+        let config: TrainerConfig = serde_json::from_str(tensors.metadata.get("config").map_or("", String::as_str))
+            .map_err(|err| fail(format!("unreadable config: {err}")))?;
+        let state: TrainerState = serde_json::from_str(tensors.metadata.get("state").map_or("", String::as_str))
+            .map_err(|err| fail(format!("unreadable trainer state: {err}")))?;
+        let optimizer = tensors.blobs.remove(OPTIMIZER_BLOB).ok_or_else(|| fail("no optimizer state".into()))?;
+        let mut best = TensorFile::default();
+        let names: Vec<String> = tensors.tensors.keys().filter(|name| name.starts_with(BEST_PREFIX)).cloned().collect();
+        for name in names {
+            if let Some(tensor) = tensors.tensors.remove(&name) {
+                best.tensors.insert(name[BEST_PREFIX.len()..].to_string(), tensor);
+            }
+        }
+        let plain = device.clone().inner();
+        let model = weights::apply(file, &tensors, config.model.init(&plain), &plain).map_err(|err| fail(err.to_string()))?;
+        let record = burn::optim::OptimizerRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(optimizer))
+            .map_err(|err| fail(format!("unreadable optimizer state: {err}")))?;
+        let mut trainer = Self::new(model, config, device);
+        trainer.optim = AdamConfig::new().init().load_record(record);
+        trainer.state = state;
+        trainer.best = (!best.tensors.is_empty()).then_some(best);
+        Ok(trainer)
+    }
+}
+
+/// An encoder read from either the shipped pretrained file or a checkpoint.
+pub struct LoadedEncoder {
+    pub model: MobileNetV2,
+    pub config: MobileNetV2Config,
+    /// What the checkpoint was trained with; `None` for the pretrained file.
+    pub trained_scaling: Option<InputScaling>,
+}
+
+/// Read weights: a checkpoint (its model config and scaling come with it) or a pretrained
+/// width-1.0 MobileNetV2 file.
+pub fn load_encoder(file: &str, bytes: &[u8], device: &Device) -> Result<LoadedEncoder, TrainError> {
+    let fail = |reason: String| TrainError::Checkpoint(reason);
+    let mut tensors = TensorFile::parse(file, bytes).map_err(|err| fail(err.to_string()))?;
+    if tensors.metadata.get("format").map(String::as_str) == Some(CHECKPOINT_FORMAT) {
+        let config: TrainerConfig = serde_json::from_str(tensors.metadata.get("config").map_or("", String::as_str))
+            .map_err(|err| fail(format!("{file}: unreadable config: {err}")))?;
+        tensors.tensors.retain(|name, _| !name.starts_with(BEST_PREFIX));
+        tensors.blobs.clear();
+        let model = weights::apply(file, &tensors, config.model.init(device), device).map_err(|err| fail(err.to_string()))?;
+        return Ok(LoadedEncoder { model, config: config.model, trained_scaling: Some(config.scaling) });
+    }
+    let config = MobileNetV2Config::default();
+    let model = weights::apply(file, &tensors, config.init(device), device).map_err(|err| fail(err.to_string()))?;
+    Ok(LoadedEncoder { model, config, trained_scaling: None })
+}
+
+/// Templates of the images at `indices` with `model` (inference mode), in batches.
+pub async fn embed(
+    model: &MobileNetV2,
+    data: &Dataset,
+    indices: &[u32],
+    scaling: InputScaling,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>, TrainError> {
+    let mut rows = Vec::with_capacity(indices.len());
+    for chunk in indices.chunks(batch_size.max(1)) {
+        let images = chunk.iter().map(|&at| data.image(at as usize));
+        let templates = model.forward(images_to_tensor(images, scaling, device));
+        let [_, width] = templates.dims();
+        let values = read_f32(templates.reshape([chunk.len() * width])).await?;
+        rows.extend(values.chunks_exact(width).map(<[f32]>::to_vec));
+    }
+    Ok(rows)
+}
+
+/// The recipe's evaluation: angular similarities of the held-out (anchor, positive) pairs,
+/// labelled genuine, then of the (anchor, negative) pairs, labelled impostor, and their ROC AUC.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeldOutScores {
+    pub scores: Vec<f32>,
+    pub labels: Vec<bool>,
+    pub auc: f64,
+}
+
+/// Embed the held-out triplets with `model` (inference mode) and score them as the recipe does.
+pub async fn held_out_scores(
+    model: &MobileNetV2,
+    data: &Dataset,
+    held_out: &[Triplet],
+    scaling: InputScaling,
+    batch_size: usize,
+    device: &Device,
+) -> Result<HeldOutScores, TrainError> {
+    let embed_all = |pick: fn(&Triplet) -> u32| {
+        let indices: Vec<u32> = held_out.iter().map(pick).collect();
+        async move { embed(model, data, &indices, scaling, batch_size, device).await }
+    };
+    let anchors = embed_all(|t| t.anchor).await?;
+    let positives = embed_all(|t| t.positive).await?;
+    let negatives = embed_all(|t| t.negative).await?;
+    let mut scores = Vec::with_capacity(2 * held_out.len());
+    scores.extend(anchors.iter().zip(&positives).map(|(a, p)| angular_similarity(cosine(a, p))));
+    scores.extend(anchors.iter().zip(&negatives).map(|(a, n)| angular_similarity(cosine(a, n))));
+    let labels: Vec<bool> = (0..2 * held_out.len()).map(|at| at < held_out.len()).collect();
+    let auc = roc_auc(&scores, &labels).map_err(|err| TrainError::Readback(err.to_string()))?;
+    Ok(HeldOutScores { scores, labels, auc })
+}
+
+/// Cosine similarity of two templates; 0 when either is all zeros.
+pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let denominator = norm(a) * norm(b);
+    if denominator > 0.0 { dot / denominator } else { 0.0 }
+}
+
+async fn read_f32(tensor: Tensor<1>) -> Result<Vec<f32>, TrainError> {
+    let data = tensor.into_data_async().await.map_err(|err| TrainError::Readback(err.to_string()))?;
+    data.convert::<f32>().into_vec::<f32>().map_err(|err| TrainError::Readback(format!("{err:?}")))
+}

@@ -1,0 +1,101 @@
+//! The trainer on the synthetic dataset: it learns, it stops early, and a checkpoint resumes to
+//! the same result as an uninterrupted run.
+
+use burn::tensor::Device;
+use tripletlab_core::data::triplets::{TripletConfig, TripletSet};
+use tripletlab_core::data::{Dataset, synthetic};
+use tripletlab_core::model::MobileNetV2Config;
+use tripletlab_core::train::{Trainer, TrainerConfig};
+
+fn synthetic_data(images: usize) -> (Dataset, TripletSet) {
+    let batch = synthetic::batch(11, images);
+    let names = synthetic::CLASS_NAMES.iter().map(|name| name.to_string()).collect();
+    let data = Dataset::from_batches(synthetic::NAME, true, names, [batch]);
+    let config = TripletConfig { held_out_fraction: 0.1, ..TripletConfig::default() };
+    let triplets = TripletSet::build(&data.labels, &config).expect("triplets");
+    (data, triplets)
+}
+
+fn small_config() -> TrainerConfig {
+    TrainerConfig {
+        learning_rate: 1e-3,
+        batch_size: 32,
+        epochs: 3,
+        model: MobileNetV2Config { width: 0.35 },
+        ..TrainerConfig::default()
+    }
+}
+
+fn new_trainer(config: &TrainerConfig) -> Trainer {
+    let device = Device::flex();
+    // Fixed initial weights: the same model for every run of this test.
+    let model = tripletlab_core::model::weights::with_named_ids(config.model.init(&device));
+    let exported = pollster::block_on(tripletlab_core::model::weights::export(&model)).expect("export");
+    let model = tripletlab_core::model::weights::apply("init", &exported, config.model.init(&device), &device).expect("apply");
+    Trainer::new(model, config.clone(), &device)
+}
+
+#[test]
+fn learns_the_synthetic_shapes() {
+    let (data, triplets) = synthetic_data(2_000);
+    let mut trainer = new_trainer(&small_config());
+    let before = pollster::block_on(trainer.held_out_loss(&data, &triplets.held_out)).expect("loss");
+    let auc_before = pollster::block_on(trainer.held_out_scores(&data, &triplets.held_out)).expect("scores").auc;
+    let mut records = Vec::new();
+    while !trainer.is_finished() {
+        while !trainer.epoch_done(triplets.train.len()) {
+            let step = pollster::block_on(trainer.step(&data, &triplets.train)).expect("step");
+            assert!(step.loss.is_finite() && (0.0..=1.0).contains(&step.active_fraction));
+        }
+        records.push(pollster::block_on(trainer.end_epoch(&data, &triplets.held_out)).expect("epoch"));
+    }
+    let scores = pollster::block_on(trainer.held_out_scores(&data, &triplets.held_out)).expect("scores");
+    let best = records.iter().map(|r| r.val_loss).fold(f64::INFINITY, f64::min);
+    println!("held-out loss {before:.4} -> best {best:.4}; AUC {auc_before:.3} -> {:.3}; epochs {records:?}", scores.auc);
+    assert!(best < before * 0.8, "held-out loss {before} -> {best}");
+    assert!(scores.auc > 0.75, "held-out AUC {}", scores.auc);
+    assert_eq!(scores.scores.len(), 2 * triplets.held_out.len());
+}
+
+#[test]
+fn a_checkpoint_resumes_to_the_same_result() {
+    let (data, triplets) = synthetic_data(600);
+    let config = TrainerConfig { epochs: 2, ..small_config() };
+    let steps = |trainer: &mut Trainer, count: usize| {
+        (0..count)
+            .map(|_| pollster::block_on(trainer.step(&data, &triplets.train)).expect("step").loss)
+            .collect::<Vec<f32>>()
+    };
+    let per_epoch = new_trainer(&config).steps_per_epoch(triplets.train.len());
+    assert!(per_epoch >= 4, "{per_epoch}");
+
+    let mut straight = new_trainer(&config);
+    let first_half = steps(&mut straight, 3);
+    let straight_rest = steps(&mut straight, per_epoch - 3);
+    let straight_epoch = pollster::block_on(straight.end_epoch(&data, &triplets.held_out)).expect("epoch");
+
+    let mut interrupted = new_trainer(&config);
+    assert_eq!(steps(&mut interrupted, 3), first_half);
+    let bytes = pollster::block_on(interrupted.checkpoint()).expect("checkpoint");
+    drop(interrupted);
+    let mut resumed = Trainer::resume("checkpoint", &bytes, &Device::flex()).expect("resumes");
+    let resumed_rest = steps(&mut resumed, per_epoch - 3);
+    let resumed_epoch = pollster::block_on(resumed.end_epoch(&data, &triplets.held_out)).expect("epoch");
+
+    for (a, b) in straight_rest.iter().zip(&resumed_rest) {
+        assert!((a - b).abs() < 1e-5, "{straight_rest:?} vs {resumed_rest:?}");
+    }
+    assert!((straight_epoch.val_loss - resumed_epoch.val_loss).abs() < 1e-5, "{straight_epoch:?} vs {resumed_epoch:?}");
+    assert!((straight_epoch.loss - resumed_epoch.loss).abs() < 1e-5);
+}
+
+#[test]
+fn a_damaged_checkpoint_is_an_error() {
+    let config = small_config();
+    let trainer = new_trainer(&config);
+    let bytes = pollster::block_on(trainer.checkpoint()).expect("checkpoint");
+    assert!(Trainer::resume("c", &bytes[..bytes.len() / 3], &Device::flex()).is_err());
+    let weights_only = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public/weights/mobilenetv2_1.0.safetensors")).expect("weights");
+    let err = Trainer::resume("w.safetensors", &weights_only, &Device::flex()).err().expect("not a checkpoint");
+    assert!(err.to_string().contains("not a Triplet Lab checkpoint"), "{err}");
+}
