@@ -72,6 +72,7 @@ pub fn App() -> impl IntoView {
     let bridge: WorkerBridge<Engine> = Engine::spawner()
         .callback(move |event| apply(state, data, event))
         .with_loader(true)
+        .as_module(false)
         .spawn(WORKER_LOADER);
     let bridge = StoredValue::new_local(bridge);
     let send = move |command: Command| bridge.with_value(|bridge| bridge.send(command));

@@ -56,7 +56,7 @@ impl Worker for Engine {
                     Err(err) => Event::DatasetListFailed { message: err.to_string() },
                 },
                 Command::LoadDataset(request) => {
-                    let progress = |state| scope.respond(id, Event::DatasetProgress(state));
+                    let progress = |state: crate::protocol::LoadProgress| scope.respond(id, Event::DatasetProgress(state));
                     let loaded = match request {
                         DatasetRequest::Served { manifest_url, max_shards } => {
                             dataset::load_served(&manifest_url, max_shards, &progress).await

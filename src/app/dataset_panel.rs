@@ -72,12 +72,12 @@ pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoVi
         state.load.set(LoadState::Loading(LoadProgress::default()));
         send.run(Command::LoadDataset(request));
     };
-    let load_selected = move |_| {
+    let load_selected = move |_: leptos::ev::MouseEvent| {
         if let Some(request) = state.request_selected() {
             start(request);
         }
     };
-    let retry = move |_| {
+    let retry = move |()| {
         if let Some(request) = state.last_request.get_value() {
             start(request);
         }
@@ -173,7 +173,7 @@ pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoVi
 }
 
 #[component]
-fn LoadStatus(state: DatasetState, retry: Callback<leptos::ev::MouseEvent>) -> impl IntoView {
+fn LoadStatus(state: DatasetState, retry: Callback<()>) -> impl IntoView {
     move || match state.load.get() {
         LoadState::Idle => ().into_any(),
         LoadState::Reading => view! { <p data-testid="dataset-status" data-state="reading">"Reading your files..."</p> }.into_any(),
@@ -191,7 +191,7 @@ fn LoadStatus(state: DatasetState, retry: Callback<leptos::ev::MouseEvent>) -> i
         LoadState::Failed(message) => view! {
             <div class="error">
                 <p data-testid="dataset-status" data-state="failed">{message}</p>
-                <button data-testid="dataset-retry" on:click=move |ev| retry.run(ev)>"Retry"</button>
+                <button data-testid="dataset-retry" on:click=move |_| retry.run(())>"Retry"</button>
             </div>
         }.into_any(),
     }

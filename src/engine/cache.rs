@@ -48,8 +48,9 @@ impl FileCache {
     /// Keep verified bytes. Failing to cache (quota, private mode) is not an error for loading.
     pub async fn put(&self, url: &str, sha256: &str, bytes: &[u8]) -> Result<(), String> {
         let Some(cache) = self.cache.as_ref() else { return Ok(()) };
-        let body = Uint8Array::from(bytes);
-        let response = Response::new_with_opt_buffer_source(Some(&body)).map_err(|err| js_text(&err))?;
+        let array = Uint8Array::from(bytes);
+        let body: &js_sys::Object = &array;
+        let response = Response::new_with_opt_buffer_source(Some(body)).map_err(|err| js_text(&err))?;
         JsFuture::from(cache.put_with_str(&Self::key(url, sha256), &response))
             .await
             .map(|_| ())

@@ -23,3 +23,13 @@ fn an_unknown_backend_is_a_usage_error() {
     assert!(stderr.contains("invalid value 'tpu'"), "{stderr}");
     assert!(stderr.contains("flex") && stderr.contains("wgpu"), "{stderr}");
 }
+
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe: apt-get install mesa-vulkan-drivers); cargo xtask test runs it"]
+fn doctor_on_native_wgpu_prints_the_known_product() {
+    let out = tripletlab().args(["doctor", "--backend", "wgpu"]).output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stdout: {stdout}\nstderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("wgpu (native GPU API)"), "{stdout}");
+    assert!(stdout.contains("[58.0, 64.0, 139.0, 154.0]"), "{stdout}");
+}

@@ -112,7 +112,7 @@ mod tests {
     }
 
     fn values(t: Tensor<1>) -> Vec<f32> {
-        t.into_data().into_vec::<f32>().expect("f32")
+        t.into_data().try_into_vec::<f32>().expect("f32")
     }
 
     #[test]

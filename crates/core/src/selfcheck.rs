@@ -73,7 +73,7 @@ pub async fn matmul_check(device: &Device) -> Result<MatmulCheck, SelfCheckError
         .map_err(|err| SelfCheckError::Execution(err.to_string()))?;
     let computed = data
         .convert::<f32>()
-        .into_vec::<f32>()
+        .try_into_vec::<f32>()
         .map_err(|err| SelfCheckError::Execution(format!("{err:?}")))?;
     Ok(MatmulCheck::from_computed(computed))
 }

@@ -486,5 +486,5 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 async fn read_f32(tensor: Tensor<1>) -> Result<Vec<f32>, TrainError> {
     let data = tensor.into_data_async().await.map_err(|err| TrainError::Readback(err.to_string()))?;
-    data.convert::<f32>().into_vec::<f32>().map_err(|err| TrainError::Readback(format!("{err:?}")))
+    data.convert::<f32>().try_into_vec::<f32>().map_err(|err| TrainError::Readback(format!("{err:?}")))
 }

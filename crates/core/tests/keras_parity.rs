@@ -41,7 +41,7 @@ fn templates(scaling: InputScaling, count: usize) -> Vec<f32> {
     let images = batch.pixels.chunks_exact(3072).take(count);
     let output = model.forward(images_to_tensor(images, scaling, &device));
     assert_eq!(output.dims(), [count, 1280]);
-    output.into_data().into_vec::<f32>().expect("f32 output")
+    output.into_data().try_into_vec::<f32>().expect("f32 output")
 }
 
 #[test]

@@ -14,6 +14,9 @@ use super::DataError;
 use super::cifar::CifarFiles;
 
 const BLOCK: usize = 512;
+/// Largest member kept in memory: CIFAR-10's batch files are 30,730,000 bytes. A larger header
+/// is a corrupt archive or a decompression bomb, refused before anything is allocated.
+pub const MAX_MEMBER_BYTES: u64 = 100_000_000;
 
 /// Read a CIFAR-10 binary `.tar.gz`. `file` names the archive in errors.
 pub fn read_cifar_tar_gz(file: &str, reader: impl Read) -> Result<CifarFiles, DataError> {
@@ -116,10 +119,18 @@ impl<R: Read> TarReader<'_, R> {
             match header[156] {
                 b'0' | 0 | b'7' => {
                     let keep = wanted(&path);
+                    if keep && size > MAX_MEMBER_BYTES {
+                        return Err(self.tar_error(format!(
+                            "{path} claims {size} bytes, more than the {MAX_MEMBER_BYTES} a dataset file may have"
+                        )));
+                    }
                     let data = self.read_data(size, keep, &path)?;
                     if keep {
                         members.push((path, data));
                     }
+                }
+                b'L' | b'x' if size > 1_000_000 => {
+                    return Err(self.tar_error(format!("a {size}-byte extended header is not plausible")));
                 }
                 b'L' => {
                     let data = self.read_data(size, true, "a GNU long name")?;

@@ -79,7 +79,7 @@ fn render(label: u8, rng: &mut SeededRng) -> Vec<u8> {
                 4 => stripe(py),
                 5 => stripe(px),
                 6 => (0.3..=1.0).contains(&(u * u + v * v)),
-                7 => (stripe(px) ^ stripe(py)),
+                7 => stripe(px) ^ stripe(py),
                 8 => (u - v).abs() <= 0.35 && u.abs() <= 1.0 && v.abs() <= 1.0,
                 _ => (u - 0.55).powi(2) + v * v <= 0.16 || (u + 0.55).powi(2) + v * v <= 0.16,
             };

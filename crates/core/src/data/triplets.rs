@@ -102,8 +102,8 @@ impl TripletSet {
                 train_pool.sort_unstable();
                 held_pool.sort_unstable();
                 let mut draw = SeededRng::new(config.seed);
-                let mut train = recipe_triplets(&labels_by_class(labels, train_pool), &mut draw);
-                let held_out = recipe_triplets(&labels_by_class(labels, held_pool), &mut draw);
+                let mut train = recipe_triplets(&labels_by_class(labels, train_pool.iter().map(|&i| i as usize)), &mut draw);
+                let held_out = recipe_triplets(&labels_by_class(labels, held_pool.iter().map(|&i| i as usize)), &mut draw);
                 split_rng.shuffle(&mut train);
                 Self { train, held_out }
             }

@@ -121,7 +121,7 @@ pub fn apply(file: &str, weights: &TensorFile, model: MobileNetV2, device: &Devi
         }
         Ok(Tensor::from_data(TensorData::new(tensor.values.clone(), [tensor.values.len()]), device))
     };
-    let model = map_layers(model, |prefix, mut layer| {
+    let model = map_layers(model, |prefix, mut layer| -> Result<ConvNorm, WeightsError> {
         let dims = layer.conv.weight.dims();
         let name = format!("{prefix}.conv.weight");
         let weight = take(name.clone(), dims.to_vec())?.reshape(dims);
@@ -165,7 +165,7 @@ pub async fn export(model: &MobileNetV2) -> Result<TensorFile, String> {
     });
     for (name, tensor, shape) in pending {
         let data = tensor.into_data_async().await.map_err(|err| err.to_string())?;
-        let values = data.convert::<f32>().into_vec::<f32>().map_err(|err| format!("{err:?}"))?;
+        let values = data.convert::<f32>().try_into_vec::<f32>().map_err(|err| format!("{err:?}"))?;
         out.tensors.insert(name, F32Tensor { shape, values });
     }
     Ok(out)

@@ -1,0 +1,107 @@
+//! Mutation fuzzing of every reader of outside bytes: valid inputs, truncated, bit-flipped,
+//! spliced and random, from a fixed seed. Any panic fails the test; every input must give a value
+//! or a typed error. Prints how many inputs ran.
+
+use std::path::PathBuf;
+
+use tripletlab_core::data::archive::read_tar_gz;
+use tripletlab_core::data::cifar::{Batch, parse_class_names};
+use tripletlab_core::data::manifest::{DatasetIndex, Manifest, Shard};
+use tripletlab_core::model::safetensors::TensorFile;
+use tripletlab_core::random::SeededRng;
+
+const INPUTS_PER_READER: usize = 3_000;
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cifar10-foolbox").join(name))
+        .expect("fixture")
+}
+
+/// One mutation of `seed_input`.
+fn mutate(seed_input: &[u8], rng: &mut SeededRng) -> Vec<u8> {
+    let mut bytes = seed_input.to_vec();
+    match rng.index(6) {
+        0 => bytes.truncate(rng.index(bytes.len() + 1)),
+        1 => {
+            for _ in 0..=rng.index(8) {
+                if !bytes.is_empty() {
+                    let at = rng.index(bytes.len());
+                    bytes[at] ^= 1 << rng.index(8);
+                }
+            }
+        }
+        2 => {
+            let at = rng.index(bytes.len() + 1);
+            let junk: Vec<u8> = (0..rng.index(64)).map(|_| rng.next_u64() as u8).collect();
+            bytes.splice(at..at, junk);
+        }
+        3 => {
+            let len = rng.index(bytes.len().min(4096) + 1);
+            bytes = (0..len).map(|_| rng.next_u64() as u8).collect();
+        }
+        4 => {
+            if !bytes.is_empty() {
+                let at = rng.index(bytes.len());
+                let len = rng.index(bytes.len() - at) + 1;
+                bytes.drain(at..at + len.min(bytes.len() - at));
+            }
+        }
+        _ => {
+            // Overwrite a run with one of the "interesting" bytes.
+            let value = [0u8, 0xff, b'0', b'7', b' ', b'"', b'{'][rng.index(7)];
+            if !bytes.is_empty() {
+                let at = rng.index(bytes.len());
+                let end = (at + rng.index(16) + 1).min(bytes.len());
+                bytes[at..end].fill(value);
+            }
+        }
+    }
+    bytes
+}
+
+fn fuzz(name: &str, seed_input: &[u8], seed: u64, read: impl Fn(&[u8]) -> bool) -> usize {
+    let mut rng = SeededRng::new(seed);
+    let mut accepted = 0;
+    for _ in 0..INPUTS_PER_READER {
+        if read(&mutate(seed_input, &mut rng)) {
+            accepted += 1;
+        }
+    }
+    println!("{name}: {INPUTS_PER_READER} inputs, no panic, {accepted} accepted as valid");
+    INPUTS_PER_READER
+}
+
+#[test]
+fn readers_never_panic_on_damaged_input() {
+    let batch = fixture("test_batch.bin");
+    let small_batch = batch[..3 * 3073].to_vec();
+    let meta = fixture("batches.meta.txt");
+    let archive = fixture("cifar-10-binary.tar.gz");
+    let manifest = Manifest {
+        format: 1,
+        name: "x".into(),
+        synthetic: false,
+        class_names: (0..10).map(|i| format!("c{i}")).collect(),
+        shards: vec![Shard::describe("test_batch.bin", &small_batch)],
+    }
+    .to_json();
+    let mut tensors = TensorFile::default();
+    tensors.tensors.insert(
+        "stem.conv.weight".into(),
+        tripletlab_core::model::safetensors::F32Tensor { shape: vec![2, 2], values: vec![1.0, 2.0, 3.0, 4.0] },
+    );
+    tensors.blobs.insert("optimizer".into(), vec![9; 40]);
+    tensors.metadata.insert("format".into(), "x".into());
+    let weights = tensors.to_bytes();
+
+    let mut total = 0;
+    total += fuzz("cifar batch", &small_batch, 1, |b| Batch::parse("f.bin", b).is_ok());
+    total += fuzz("meta file", &meta, 2, |b| parse_class_names("meta", b).is_ok());
+    total += fuzz("tar.gz archive", &archive, 3, |b| read_tar_gz("a.tar.gz", b, |_| true).is_ok());
+    total += fuzz("manifest", manifest.as_bytes(), 4, |b| Manifest::parse("m.json", b).is_ok());
+    total += fuzz("dataset index", br#"{"datasets":[{"name":"a","synthetic":true,"manifest":"a/manifest.json","images":1,"bytes":3073}]}"#, 5, |b| {
+        DatasetIndex::parse("index.json", b).is_ok()
+    });
+    total += fuzz("safetensors", &weights, 6, |b| TensorFile::parse("w.safetensors", b).is_ok());
+    println!("{total} fuzzed inputs in all, none panicked");
+}
