@@ -139,6 +139,7 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         }
         None => {
             let config = trainer_config(&args);
+            device.seed(config.seed);
             let use_pretrained = config.model.width == 1.0 && !args.no_pretrained;
             let model = if use_pretrained {
                 let bytes = fs::read(&args.weights).map_err(CliError::io(&args.weights))?;

@@ -97,3 +97,18 @@ fn export_round_trips_the_weights() {
     let exported = pollster::block_on(weights::export(&model)).expect("exports");
     assert_eq!(exported.tensors, original.tensors);
 }
+
+#[test]
+#[ignore = "needs a Vulkan driver (lavapipe: apt-get install mesa-vulkan-drivers); cargo xtask test runs it"]
+fn native_wgpu_matches_keras_too() {
+    let device = Device::wgpu_options().init().expect("a wgpu adapter (lavapipe)");
+    let model = weights::load("mobilenetv2_1.0.safetensors", &shipped_weights(), &MobileNetV2Config::default(), &device)
+        .expect("shipped weights load");
+    let batch = Batch::parse("test_batch.bin", &repo_file("tests/fixtures/cifar10-foolbox/test_batch.bin")).expect("fixture");
+    let output = model.forward(images_to_tensor(batch.pixels.chunks_exact(3072).take(8), InputScaling::Unit, &device));
+    let ours = pollster::block_on(output.reshape([8 * 1280]).into_data_async()).expect("read").try_into_vec::<f32>().expect("f32");
+    let keras = f32s(&repo_file("tests/fixtures/keras-parity/unit_8x1280.f32"));
+    let diff = max_abs_diff(&ours, &keras);
+    println!("max |wgpu - keras| (x/255, 8 images): {diff:e}");
+    assert!(diff < TOLERANCE, "max abs difference {diff}");
+}

@@ -56,19 +56,28 @@ impl<R: Read> TarReader<'_, R> {
         DataError::Tar { file: self.file.to_string(), reason: reason.into() }
     }
 
-    /// Fill `buf` completely. `Ok(false)` when the stream ended before the first byte.
-    fn read_block(&mut self, buf: &mut [u8]) -> Result<bool, DataError> {
+    /// Fill `buf` as far as the stream goes; returns how many bytes were read (less than
+    /// `buf.len()` only at the end of the stream).
+    fn read_full(&mut self, buf: &mut [u8]) -> Result<usize, DataError> {
         let mut filled = 0;
         while filled < buf.len() {
             match self.inner.read(&mut buf[filled..]) {
-                Ok(0) if filled == 0 => return Ok(false),
-                Ok(0) => return Err(self.tar_error("it ends in the middle of a block (truncated?)")),
+                Ok(0) => break,
                 Ok(read) => filled += read,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(gzip_error(self.file, &err)),
             }
         }
-        Ok(true)
+        Ok(filled)
+    }
+
+    /// Fill `buf` completely. `Ok(false)` when the stream ended before the first byte.
+    fn read_block(&mut self, buf: &mut [u8]) -> Result<bool, DataError> {
+        match self.read_full(buf)? {
+            0 => Ok(false),
+            n if n == buf.len() => Ok(true),
+            _ => Err(self.tar_error("it ends in the middle of a block (truncated?)")),
+        }
     }
 
     /// Read `size` bytes of entry data (plus padding), keeping them when `keep`.
@@ -78,9 +87,11 @@ impl<R: Read> TarReader<'_, R> {
         let mut chunk = [0u8; 64 * 1024];
         while left > 0 {
             let want = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
-            if !self.read_block(&mut chunk[..want])? {
+            let got = self.read_full(&mut chunk[..want])?;
+            if got < want {
+                let missing = left - got as u64;
                 return Err(self.tar_error(format!(
-                    "it ends inside {path} ({left} of {size} bytes missing; truncated?)"
+                    "it ends inside {path} ({missing} of {size} bytes missing; truncated?)"
                 )));
             }
             if keep {

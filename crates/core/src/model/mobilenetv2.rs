@@ -213,9 +213,12 @@ mod tests {
     }
 
     #[test]
-    fn the_full_model_has_keras_parameter_count() {
+    fn the_full_model_has_keras_tensors_and_parameter_count() {
         let model = MobileNetV2Config::default().init(&Device::flex());
-        // Keras: 2,257,984 parameters, of which 34,112 are BatchNorm moving statistics.
-        assert_eq!(model.num_params() + 34_112, 2_257_984);
+        let tensors = pollster::block_on(crate::model::weights::export(&model)).expect("export");
+        // Keras: 260 weight tensors, 2,257,984 numbers (34,112 of them BatchNorm moving statistics).
+        assert_eq!(tensors.tensors.len(), 260);
+        let numbers: usize = tensors.tensors.values().map(|t| t.values.len()).sum();
+        assert_eq!(numbers, 2_257_984);
     }
 }
