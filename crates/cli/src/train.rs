@@ -42,6 +42,9 @@ pub struct TrainArgs {
     pub no_pretrained: bool,
     #[arg(long, default_value_t = 1.0)]
     pub width: f64,
+    /// BatchNorm momentum (Keras' meaning); use e.g. 0.9 when training from random weights.
+    #[arg(long, default_value_t = 0.999)]
+    pub bn_momentum: f64,
     #[arg(long, default_value_t = 50)]
     pub epochs: usize,
     #[arg(long, default_value_t = 64)]
@@ -238,7 +241,7 @@ fn trainer_config(args: &TrainArgs) -> TrainerConfig {
         },
         scaling: args.scaling.into_scaling(),
         augmentation: if args.augment { Augmentation { flip: true, crop_padding: 4 } } else { Augmentation::default() },
-        model: MobileNetV2Config { width: args.width },
+        model: MobileNetV2Config { width: args.width, bn_momentum: args.bn_momentum },
     }
 }
 

@@ -33,7 +33,7 @@ fn train_writes_a_report_and_a_checkpoint_that_embed_reads() {
     let report = dir.join("report.json");
     let stdout = ok(&tripletlab(&[
         "train", "--data", data.to_str().expect("utf-8"), "--backend", "flex", "--report", report.to_str().expect("utf-8"),
-        "--width", "0.35", "--epochs", "2", "--batch", "16", "--lr", "1e-3", "--max-steps", "3", "--held-out", "0.2",
+        "--width", "0.35", "--bn-momentum", "0.9", "--epochs", "2", "--batch", "16", "--lr", "1e-3", "--max-steps", "3", "--held-out", "0.2",
     ]));
     assert!(stdout.contains("Epoch 1/2 - "), "{stdout}");
     assert!(stdout.contains("val_loss: "), "{stdout}");

@@ -10,7 +10,7 @@ use tripletlab_core::model::safetensors::TensorFile;
 use tripletlab_core::model::weights;
 use tripletlab_core::model::{InputScaling, MobileNetV2, MobileNetV2Config};
 
-const WIDTH: MobileNetV2Config = MobileNetV2Config { width: 0.35 };
+const WIDTH: MobileNetV2Config = MobileNetV2Config { width: 0.35, bn_momentum: 0.999 };
 
 /// `count` triplets of synthetic images: (anchor, positive, negative) image bytes.
 fn batch(count: u8) -> [Vec<Vec<u8>>; 3] {

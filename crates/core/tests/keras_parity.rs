@@ -72,7 +72,7 @@ fn loading_rejects_files_that_do_not_fit() {
     let truncated = weights::load("w.safetensors", &bytes[..bytes.len() / 2], &full, &device).unwrap_err();
     assert!(matches!(truncated, WeightsError::Format(_)), "{truncated}");
 
-    let small = MobileNetV2Config { width: 0.35 };
+    let small = MobileNetV2Config::with_width(0.35);
     let err = weights::load("w.safetensors", &bytes, &small, &device).unwrap_err();
     assert_eq!(err.to_string(), "w.safetensors: tensor stem.conv.weight has shape [32, 3, 3, 3], but the model needs [16, 3, 3, 3]");
 

@@ -18,10 +18,11 @@ fn synthetic_data(images: usize) -> (Dataset, TripletSet) {
 
 fn small_config() -> TrainerConfig {
     TrainerConfig {
-        learning_rate: 1e-3,
+        learning_rate: 3e-3,
         batch_size: 32,
-        epochs: 3,
-        model: MobileNetV2Config { width: 0.35 },
+        epochs: 4,
+        patience: 4,
+        model: MobileNetV2Config { width: 0.35, bn_momentum: 0.9 },
         ..TrainerConfig::default()
     }
 }

@@ -35,11 +35,28 @@ pub const KERAS_BN_MOMENTUM: f64 = 0.999;
 pub struct MobileNetV2Config {
     /// Width multiplier (Keras' alpha): 1.0 is the pretrained model; 0.35 is a small one.
     pub width: f64,
+    /// BatchNorm momentum in Keras' sense (the weight of the old running statistic): Keras'
+    /// 0.999 suits fine-tuning pretrained statistics; a model trained from random weights for a
+    /// few hundred steps needs a faster one (e.g. 0.9) or its inference statistics stay at
+    /// their initial values.
+    #[serde(default = "keras_bn_momentum")]
+    pub bn_momentum: f64,
+}
+
+fn keras_bn_momentum() -> f64 {
+    KERAS_BN_MOMENTUM
 }
 
 impl Default for MobileNetV2Config {
     fn default() -> Self {
-        Self { width: 1.0 }
+        Self { width: 1.0, bn_momentum: KERAS_BN_MOMENTUM }
+    }
+}
+
+impl MobileNetV2Config {
+    /// Keras' settings at this width.
+    pub fn with_width(width: f64) -> Self {
+        Self { width, ..Self::default() }
     }
 }
 
@@ -89,10 +106,11 @@ impl MobileNetV2Config {
     pub fn init(&self, device: &Device) -> MobileNetV2 {
         let blocks = self.blocks();
         let last = blocks.last().map_or(self.stem_channels(), |block| block.output);
+        let momentum = self.bn_momentum;
         MobileNetV2 {
-            stem: ConvNorm::new(3, self.stem_channels(), 3, 2, 1, true, device),
-            blocks: blocks.iter().map(|shape| InvertedResidual::new(*shape, device)).collect(),
-            head: ConvNorm::new(last, self.head_channels(), 1, 1, 1, true, device),
+            stem: ConvNorm::new(3, self.stem_channels(), 3, 2, 1, true, momentum, device),
+            blocks: blocks.iter().map(|shape| InvertedResidual::new(*shape, momentum, device)).collect(),
+            head: ConvNorm::new(last, self.head_channels(), 1, 1, 1, true, momentum, device),
         }
     }
 }
@@ -106,7 +124,17 @@ pub struct ConvNorm {
 }
 
 impl ConvNorm {
-    fn new(input: usize, output: usize, kernel: usize, stride: usize, groups: usize, activate: bool, device: &Device) -> Self {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        input: usize,
+        output: usize,
+        kernel: usize,
+        stride: usize,
+        groups: usize,
+        activate: bool,
+        keras_momentum: f64,
+        device: &Device,
+    ) -> Self {
         let padding = match (kernel, stride) {
             (1, _) => PaddingConfig2d::Valid,
             // Keras: ZeroPadding2D(((0, 1), (0, 1))) before a "valid" stride-2 convolution (even
@@ -123,7 +151,7 @@ impl ConvNorm {
         let norm = BatchNormConfig::new(output)
             .with_epsilon(BN_EPSILON)
             // burn's momentum weighs the new batch: Keras' 0.999 on the old value is 0.001 here.
-            .with_momentum(1.0 - KERAS_BN_MOMENTUM)
+            .with_momentum((1.0 - keras_momentum).clamp(0.0, 1.0))
             .init(device);
         Self { conv, norm, activate }
     }
@@ -145,13 +173,13 @@ pub struct InvertedResidual {
 }
 
 impl InvertedResidual {
-    fn new(shape: BlockShape, device: &Device) -> Self {
+    fn new(shape: BlockShape, momentum: f64, device: &Device) -> Self {
         let expand = (shape.expanded != shape.input)
-            .then(|| ConvNorm::new(shape.input, shape.expanded, 1, 1, 1, true, device));
+            .then(|| ConvNorm::new(shape.input, shape.expanded, 1, 1, 1, true, momentum, device));
         Self {
             expand,
-            depthwise: ConvNorm::new(shape.expanded, shape.expanded, 3, shape.stride, shape.expanded, true, device),
-            project: ConvNorm::new(shape.expanded, shape.output, 1, 1, 1, false, device),
+            depthwise: ConvNorm::new(shape.expanded, shape.expanded, 3, shape.stride, shape.expanded, true, momentum, device),
+            project: ConvNorm::new(shape.expanded, shape.output, 1, 1, 1, false, momentum, device),
             residual: shape.stride == 1 && shape.input == shape.output,
         }
     }
@@ -204,12 +232,12 @@ mod tests {
         assert_eq!(full.head_channels(), 1280);
 
         // Keras' alpha 0.35: 16-channel stem, block outputs 8, 8, 16, 24, 32, 56, 112.
-        let small = MobileNetV2Config { width: 0.35 };
+        let small = MobileNetV2Config::with_width(0.35);
         assert_eq!(small.stem_channels(), 16);
         let outputs: Vec<usize> = small.blocks().iter().map(|b| b.output).collect();
         assert_eq!(outputs, vec![8, 8, 8, 16, 16, 16, 24, 24, 24, 24, 32, 32, 32, 56, 56, 56, 112]);
         assert_eq!(small.head_channels(), 1280);
-        assert_eq!(MobileNetV2Config { width: 1.4 }.head_channels(), 1792);
+        assert_eq!(MobileNetV2Config::with_width(1.4).head_channels(), 1792);
     }
 
     #[test]
