@@ -37,8 +37,14 @@ describe("served datasets", { timeout: 240_000 }, () => {
     await chooseDataset(page, SYNTHETIC);
     await page.getByTestId("dataset-load").click();
     await page.getByTestId("dataset-progress").waitFor({ timeout: 10_000 });
+    // While the (slowed) shards arrive, the page shows shards and bytes.
+    await page.waitForFunction(
+      () => /^\d of 2 shards, [\d.]+ MB of 1\.2 MB/.test(document.querySelector('[data-testid="dataset-status"]')?.innerText ?? ""),
+      null,
+      { timeout: 10_000 },
+    );
     const during = await page.getByTestId("dataset-status").innerText();
-    assert.match(during, /of 2 shards/, during);
+    assert.match(during, /reading data_batch_[12]\.bin/, during);
 
     const first = await loadVerdict(page);
     assert.equal(first.state, "ready", `${first.text}\n${log.join("\n")}`);
