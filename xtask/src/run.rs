@@ -20,9 +20,14 @@ impl fmt::Display for Failure {
     }
 }
 
-/// The repository root (the workspace holding `xtask/`).
+/// The repository root (the workspace holding `xtask/`), from `cargo run`'s environment at run
+/// time: a build-time path would name whichever checkout last built this binary when several
+/// checkouts share a target directory.
 pub fn repo_root() -> PathBuf {
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok().map(|dir| dir.join("xtask")))
+        .unwrap_or_else(|| PathBuf::from("xtask"));
     manifest_dir.parent().map(Path::to_path_buf).unwrap_or(manifest_dir)
 }
 
