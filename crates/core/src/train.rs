@@ -115,6 +115,8 @@ pub struct TrainerState {
 pub enum TrainError {
     #[error("there are no training triplets")]
     NoTriplets,
+    #[error("this epoch's steps are done: end the epoch before the next step")]
+    EpochComplete,
     #[error("the device failed to read back a result: {0}")]
     Readback(String),
     #[error("the loss became {0}: lower the learning rate")]
@@ -195,6 +197,9 @@ impl Trainer {
         let steps = self.steps_per_epoch(train.len());
         let batch = self.config.batch_size.max(1);
         let start = self.state.step_in_epoch * batch;
+        if start >= train.len() {
+            return Err(TrainError::EpochComplete);
+        }
         let end = (start + batch).min(train.len());
         let chosen: Vec<Triplet> = self.state.order[start..end].iter().map(|&at| train[at as usize]).collect();
 
