@@ -142,14 +142,13 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         }
         None => {
             let config = trainer_config(&args);
-            device.seed(config.seed);
             let use_pretrained = config.model.width == 1.0 && !args.no_pretrained;
             let model = if use_pretrained {
                 let bytes = fs::read(&args.weights).map_err(CliError::io(&args.weights))?;
                 weights::load(&args.weights.display().to_string(), &bytes, &config.model, &device)?
             } else {
                 eprintln!("note: width {} has no pretrained weights; starting from random weights", config.model.width);
-                config.model.init(&device)
+                weights::seeded_init(&config.model, config.seed, &device)?
             };
             (Trainer::new(model, config, &device), use_pretrained)
         }

@@ -29,8 +29,7 @@ fn batch(count: u8) -> [Vec<Vec<u8>>; 3] {
 /// Random weights from a fixed seed.
 fn initial_weights() -> TensorFile {
     let device = Device::flex();
-    device.seed(7);
-    pollster::block_on(weights::export(&WIDTH.init(&device))).expect("export")
+    pollster::block_on(weights::export(&weights::seeded_init(&WIDTH, 7, &device).expect("seeded weights"))).expect("export")
 }
 
 fn model_on(weights: &TensorFile, device: &Device) -> MobileNetV2 {

@@ -29,11 +29,7 @@ fn small_config() -> TrainerConfig {
 
 fn new_trainer(config: &TrainerConfig) -> Trainer {
     let device = Device::flex();
-    device.seed(config.seed);
-    // Initial weights through an export and back: the same parameter ids as a resumed run.
-    let model = tripletlab_core::model::weights::with_named_ids(config.model.init(&device));
-    let exported = pollster::block_on(tripletlab_core::model::weights::export(&model)).expect("export");
-    let model = tripletlab_core::model::weights::apply("init", &exported, config.model.init(&device), &device).expect("apply");
+    let model = tripletlab_core::model::weights::seeded_init(&config.model, config.seed, &device).expect("seeded weights");
     Trainer::new(model, config.clone(), &device)
 }
 

@@ -100,6 +100,30 @@ pub fn with_named_ids(model: MobileNetV2) -> MobileNetV2 {
     model
 }
 
+/// Random weights from our own seeded generator, so a seed gives the same model on every
+/// platform and backend (burn's initialisers draw from a backend-global generator). Convolutions
+/// are uniform in +-1/sqrt(fan_in) (burn's default Kaiming-uniform); BatchNorm starts as the
+/// identity (gamma 1, beta 0, mean 0, variance 1).
+pub fn seeded_init(config: &MobileNetV2Config, seed: u64, device: &Device) -> Result<MobileNetV2, WeightsError> {
+    let model = config.init(device);
+    let mut rng = crate::random::SeededRng::new(seed);
+    let mut file = TensorFile::default();
+    let described = map_layers(model.clone(), |prefix, layer| -> Result<ConvNorm, std::convert::Infallible> {
+        let dims = layer.conv.weight.dims();
+        let fan_in = (dims[1] * dims[2] * dims[3]) as f32;
+        let bound = 1.0 / fan_in.sqrt();
+        let values = (0..dims.iter().product::<usize>()).map(|_| (2.0 * rng.unit_f32() - 1.0) * bound).collect();
+        file.tensors.insert(format!("{prefix}.conv.weight"), F32Tensor { shape: dims.to_vec(), values });
+        let [channels] = layer.norm.gamma.dims();
+        for (field, value) in [("gamma", 1.0), ("beta", 0.0), ("running_mean", 0.0), ("running_var", 1.0)] {
+            file.tensors.insert(format!("{prefix}.norm.{field}"), F32Tensor { shape: vec![channels], values: vec![value; channels] });
+        }
+        Ok(layer)
+    });
+    let Ok(model) = described;
+    apply("seeded initial weights", &file, model, device)
+}
+
 /// Build a MobileNetV2 of `config` from safetensors bytes; `file` names them in errors.
 pub fn load(file: &str, bytes: &[u8], config: &MobileNetV2Config, device: &Device) -> Result<MobileNetV2, WeightsError> {
     let tensors = TensorFile::parse(file, bytes)?;
@@ -169,4 +193,31 @@ pub async fn export(model: &MobileNetV2) -> Result<TensorFile, String> {
         out.tensors.insert(name, F32Tensor { shape, values });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exported(seed: u64) -> TensorFile {
+        let model = seeded_init(&MobileNetV2Config::with_width(0.35), seed, &Device::flex()).expect("seeded");
+        pollster::block_on(export(&model)).expect("export")
+    }
+
+    #[test]
+    fn seeded_init_is_deterministic_and_follows_the_seed() {
+        let a = exported(5);
+        assert_eq!(a, exported(5));
+        assert_ne!(a.tensors["stem.conv.weight"], exported(6).tensors["stem.conv.weight"]);
+        // Uniform in +-1/sqrt(fan_in): the stem's fan-in is 3 * 3 * 3 = 27.
+        let bound = 1.0 / 27f32.sqrt();
+        assert!(a.tensors["stem.conv.weight"].values.iter().all(|v| v.abs() <= bound));
+        assert!(a.tensors["head.norm.running_var"].values.iter().all(|&v| v == 1.0));
+    }
+
+    #[test]
+    fn named_ids_are_stable() {
+        assert_eq!(named_id("stem.conv.weight"), named_id("stem.conv.weight"));
+        assert_ne!(named_id("stem.conv.weight"), named_id("head.conv.weight"));
+    }
 }
