@@ -20,8 +20,8 @@ fn small_config() -> TrainerConfig {
     TrainerConfig {
         learning_rate: 3e-3,
         batch_size: 32,
-        epochs: 4,
-        patience: 4,
+        epochs: 6,
+        patience: 6,
         model: MobileNetV2Config { width: 0.35, bn_momentum: 0.9 },
         ..TrainerConfig::default()
     }
@@ -58,7 +58,7 @@ fn learns_the_synthetic_shapes() {
 #[test]
 fn a_checkpoint_resumes_to_the_same_result() {
     let (data, triplets) = synthetic_data(600);
-    let config = TrainerConfig { epochs: 2, ..small_config() };
+    let config = TrainerConfig { epochs: 2, patience: 2, ..small_config() };
     let steps = |trainer: &mut Trainer, count: usize| {
         (0..count)
             .map(|_| pollster::block_on(trainer.step(&data, &triplets.train)).expect("step").loss)
