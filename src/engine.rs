@@ -30,6 +30,9 @@ pub struct Engine {
 struct Devices {
     webgpu: RefCell<Option<Device>>,
     cpu: RefCell<Option<Device>>,
+    /// WebGPU can be initialised once per page: a second request while the first is pending
+    /// must not start another.
+    webgpu_starting: std::cell::Cell<bool>,
 }
 
 impl Worker for Engine {
@@ -115,16 +118,25 @@ impl Devices {
         let device = match backend {
             BackendChoice::Cpu => Device::flex(),
             BackendChoice::WebGpu => {
-                if let AdapterReport::Unavailable(why) = adapter::probe().await {
-                    return Err(why.explain());
+                if self.webgpu_starting.replace(true) {
+                    return Err("WebGPU is still starting; try again in a moment".to_string());
                 }
-                Device::wgpu_options()
-                    .init_async()
-                    .await
-                    .map_err(|err| format!("burn could not start WebGPU: {err}"))?
+                let started = self.start_webgpu().await;
+                self.webgpu_starting.set(false);
+                started?
             }
         };
         *slot.borrow_mut() = Some(device.clone());
         Ok(device)
+    }
+
+    async fn start_webgpu(&self) -> Result<Device, String> {
+        if let AdapterReport::Unavailable(why) = adapter::probe().await {
+            return Err(why.explain());
+        }
+        Device::wgpu_options()
+            .init_async()
+            .await
+            .map_err(|err| format!("burn could not start WebGPU: {err}"))
     }
 }
