@@ -241,6 +241,7 @@ fn trainer_config(args: &TrainArgs) -> TrainerConfig {
         scaling: args.scaling.into_scaling(),
         augmentation: if args.augment { Augmentation { flip: true, crop_padding: 4 } } else { Augmentation::default() },
         model: MobileNetV2Config { width: args.width, bn_momentum: args.bn_momentum },
+        adam: Default::default(),
     }
 }
 

@@ -9,6 +9,7 @@ pub mod data;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod optim;
 pub mod random;
 pub mod selfcheck;
 pub mod train;

@@ -7,7 +7,7 @@
 //! loss in inference mode, and early stopping with restore-best.
 
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +16,7 @@ use crate::data::triplets::Triplet;
 use crate::data::Dataset;
 use crate::loss::TripletLoss;
 use crate::metrics::{angular_similarity, roc_auc};
+use crate::optim::{AdamSettings, KerasAdam};
 use crate::model::input::images_to_tensor;
 use crate::model::safetensors::TensorFile;
 use crate::model::weights;
@@ -47,6 +48,8 @@ pub struct TrainerConfig {
     pub scaling: InputScaling,
     pub augmentation: Augmentation,
     pub model: MobileNetV2Config,
+    #[serde(default)]
+    pub adam: AdamSettings,
 }
 
 impl Default for TrainerConfig {
@@ -62,6 +65,7 @@ impl Default for TrainerConfig {
             scaling: InputScaling::Unit,
             augmentation: Augmentation::default(),
             model: MobileNetV2Config::default(),
+            adam: AdamSettings::default(),
         }
     }
 }
@@ -131,7 +135,7 @@ pub struct Trainer {
     /// The autodiff device the model trains on.
     device: Device,
     model: MobileNetV2,
-    optim: ModuleOptimizer,
+    optim: KerasAdam,
     state: TrainerState,
     /// Weights of the best epoch so far, for restore-best.
     best: Option<TensorFile>,
@@ -155,7 +159,7 @@ impl Trainer {
             loss_sum: 0.0,
             loss_triplets: 0,
         };
-        Self { optim: AdamConfig::new().init(), config, device, model, state, best: None }
+        Self { optim: KerasAdam::new(config.adam.clone()), config, device, model, state, best: None }
     }
 
     pub fn config(&self) -> &TrainerConfig {
@@ -345,16 +349,12 @@ impl Trainer {
 /// `__metadata__` format tag of checkpoints.
 pub const CHECKPOINT_FORMAT: &str = "tripletlab-checkpoint-v1";
 const BEST_PREFIX: &str = "best.";
-const OPTIMIZER_BLOB: &str = "optimizer.burnpack";
 
 impl Trainer {
     /// Everything needed to resume: model weights (under the same names as the pretrained file,
-    /// so a checkpoint is also a weights file), the best weights so far (`best.*`), Adam's state,
-    /// the configuration and the counters. Identical bytes natively and in wasm.
-    ///
-    /// The model is read back asynchronously; Adam's state is read through burn's optimizer
-    /// record, which reads synchronously: fine natively and on the browser's CPU backend, not yet
-    /// on WebGPU.
+    /// so a checkpoint is also a weights file), the best weights so far (`best.*`), Adam's moments
+    /// (`adam.*`), the configuration and the counters. Every tensor is read back asynchronously,
+    /// so it works on WebGPU in a browser; the bytes are the same natively and in wasm.
     pub async fn checkpoint(&self) -> Result<Vec<u8>, TrainError> {
         let mut file = weights::export(&self.model.valid()).await.map_err(TrainError::Readback)?;
         if let Some(best) = &self.best {
@@ -362,8 +362,7 @@ impl Trainer {
                 file.tensors.insert(format!("{BEST_PREFIX}{name}"), tensor.clone());
             }
         }
-        let optimizer = self.optim.to_record().into_bytes().map_err(|err| TrainError::Checkpoint(err.to_string()))?;
-        file.blobs.insert(OPTIMIZER_BLOB.into(), optimizer.to_vec());
+        self.optim.export(&mut file).await.map_err(TrainError::Readback)?;
         let json = |value: serde_json::Result<String>| value.map_err(|err| TrainError::Checkpoint(err.to_string()));
         file.metadata.insert("format".into(), CHECKPOINT_FORMAT.into());
         file.metadata.insert("config".into(), json(serde_json::to_string(&self.config))?);
@@ -382,7 +381,7 @@ impl Trainer {
             .map_err(|err| fail(format!("unreadable config: {err}")))?;
         let state: TrainerState = serde_json::from_str(tensors.metadata.get("state").map_or("", String::as_str))
             .map_err(|err| fail(format!("unreadable trainer state: {err}")))?;
-        let optimizer = tensors.blobs.remove(OPTIMIZER_BLOB).ok_or_else(|| fail("no optimizer state".into()))?;
+        let optim = KerasAdam::import(&mut tensors, &device.clone().inner()).map_err(fail)?;
         let mut best = TensorFile::default();
         let names: Vec<String> = tensors.tensors.keys().filter(|name| name.starts_with(BEST_PREFIX)).cloned().collect();
         for name in names {
@@ -392,10 +391,8 @@ impl Trainer {
         }
         let plain = device.clone().inner();
         let model = weights::apply(file, &tensors, config.model.init(&plain), &plain).map_err(|err| fail(err.to_string()))?;
-        let record = burn::optim::OptimizerRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(optimizer))
-            .map_err(|err| fail(format!("unreadable optimizer state: {err}")))?;
         let mut trainer = Self::new(model, config, device);
-        trainer.optim = AdamConfig::new().init().load_record(record);
+        trainer.optim = optim;
         trainer.state = state;
         trainer.best = (!best.tensors.is_empty()).then_some(best);
         Ok(trainer)
@@ -418,8 +415,7 @@ pub fn load_encoder(file: &str, bytes: &[u8], device: &Device) -> Result<LoadedE
     if tensors.metadata.get("format").map(String::as_str) == Some(CHECKPOINT_FORMAT) {
         let config: TrainerConfig = serde_json::from_str(tensors.metadata.get("config").map_or("", String::as_str))
             .map_err(|err| fail(format!("{file}: unreadable config: {err}")))?;
-        tensors.tensors.retain(|name, _| !name.starts_with(BEST_PREFIX));
-        tensors.blobs.clear();
+        tensors.tensors.retain(|name, _| !name.starts_with(BEST_PREFIX) && !name.starts_with("adam."));
         let model = weights::apply(file, &tensors, config.model.init(device), device).map_err(|err| fail(err.to_string()))?;
         return Ok(LoadedEncoder { model, config: config.model, trained_scaling: Some(config.scaling) });
     }
