@@ -45,23 +45,23 @@ impl BackendState {
 
 /// Fold one worker event into the page's state.
 fn apply(state: BackendState, data: DatasetState, event: Event) {
-        match event {
-            Event::Adapter(report) => {
-                let choice = match report {
-                    AdapterReport::Available(_) => BackendChoice::WebGpu,
-                    AdapterReport::Unavailable(_) => BackendChoice::Cpu,
-                };
-                state.choice.set(choice);
-                state.adapter.set(Some(report));
-            }
-            Event::Pong(report) => state.ping.set(PingState::Done(report)),
-            Event::Failed { backend, message } => state.ping.set(PingState::Failed { backend, message }),
-            Event::DatasetList { datasets } => data.list.set(ListState::Ready(datasets)),
-            Event::DatasetListFailed { message } => data.list.set(ListState::Failed(message)),
-            Event::DatasetProgress(progress) => data.load.set(LoadState::Loading(progress)),
-            Event::DatasetReady(summary) => data.load.set(LoadState::Ready(summary)),
-            Event::DatasetFailed { message } => data.load.set(LoadState::Failed(message)),
+    match event {
+        Event::Adapter(report) => {
+            let choice = match report {
+                AdapterReport::Available(_) => BackendChoice::WebGpu,
+                AdapterReport::Unavailable(_) => BackendChoice::Cpu,
+            };
+            state.choice.set(choice);
+            state.adapter.set(Some(report));
         }
+        Event::Pong(report) => state.ping.set(PingState::Done(report)),
+        Event::Failed { backend, message } => state.ping.set(PingState::Failed { backend, message }),
+        Event::DatasetList { datasets } => data.list.set(ListState::Ready(datasets)),
+        Event::DatasetListFailed { message } => data.list.set(ListState::Failed(message)),
+        Event::DatasetProgress(progress) => data.load.set(LoadState::Loading(progress)),
+        Event::DatasetReady(summary) => data.load.set(LoadState::Ready(summary)),
+        Event::DatasetFailed { message } => data.load.set(LoadState::Failed(message)),
+    }
 }
 
 /// The whole page.

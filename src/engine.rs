@@ -12,8 +12,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use burn::tensor::Device;
-use tripletlab_core::data::Dataset;
 use gloo_worker::{HandlerId, Worker, WorkerScope};
+use tripletlab_core::data::Dataset;
 use tripletlab_core::selfcheck::matmul_check;
 use web_time::Instant;
 
@@ -59,7 +59,8 @@ impl Worker for Engine {
                     Err(err) => Event::DatasetListFailed { message: err.to_string() },
                 },
                 Command::LoadDataset(request) => {
-                    let progress = |state: crate::protocol::LoadProgress| scope.respond(id, Event::DatasetProgress(state));
+                    let progress =
+                        |state: crate::protocol::LoadProgress| scope.respond(id, Event::DatasetProgress(state));
                     let loaded = match request {
                         DatasetRequest::Served { manifest_url, max_shards } => {
                             dataset::load_served(&manifest_url, max_shards, &progress).await
@@ -134,9 +135,6 @@ impl Devices {
         if let AdapterReport::Unavailable(why) = adapter::probe().await {
             return Err(why.explain());
         }
-        Device::wgpu_options()
-            .init_async()
-            .await
-            .map_err(|err| format!("burn could not start WebGPU: {err}"))
+        Device::wgpu_options().init_async().await.map_err(|err| format!("burn could not start WebGPU: {err}"))
     }
 }

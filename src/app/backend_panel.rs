@@ -8,8 +8,7 @@ use crate::protocol::{AdapterReport, BackendChoice};
 
 #[component]
 pub fn BackendPanel(state: BackendState, on_check: Callback<()>) -> impl IntoView {
-    let webgpu_available =
-        move || matches!(state.adapter.get(), Some(AdapterReport::Available(_)));
+    let webgpu_available = move || matches!(state.adapter.get(), Some(AdapterReport::Available(_)));
     let running = move || matches!(state.ping.get(), PingState::Running(_));
     let choose = move |backend: BackendChoice| {
         state.choice.set(backend);
@@ -58,11 +57,7 @@ fn adapter_line(adapter: Option<AdapterReport>) -> String {
     match adapter {
         None => "Looking for a WebGPU adapter...".to_string(),
         Some(AdapterReport::Available(info)) => {
-            let kind = if info.is_fallback {
-                "fallback adapter (software, slow)"
-            } else {
-                "hardware adapter"
-            };
+            let kind = if info.is_fallback { "fallback adapter (software, slow)" } else { "hardware adapter" };
             let name = [info.vendor, info.architecture, info.device]
                 .into_iter()
                 .filter(|part| !part.is_empty())

@@ -176,24 +176,29 @@ pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoVi
 fn LoadStatus(state: DatasetState, retry: Callback<()>) -> impl IntoView {
     move || match state.load.get() {
         LoadState::Idle => ().into_any(),
-        LoadState::Reading => view! { <p data-testid="dataset-status" data-state="reading">"Reading your files..."</p> }.into_any(),
+        LoadState::Reading => {
+            view! { <p data-testid="dataset-status" data-state="reading">"Reading your files..."</p> }.into_any()
+        }
         LoadState::Loading(progress) => view! {
             <div data-testid="dataset-progress">
                 <progress max=progress.bytes_total.max(1).to_string() value=progress.bytes_done.to_string()></progress>
                 <p data-testid="dataset-status" data-state="loading">{progress_line(&progress)}</p>
             </div>
-        }.into_any(),
+        }
+        .into_any(),
         LoadState::Ready(summary) => view! {
             <p data-testid="dataset-status" data-state="ready" class:synthetic=summary.synthetic>
                 {summary_line(&summary)}
             </p>
-        }.into_any(),
+        }
+        .into_any(),
         LoadState::Failed(message) => view! {
             <div class="error">
                 <p data-testid="dataset-status" data-state="failed">{message}</p>
                 <button data-testid="dataset-retry" on:click=move |_| retry.run(())>"Retry"</button>
             </div>
-        }.into_any(),
+        }
+        .into_any(),
     }
 }
 

@@ -22,10 +22,7 @@ pub async fn probe() -> AdapterReport {
     };
     let info = property(&adapter, "info");
     let text = |name: &str| {
-        info.as_ref()
-            .and_then(|info| property(info, name))
-            .and_then(|value| value.as_string())
-            .unwrap_or_default()
+        info.as_ref().and_then(|info| property(info, name)).and_then(|value| value.as_string()).unwrap_or_default()
     };
     // Chromium moved `isFallbackAdapter` from the adapter to its info; accept either.
     let is_fallback = info
@@ -47,19 +44,15 @@ async fn request_adapter(gpu: &JsValue) -> Result<Option<JsValue>, String> {
     let request: Function = property(gpu, "requestAdapter")
         .and_then(|value| value.dyn_into().ok())
         .ok_or_else(|| "navigator.gpu.requestAdapter is not a function".to_string())?;
-    let promise: Promise = request
-        .call0(gpu)
-        .and_then(|value| value.dyn_into().map_err(JsValue::from))
-        .map_err(describe_js_error)?;
+    let promise: Promise =
+        request.call0(gpu).and_then(|value| value.dyn_into().map_err(JsValue::from)).map_err(describe_js_error)?;
     let adapter = JsFuture::from(promise).await.map_err(describe_js_error)?;
     Ok((!adapter.is_null() && !adapter.is_undefined()).then_some(adapter))
 }
 
 /// `target[name]`, or `None` when it is missing, null or undefined.
 fn property(target: &JsValue, name: &str) -> Option<JsValue> {
-    Reflect::get(target, &JsValue::from_str(name))
-        .ok()
-        .filter(|value| !value.is_null() && !value.is_undefined())
+    Reflect::get(target, &JsValue::from_str(name)).ok().filter(|value| !value.is_null() && !value.is_undefined())
 }
 
 fn describe_js_error(err: JsValue) -> String {

@@ -23,10 +23,9 @@ impl FileCache {
             .ok()
             .and_then(|value| value.dyn_into::<CacheStorage>().ok());
         let cache = match storage {
-            Some(storage) => JsFuture::from(storage.open(CACHE_NAME))
-                .await
-                .ok()
-                .and_then(|value| value.dyn_into::<Cache>().ok()),
+            Some(storage) => {
+                JsFuture::from(storage.open(CACHE_NAME)).await.ok().and_then(|value| value.dyn_into::<Cache>().ok())
+            }
             None => None,
         };
         Self { cache }

@@ -126,10 +126,9 @@ pub fn load_dropped(files: Vec<DroppedFile>) -> Result<(Dataset, DatasetSummary)
     let archive = files.iter().find(|file| file.name.ends_with(".tar.gz") || file.name.ends_with(".tgz"));
     let parsed = match archive {
         Some(archive) => read_cifar_tar_gz(&archive.name, archive.bytes.as_slice())?,
-        None => CifarFiles::parse(
-            "the chosen files",
-            files.iter().map(|file| (file.name.as_str(), file.bytes.as_slice())),
-        )?,
+        None => {
+            CifarFiles::parse("the chosen files", files.iter().map(|file| (file.name.as_str(), file.bytes.as_slice())))?
+        }
     };
     let shards = parsed.batches.len() as u32;
     // Our own synthetic shards name every class "synthetic ...": keep saying so.
@@ -140,7 +139,13 @@ pub fn load_dropped(files: Vec<DroppedFile>) -> Result<(Dataset, DatasetSummary)
     Ok((dataset, summary))
 }
 
-fn summarize(dataset: &Dataset, shards: u32, from_cache: u32, downloaded_bytes: u64, started: Instant) -> DatasetSummary {
+fn summarize(
+    dataset: &Dataset,
+    shards: u32,
+    from_cache: u32,
+    downloaded_bytes: u64,
+    started: Instant,
+) -> DatasetSummary {
     DatasetSummary {
         name: dataset.name.clone(),
         synthetic: dataset.synthetic,

@@ -51,40 +51,27 @@ pub async fn fetch_with_retry(url: &str, on_bytes: &mut dyn FnMut(u64)) -> Resul
 /// One attempt: the body is read as a stream so progress can be reported.
 pub async fn fetch_bytes(url: &str, on_bytes: &mut dyn FnMut(u64)) -> Result<Vec<u8>, FetchError> {
     let network = |reason: String| FetchError::Network { url: url.to_string(), reason };
-    let response = Request::get(url)
-        .cache(web_sys::RequestCache::NoStore)
-        .send()
-        .await
-        .map_err(|err| network(err.to_string()))?;
+    let response =
+        Request::get(url).cache(web_sys::RequestCache::NoStore).send().await.map_err(|err| network(err.to_string()))?;
     if !response.ok() {
-        return Err(FetchError::Http {
-            url: url.to_string(),
-            status: response.status(),
-            text: response.status_text(),
-        });
+        return Err(FetchError::Http { url: url.to_string(), status: response.status(), text: response.status_text() });
     }
     let Some(stream) = response.body() else {
         return response.binary().await.map_err(|err| network(err.to_string()));
     };
-    let reader: ReadableStreamDefaultReader = stream
-        .get_reader()
-        .dyn_into()
-        .map_err(|_| network("the response body cannot be read as a stream".into()))?;
+    let reader: ReadableStreamDefaultReader =
+        stream.get_reader().dyn_into().map_err(|_| network("the response body cannot be read as a stream".into()))?;
     let mut bytes = Vec::new();
     loop {
         let chunk = JsFuture::from(reader.read()).await.map_err(|err| network(js_text(&err)))?;
-        let done = Reflect::get(&chunk, &JsValue::from_str("done"))
-            .ok()
-            .and_then(|done| done.as_bool())
-            .unwrap_or(true);
+        let done =
+            Reflect::get(&chunk, &JsValue::from_str("done")).ok().and_then(|done| done.as_bool()).unwrap_or(true);
         if done {
             return Ok(bytes);
         }
-        let value = Reflect::get(&chunk, &JsValue::from_str("value"))
-            .map_err(|err| network(js_text(&err)))?;
-        let array: Uint8Array = value
-            .dyn_into()
-            .map_err(|_| network("the response stream gave something other than bytes".into()))?;
+        let value = Reflect::get(&chunk, &JsValue::from_str("value")).map_err(|err| network(js_text(&err)))?;
+        let array: Uint8Array =
+            value.dyn_into().map_err(|_| network("the response stream gave something other than bytes".into()))?;
         let start = bytes.len();
         bytes.resize(start + array.length() as usize, 0);
         array.copy_to(&mut bytes[start..]);
@@ -95,8 +82,6 @@ pub async fn fetch_bytes(url: &str, on_bytes: &mut dyn FnMut(u64)) -> Result<Vec
 /// A JavaScript error as text.
 pub fn js_text(err: &JsValue) -> String {
     err.as_string()
-        .or_else(|| {
-            Reflect::get(err, &JsValue::from_str("message")).ok().and_then(|message| message.as_string())
-        })
+        .or_else(|| Reflect::get(err, &JsValue::from_str("message")).ok().and_then(|message| message.as_string()))
         .unwrap_or_else(|| format!("{err:?}"))
 }

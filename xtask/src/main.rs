@@ -4,8 +4,8 @@
 //! machine and a warm one run the same command.
 
 mod data;
-mod suite;
 mod run;
+mod suite;
 mod tools;
 
 use std::process::ExitCode;

@@ -42,23 +42,14 @@ pub fn command(program: &str, dir: &Path) -> Command {
 pub fn status(command: &mut Command) -> Result<(), Failure> {
     let shown = show(command);
     println!("xtask: $ {shown}");
-    let status = command
-        .status()
-        .map_err(|err| Failure::new(format!("could not start `{shown}`: {err}")))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Failure::new(format!("`{shown}` failed ({status})")))
-    }
+    let status = command.status().map_err(|err| Failure::new(format!("could not start `{shown}`: {err}")))?;
+    if status.success() { Ok(()) } else { Err(Failure::new(format!("`{shown}` failed ({status})"))) }
 }
 
 /// Run and capture stdout; `None` when the program is missing or fails.
 pub fn stdout_of(command: &mut Command) -> Option<String> {
     let output = command.output().ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+    output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn show(command: &Command) -> String {

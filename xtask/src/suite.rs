@@ -24,7 +24,13 @@ pub fn test_all() -> Result<(), Failure> {
 
     stage("native tests (core + CLI)", &mut || {
         run::status(command("cargo", &root).args([
-            "test", "-p", "tripletlab-core", "-p", "tripletlab-cli", "--", "--include-ignored",
+            "test",
+            "-p",
+            "tripletlab-core",
+            "-p",
+            "tripletlab-cli",
+            "--",
+            "--include-ignored",
         ]))
     });
     let built = stage("page build (trunk build --release, test data)", &mut || {
@@ -32,7 +38,16 @@ pub fn test_all() -> Result<(), Failure> {
         // A tiny synthetic dataset for the browser tests, served from the build only.
         data::prepare(
             &root,
-            &["--from", "synthetic", "--out", "dist/public/data/synthetic-shapes", "--shards", "2", "--images-per-shard", "200"],
+            &[
+                "--from",
+                "synthetic",
+                "--out",
+                "dist/public/data/synthetic-shapes",
+                "--shards",
+                "2",
+                "--images-per-shard",
+                "200",
+            ],
         )
     });
     if built {

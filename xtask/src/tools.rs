@@ -23,7 +23,12 @@ pub fn ensure_web_tools(root: &Path) -> Result<(), Failure> {
     let trunk = stdout_of(command("trunk", root).arg("--version"));
     if trunk.as_deref().map(str::trim) != Some(&format!("trunk {TRUNK_VERSION}")) {
         run::status(command("cargo", root).args([
-            "install", "trunk", "--version", TRUNK_VERSION, "--locked", "--force",
+            "install",
+            "trunk",
+            "--version",
+            TRUNK_VERSION,
+            "--locked",
+            "--force",
         ]))?;
     }
 
@@ -31,20 +36,19 @@ pub fn ensure_web_tools(root: &Path) -> Result<(), Failure> {
     let bindgen = stdout_of(command("wasm-bindgen", root).arg("--version"));
     if bindgen.as_deref().map(str::trim) != Some(&format!("wasm-bindgen {wanted}")) {
         // `--locked` fails for this crate: one locked dependency is no longer on crates.io.
-        run::status(command("cargo", root).args([
-            "install", "wasm-bindgen-cli", "--version", &wanted, "--force",
-        ]))?;
+        run::status(command("cargo", root).args(["install", "wasm-bindgen-cli", "--version", &wanted, "--force"]))?;
     }
     Ok(())
 }
 
 /// Chromium and Mesa's Vulkan drivers from apt, and the npm packages of `tests/`.
 pub fn ensure_test_tools(root: &Path) -> Result<(), Failure> {
-    let missing: Vec<&str> = [(CHROMIUM, "chromium"), (LAVAPIPE_ICD, "mesa-vulkan-drivers"), (VULKAN_LOADER, "libvulkan1")]
-        .into_iter()
-        .filter(|(path, _)| !Path::new(path).exists())
-        .map(|(_, package)| package)
-        .collect();
+    let missing: Vec<&str> =
+        [(CHROMIUM, "chromium"), (LAVAPIPE_ICD, "mesa-vulkan-drivers"), (VULKAN_LOADER, "libvulkan1")]
+            .into_iter()
+            .filter(|(path, _)| !Path::new(path).exists())
+            .map(|(_, package)| package)
+            .collect();
     if !missing.is_empty() {
         apt_install(root, &missing)?;
     }
@@ -71,9 +75,8 @@ fn apt_install(root: &Path, packages: &[&str]) -> Result<(), Failure> {
     apt(&["update"])?;
     let mut args = vec!["install", "-y"];
     args.extend_from_slice(packages);
-    apt(&args).map_err(|err| {
-        Failure::new(format!("{err}\ninstall these Debian packages by hand: {}", packages.join(" ")))
-    })
+    apt(&args)
+        .map_err(|err| Failure::new(format!("{err}\ninstall these Debian packages by hand: {}", packages.join(" "))))
 }
 
 /// The version of `package` that `Cargo.lock` resolved.

@@ -28,9 +28,7 @@ impl BackendName {
     pub fn init(self) -> Result<Device, BackendError> {
         match self {
             Self::Flex => Ok(Device::flex()),
-            Self::Wgpu => Device::wgpu_options()
-                .init()
-                .map_err(|err| BackendError::Wgpu(err.to_string())),
+            Self::Wgpu => Device::wgpu_options().init().map_err(|err| BackendError::Wgpu(err.to_string())),
         }
     }
 

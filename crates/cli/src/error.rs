@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use tripletlab_core::data::DataError;
 use tripletlab_core::model::weights::WeightsError;
-use tripletlab_core::train::TrainError;
 use tripletlab_core::selfcheck::SelfCheckError;
+use tripletlab_core::train::TrainError;
 
 use crate::backend::BackendError;
 

@@ -105,12 +105,7 @@ fn load(source: &str, out: Option<&Path>, options: &Options) -> Result<Loaded, C
 }
 
 fn cifar(files: CifarFiles) -> Loaded {
-    Loaded {
-        name: CIFAR_NAME.into(),
-        synthetic: false,
-        class_names: files.class_names,
-        batches: files.batches,
-    }
+    Loaded { name: CIFAR_NAME.into(), synthetic: false, class_names: files.class_names, batches: files.batches }
 }
 
 /// A folder of batch files (or one holding `cifar-10-batches-bin/`, as the archive unpacks).
@@ -171,10 +166,8 @@ fn update_index(out: &Path, manifest: &Manifest) -> Result<(), CliError> {
     let Some(parent) = out.parent() else { return Ok(()) };
     let index_path = parent.join(INDEX_FILE);
     // An unreadable old index is replaced: it only lists what was prepared here.
-    let mut index = fs::read(&index_path)
-        .ok()
-        .and_then(|bytes| DatasetIndex::parse(INDEX_FILE, &bytes).ok())
-        .unwrap_or_default();
+    let mut index =
+        fs::read(&index_path).ok().and_then(|bytes| DatasetIndex::parse(INDEX_FILE, &bytes).ok()).unwrap_or_default();
     let folder = out.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     index.upsert(&folder, manifest);
     fs::write(&index_path, index.to_json()).map_err(CliError::io(&index_path))

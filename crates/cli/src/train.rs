@@ -82,15 +82,30 @@ pub struct TrainArgs {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
-pub enum DistanceArg { Cosine, Euclidean }
+pub enum DistanceArg {
+    Cosine,
+    Euclidean,
+}
 #[derive(Clone, Copy, ValueEnum)]
-pub enum ReductionArg { MeanWithZeros, MeanOverActive }
+pub enum ReductionArg {
+    MeanWithZeros,
+    MeanOverActive,
+}
 #[derive(Clone, Copy, ValueEnum)]
-pub enum PassesArg { Separate, Concatenated }
+pub enum PassesArg {
+    Separate,
+    Concatenated,
+}
 #[derive(Clone, Copy, ValueEnum)]
-pub enum ScalingArg { Unit, Symmetric }
+pub enum ScalingArg {
+    Unit,
+    Symmetric,
+}
 #[derive(Clone, Copy, ValueEnum)]
-pub enum SplitArg { Triplet, Image }
+pub enum SplitArg {
+    Triplet,
+    Image,
+}
 
 impl ScalingArg {
     pub fn into_scaling(self) -> InputScaling {
@@ -153,7 +168,8 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
             (Trainer::new(model, config, &device), use_pretrained)
         }
     };
-    let checkpoint_path = args.checkpoint.clone().unwrap_or_else(|| args.report.with_extension("checkpoint.safetensors"));
+    let checkpoint_path =
+        args.checkpoint.clone().unwrap_or_else(|| args.report.with_extension("checkpoint.safetensors"));
     let kind = if data.synthetic { "SYNTHETIC shapes, not CIFAR-10" } else { "real images" };
     println!(
         "{} ({kind}): {} images, {} training and {} held-out triplets; {} on {}",

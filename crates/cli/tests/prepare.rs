@@ -35,7 +35,16 @@ fn stderr(out: &Output) -> String {
 fn synthetic_shards_verify_against_their_manifest() {
     let root = scratch("synthetic");
     let out = root.join("synthetic-shapes");
-    let run = prepare(&["--from", "synthetic", "--out", out.to_str().expect("utf-8"), "--shards", "2", "--images-per-shard", "50"]);
+    let run = prepare(&[
+        "--from",
+        "synthetic",
+        "--out",
+        out.to_str().expect("utf-8"),
+        "--shards",
+        "2",
+        "--images-per-shard",
+        "50",
+    ]);
     assert!(run.status.success(), "{}", stderr(&run));
     let manifest = manifest(&out);
     assert!(manifest.synthetic);

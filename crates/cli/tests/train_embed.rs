@@ -29,11 +29,40 @@ fn ok(out: &Output) -> String {
 fn train_writes_a_report_and_a_checkpoint_that_embed_reads() {
     let dir = scratch("train");
     let data = dir.join("synthetic-shapes");
-    ok(&tripletlab(&["prepare", "--from", "synthetic", "--out", data.to_str().expect("utf-8"), "--shards", "1", "--images-per-shard", "300"]));
+    ok(&tripletlab(&[
+        "prepare",
+        "--from",
+        "synthetic",
+        "--out",
+        data.to_str().expect("utf-8"),
+        "--shards",
+        "1",
+        "--images-per-shard",
+        "300",
+    ]));
     let report = dir.join("report.json");
     let stdout = ok(&tripletlab(&[
-        "train", "--data", data.to_str().expect("utf-8"), "--backend", "flex", "--report", report.to_str().expect("utf-8"),
-        "--width", "0.35", "--bn-momentum", "0.9", "--epochs", "2", "--batch", "16", "--lr", "1e-3", "--max-steps", "3", "--held-out", "0.2",
+        "train",
+        "--data",
+        data.to_str().expect("utf-8"),
+        "--backend",
+        "flex",
+        "--report",
+        report.to_str().expect("utf-8"),
+        "--width",
+        "0.35",
+        "--bn-momentum",
+        "0.9",
+        "--epochs",
+        "2",
+        "--batch",
+        "16",
+        "--lr",
+        "1e-3",
+        "--max-steps",
+        "3",
+        "--held-out",
+        "0.2",
     ]));
     assert!(stdout.contains("Epoch 1/2 - "), "{stdout}");
     assert!(stdout.contains("val_loss: "), "{stdout}");
@@ -48,8 +77,13 @@ fn train_writes_a_report_and_a_checkpoint_that_embed_reads() {
     let out = dir.join("embedded");
     let shard = data.join("data_batch_1.bin");
     let stdout = ok(&tripletlab(&[
-        "embed", "--data", shard.to_str().expect("utf-8"), "--weights", checkpoint.to_str().expect("utf-8"),
-        "--out", out.to_str().expect("utf-8"),
+        "embed",
+        "--data",
+        shard.to_str().expect("utf-8"),
+        "--weights",
+        checkpoint.to_str().expect("utf-8"),
+        "--out",
+        out.to_str().expect("utf-8"),
     ]));
     assert!(stdout.contains("wrote 300 templates of 1280 numbers (Unit scaling)"), "{stdout}");
 }
@@ -60,13 +94,12 @@ fn embed_with_the_shipped_weights_matches_keras() {
     let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/fixtures/cifar10-foolbox/test_batch.bin");
     ok(&tripletlab(&["embed", "--data", fixture, "--out", dir.to_str().expect("utf-8")]));
     let vectors = fs::read_to_string(dir.join("vectors.tsv")).expect("vectors");
-    let rows: Vec<Vec<f32>> = vectors
-        .lines()
-        .map(|line| line.split('\t').map(|v| v.parse().expect("number")).collect())
-        .collect();
+    let rows: Vec<Vec<f32>> =
+        vectors.lines().map(|line| line.split('\t').map(|v| v.parse().expect("number")).collect()).collect();
     assert_eq!(rows.len(), 20);
     assert!(rows.iter().all(|row| row.len() == 1280));
-    let keras = fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/fixtures/keras-parity/unit_8x1280.f32")).expect("fixture");
+    let keras = fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../core/tests/fixtures/keras-parity/unit_8x1280.f32"))
+        .expect("fixture");
     let keras: Vec<f32> = keras.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     let diff = rows[..8].iter().flatten().zip(&keras).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(diff < 1e-4, "{diff}");

@@ -44,7 +44,11 @@ pub fn roc_auc(scores: &[f32], labels: &[bool]) -> Result<f64, MetricError> {
         let (tp_before, fp_before) = (tp, fp);
         let score = scores[order[at]];
         while at < order.len() && scores[order[at]] == score {
-            if labels[order[at]] { tp += 1 } else { fp += 1 }
+            if labels[order[at]] {
+                tp += 1
+            } else {
+                fp += 1
+            }
             at += 1;
         }
         area += (fp - fp_before) as f64 * (tp + tp_before) as f64 / 2.0;

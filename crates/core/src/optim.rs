@@ -95,7 +95,10 @@ impl KerasAdam {
             let id_text = &name["adam.m.".len()..];
             let id: u64 = id_text.parse().map_err(|_| format!("bad Adam state name {name}"))?;
             let m = file.tensors.remove(&name).ok_or("missing first moment")?;
-            let v = file.tensors.remove(&format!("adam.v.{id_text}")).ok_or_else(|| format!("no second moment for {name}"))?;
+            let v = file
+                .tensors
+                .remove(&format!("adam.v.{id_text}"))
+                .ok_or_else(|| format!("no second moment for {name}"))?;
             if m.values.len() != v.values.len() {
                 return Err(format!("Adam moments of parameter {id} differ in length"));
             }
@@ -169,7 +172,9 @@ mod tests {
         let got: Vec<f32> = layer.weight.val().inner().into_data().try_into_vec().expect("f32");
         // Same gradient both steps: g. m1 = 0.1 g, v1 = 0.001 g^2; m2 = 0.19 g, v2 = 0.001999 g^2.
         for (at, g) in [0.5f64, -2.0].into_iter().enumerate() {
-            let step = |m: f64, v: f64, t: i32| lr * (1.0 - 0.999f64.powi(t)).sqrt() / (1.0 - 0.9f64.powi(t)) * m / (v.sqrt() + 1e-7);
+            let step = |m: f64, v: f64, t: i32| {
+                lr * (1.0 - 0.999f64.powi(t)).sqrt() / (1.0 - 0.9f64.powi(t)) * m / (v.sqrt() + 1e-7)
+            };
             let want = f64::from(start[at]) - step(0.1 * g, 0.001 * g * g, 1) - step(0.19 * g, 0.001999 * g * g, 2);
             assert!((f64::from(got[at]) - want).abs() < 1e-6, "weight {at}: {} vs {want}", got[at]);
         }

@@ -39,11 +39,7 @@ impl MatmulCheck {
         } else {
             f32::INFINITY
         };
-        Self {
-            computed,
-            expected: EXPECTED_PRODUCT.to_vec(),
-            max_abs_error,
-        }
+        Self { computed, expected: EXPECTED_PRODUCT.to_vec(), max_abs_error }
     }
 
     /// Whether the device's answer is right (also false for NaN).
@@ -66,15 +62,9 @@ pub enum SelfCheckError {
 pub async fn matmul_check(device: &Device) -> Result<MatmulCheck, SelfCheckError> {
     let lhs = Tensor::<2>::from_floats(LHS, device);
     let rhs = Tensor::<2>::from_floats(RHS, device);
-    let data = lhs
-        .matmul(rhs)
-        .into_data_async()
-        .await
-        .map_err(|err| SelfCheckError::Execution(err.to_string()))?;
-    let computed = data
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|err| SelfCheckError::Execution(format!("{err:?}")))?;
+    let data = lhs.matmul(rhs).into_data_async().await.map_err(|err| SelfCheckError::Execution(err.to_string()))?;
+    let computed =
+        data.convert::<f32>().try_into_vec::<f32>().map_err(|err| SelfCheckError::Execution(format!("{err:?}")))?;
     Ok(MatmulCheck::from_computed(computed))
 }
 

@@ -11,16 +11,16 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::data::Dataset;
 use crate::data::augment::Augmentation;
 use crate::data::triplets::Triplet;
-use crate::data::Dataset;
 use crate::loss::TripletLoss;
 use crate::metrics::{angular_similarity, roc_auc};
-use crate::optim::{AdamSettings, KerasAdam};
 use crate::model::input::images_to_tensor;
 use crate::model::safetensors::TensorFile;
 use crate::model::weights;
 use crate::model::{InputScaling, MobileNetV2, MobileNetV2Config};
+use crate::optim::{AdamSettings, KerasAdam};
 use crate::random::SeededRng;
 
 /// How a step runs the backbone over anchors, positives and negatives.
@@ -209,11 +209,9 @@ impl Trainer {
 
         let [anchors, positives, negatives] = self.branch_images(data, &chosen, true);
         let (anchor, positive, negative) = match self.config.passes {
-            BranchPasses::Separate => (
-                self.model.forward(anchors),
-                self.model.forward(positives),
-                self.model.forward(negatives),
-            ),
+            BranchPasses::Separate => {
+                (self.model.forward(anchors), self.model.forward(positives), self.model.forward(negatives))
+            }
             BranchPasses::Concatenated => {
                 let all = self.model.forward(Tensor::cat(vec![anchors, positives, negatives], 0));
                 let n = chosen.len();
@@ -308,7 +306,15 @@ impl Trainer {
 
     /// Templates of the images at `indices`, in inference mode: `indices.len()` rows of 1280.
     pub async fn embed(&self, data: &Dataset, indices: &[u32]) -> Result<Vec<Vec<f32>>, TrainError> {
-        embed(&self.model.valid(), data, indices, self.config.scaling, self.config.batch_size, &self.device.clone().inner()).await
+        embed(
+            &self.model.valid(),
+            data,
+            indices,
+            self.config.scaling,
+            self.config.batch_size,
+            &self.device.clone().inner(),
+        )
+        .await
     }
 
     /// The recipe's held-out evaluation with the current model.
@@ -390,7 +396,8 @@ impl Trainer {
             }
         }
         let plain = device.clone().inner();
-        let model = weights::apply(file, &tensors, config.model.init(&plain), &plain).map_err(|err| fail(err.to_string()))?;
+        let model =
+            weights::apply(file, &tensors, config.model.init(&plain), &plain).map_err(|err| fail(err.to_string()))?;
         let mut trainer = Self::new(model, config, device);
         trainer.optim = optim;
         trainer.state = state;
@@ -416,7 +423,8 @@ pub fn load_encoder(file: &str, bytes: &[u8], device: &Device) -> Result<LoadedE
         let config: TrainerConfig = serde_json::from_str(tensors.metadata.get("config").map_or("", String::as_str))
             .map_err(|err| fail(format!("{file}: unreadable config: {err}")))?;
         tensors.tensors.retain(|name, _| !name.starts_with(BEST_PREFIX) && !name.starts_with("adam."));
-        let model = weights::apply(file, &tensors, config.model.init(device), device).map_err(|err| fail(err.to_string()))?;
+        let model =
+            weights::apply(file, &tensors, config.model.init(device), device).map_err(|err| fail(err.to_string()))?;
         return Ok(LoadedEncoder { model, config: config.model, trained_scaling: Some(config.scaling) });
     }
     let config = MobileNetV2Config::default();

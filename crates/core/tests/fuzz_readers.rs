@@ -99,9 +99,12 @@ fn readers_never_panic_on_damaged_input() {
     total += fuzz("meta file", &meta, 2, |b| parse_class_names("meta", b).is_ok());
     total += fuzz("tar.gz archive", &archive, 3, |b| read_tar_gz("a.tar.gz", b, |_| true).is_ok());
     total += fuzz("manifest", manifest.as_bytes(), 4, |b| Manifest::parse("m.json", b).is_ok());
-    total += fuzz("dataset index", br#"{"datasets":[{"name":"a","synthetic":true,"manifest":"a/manifest.json","images":1,"bytes":3073}]}"#, 5, |b| {
-        DatasetIndex::parse("index.json", b).is_ok()
-    });
+    total += fuzz(
+        "dataset index",
+        br#"{"datasets":[{"name":"a","synthetic":true,"manifest":"a/manifest.json","images":1,"bytes":3073}]}"#,
+        5,
+        |b| DatasetIndex::parse("index.json", b).is_ok(),
+    );
     total += fuzz("safetensors", &weights, 6, |b| TensorFile::parse("w.safetensors", b).is_ok());
     println!("{total} fuzzed inputs in all, none panicked");
 }

@@ -16,7 +16,8 @@ const WIDTH: MobileNetV2Config = MobileNetV2Config { width: 0.35, bn_momentum: 0
 fn batch(count: u8) -> [Vec<Vec<u8>>; 3] {
     let data = synthetic::batch(3, 40);
     let of_class = |class: u8, nth: usize| {
-        let at = data.labels.iter().enumerate().filter(|&(_, &l)| l == class).nth(nth).map(|(i, _)| i).expect("present");
+        let at =
+            data.labels.iter().enumerate().filter(|&(_, &l)| l == class).nth(nth).map(|(i, _)| i).expect("present");
         data.pixels[at * 3072..(at + 1) * 3072].to_vec()
     };
     [
@@ -29,7 +30,8 @@ fn batch(count: u8) -> [Vec<Vec<u8>>; 3] {
 /// Random weights from a fixed seed.
 fn initial_weights() -> TensorFile {
     let device = Device::flex();
-    pollster::block_on(weights::export(&weights::seeded_init(&WIDTH, 7, &device).expect("seeded weights"))).expect("export")
+    pollster::block_on(weights::export(&weights::seeded_init(&WIDTH, 7, &device).expect("seeded weights")))
+        .expect("export")
 }
 
 fn model_on(weights: &TensorFile, device: &Device) -> MobileNetV2 {
@@ -39,7 +41,8 @@ fn model_on(weights: &TensorFile, device: &Device) -> MobileNetV2 {
 
 /// The training-mode loss of the batch (BatchNorm on batch statistics, three passes).
 fn loss(model: &MobileNetV2, device: &Device, triplets: u8) -> Tensor<1> {
-    let [a, p, n] = batch(triplets).map(|images| images_to_tensor(images.iter().map(Vec::as_slice), InputScaling::Unit, device));
+    let [a, p, n] =
+        batch(triplets).map(|images| images_to_tensor(images.iter().map(Vec::as_slice), InputScaling::Unit, device));
     TripletLoss::default().forward(model.forward(a), model.forward(p), model.forward(n)).loss
 }
 
@@ -53,7 +56,8 @@ fn autodiff_matches_finite_differences() {
     let start = initial_weights();
     let model = model_on(&start, &device);
     let grads = loss(&model, &device, 2).backward();
-    let analytic: Vec<f32> = model.head.norm.gamma.val().grad(&grads).expect("gradient").into_data().try_into_vec().expect("f32");
+    let analytic: Vec<f32> =
+        model.head.norm.gamma.val().grad(&grads).expect("gradient").into_data().try_into_vec().expect("f32");
 
     // The four largest gradients of the last BatchNorm's scale, checked by central differences.
     let mut order: Vec<usize> = (0..analytic.len()).collect();
@@ -86,7 +90,8 @@ fn relative_difference(a: &[f32], b: &[f32]) -> f64 {
 #[test]
 #[ignore = "needs a Vulkan driver (lavapipe: apt-get install mesa-vulkan-drivers); cargo xtask test runs it"]
 fn flex_and_native_wgpu_agree() {
-    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public/weights/mobilenetv2_1.0.safetensors")).expect("weights");
+    let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public/weights/mobilenetv2_1.0.safetensors"))
+        .expect("weights");
     let start = TensorFile::parse("w", &bytes).expect("weights");
     let full = MobileNetV2Config::default();
     let run = |device: Device| {
@@ -105,7 +110,9 @@ fn flex_and_native_wgpu_agree() {
     let (wgpu_loss, wgpu_stem, wgpu_head) = run(wgpu);
     let stem = relative_difference(&flex_stem, &wgpu_stem);
     let head = relative_difference(&flex_head, &wgpu_head);
-    println!("loss flex {flex_loss:.7} wgpu {wgpu_loss:.7}; relative gradient difference: stem {stem:e}, head {head:e}");
+    println!(
+        "loss flex {flex_loss:.7} wgpu {wgpu_loss:.7}; relative gradient difference: stem {stem:e}, head {head:e}"
+    );
     assert!((flex_loss - wgpu_loss).abs() < 1e-5, "{flex_loss} vs {wgpu_loss}");
     // Measured here: loss equal to 7 digits; the largest head-gradient entries within 1e-4 of
     // each other (relative) and of central differences within 0.2%, the stem's (16 layers

@@ -35,9 +35,11 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 fn templates(scaling: InputScaling, count: usize) -> Vec<f32> {
     let device = Device::flex();
-    let model = weights::load("mobilenetv2_1.0.safetensors", &shipped_weights(), &MobileNetV2Config::default(), &device)
-        .expect("shipped weights load");
-    let batch = Batch::parse("test_batch.bin", &repo_file("tests/fixtures/cifar10-foolbox/test_batch.bin")).expect("fixture");
+    let model =
+        weights::load("mobilenetv2_1.0.safetensors", &shipped_weights(), &MobileNetV2Config::default(), &device)
+            .expect("shipped weights load");
+    let batch =
+        Batch::parse("test_batch.bin", &repo_file("tests/fixtures/cifar10-foolbox/test_batch.bin")).expect("fixture");
     let images = batch.pixels.chunks_exact(3072).take(count);
     let output = model.forward(images_to_tensor(images, scaling, &device));
     assert_eq!(output.dims(), [count, 1280]);
@@ -74,13 +76,19 @@ fn loading_rejects_files_that_do_not_fit() {
 
     let small = MobileNetV2Config::with_width(0.35);
     let err = weights::load("w.safetensors", &bytes, &small, &device).unwrap_err();
-    assert_eq!(err.to_string(), "w.safetensors: tensor stem.conv.weight has shape [32, 3, 3, 3], but the model needs [16, 3, 3, 3]");
+    assert_eq!(
+        err.to_string(),
+        "w.safetensors: tensor stem.conv.weight has shape [32, 3, 3, 3], but the model needs [16, 3, 3, 3]"
+    );
 
     let mut renamed = TensorFile::parse("w", &bytes).expect("valid");
     let tensor = renamed.tensors.remove("head.norm.gamma").expect("present");
     renamed.tensors.insert("head.norm.scale".into(), tensor);
     let err = weights::load("w.safetensors", &renamed.to_bytes(), &full, &device).unwrap_err();
-    assert_eq!(err.to_string(), "w.safetensors has no tensor head.norm.gamma (shape [1280]): it is not a MobileNetV2 of this width");
+    assert_eq!(
+        err.to_string(),
+        "w.safetensors has no tensor head.norm.gamma (shape [1280]): it is not a MobileNetV2 of this width"
+    );
 
     let mut poisoned = TensorFile::parse("w", &bytes).expect("valid");
     poisoned.tensors.get_mut("stem.norm.beta").expect("present").values[0] = f32::NAN;
@@ -102,11 +110,16 @@ fn export_round_trips_the_weights() {
 #[ignore = "needs a Vulkan driver (lavapipe: apt-get install mesa-vulkan-drivers); cargo xtask test runs it"]
 fn native_wgpu_matches_keras_too() {
     let device = Device::wgpu_options().init().expect("a wgpu adapter (lavapipe)");
-    let model = weights::load("mobilenetv2_1.0.safetensors", &shipped_weights(), &MobileNetV2Config::default(), &device)
-        .expect("shipped weights load");
-    let batch = Batch::parse("test_batch.bin", &repo_file("tests/fixtures/cifar10-foolbox/test_batch.bin")).expect("fixture");
+    let model =
+        weights::load("mobilenetv2_1.0.safetensors", &shipped_weights(), &MobileNetV2Config::default(), &device)
+            .expect("shipped weights load");
+    let batch =
+        Batch::parse("test_batch.bin", &repo_file("tests/fixtures/cifar10-foolbox/test_batch.bin")).expect("fixture");
     let output = model.forward(images_to_tensor(batch.pixels.chunks_exact(3072).take(8), InputScaling::Unit, &device));
-    let ours = pollster::block_on(output.reshape([8 * 1280]).into_data_async()).expect("read").try_into_vec::<f32>().expect("f32");
+    let ours = pollster::block_on(output.reshape([8 * 1280]).into_data_async())
+        .expect("read")
+        .try_into_vec::<f32>()
+        .expect("f32");
     let keras = f32s(&repo_file("tests/fixtures/keras-parity/unit_8x1280.f32"));
     let diff = max_abs_diff(&ours, &keras);
     println!("max |wgpu - keras| (x/255, 8 images): {diff:e}");

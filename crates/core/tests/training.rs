@@ -29,7 +29,8 @@ fn small_config() -> TrainerConfig {
 
 fn new_trainer(config: &TrainerConfig) -> Trainer {
     let device = Device::flex();
-    let model = tripletlab_core::model::weights::seeded_init(&config.model, config.seed, &device).expect("seeded weights");
+    let model =
+        tripletlab_core::model::weights::seeded_init(&config.model, config.seed, &device).expect("seeded weights");
     Trainer::new(model, config.clone(), &device)
 }
 
@@ -49,7 +50,10 @@ fn learns_the_synthetic_shapes() {
     }
     let scores = pollster::block_on(trainer.held_out_scores(&data, &triplets.held_out)).expect("scores");
     let best = records.iter().map(|r| r.val_loss).fold(f64::INFINITY, f64::min);
-    println!("held-out loss {before:.4} -> best {best:.4}; AUC {auc_before:.3} -> {:.3}; epochs {records:?}", scores.auc);
+    println!(
+        "held-out loss {before:.4} -> best {best:.4}; AUC {auc_before:.3} -> {:.3}; epochs {records:?}",
+        scores.auc
+    );
     assert!(best < before * 0.8, "held-out loss {before} -> {best}");
     assert!(scores.auc > 0.75, "held-out AUC {}", scores.auc);
     assert_eq!(scores.scores.len(), 2 * triplets.held_out.len());
@@ -93,7 +97,9 @@ fn a_damaged_checkpoint_is_an_error() {
     let trainer = new_trainer(&config);
     let bytes = pollster::block_on(trainer.checkpoint()).expect("checkpoint");
     assert!(Trainer::resume("c", &bytes[..bytes.len() / 3], &Device::flex()).is_err());
-    let weights_only = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public/weights/mobilenetv2_1.0.safetensors")).expect("weights");
+    let weights_only =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public/weights/mobilenetv2_1.0.safetensors"))
+            .expect("weights");
     let err = Trainer::resume("w.safetensors", &weights_only, &Device::flex()).err().expect("not a checkpoint");
     assert!(err.to_string().contains("not a Triplet Lab checkpoint"), "{err}");
 }

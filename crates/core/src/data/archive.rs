@@ -9,9 +9,9 @@ use std::io::{self, Read};
 
 use flate2::read::GzDecoder;
 
-use super::cifar::{BATCH_FILES, META_FILE};
 use super::DataError;
 use super::cifar::CifarFiles;
+use super::cifar::{BATCH_FILES, META_FILE};
 
 const BLOCK: usize = 512;
 /// Largest member kept in memory: CIFAR-10's batch files are 30,730,000 bytes. A larger header
@@ -90,9 +90,9 @@ impl<R: Read> TarReader<'_, R> {
             let got = self.read_full(&mut chunk[..want])?;
             if got < want {
                 let missing = left - got as u64;
-                return Err(self.tar_error(format!(
-                    "it ends inside {path} ({missing} of {size} bytes missing; truncated?)"
-                )));
+                return Err(
+                    self.tar_error(format!("it ends inside {path} ({missing} of {size} bytes missing; truncated?)"))
+                );
             }
             if keep {
                 data.extend_from_slice(&chunk[..want]);
@@ -121,8 +121,8 @@ impl<R: Read> TarReader<'_, R> {
                 return Ok(members);
             }
             verify_checksum(&header).map_err(|reason| self.tar_error(reason))?;
-            let size = parse_size(&header[124..136])
-                .ok_or_else(|| self.tar_error("a header has an unreadable size field"))?;
+            let size =
+                parse_size(&header[124..136]).ok_or_else(|| self.tar_error("a header has an unreadable size field"))?;
             let path = match long_name.take() {
                 Some(name) => name,
                 None => header_path(&header),

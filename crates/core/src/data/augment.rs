@@ -41,8 +41,7 @@ impl Augmentation {
                     let source_x = if flip { side - 1 - x } else { x } + dx;
                     let source_y = y + dy;
                     if (0..side).contains(&source_x) && (0..side).contains(&source_y) {
-                        out[plane + (y * side + x) as usize] =
-                            image[plane + (source_y * side + source_x) as usize];
+                        out[plane + (y * side + x) as usize] = image[plane + (source_y * side + source_x) as usize];
                     }
                 }
             }

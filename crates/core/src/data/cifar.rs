@@ -83,12 +83,7 @@ impl Batch {
 pub fn parse_class_names(file: &str, bytes: &[u8]) -> Result<Vec<String>, DataError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|err| DataError::NotText { file: file.to_string(), reason: err.to_string() })?;
-    let names: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
-        .map(str::to_string)
-        .collect();
+    let names: Vec<String> = text.lines().map(str::trim).filter(|line| !line.is_empty()).map(str::to_string).collect();
     if names.len() != CLASS_COUNT {
         return Err(DataError::ClassCount { file: file.to_string(), found: names.len() });
     }
@@ -120,13 +115,9 @@ impl CifarFiles {
                 batches[slot] = Some(Batch::parse(file, bytes)?);
             }
         }
-        let class_names =
-            meta.ok_or_else(|| DataError::MissingMeta { source_name: source_name.to_string() })?;
-        let batches: Vec<(&'static str, Batch)> = BATCH_FILES
-            .iter()
-            .zip(batches)
-            .filter_map(|(file, batch)| batch.map(|batch| (*file, batch)))
-            .collect();
+        let class_names = meta.ok_or_else(|| DataError::MissingMeta { source_name: source_name.to_string() })?;
+        let batches: Vec<(&'static str, Batch)> =
+            BATCH_FILES.iter().zip(batches).filter_map(|(file, batch)| batch.map(|batch| (*file, batch))).collect();
         if batches.is_empty() {
             return Err(DataError::NoBatches { source_name: source_name.to_string() });
         }
@@ -248,10 +239,7 @@ mod tests {
         assert_eq!(names[9], "truck");
         let err = parse_class_names("batches.meta.txt", b"cat\ndog\n").unwrap_err();
         assert_eq!(err, DataError::ClassCount { file: "batches.meta.txt".into(), found: 2 });
-        assert!(matches!(
-            parse_class_names("batches.meta.txt", &[0xff, 0xfe]),
-            Err(DataError::NotText { .. })
-        ));
+        assert!(matches!(parse_class_names("batches.meta.txt", &[0xff, 0xfe]), Err(DataError::NotText { .. })));
     }
 
     #[test]

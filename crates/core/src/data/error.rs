@@ -22,9 +22,7 @@ pub enum DataError {
     Tar { file: String, reason: String },
     #[error("{source_name} has no batches.meta.txt: the class names come from it")]
     MissingMeta { source_name: String },
-    #[error(
-        "{source_name} has no CIFAR-10 batch files (data_batch_1.bin to data_batch_5.bin, test_batch.bin)"
-    )]
+    #[error("{source_name} has no CIFAR-10 batch files (data_batch_1.bin to data_batch_5.bin, test_batch.bin)")]
     NoBatches { source_name: String },
     #[error("{file}: {reason}")]
     Manifest { file: String, reason: String },

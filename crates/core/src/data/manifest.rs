@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::cifar::{CLASS_COUNT, RECORD_BYTES};
 use super::DataError;
+use super::cifar::{CLASS_COUNT, RECORD_BYTES};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 /// The list of prepared datasets, in the folder holding their folders; the page reads it.
@@ -106,10 +106,8 @@ impl Manifest {
                     shard.file, shard.bytes, shard.images
                 )));
             }
-            let plain = !shard.file.is_empty()
-                && !shard.file.contains(['/', '\\'])
-                && shard.file != ".."
-                && shard.file != ".";
+            let plain =
+                !shard.file.is_empty() && !shard.file.contains(['/', '\\']) && shard.file != ".." && shard.file != ".";
             if !plain {
                 return Err(error(format!("shard name {:?} is not a plain file name", shard.file)));
             }
@@ -156,11 +154,7 @@ impl Shard {
         }
         let actual = sha256_hex(bytes);
         if !actual.eq_ignore_ascii_case(&self.sha256) {
-            return Err(DataError::HashMismatch {
-                file: self.file.clone(),
-                expected: self.sha256.clone(),
-                actual,
-            });
+            return Err(DataError::HashMismatch { file: self.file.clone(), expected: self.sha256.clone(), actual });
         }
         Ok(())
     }
@@ -188,10 +182,7 @@ mod tests {
 
     #[test]
     fn sha256_of_abc_is_the_fips_180_value() {
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]

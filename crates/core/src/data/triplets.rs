@@ -102,8 +102,10 @@ impl TripletSet {
                 train_pool.sort_unstable();
                 held_pool.sort_unstable();
                 let mut draw = SeededRng::new(config.seed);
-                let mut train = recipe_triplets(&labels_by_class(labels, train_pool.iter().map(|&i| i as usize)), &mut draw);
-                let held_out = recipe_triplets(&labels_by_class(labels, held_pool.iter().map(|&i| i as usize)), &mut draw);
+                let mut train =
+                    recipe_triplets(&labels_by_class(labels, train_pool.iter().map(|&i| i as usize)), &mut draw);
+                let held_out =
+                    recipe_triplets(&labels_by_class(labels, held_pool.iter().map(|&i| i as usize)), &mut draw);
                 split_rng.shuffle(&mut train);
                 Self { train, held_out }
             }
@@ -261,13 +263,7 @@ mod tests {
             assert!(matches!(TripletSet::build(&labels, &config), Err(TripletError::Fraction(_))));
         }
         let one_class = vec![4u8; 100];
-        assert_eq!(
-            TripletSet::build(&one_class, &TripletConfig::default()),
-            Err(TripletError::TooFewClasses(1))
-        );
-        assert!(matches!(
-            TripletSet::build(&[0, 1], &TripletConfig::default()),
-            Err(TripletError::EmptySide { .. })
-        ));
+        assert_eq!(TripletSet::build(&one_class, &TripletConfig::default()), Err(TripletError::TooFewClasses(1)));
+        assert!(matches!(TripletSet::build(&[0, 1], &TripletConfig::default()), Err(TripletError::EmptySide { .. })));
     }
 }

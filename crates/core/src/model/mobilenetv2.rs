@@ -178,7 +178,16 @@ impl InvertedResidual {
             .then(|| ConvNorm::new(shape.input, shape.expanded, 1, 1, 1, true, momentum, device));
         Self {
             expand,
-            depthwise: ConvNorm::new(shape.expanded, shape.expanded, 3, shape.stride, shape.expanded, true, momentum, device),
+            depthwise: ConvNorm::new(
+                shape.expanded,
+                shape.expanded,
+                3,
+                shape.stride,
+                shape.expanded,
+                true,
+                momentum,
+                device,
+            ),
             project: ConvNorm::new(shape.expanded, shape.output, 1, 1, 1, false, momentum, device),
             residual: shape.stride == 1 && shape.input == shape.output,
         }

@@ -17,7 +17,9 @@ pub enum SafetensorsError {
     BadHeader { file: String, reason: String },
     #[error("{file}: tensor {name} is {dtype}; only F32 (and U8 blobs) are supported")]
     DType { file: String, name: String, dtype: String },
-    #[error("{file}: tensor {name} has byte range {start}..{end}, which does not fit shape {shape:?} in a {data_len}-byte data section")]
+    #[error(
+        "{file}: tensor {name} has byte range {start}..{end}, which does not fit shape {shape:?} in a {data_len}-byte data section"
+    )]
     BadRange { file: String, name: String, start: usize, end: usize, shape: Vec<usize>, data_len: usize },
 }
 
@@ -64,8 +66,10 @@ impl TensorFile {
         let mut out = Self::default();
         for (key, value) in header {
             if key == "__metadata__" {
-                out.metadata = serde_json::from_value(value)
-                    .map_err(|err| SafetensorsError::BadHeader { file: name(), reason: format!("__metadata__: {err}") })?;
+                out.metadata = serde_json::from_value(value).map_err(|err| SafetensorsError::BadHeader {
+                    file: name(),
+                    reason: format!("__metadata__: {err}"),
+                })?;
                 continue;
             }
             let entry: Entry = serde_json::from_value(value)
@@ -77,7 +81,8 @@ impl TensorFile {
             };
             let [start, end] = entry.data_offsets;
             let count = entry.shape.iter().try_fold(1usize, |acc, &dim| acc.checked_mul(dim));
-            let fits = start <= end && end <= data.len() && count.and_then(|n| n.checked_mul(width)) == Some(end - start);
+            let fits =
+                start <= end && end <= data.len() && count.and_then(|n| n.checked_mul(width)) == Some(end - start);
             if !fits {
                 return Err(SafetensorsError::BadRange {
                     file: name(),
@@ -107,12 +112,14 @@ impl TensorFile {
         let mut offset = 0;
         for (name, tensor) in &self.tensors {
             let len = tensor.values.len() * 4;
-            let entry = Entry { dtype: "F32".into(), shape: tensor.shape.clone(), data_offsets: [offset, offset + len] };
+            let entry =
+                Entry { dtype: "F32".into(), shape: tensor.shape.clone(), data_offsets: [offset, offset + len] };
             header.insert(name.clone(), serde_json::to_value(entry).unwrap_or_default());
             offset += len;
         }
         for (name, blob) in &self.blobs {
-            let entry = Entry { dtype: "U8".into(), shape: vec![blob.len()], data_offsets: [offset, offset + blob.len()] };
+            let entry =
+                Entry { dtype: "U8".into(), shape: vec![blob.len()], data_offsets: [offset, offset + blob.len()] };
             header.insert(name.clone(), serde_json::to_value(entry).unwrap_or_default());
             offset += blob.len();
         }
@@ -142,7 +149,8 @@ mod tests {
 
     fn sample() -> TensorFile {
         let mut file = TensorFile::default();
-        file.tensors.insert("a.weight".into(), F32Tensor { shape: vec![2, 3], values: vec![1.0, -2.0, 3.5, 0.0, 5.0, 6.25] });
+        file.tensors
+            .insert("a.weight".into(), F32Tensor { shape: vec![2, 3], values: vec![1.0, -2.0, 3.5, 0.0, 5.0, 6.25] });
         file.tensors.insert("b".into(), F32Tensor { shape: vec![1], values: vec![7.0] });
         file.metadata.insert("format".into(), "test".into());
         file.blobs.insert("raw".into(), vec![1, 2, 3]);

@@ -73,9 +73,9 @@ fn map_layers<E>(
 /// A parameter id derived from the tensor's name (64-bit FNV-1a), so a model rebuilt from a
 /// checkpoint has the ids its optimizer state was saved under.
 pub fn named_id(name: &str) -> ParamId {
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
+    let hash = name
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3));
     ParamId::from(hash)
 }
 
@@ -116,7 +116,10 @@ pub fn seeded_init(config: &MobileNetV2Config, seed: u64, device: &Device) -> Re
         file.tensors.insert(format!("{prefix}.conv.weight"), F32Tensor { shape: dims.to_vec(), values });
         let [channels] = layer.norm.gamma.dims();
         for (field, value) in [("gamma", 1.0), ("beta", 0.0), ("running_mean", 0.0), ("running_var", 1.0)] {
-            file.tensors.insert(format!("{prefix}.norm.{field}"), F32Tensor { shape: vec![channels], values: vec![value; channels] });
+            file.tensors.insert(
+                format!("{prefix}.norm.{field}"),
+                F32Tensor { shape: vec![channels], values: vec![value; channels] },
+            );
         }
         Ok(layer)
     });
@@ -125,13 +128,23 @@ pub fn seeded_init(config: &MobileNetV2Config, seed: u64, device: &Device) -> Re
 }
 
 /// Build a MobileNetV2 of `config` from safetensors bytes; `file` names them in errors.
-pub fn load(file: &str, bytes: &[u8], config: &MobileNetV2Config, device: &Device) -> Result<MobileNetV2, WeightsError> {
+pub fn load(
+    file: &str,
+    bytes: &[u8],
+    config: &MobileNetV2Config,
+    device: &Device,
+) -> Result<MobileNetV2, WeightsError> {
     let tensors = TensorFile::parse(file, bytes)?;
     apply(file, &tensors, config.init(device), device)
 }
 
 /// Put the tensors of `weights` into `model`, checking every name and shape first.
-pub fn apply(file: &str, weights: &TensorFile, model: MobileNetV2, device: &Device) -> Result<MobileNetV2, WeightsError> {
+pub fn apply(
+    file: &str,
+    weights: &TensorFile,
+    model: MobileNetV2,
+    device: &Device,
+) -> Result<MobileNetV2, WeightsError> {
     let expected: BTreeSet<String> = tensor_names(&model).into_iter().collect();
     let take = |name: String, shape: Vec<usize>| -> Result<Tensor<1>, WeightsError> {
         let Some(tensor) = weights.tensors.get(&name) else {
@@ -175,7 +188,11 @@ pub async fn export(model: &MobileNetV2) -> Result<TensorFile, String> {
     let mut pending: Vec<(String, Tensor<1>, Vec<usize>)> = Vec::new();
     let _ = map_layers(model.clone(), |prefix, layer| -> Result<ConvNorm, std::convert::Infallible> {
         let dims = layer.conv.weight.dims();
-        pending.push((format!("{prefix}.conv.weight"), layer.conv.weight.val().reshape([dims.iter().product::<usize>()]), dims.to_vec()));
+        pending.push((
+            format!("{prefix}.conv.weight"),
+            layer.conv.weight.val().reshape([dims.iter().product::<usize>()]),
+            dims.to_vec(),
+        ));
         let [channels] = layer.norm.gamma.dims();
         for (name, tensor) in [
             ("gamma", layer.norm.gamma.val()),
