@@ -6,10 +6,9 @@ mod dataset_panel;
 use gloo_worker::{Spawnable, WorkerBridge};
 use leptos::prelude::*;
 
-use crate::engine::Engine;
-use crate::protocol::{AdapterReport, BackendChoice, Command, Event, PingReport};
 use backend_panel::BackendPanel;
 use dataset_panel::{DATA_ROOT, DatasetPanel, DatasetState, ListState, LoadState};
+use tripletlab_protocol::{AdapterReport, BackendChoice, Command, EngineLink, Event, PingReport};
 
 /// Where Trunk puts the worker's loader (see `index.html`).
 const WORKER_LOADER: &str = "./worker_loader.js";
@@ -69,7 +68,7 @@ fn apply(state: BackendState, data: DatasetState, event: Event) {
 pub fn App() -> impl IntoView {
     let state = BackendState::new();
     let data = DatasetState::new();
-    let bridge: WorkerBridge<Engine> = Engine::spawner()
+    let bridge: WorkerBridge<EngineLink> = EngineLink::spawner()
         .callback(move |event| apply(state, data, event))
         .with_loader(true)
         .as_module(false)

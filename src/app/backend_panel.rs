@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::{BackendState, PingState};
-use crate::protocol::{AdapterReport, BackendChoice};
+use tripletlab_protocol::{AdapterReport, BackendChoice};
 
 #[component]
 pub fn BackendPanel(state: BackendState, on_check: Callback<()>) -> impl IntoView {

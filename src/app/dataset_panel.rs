@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{FileList, HtmlInputElement};
 
-use crate::protocol::{Command, DatasetRequest, DatasetSummary, DroppedFile, LoadProgress};
+use tripletlab_protocol::{Command, DatasetRequest, DatasetSummary, DroppedFile, LoadProgress};
 
 /// Where `tripletlab prepare` puts the served datasets (see `index.html`'s copy of `public/`).
 pub const DATA_ROOT: &str = "./public/data";

@@ -4,12 +4,19 @@
 //! The core takes a burn [`Device`](burn::tensor::Device) and never chooses one; it does no
 //! network or file-system I/O of its own and never reads a tensor synchronously, so the same code
 //! runs natively and in a browser worker.
+//!
+//! Without its default `tensors` feature the crate is only the data formats, metrics and random
+//! numbers: what the page's UI shares with the worker, without linking burn.
 
 pub mod data;
+#[cfg(feature = "tensors")]
 pub mod loss;
 pub mod metrics;
+#[cfg(feature = "tensors")]
 pub mod model;
+#[cfg(feature = "tensors")]
 pub mod optim;
 pub mod random;
 pub mod selfcheck;
+#[cfg(feature = "tensors")]
 pub mod train;

@@ -3,12 +3,15 @@
 //! It proves the device is not only present but computes correctly: the browser worker runs it
 //! when the page pings it, the CLI runs it in `tripletlab doctor`.
 
+#[cfg(feature = "tensors")]
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// Left operand, 2x3.
+#[cfg(feature = "tensors")]
 const LHS: [[f32; 3]; 2] = [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]];
 /// Right operand, 3x2.
+#[cfg(feature = "tensors")]
 const RHS: [[f32; 2]; 3] = [[7.0, 8.0], [9.0, 10.0], [11.0, 12.0]];
 /// `LHS x RHS`, worked out by hand: row 1 = (1*7+2*9+3*11, 1*8+2*10+3*12), row 2 likewise.
 pub const EXPECTED_PRODUCT: [f32; 4] = [58.0, 64.0, 139.0, 154.0];
@@ -57,6 +60,7 @@ pub enum SelfCheckError {
 }
 
 /// Multiply two small matrices on `device` and compare with the known product.
+#[cfg(feature = "tensors")]
 ///
 /// Reads the result back asynchronously, so it is safe in a browser.
 pub async fn matmul_check(device: &Device) -> Result<MatmulCheck, SelfCheckError> {

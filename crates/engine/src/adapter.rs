@@ -7,7 +7,7 @@ use js_sys::{Function, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::protocol::{AdapterInfo, AdapterReport, NoAdapter};
+use tripletlab_protocol::{AdapterInfo, AdapterReport, NoAdapter};
 
 /// Look for a WebGPU adapter the way burn's wgpu backend will.
 pub async fn probe() -> AdapterReport {

@@ -7,9 +7,9 @@ use tripletlab_core::data::manifest::{DatasetIndex, Manifest};
 use tripletlab_core::data::{Batch, CifarFiles, DataError, Dataset};
 use web_time::Instant;
 
-use super::cache::FileCache;
-use super::net::{FetchError, fetch_with_retry};
-use crate::protocol::{DatasetSummary, DroppedFile, LoadProgress};
+use crate::cache::FileCache;
+use crate::net::{FetchError, fetch_with_retry};
+use tripletlab_protocol::{DatasetSummary, DroppedFile, LoadProgress};
 
 /// Why a dataset did not load.
 #[derive(Debug, thiserror::Error)]

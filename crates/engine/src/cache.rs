@@ -6,7 +6,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Cache, CacheStorage, Response};
 
-use super::net::js_text;
+use crate::net::js_text;
 
 /// Bump to drop every cached file of older versions.
 const CACHE_NAME: &str = "tripletlab-data-v1";

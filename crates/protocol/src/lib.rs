@@ -1,4 +1,6 @@
 //! The one conversation between the page and the engine worker: commands in, events out.
+//! Shared by the page (`tripletlab-web`) and the worker (`tripletlab-engine`), and free of burn, so
+//! the page's wasm carries no tensor code.
 //!
 //! The page never touches a tensor; the worker never touches the DOM. Every message is a serde
 //! type below, so the whole conversation can be read in this file.
@@ -164,4 +166,25 @@ pub struct PingReport {
     pub check: MatmulCheck,
     /// Time for the whole ping, including starting the device the first time.
     pub millis: f64,
+}
+
+/// The page's name for the engine worker. gloo-worker types a bridge by a `Worker`; this one only
+/// fixes the message types (those of `tripletlab_engine::Engine`) and never runs: the worker script
+/// registers the real engine. The page names this type, not the engine's, so it links no burn.
+#[cfg(target_arch = "wasm32")]
+pub struct EngineLink;
+
+#[cfg(target_arch = "wasm32")]
+impl gloo_worker::Worker for EngineLink {
+    type Message = ();
+    type Input = Command;
+    type Output = Event;
+
+    fn create(_scope: &gloo_worker::WorkerScope<Self>) -> Self {
+        Self
+    }
+
+    fn update(&mut self, _scope: &gloo_worker::WorkerScope<Self>, _msg: Self::Message) {}
+
+    fn received(&mut self, _scope: &gloo_worker::WorkerScope<Self>, _msg: Self::Input, _id: gloo_worker::HandlerId) {}
 }

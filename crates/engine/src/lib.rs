@@ -1,4 +1,6 @@
-//! The engine: a dedicated Web Worker that owns the burn devices and every tensor.
+//! The engine: a dedicated Web Worker that owns the burn devices and every tensor. Trunk builds
+//! it as the page's worker (see `index.html`); it is only meaningful on wasm32.
+#![cfg(target_arch = "wasm32")]
 //!
 //! Each command runs as its own future on the worker's event loop, so a long computation never
 //! blocks the page, and the worker can answer a command with several events over time.
@@ -17,7 +19,7 @@ use tripletlab_core::data::Dataset;
 use tripletlab_core::selfcheck::matmul_check;
 use web_time::Instant;
 
-use crate::protocol::{AdapterReport, BackendChoice, Command, DatasetRequest, Event, PingReport};
+use tripletlab_protocol::{AdapterReport, BackendChoice, Command, DatasetRequest, Event, PingReport};
 
 /// The worker's state: the devices it has started (each can only be started once per page) and
 /// the dataset it holds.
@@ -60,7 +62,7 @@ impl Worker for Engine {
                 },
                 Command::LoadDataset(request) => {
                     let progress =
-                        |state: crate::protocol::LoadProgress| scope.respond(id, Event::DatasetProgress(state));
+                        |state: tripletlab_protocol::LoadProgress| scope.respond(id, Event::DatasetProgress(state));
                     let loaded = match request {
                         DatasetRequest::Served { manifest_url, max_shards } => {
                             dataset::load_served(&manifest_url, max_shards, &progress).await

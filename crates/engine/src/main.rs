@@ -4,7 +4,7 @@
 fn main() {
     use gloo_worker::Registrable;
     console_error_panic_hook::set_once();
-    tripletlab_web::engine::Engine::registrar().register();
+    tripletlab_engine::Engine::registrar().register();
 }
 
 #[cfg(not(target_arch = "wasm32"))]
