@@ -63,6 +63,7 @@ fn train_writes_a_report_and_a_checkpoint_that_embed_reads() {
         "3",
         "--held-out",
         "0.2",
+        "--augment",
     ]));
     assert!(stdout.contains("Epoch 1/2 - "), "{stdout}");
     assert!(stdout.contains("val_loss: "), "{stdout}");
@@ -72,6 +73,7 @@ fn train_writes_a_report_and_a_checkpoint_that_embed_reads() {
     assert_eq!(json["held_out"]["scores"].as_array().map(Vec::len), Some(2 * 30));
     assert!(json["auc"].as_f64().is_some_and(|auc| (0.0..=1.0).contains(&auc)));
     assert_eq!(json["config"]["model"]["width"], 0.35);
+    assert_eq!(json["config"]["augmentation"]["crop_padding"], 4);
 
     let checkpoint = dir.join("report.checkpoint.safetensors");
     let out = dir.join("embedded");

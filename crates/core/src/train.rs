@@ -207,7 +207,8 @@ impl Trainer {
         let end = (start + batch).min(train.len());
         let chosen: Vec<Triplet> = self.state.order[start..end].iter().map(|&at| train[at as usize]).collect();
 
-        let [anchors, positives, negatives] = self.branch_images(data, &chosen, true);
+        let augment = (!self.config.augmentation.is_off()).then_some((&self.config.augmentation, &mut self.state.rng));
+        let [anchors, positives, negatives] = triplet_images(data, &chosen, self.config.scaling, &self.device, augment);
         let (anchor, positive, negative) = match self.config.passes {
             BranchPasses::Separate => {
                 (self.model.forward(anchors), self.model.forward(positives), self.model.forward(negatives))
@@ -296,7 +297,7 @@ impl Trainer {
         let model = self.model.valid();
         let mut sum = 0.0;
         for chunk in held_out.chunks(self.config.batch_size.max(1)) {
-            let [a, p, n] = self.branch_images_plain(data, chunk);
+            let [a, p, n] = triplet_images(data, chunk, self.config.scaling, &self.device.clone().inner(), None);
             let output = self.config.loss.forward(model.forward(a), model.forward(p), model.forward(n));
             let loss = read_f32(output.loss).await?;
             sum += f64::from(loss[0]) * chunk.len() as f64;
@@ -322,34 +323,31 @@ impl Trainer {
         let device = self.device.clone().inner();
         held_out_scores(&self.model.valid(), data, held_out, self.config.scaling, self.config.batch_size, &device).await
     }
+}
 
-    /// Anchor, positive and negative images of `triplets` on the training device.
-    fn branch_images(&mut self, data: &Dataset, triplets: &[Triplet], augment: bool) -> [Tensor<4>; 3] {
-        let pick: [fn(&Triplet) -> u32; 3] = [|t| t.anchor, |t| t.positive, |t| t.negative];
-        pick.map(|which| {
-            let images: Vec<Vec<u8>> = triplets
-                .iter()
-                .map(|triplet| {
-                    let image = data.image(which(triplet) as usize);
-                    if augment && !self.config.augmentation.is_off() {
-                        self.config.augmentation.apply(image, &mut self.state.rng)
-                    } else {
-                        image.to_vec()
-                    }
-                })
-                .collect();
-            images_to_tensor(images.iter().map(Vec::as_slice), self.config.scaling, &self.device)
-        })
-    }
-
-    fn branch_images_plain(&self, data: &Dataset, triplets: &[Triplet]) -> [Tensor<4>; 3] {
-        let plain = self.device.clone().inner();
-        let pick: [fn(&Triplet) -> u32; 3] = [|t| t.anchor, |t| t.positive, |t| t.negative];
-        pick.map(|which| {
-            let images = triplets.iter().map(|triplet| data.image(which(triplet) as usize));
-            images_to_tensor(images, self.config.scaling, &plain)
-        })
-    }
+/// Anchor, positive and negative images of `triplets` as three `[n, 3, 32, 32]` tensors, each image
+/// augmented first when `augment` is given.
+fn triplet_images(
+    data: &Dataset,
+    triplets: &[Triplet],
+    scaling: InputScaling,
+    device: &Device,
+    mut augment: Option<(&Augmentation, &mut SeededRng)>,
+) -> [Tensor<4>; 3] {
+    let pick: [fn(&Triplet) -> u32; 3] = [|t| t.anchor, |t| t.positive, |t| t.negative];
+    pick.map(|which| {
+        let images: Vec<Vec<u8>> = triplets
+            .iter()
+            .map(|triplet| {
+                let image = data.image(which(triplet) as usize);
+                match augment.as_mut() {
+                    Some((augmentation, rng)) => augmentation.apply(image, rng),
+                    None => image.to_vec(),
+                }
+            })
+            .collect();
+        images_to_tensor(images.iter().map(Vec::as_slice), scaling, device)
+    })
 }
 
 /// `__metadata__` format tag of checkpoints.
