@@ -14,9 +14,8 @@ pub fn read_prepared(dir: &Path, max_shards: Option<usize>) -> Result<Dataset, C
     let manifest_path = dir.join(MANIFEST_FILE);
     let bytes = fs::read(&manifest_path).map_err(CliError::io(&manifest_path))?;
     let manifest = Manifest::parse(&manifest_path.display().to_string(), &bytes)?;
-    let keep = max_shards.unwrap_or(manifest.shards.len()).clamp(1, manifest.shards.len());
     let mut batches = Vec::new();
-    for shard in &manifest.shards[..keep] {
+    for shard in manifest.first_shards(max_shards) {
         let path = dir.join(&shard.file);
         let bytes = fs::read(&path).map_err(CliError::io(&path))?;
         shard.verify(&bytes)?;

@@ -41,8 +41,7 @@ pub async fn load_served(
     let started = Instant::now();
     let manifest_bytes = fetch_with_retry(manifest_url, &mut |_| {}).await?;
     let manifest = Manifest::parse(manifest_url, &manifest_bytes)?;
-    let keep = max_shards.map_or(manifest.shards.len(), |n| (n.max(1) as usize).min(manifest.shards.len()));
-    let shards = &manifest.shards[..keep];
+    let shards = manifest.first_shards(max_shards.map(|n| n as usize));
     let base = manifest_url.rsplit_once('/').map_or("", |(base, _)| base);
 
     let cache = FileCache::open().await;

@@ -123,6 +123,12 @@ impl Manifest {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
+    /// The first `max` shards (at least one), or all of them: a smaller dataset for quick demos.
+    pub fn first_shards(&self, max: Option<usize>) -> &[Shard] {
+        let all = self.shards.len();
+        &self.shards[..max.map_or(all, |max| max.clamp(1, all))]
+    }
+
     pub fn total_bytes(&self) -> u64 {
         self.shards.iter().map(|shard| shard.bytes).sum()
     }
@@ -191,6 +197,16 @@ mod tests {
         let parsed = Manifest::parse("manifest.json", original.to_json().as_bytes()).expect("valid");
         assert_eq!(parsed, original);
         assert_eq!(parsed.total_images(), 2);
+    }
+
+    #[test]
+    fn first_shards_keeps_at_least_one_and_at_most_all() {
+        let mut m = manifest();
+        m.shards.push(m.shards[0].clone());
+        assert_eq!(m.first_shards(None).len(), 2);
+        assert_eq!(m.first_shards(Some(0)).len(), 1);
+        assert_eq!(m.first_shards(Some(1)).len(), 1);
+        assert_eq!(m.first_shards(Some(9)).len(), 2);
     }
 
     #[test]
