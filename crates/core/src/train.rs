@@ -175,6 +175,11 @@ impl Trainer {
         self.model.valid()
     }
 
+    /// The training device without autodiff, where inference runs.
+    fn plain_device(&self) -> Device {
+        self.device.clone().inner()
+    }
+
     pub fn steps_per_epoch(&self, train_triplets: usize) -> usize {
         train_triplets.div_ceil(self.config.batch_size.max(1))
     }
@@ -265,7 +270,7 @@ impl Trainer {
             self.state.best_val_loss = Some(val_loss);
             self.state.best_epoch = Some(self.state.epoch);
             self.state.epochs_without_improvement = 0;
-            self.best = Some(weights::export(&self.model.valid()).await.map_err(TrainError::Readback)?);
+            self.best = Some(weights::export(&self.inference_model()).await.map_err(TrainError::Readback)?);
         } else {
             self.state.epochs_without_improvement += 1;
         }
@@ -285,7 +290,7 @@ impl Trainer {
 
     fn restore_best(&mut self) -> Result<(), TrainError> {
         let Some(best) = &self.best else { return Ok(()) };
-        let plain = self.device.clone().inner();
+        let plain = self.plain_device();
         let restored = weights::apply("best weights", best, self.config.model.init(&plain), &plain)
             .map_err(|err| TrainError::Checkpoint(err.to_string()))?;
         self.model = restored.fork(&self.device).train();
@@ -294,10 +299,11 @@ impl Trainer {
 
     /// The mean loss over `held_out` in inference mode, in batches.
     pub async fn held_out_loss(&self, data: &Dataset, held_out: &[Triplet]) -> Result<f64, TrainError> {
-        let model = self.model.valid();
+        let model = self.inference_model();
+        let device = self.plain_device();
         let mut sum = 0.0;
         for chunk in held_out.chunks(self.config.batch_size.max(1)) {
-            let [a, p, n] = triplet_images(data, chunk, self.config.scaling, &self.device.clone().inner(), None);
+            let [a, p, n] = triplet_images(data, chunk, self.config.scaling, &device, None);
             let output = self.config.loss.forward(model.forward(a), model.forward(p), model.forward(n));
             let loss = read_f32(output.loss).await?;
             sum += f64::from(loss[0]) * chunk.len() as f64;
@@ -307,21 +313,15 @@ impl Trainer {
 
     /// Templates of the images at `indices`, in inference mode: `indices.len()` rows of 1280.
     pub async fn embed(&self, data: &Dataset, indices: &[u32]) -> Result<Vec<Vec<f32>>, TrainError> {
-        embed(
-            &self.model.valid(),
-            data,
-            indices,
-            self.config.scaling,
-            self.config.batch_size,
-            &self.device.clone().inner(),
-        )
-        .await
+        let device = self.plain_device();
+        embed(&self.inference_model(), data, indices, self.config.scaling, self.config.batch_size, &device).await
     }
 
     /// The recipe's held-out evaluation with the current model.
     pub async fn held_out_scores(&self, data: &Dataset, held_out: &[Triplet]) -> Result<HeldOutScores, TrainError> {
-        let device = self.device.clone().inner();
-        held_out_scores(&self.model.valid(), data, held_out, self.config.scaling, self.config.batch_size, &device).await
+        let device = self.plain_device();
+        held_out_scores(&self.inference_model(), data, held_out, self.config.scaling, self.config.batch_size, &device)
+            .await
     }
 }
 
@@ -360,7 +360,7 @@ impl Trainer {
     /// (`adam.*`), the configuration and the counters. Every tensor is read back asynchronously,
     /// so it works on WebGPU in a browser; the bytes are the same natively and in wasm.
     pub async fn checkpoint(&self) -> Result<Vec<u8>, TrainError> {
-        let mut file = weights::export(&self.model.valid()).await.map_err(TrainError::Readback)?;
+        let mut file = weights::export(&self.inference_model()).await.map_err(TrainError::Readback)?;
         if let Some(best) = &self.best {
             for (name, tensor) in &best.tensors {
                 file.tensors.insert(format!("{BEST_PREFIX}{name}"), tensor.clone());
