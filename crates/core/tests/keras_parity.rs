@@ -33,36 +33,41 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
-fn templates(scaling: InputScaling, count: usize) -> Vec<f32> {
-    let device = Device::flex();
-    let model =
-        weights::load("mobilenetv2_1.0.safetensors", &shipped_weights(), &MobileNetV2Config::default(), &device)
-            .expect("shipped weights load");
+/// The shipped model's templates of the first `count` fixture images, on `device`.
+fn templates(scaling: InputScaling, count: usize, device: &Device) -> Vec<f32> {
+    let model = weights::load("mobilenetv2_1.0.safetensors", &shipped_weights(), &MobileNetV2Config::default(), device)
+        .expect("shipped weights load");
     let batch =
         Batch::parse("test_batch.bin", &repo_file("tests/fixtures/cifar10-foolbox/test_batch.bin")).expect("fixture");
     let images = batch.pixels.chunks_exact(3072).take(count);
-    let output = model.forward(images_to_tensor(images, scaling, &device));
+    let output = model.forward(images_to_tensor(images, scaling, device));
     assert_eq!(output.dims(), [count, 1280]);
-    output.into_data().try_into_vec::<f32>().expect("f32 output")
+    let data = pollster::block_on(output.reshape([count * 1280]).into_data_async()).expect("read back");
+    data.try_into_vec::<f32>().expect("f32 output")
+}
+
+/// Our templates against a Keras fixture file, within [`TOLERANCE`].
+fn assert_close_to_keras(ours: &[f32], fixture: &str, what: &str) {
+    let keras = f32s(&repo_file(&format!("tests/fixtures/keras-parity/{fixture}")));
+    let diff = max_abs_diff(ours, &keras);
+    println!("max |ours - keras| ({what}): {diff:e}");
+    assert!(diff < TOLERANCE, "max abs difference {diff}");
 }
 
 #[test]
 fn matches_keras_with_the_recipes_unit_scaling() {
-    let ours = templates(InputScaling::Unit, 8);
-    let keras = f32s(&repo_file("tests/fixtures/keras-parity/unit_8x1280.f32"));
-    let diff = max_abs_diff(&ours, &keras);
-    println!("max |ours - keras| (x/255, 8 images): {diff:e}");
-    assert!(diff < TOLERANCE, "max abs difference {diff}");
+    let ours = templates(InputScaling::Unit, 8, &Device::flex());
+    assert_close_to_keras(&ours, "unit_8x1280.f32", "x/255, 8 images");
     assert!(ours.iter().all(|&v| (0.0..=6.0).contains(&v)), "templates come out of ReLU6");
 }
 
 #[test]
 fn matches_keras_with_symmetric_scaling() {
-    let ours = templates(InputScaling::Symmetric, 4);
-    let keras = f32s(&repo_file("tests/fixtures/keras-parity/symmetric_4x1280.f32"));
-    let diff = max_abs_diff(&ours, &keras);
-    println!("max |ours - keras| ([-1, 1], 4 images): {diff:e}");
-    assert!(diff < TOLERANCE, "max abs difference {diff}");
+    assert_close_to_keras(
+        &templates(InputScaling::Symmetric, 4, &Device::flex()),
+        "symmetric_4x1280.f32",
+        "[-1, 1], 4 images",
+    );
 }
 
 #[test]
@@ -110,18 +115,6 @@ fn export_round_trips_the_weights() {
 #[ignore = "needs a Vulkan driver (lavapipe: apt-get install mesa-vulkan-drivers); cargo xtask test runs it"]
 fn native_wgpu_matches_keras_too() {
     let device = Device::wgpu_options().init().expect("a wgpu adapter (lavapipe)");
-    let model =
-        weights::load("mobilenetv2_1.0.safetensors", &shipped_weights(), &MobileNetV2Config::default(), &device)
-            .expect("shipped weights load");
-    let batch =
-        Batch::parse("test_batch.bin", &repo_file("tests/fixtures/cifar10-foolbox/test_batch.bin")).expect("fixture");
-    let output = model.forward(images_to_tensor(batch.pixels.chunks_exact(3072).take(8), InputScaling::Unit, &device));
-    let ours = pollster::block_on(output.reshape([8 * 1280]).into_data_async())
-        .expect("read")
-        .try_into_vec::<f32>()
-        .expect("f32");
-    let keras = f32s(&repo_file("tests/fixtures/keras-parity/unit_8x1280.f32"));
-    let diff = max_abs_diff(&ours, &keras);
-    println!("max |wgpu - keras| (x/255, 8 images): {diff:e}");
-    assert!(diff < TOLERANCE, "max abs difference {diff}");
+    let ours = templates(InputScaling::Unit, 8, &device);
+    assert_close_to_keras(&ours, "unit_8x1280.f32", "native wgpu, x/255, 8 images");
 }
