@@ -9,8 +9,11 @@ use serde::Serialize;
 use tripletlab_core::data::augment::Augmentation;
 use tripletlab_core::data::triplets::{HeldOutSplit, TripletConfig, TripletSet};
 use tripletlab_core::loss::{Distance, Reduction, TripletLoss};
+use tripletlab_core::metrics::{
+    Retrieval, RetrievalConfig, RocCurve, Verification, VerificationSummary, cosine_of_angular,
+};
 use tripletlab_core::model::{InputScaling, MobileNetV2Config, weights};
-use tripletlab_core::train::{BranchPasses, EpochRecord, HeldOutScores, Trainer, TrainerConfig};
+use tripletlab_core::train::{BranchPasses, EpochRecord, HeldOutScores, TrainError, Trainer, TrainerConfig};
 
 use crate::backend::BackendName;
 use crate::dataset::read_prepared;
@@ -129,7 +132,10 @@ struct Report<'a> {
     history: Vec<EpochLine>,
     best_epoch: Option<usize>,
     held_out: &'a HeldOutScores,
-    auc: f64,
+    /// The ROC curve of the held-out pairs (scikit-learn's points, intermediate ones dropped).
+    roc: RocCurve,
+    /// 1:N search among the held-out images by cosine similarity.
+    retrieval: Retrieval,
 }
 
 #[derive(Serialize)]
@@ -211,7 +217,17 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         write(&checkpoint_path, &bytes)?;
     }
     let scores = pollster::block_on(trainer.held_out_scores(&data, &triplets.held_out))?;
-    println!("held-out ROC AUC: {:.4} (best epoch {:?}, weights restored)", scores.auc, trainer.state().best_epoch);
+    print_summary(&scores.summary, trainer.state().best_epoch);
+    let roc = Verification::new(&scores.scores, &scores.labels).map_err(TrainError::from)?.roc(true);
+    let retrieval =
+        pollster::block_on(trainer.held_out_retrieval(&data, &triplets.held_out, &RetrievalConfig::default()))?;
+    println!(
+        "  1:N search among {} held-out images: precision@1 {:.4}, R-precision {:.4}, MAP@R {:.4}",
+        retrieval.queries + retrieval.lone_queries,
+        retrieval.precision_at_1,
+        retrieval.r_precision,
+        retrieval.map_at_r
+    );
     let report = Report {
         dataset: &data.name,
         synthetic: data.synthetic,
@@ -224,12 +240,36 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         history,
         best_epoch: trainer.state().best_epoch,
         held_out: &scores,
-        auc: scores.auc,
+        roc,
+        retrieval,
     };
     let json = serde_json::to_string_pretty(&report).map_err(|err| CliError::Source(err.to_string()))?;
     write(&args.report, json.as_bytes())?;
     println!("report: {}; checkpoint: {}", args.report.display(), checkpoint_path.display());
     Ok(())
+}
+
+fn print_summary(summary: &VerificationSummary, best_epoch: Option<usize>) {
+    let best = best_epoch.map_or("none".to_string(), |epoch| format!("{epoch}, weights restored"));
+    println!(
+        "held-out pairs ({} genuine, {} impostor): ROC AUC {:.4}; EER {:.4} (threshold {:.4}); best epoch {best}",
+        summary.positives, summary.negatives, summary.auc, summary.eer.rate, summary.eer.threshold
+    );
+    for point in &summary.at_fmr {
+        let caveat = if point.resolvable { "" } else { " (too few impostor pairs to measure this rate)" };
+        println!(
+            "  at FMR {:.0e}: TMR {:.4}, threshold {:.4} (cosine {:.4}){caveat}",
+            point.target,
+            point.tmr,
+            point.threshold,
+            cosine_of_angular(point.threshold)
+        );
+    }
+    let f1 = summary.best_f1;
+    println!(
+        "  best F1 {:.4} at threshold {:.4}: precision {:.4}, recall {:.4}",
+        f1.f1, f1.threshold, f1.precision, f1.recall
+    );
 }
 
 fn trainer_config(args: &TrainArgs) -> TrainerConfig {

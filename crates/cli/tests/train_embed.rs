@@ -71,7 +71,15 @@ fn train_writes_a_report_and_a_checkpoint_that_embed_reads() {
     let json: serde_json::Value = serde_json::from_slice(&fs::read(&report).expect("report")).expect("json");
     assert_eq!(json["history"].as_array().map(Vec::len), Some(2));
     assert_eq!(json["held_out"]["scores"].as_array().map(Vec::len), Some(2 * 30));
-    assert!(json["auc"].as_f64().is_some_and(|auc| (0.0..=1.0).contains(&auc)));
+    let summary = &json["held_out"]["summary"];
+    assert!(summary["auc"].as_f64().is_some_and(|auc| (0.0..=1.0).contains(&auc)), "{summary}");
+    assert!(summary["eer"]["rate"].as_f64().is_some_and(|eer| (0.0..=1.0).contains(&eer)), "{summary}");
+    assert_eq!(summary["at_fmr"].as_array().map(Vec::len), Some(3));
+    assert_eq!(json["roc"]["fpr"][0], 0.0);
+    assert_eq!(json["roc"]["thresholds"][0], serde_json::Value::Null, "+infinity is written as null");
+    assert!(json["retrieval"]["map_at_r"].as_f64().is_some_and(|map| (0.0..=1.0).contains(&map)));
+    assert!(stdout.contains("ROC AUC"), "{stdout}");
+    assert!(stdout.contains("MAP@R"), "{stdout}");
     assert_eq!(json["config"]["model"]["width"], 0.35);
     assert_eq!(json["config"]["augmentation"]["crop_padding"], 4);
 

@@ -15,7 +15,9 @@ use crate::data::Dataset;
 use crate::data::augment::Augmentation;
 use crate::data::triplets::Triplet;
 use crate::loss::TripletLoss;
-use crate::metrics::{angular_similarity, roc_auc};
+use crate::metrics::{
+    Retrieval, RetrievalConfig, Verification, VerificationSummary, angular_similarity, cosine_similarity, retrieval,
+};
 use crate::model::input::images_to_tensor;
 use crate::model::safetensors::TensorFile;
 use crate::model::weights;
@@ -127,6 +129,8 @@ pub enum TrainError {
     NotFinite(f32),
     #[error("checkpoint: {0}")]
     Checkpoint(String),
+    #[error("held-out evaluation: {0}")]
+    Metric(#[from] crate::metrics::MetricError),
 }
 
 /// A training run in progress.
@@ -323,6 +327,22 @@ impl Trainer {
         held_out_scores(&self.inference_model(), data, held_out, self.config.scaling, self.config.batch_size, &device)
             .await
     }
+
+    /// 1:N retrieval over the distinct images of the held-out triplets, each labelled by its class.
+    pub async fn held_out_retrieval(
+        &self,
+        data: &Dataset,
+        held_out: &[Triplet],
+        config: &RetrievalConfig,
+    ) -> Result<Retrieval, TrainError> {
+        let mut images: Vec<u32> = held_out.iter().flat_map(|t| [t.anchor, t.positive, t.negative]).collect();
+        images.sort_unstable();
+        images.dedup();
+        let rows = self.embed(data, &images).await?;
+        let dims = rows.first().map_or(0, Vec::len);
+        let labels: Vec<u32> = images.iter().map(|&at| u32::from(data.labels[at as usize])).collect();
+        Ok(retrieval(&rows.concat(), dims, &labels, config)?)
+    }
 }
 
 /// Anchor, positive and negative images of `triplets` as three `[n, 3, 32, 32]` tensors, each image
@@ -451,12 +471,13 @@ pub async fn embed(
 }
 
 /// The recipe's evaluation: angular similarities of the held-out (anchor, positive) pairs,
-/// labelled genuine, then of the (anchor, negative) pairs, labelled impostor, and their ROC AUC.
+/// labelled genuine, then of the (anchor, negative) pairs,
+/// labelled impostor, with their verification summary (ROC AUC, EER, operating points).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HeldOutScores {
-    pub scores: Vec<f32>,
+    pub scores: Vec<f64>,
     pub labels: Vec<bool>,
-    pub auc: f64,
+    pub summary: VerificationSummary,
 }
 
 /// Embed the held-out triplets with `model` (inference mode) and score them as the recipe does.
@@ -476,19 +497,11 @@ pub async fn held_out_scores(
     let positives = embed_all(|t| t.positive).await?;
     let negatives = embed_all(|t| t.negative).await?;
     let mut scores = Vec::with_capacity(2 * held_out.len());
-    scores.extend(anchors.iter().zip(&positives).map(|(a, p)| angular_similarity(cosine(a, p))));
-    scores.extend(anchors.iter().zip(&negatives).map(|(a, n)| angular_similarity(cosine(a, n))));
+    scores.extend(anchors.iter().zip(&positives).map(|(a, p)| angular_similarity(cosine_similarity(a, p))));
+    scores.extend(anchors.iter().zip(&negatives).map(|(a, n)| angular_similarity(cosine_similarity(a, n))));
     let labels: Vec<bool> = (0..2 * held_out.len()).map(|at| at < held_out.len()).collect();
-    let auc = roc_auc(&scores, &labels).map_err(|err| TrainError::Readback(err.to_string()))?;
-    Ok(HeldOutScores { scores, labels, auc })
-}
-
-/// Cosine similarity of two templates; 0 when either is all zeros.
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let denominator = norm(a) * norm(b);
-    if denominator > 0.0 { dot / denominator } else { 0.0 }
+    let summary = Verification::new(&scores, &labels)?.summary();
+    Ok(HeldOutScores { scores, labels, summary })
 }
 
 async fn read_f32(tensor: Tensor<1>) -> Result<Vec<f32>, TrainError> {

@@ -39,7 +39,8 @@ fn learns_the_synthetic_shapes() {
     let (data, triplets) = synthetic_data(2_000);
     let mut trainer = new_trainer(&small_config());
     let before = pollster::block_on(trainer.held_out_loss(&data, &triplets.held_out)).expect("loss");
-    let auc_before = pollster::block_on(trainer.held_out_scores(&data, &triplets.held_out)).expect("scores").auc;
+    let auc_before =
+        pollster::block_on(trainer.held_out_scores(&data, &triplets.held_out)).expect("scores").summary.auc;
     let mut records = Vec::new();
     while !trainer.is_finished() {
         while !trainer.epoch_done(triplets.train.len()) {
@@ -52,10 +53,10 @@ fn learns_the_synthetic_shapes() {
     let best = records.iter().map(|r| r.val_loss).fold(f64::INFINITY, f64::min);
     println!(
         "held-out loss {before:.4} -> best {best:.4}; AUC {auc_before:.3} -> {:.3}; epochs {records:?}",
-        scores.auc
+        scores.summary.auc
     );
     assert!(best < before * 0.8, "held-out loss {before} -> {best}");
-    assert!(scores.auc > 0.75, "held-out AUC {}", scores.auc);
+    assert!(scores.summary.auc > 0.75, "held-out AUC {}", scores.summary.auc);
     assert_eq!(scores.scores.len(), 2 * triplets.held_out.len());
 }
 
