@@ -1,13 +1,20 @@
 //! The page: controls and results, rendered from the worker's events. It never touches a tensor.
 
 mod backend_panel;
+mod charts;
 mod dataset_panel;
+mod live;
+mod results;
+mod studio;
 
 use gloo_worker::{Spawnable, WorkerBridge};
 use leptos::prelude::*;
 
 use backend_panel::BackendPanel;
 use dataset_panel::{DATA_ROOT, DatasetPanel, DatasetState, ListState, LoadState};
+use live::LiveView;
+use results::ResultsView;
+use studio::{StudioPanel, TrainState};
 use tripletlab_protocol::{AdapterReport, BackendChoice, Command, EngineLink, Event, PingReport};
 
 /// Where Trunk puts the worker's loader (see `index.html`).
@@ -43,7 +50,10 @@ impl BackendState {
 }
 
 /// Fold one worker event into the page's state.
-fn apply(state: BackendState, data: DatasetState, event: Event) {
+fn apply(state: BackendState, data: DatasetState, train: TrainState, event: Event) {
+    if train.apply(&event) {
+        return;
+    }
     match event {
         Event::Adapter(report) => {
             let choice = match report {
@@ -60,6 +70,8 @@ fn apply(state: BackendState, data: DatasetState, event: Event) {
         Event::DatasetProgress(progress) => data.load.set(LoadState::Loading(progress)),
         Event::DatasetReady(summary) => data.load.set(LoadState::Ready(summary)),
         Event::DatasetFailed { message } => data.load.set(LoadState::Failed(message)),
+        // Training events are folded by `TrainState::apply` above.
+        _ => {}
     }
 }
 
@@ -68,8 +80,9 @@ fn apply(state: BackendState, data: DatasetState, event: Event) {
 pub fn App() -> impl IntoView {
     let state = BackendState::new();
     let data = DatasetState::new();
+    let train = TrainState::new();
     let bridge: WorkerBridge<EngineLink> = EngineLink::spawner()
-        .callback(move |event| apply(state, data, event))
+        .callback(move |event| apply(state, data, train, event))
         .with_loader(true)
         .as_module(false)
         .spawn(WORKER_LOADER);
@@ -78,6 +91,8 @@ pub fn App() -> impl IntoView {
 
     send(Command::ProbeAdapter);
     send(Command::ListDatasets { index_url: format!("{DATA_ROOT}/index.json") });
+    send(Command::FindSavedRun);
+    let dataset_ready = Signal::derive(move || matches!(data.load.get(), LoadState::Ready(_)));
     let check_backend = move || {
         let backend = state.choice.get_untracked();
         state.ping.set(PingState::Running(backend));
@@ -107,15 +122,13 @@ pub fn App() -> impl IntoView {
                 <h2 id="training-title">"Training"</h2>
                 <BackendPanel state=state on_check=Callback::new(move |()| check_backend()) />
                 <DatasetPanel state=data send=Callback::new(send) />
+                <StudioPanel state=train backend=state.choice dataset_ready=dataset_ready send=Callback::new(send) />
                 <RecipeSummary />
             </section>
             <section class="panel results" aria-labelledby="results-title">
                 <h2 id="results-title">"Results"</h2>
-                <p class="placeholder">
-                    "Once training runs, this panel shows the loss per step and epoch, the "
-                    "similarity of image pairs, the ROC curve with its AUC, and nearest-neighbour "
-                    "search over the held-out images."
-                </p>
+                <LiveView state=train />
+                <ResultsView state=train />
             </section>
         </main>
         <footer class="footer">

@@ -46,5 +46,6 @@ fn serve() -> Result<(), Failure> {
     tools::ensure_web_tools(&root)?;
     data::prepare_for_serving(&root)?;
     println!("xtask: serving on http://127.0.0.1:8080 (Ctrl-C stops)");
-    run::status(run::command("trunk", &root).arg("serve"))
+    // No autoreload: its inline script would be refused by the page's Content-Security-Policy.
+    run::status(run::command("trunk", &root).args(["serve", "--no-autoreload"]))
 }

@@ -22,11 +22,13 @@ pub fn test_all() -> Result<(), Failure> {
         ok
     };
 
-    stage("native tests (core + CLI)", &mut || {
+    stage("native tests (core, protocol, CLI)", &mut || {
         run::status(command("cargo", &root).args([
             "test",
             "-p",
             "tripletlab-core",
+            "-p",
+            "tripletlab-protocol",
             "-p",
             "tripletlab-cli",
             "--",

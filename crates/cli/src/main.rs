@@ -1,6 +1,7 @@
 //! `tripletlab`: Triplet Lab on the command line, the same core on native burn backends.
 
 mod backend;
+mod bench;
 mod dataset;
 mod embed;
 mod error;
@@ -55,6 +56,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Write the 1280-d templates of a CIFAR-format .bin file as vectors.tsv + metadata.tsv.
     Embed(embed::EmbedArgs),
+    /// Benchmarks that print figures (build with --release).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         }
         Command::Train(args) => train::run(args),
         Command::Embed(args) => embed::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -118,3 +118,9 @@ fn native_wgpu_matches_keras_too() {
     let ours = templates(InputScaling::Unit, 8, &device);
     assert_close_to_keras(&ours, "unit_8x1280.f32", "native wgpu, x/255, 8 images");
 }
+
+#[test]
+fn the_shipped_weights_have_the_hash_the_page_checks() {
+    let digest = tripletlab_core::data::manifest::sha256_hex(&shipped_weights());
+    assert_eq!(digest, weights::PRETRAINED_SHA256);
+}

@@ -9,6 +9,8 @@ mod adapter;
 mod cache;
 mod dataset;
 mod net;
+mod store;
+mod training;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,17 +21,36 @@ use tripletlab_core::data::Dataset;
 use tripletlab_core::selfcheck::matmul_check;
 use web_time::Instant;
 
-use tripletlab_protocol::{AdapterReport, BackendChoice, Command, DatasetRequest, Event, PingReport};
+use tripletlab_core::train::Trainer;
+use tripletlab_protocol::{
+    AdapterReport, BackendChoice, Command, DatasetRequest, EpochEvent, Event, PingReport, RunHistory, SavedRunInfo,
+};
 
-/// The worker's state: the devices it has started (each can only be started once per page) and
-/// the dataset it holds.
+use training::{Control, Run, Session, Start};
+
+/// The worker's state: the devices it has started (each can only be started once per page), the
+/// dataset it holds, and the training session.
 pub struct Engine {
     devices: Rc<Devices>,
     dataset: Rc<RefCell<Option<Rc<Dataset>>>>,
+    session: Rc<Session>,
+}
+
+/// Sends events to the page that asked.
+#[derive(Clone)]
+pub(crate) struct Responder {
+    scope: WorkerScope<Engine>,
+    id: HandlerId,
+}
+
+impl Responder {
+    pub(crate) fn send(&self, event: Event) {
+        self.scope.respond(self.id, event);
+    }
 }
 
 #[derive(Default)]
-struct Devices {
+pub(crate) struct Devices {
     webgpu: RefCell<Option<Device>>,
     cpu: RefCell<Option<Device>>,
     /// WebGPU can be initialised once per page: a second request while the first is pending
@@ -43,13 +64,36 @@ impl Worker for Engine {
     type Output = Event;
 
     fn create(_scope: &WorkerScope<Self>) -> Self {
-        Self { devices: Rc::new(Devices::default()), dataset: Rc::new(RefCell::new(None)) }
+        Self {
+            devices: Rc::new(Devices::default()),
+            dataset: Rc::new(RefCell::new(None)),
+            session: Rc::new(Session::default()),
+        }
     }
 
     fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
 
     fn received(&mut self, scope: &WorkerScope<Self>, command: Command, id: HandlerId) {
-        let scope = scope.clone();
+        let respond = Responder { scope: scope.clone(), id };
+        let session = Rc::clone(&self.session);
+        // Commands that steer a running loop take effect at its next step.
+        match command {
+            Command::Pause => return request(&session, Control::Running, Control::PauseRequested),
+            Command::Resume => return request(&session, Control::Paused, Control::Running),
+            Command::Stop => {
+                if matches!(session.control.get(), Control::Running | Control::Paused | Control::PauseRequested) {
+                    session.control.set(Control::StopRequested);
+                }
+                return;
+            }
+            Command::EvaluateNow => {
+                if session.control.get() != Control::Idle {
+                    session.evaluate_now.set(true);
+                }
+                return;
+            }
+            _ => {}
+        }
         let devices = Rc::clone(&self.devices);
         let held = Rc::clone(&self.dataset);
         wasm_bindgen_futures::spawn_local(async move {
@@ -61,13 +105,22 @@ impl Worker for Engine {
                     Err(err) => Event::DatasetListFailed { message: err.to_string() },
                 },
                 Command::LoadDataset(request) => {
-                    let progress =
-                        |state: tripletlab_protocol::LoadProgress| scope.respond(id, Event::DatasetProgress(state));
+                    let progress = |state| respond.send(Event::DatasetProgress(state));
                     let loaded = match request {
                         DatasetRequest::Served { manifest_url, max_shards } => {
-                            dataset::load_served(&manifest_url, max_shards, &progress).await
+                            let loaded = dataset::load_served(&manifest_url, max_shards, &progress).await;
+                            if loaded.is_ok() {
+                                *session.source.borrow_mut() = Some((manifest_url, max_shards));
+                            }
+                            loaded
                         }
-                        DatasetRequest::Dropped { files } => dataset::load_dropped(files),
+                        DatasetRequest::Dropped { files } => {
+                            let loaded = dataset::load_dropped(files);
+                            if loaded.is_ok() {
+                                *session.source.borrow_mut() = None;
+                            }
+                            loaded
+                        }
                     };
                     match loaded {
                         Ok((data, summary)) => {
@@ -77,9 +130,111 @@ impl Worker for Engine {
                         Err(err) => Event::DatasetFailed { message: err.to_string() },
                     }
                 }
+                Command::StartTraining(settings) => {
+                    let run = Run { devices, dataset: held, session, respond };
+                    return run.go(Start::New(settings)).await;
+                }
+                Command::ResumeSaved { backend } => {
+                    let run = Run { devices, dataset: held, session, respond };
+                    return run.go(Start::Saved { backend }).await;
+                }
+                Command::FindSavedRun => match store::get().await {
+                    Ok(saved) => Event::SavedRun(saved.map(|(meta, _)| meta.info)),
+                    Err(err) => {
+                        web_sys::console::warn_1(&format!("no stored run readable: {err}").into());
+                        Event::SavedRun(None)
+                    }
+                },
+                Command::ForgetSaved => {
+                    if let Err(err) = store::forget().await {
+                        web_sys::console::warn_1(&format!("could not delete the stored run: {err}").into());
+                    }
+                    Event::SavedRun(None)
+                }
+                Command::ExportCheckpoint => export(&session).await,
+                Command::ImportCheckpoint { name, bytes } => import(&name, bytes).await,
+                Command::Pause | Command::Resume | Command::Stop | Command::EvaluateNow => return,
             };
-            scope.respond(id, event);
+            respond.send(event);
         });
+    }
+}
+
+/// Move the loop from `from` to `to`; anything else is a stale click, ignored.
+fn request(session: &Session, from: Control, to: Control) {
+    if session.control.get() == from {
+        session.control.set(to);
+    }
+}
+
+/// The latest checkpoint as a file: this session's, else the stored run's.
+async fn export(session: &Session) -> Event {
+    if let Some((file_name, bytes)) = session.last_checkpoint.borrow().clone() {
+        return Event::Exported { file_name, bytes };
+    }
+    match store::get().await {
+        Ok(Some((meta, bytes))) => Event::Exported {
+            file_name: format!("tripletlab-epoch{}-step{}.safetensors", meta.info.epochs_done, meta.info.global_step),
+            bytes,
+        },
+        Ok(None) => Event::TrainingFailed {
+            message: "There is no checkpoint to export yet.".into(),
+            hint: "Train until the first epoch ends, or pause.".into(),
+        },
+        Err(err) => Event::TrainingFailed { message: format!("Could not read the stored run: {err}"), hint: String::new() },
+    }
+}
+
+/// Check a checkpoint file fully (it must rebuild a trainer) and store it as the run to resume.
+async fn import(name: &str, bytes: Vec<u8>) -> Event {
+    let trainer = match Trainer::resume(name, &bytes, &Device::flex()) {
+        Ok(trainer) => trainer,
+        Err(err) => {
+            return Event::TrainingFailed {
+                message: err.to_string(),
+                hint: "Choose a .safetensors checkpoint saved by Triplet Lab (the page's Export, or `tripletlab \
+                       train`)."
+                    .into(),
+            };
+        }
+    };
+    let state = trainer.state();
+    let history = RunHistory {
+        epochs: state
+            .history
+            .iter()
+            .map(|record| EpochEvent {
+                epoch: record.epoch as u32,
+                loss: record.loss,
+                val_loss: record.val_loss,
+                improved: record.improved,
+            })
+            .collect(),
+        ..RunHistory::default()
+    };
+    let info = SavedRunInfo {
+        dataset: String::new(),
+        epochs_done: state.epoch as u32,
+        step_in_epoch: state.step_in_epoch as u32,
+        global_step: 0,
+        epochs: trainer.config().epochs as u32,
+        finished: trainer.is_finished(),
+        saved_at_ms: js_sys::Date::now(),
+        bytes: bytes.len() as u64,
+    };
+    let meta = store::SavedMeta {
+        settings: training::settings_of(trainer.config(), BackendChoice::Cpu, 5.0),
+        dataset: String::new(),
+        source: None,
+        history,
+        info: info.clone(),
+    };
+    match store::put(&meta, &bytes).await {
+        Ok(()) => Event::SavedRun(Some(info)),
+        Err(err) => Event::TrainingFailed {
+            message: format!("Could not store the imported checkpoint in this browser: {err}"),
+            hint: "Free some browser storage for this site and try again.".into(),
+        },
     }
 }
 
@@ -101,7 +256,7 @@ async fn ping(devices: &Devices, backend: BackendChoice) -> Event {
     }
 }
 
-fn describe(backend: BackendChoice) -> String {
+pub(crate) fn describe(backend: BackendChoice) -> String {
     match backend {
         BackendChoice::WebGpu => "burn wgpu on the browser's WebGPU adapter".to_string(),
         BackendChoice::Cpu => "burn flex on the CPU (WebAssembly)".to_string(),
@@ -110,7 +265,7 @@ fn describe(backend: BackendChoice) -> String {
 
 impl Devices {
     /// The device for `backend`, started on first use.
-    async fn get_or_start(&self, backend: BackendChoice) -> Result<Device, String> {
+    pub(crate) async fn get_or_start(&self, backend: BackendChoice) -> Result<Device, String> {
         let slot = match backend {
             BackendChoice::WebGpu => &self.webgpu,
             BackendChoice::Cpu => &self.cpu,

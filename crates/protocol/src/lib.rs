@@ -41,6 +41,94 @@ pub enum Command {
     /// Load a dataset into the worker; answered by [`Event::DatasetProgress`] events, then
     /// [`Event::DatasetReady`] or [`Event::DatasetFailed`].
     LoadDataset(DatasetRequest),
+    /// Train on the loaded dataset; answered by [`Event::TrainingStarted`], then [`Event::Step`]s,
+    /// [`Event::EpochDone`] and [`Event::Evaluated`] per epoch, and one of the end events.
+    StartTraining(TrainSettings),
+    /// Finish the current step, store a checkpoint, and wait ([`Event::TrainingPaused`]).
+    Pause,
+    /// Go on after a pause ([`Event::TrainingResumed`]).
+    Resume,
+    /// Finish the current step, store a checkpoint, and end the run ([`Event::TrainingStopped`]).
+    Stop,
+    /// Score the held-out pairs with the current weights now ([`Event::Evaluated`]).
+    EvaluateNow,
+    /// Is there a run stored in this browser? Answered by [`Event::SavedRun`].
+    FindSavedRun,
+    /// Continue the stored run from its last checkpoint (loading its dataset again if needed).
+    ResumeSaved { backend: BackendChoice },
+    /// Delete the stored run ([`Event::SavedRun`] with `None`).
+    ForgetSaved,
+    /// Send the latest checkpoint as a file ([`Event::Exported`]).
+    ExportCheckpoint,
+    /// Store a checkpoint file (from this page or `tripletlab train`) as the run to resume;
+    /// answered by [`Event::SavedRun`] or [`Event::TrainingFailed`].
+    ImportCheckpoint { name: String, bytes: Vec<u8> },
+}
+
+/// Every setting of a run the page offers; the engine turns it into the core's trainer settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    pub backend: BackendChoice,
+    /// Use only the first N images of the loaded dataset (0: all of them).
+    pub images: u32,
+    /// Share of the triplets held out for validation and evaluation, in percent.
+    pub held_out_percent: f64,
+    /// MobileNetV2 width multiplier; only 1.0 has pretrained weights.
+    pub width: f64,
+    /// Start from the ImageNet weights (width 1.0 only).
+    pub pretrained: bool,
+    /// Pixels to [0, 1] (the recipe) or [-1, 1] (MobileNetV2's pretraining).
+    pub symmetric_inputs: bool,
+    pub margin: f64,
+    pub learning_rate: f64,
+    pub batch_size: u32,
+    pub epochs: u32,
+    pub patience: u32,
+    pub euclidean: bool,
+    /// One backbone pass over all 3 x batch images instead of three passes.
+    pub concatenated_passes: bool,
+    /// BatchNorm momentum (Keras' sense): 0.999 for fine-tuning, 0.9 from random weights.
+    pub bn_momentum: f64,
+    pub seed: u64,
+}
+
+impl TrainSettings {
+    /// The published tutorial's recipe (see docs/recipe.md).
+    pub fn tutorial(backend: BackendChoice) -> Self {
+        Self {
+            backend,
+            images: 0,
+            held_out_percent: 5.0,
+            width: 1.0,
+            pretrained: true,
+            symmetric_inputs: false,
+            margin: 0.4,
+            learning_rate: 1e-4,
+            batch_size: 64,
+            epochs: 50,
+            patience: 2,
+            euclidean: false,
+            concatenated_passes: false,
+            bn_momentum: 0.999,
+            seed: 42,
+        }
+    }
+
+    /// A run that shows something within a minute, even on a CPU: a small random-init model.
+    pub fn quick_demo(backend: BackendChoice) -> Self {
+        Self {
+            images: 400,
+            held_out_percent: 20.0,
+            width: 0.35,
+            pretrained: false,
+            learning_rate: 3e-3,
+            batch_size: 16,
+            epochs: 3,
+            patience: 3,
+            bn_momentum: 0.9,
+            ..Self::tutorial(backend)
+        }
+    }
 }
 
 /// Where a dataset comes from.
@@ -80,6 +168,140 @@ pub enum Event {
     DatasetReady(DatasetSummary),
     /// Loading failed; nothing partial was kept. `message` names the file and the problem.
     DatasetFailed { message: String },
+    /// A run began (or resumed: `history` then holds what came before).
+    TrainingStarted(RunInfo),
+    /// One optimisation step finished.
+    Step(StepEvent),
+    /// An epoch finished (its held-out loss included).
+    EpochDone(EpochEvent),
+    /// The held-out pairs were scored.
+    Evaluated(Evaluation),
+    TrainingPaused { saved: bool },
+    TrainingResumed,
+    /// Stopped by the visitor; the last checkpoint is stored when `saved`.
+    TrainingStopped { saved: bool },
+    /// All epochs ran, or early stopping ended the run (the best weights restored).
+    TrainingFinished { best_epoch: Option<u32>, saved: bool },
+    /// Training could not go on. What was trained up to the last checkpoint is kept.
+    TrainingFailed { message: String, hint: String },
+    /// The run stored in this browser, if any.
+    SavedRun(Option<SavedRunInfo>),
+    /// A checkpoint file for the visitor to save.
+    Exported { file_name: String, bytes: Vec<u8> },
+}
+
+/// What a run is, as it starts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub backend: BackendChoice,
+    pub device: String,
+    pub dataset: String,
+    pub synthetic: bool,
+    pub train_triplets: u32,
+    pub held_out_triplets: u32,
+    pub steps_per_epoch: u32,
+    pub settings: TrainSettings,
+    /// Where a resumed run picks up (epochs done, steps into the next one); `None` for a new run.
+    pub resumed_at: Option<(u32, u32)>,
+    pub history: RunHistory,
+}
+
+/// One step, for the live view.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepEvent {
+    /// 1-based epoch and step within it.
+    pub epoch: u32,
+    pub step: u32,
+    pub steps_per_epoch: u32,
+    /// Steps since the run began (across resumes).
+    pub global_step: u32,
+    pub loss: f32,
+    pub active_fraction: f32,
+    pub mean_positive_distance: f32,
+    pub mean_negative_distance: f32,
+    pub triplets_per_second: f64,
+    pub ms_per_step: f64,
+    /// Training time so far (this session and earlier ones), seconds.
+    pub elapsed_s: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochEvent {
+    pub epoch: u32,
+    pub loss: f64,
+    pub val_loss: f64,
+    pub improved: bool,
+}
+
+/// The held-out pairs scored by angular similarity (genuine pairs first).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// Epochs done when scored.
+    pub epoch: u32,
+    pub global_step: u32,
+    pub scores: Vec<f64>,
+    pub labels: Vec<bool>,
+    pub auc: f64,
+    /// Sample pairs to look at, both kinds.
+    pub gallery: Vec<GalleryPair>,
+}
+
+/// Two held-out images and their similarity.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GalleryPair {
+    /// 32 x 32 RGB, channel-major (CIFAR's layout).
+    pub first: Vec<u8>,
+    pub second: Vec<u8>,
+    pub first_class: String,
+    pub second_class: String,
+    pub genuine: bool,
+    pub score: f64,
+}
+
+/// What the charts need to show a run's past after a reload.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunHistory {
+    /// `(global step, loss)`, thinned to at most [`RunHistory::MAX_POINTS`] evenly spaced points.
+    pub steps: Vec<(u32, f32)>,
+    /// Keep every `stride`-th step.
+    pub stride: u32,
+    pub epochs: Vec<EpochEvent>,
+    /// `(epochs done, AUC)` of each evaluation.
+    pub aucs: Vec<(u32, f64)>,
+    pub elapsed_s: f64,
+    pub global_step: u32,
+}
+
+impl RunHistory {
+    pub const MAX_POINTS: usize = 2_000;
+
+    /// Record a step's loss, halving the density whenever the history is full.
+    pub fn push_step(&mut self, global_step: u32, loss: f32) {
+        let stride = self.stride.max(1);
+        if global_step % stride == 0 {
+            self.steps.push((global_step, loss));
+        }
+        if self.steps.len() > Self::MAX_POINTS {
+            self.stride = stride * 2;
+            let stride = self.stride;
+            self.steps.retain(|(step, _)| step % stride == 0);
+        }
+        self.global_step = global_step;
+    }
+}
+
+/// The run stored in this browser.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedRunInfo {
+    pub dataset: String,
+    pub epochs_done: u32,
+    pub step_in_epoch: u32,
+    pub global_step: u32,
+    pub epochs: u32,
+    pub finished: bool,
+    /// Milliseconds since 1970 when it was stored.
+    pub saved_at_ms: f64,
+    pub bytes: u64,
 }
 
 /// How far loading has come.
@@ -187,4 +409,34 @@ impl gloo_worker::Worker for EngineLink {
     fn update(&mut self, _scope: &gloo_worker::WorkerScope<Self>, _msg: Self::Message) {}
 
     fn received(&mut self, _scope: &gloo_worker::WorkerScope<Self>, _msg: Self::Input, _id: gloo_worker::HandlerId) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_history_is_thinned_evenly_and_keeps_the_latest_step() {
+        let mut history = RunHistory::default();
+        for step in 1..=10_000u32 {
+            history.push_step(step, step as f32);
+        }
+        assert!(history.steps.len() <= RunHistory::MAX_POINTS, "{}", history.steps.len());
+        assert!(history.steps.len() > RunHistory::MAX_POINTS / 2, "{}", history.steps.len());
+        assert_eq!(history.stride, 8, "10,000 steps need every 8th to fit 2,000");
+        assert!(history.steps.iter().all(|(step, _)| step % history.stride == 0));
+        assert_eq!(history.global_step, 10_000);
+        let gaps: Vec<u32> = history.steps.windows(2).map(|w| w[1].0 - w[0].0).collect();
+        assert!(gaps.iter().all(|&gap| gap == history.stride), "evenly spaced");
+    }
+
+    #[test]
+    fn presets_differ_where_a_demo_must_be_fast() {
+        let tutorial = TrainSettings::tutorial(BackendChoice::Cpu);
+        assert_eq!((tutorial.width, tutorial.batch_size, tutorial.learning_rate), (1.0, 64, 1e-4));
+        assert!(tutorial.pretrained && tutorial.held_out_percent == 5.0 && tutorial.margin == 0.4);
+        let demo = TrainSettings::quick_demo(BackendChoice::WebGpu);
+        assert!(!demo.pretrained && demo.width < 1.0 && demo.images > 0);
+        assert_eq!(demo.backend, BackendChoice::WebGpu);
+    }
 }

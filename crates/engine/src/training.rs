@@ -1,0 +1,462 @@
+//! The training loop in the worker: one step at a time, yielding to the worker's event loop
+//! between steps so pause, stop and "evaluate now" are heard; a checkpoint in IndexedDB after each
+//! epoch, on pause and on stop.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use burn::tensor::Device;
+use gloo_timers::future::TimeoutFuture;
+use tripletlab_core::data::Dataset;
+use tripletlab_core::data::augment::Augmentation;
+use tripletlab_core::data::triplets::{HeldOutSplit, Triplet, TripletConfig, TripletSet};
+use tripletlab_core::loss::{Distance, Reduction, TripletLoss};
+use tripletlab_core::model::{InputScaling, MobileNetV2Config, weights};
+use tripletlab_core::train::{BranchPasses, TrainError, Trainer, TrainerConfig};
+use web_time::Instant;
+
+use crate::store::{self, SavedMeta};
+use crate::{Devices, Responder, dataset, describe, net};
+use tripletlab_protocol::{
+    BackendChoice, EpochEvent, Evaluation, Event, GalleryPair, RunHistory, RunInfo, SavedRunInfo, StepEvent,
+    TrainSettings,
+};
+
+/// Where the pretrained MobileNetV2 (width 1.0) is served, and its SHA-256.
+const WEIGHTS_URL: &str = "./public/weights/mobilenetv2_1.0.safetensors";
+
+/// Pairs of each kind shown in the gallery.
+const GALLERY_PAIRS: usize = 6;
+
+/// What the visitor asked of the running loop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    Idle,
+    Running,
+    PauseRequested,
+    Paused,
+    StopRequested,
+}
+
+/// The training session shared between the loop and the command handler.
+pub struct Session {
+    pub control: Cell<Control>,
+    pub evaluate_now: Cell<bool>,
+    /// The latest checkpoint (file name, bytes), for export.
+    pub last_checkpoint: RefCell<Option<(String, Vec<u8>)>>,
+    /// The served dataset last loaded: `(manifest URL, max shards)`.
+    pub source: RefCell<Option<(String, Option<u32>)>>,
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self {
+            control: Cell::new(Control::Idle),
+            evaluate_now: Cell::new(false),
+            last_checkpoint: RefCell::new(None),
+            source: RefCell::new(None),
+        }
+    }
+}
+
+/// A failure the page shows, with what to do about it.
+struct Failure {
+    message: String,
+    hint: String,
+}
+
+impl Failure {
+    fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self { message: message.into(), hint: hint.into() }
+    }
+}
+
+impl From<TrainError> for Failure {
+    fn from(err: TrainError) -> Self {
+        let hint = match &err {
+            TrainError::NotFinite(_) => "Lower the learning rate and start again.",
+            TrainError::Readback(_) => {
+                "The device stopped answering (lost, or out of memory). Resume from the last checkpoint, \
+                 on the CPU if WebGPU keeps failing, or with a smaller batch."
+            }
+            TrainError::Checkpoint(_) => "Start a new run, or import a checkpoint made by Triplet Lab.",
+            TrainError::NoTriplets | TrainError::EpochComplete | TrainError::Metric(_) => {
+                "Use more images or a larger held-out share."
+            }
+        };
+        Self::new(err.to_string(), hint)
+    }
+}
+
+/// Everything the loop works with.
+pub struct Run {
+    pub devices: Rc<Devices>,
+    pub dataset: Rc<RefCell<Option<Rc<Dataset>>>>,
+    pub session: Rc<Session>,
+    pub respond: Responder,
+}
+
+/// How a run begins.
+pub enum Start {
+    New(TrainSettings),
+    Saved { backend: BackendChoice },
+}
+
+impl Run {
+    /// Run until finished, stopped or failed; every outcome ends in an event.
+    pub async fn go(self, start: Start) {
+        if self.session.control.get() != Control::Idle {
+            self.respond.send(Event::TrainingFailed {
+                message: "A run is already in progress.".into(),
+                hint: "Stop it first.".into(),
+            });
+            return;
+        }
+        self.session.control.set(Control::Running);
+        if let Err(failure) = self.prepare_and_train(start).await {
+            self.respond.send(Event::TrainingFailed { message: failure.message, hint: failure.hint });
+        }
+        self.session.control.set(Control::Idle);
+    }
+
+    async fn prepare_and_train(&self, start: Start) -> Result<(), Failure> {
+        let (settings, resumed) = match start {
+            Start::New(settings) => (settings, None),
+            Start::Saved { backend } => {
+                let (meta, bytes) = store::get()
+                    .await
+                    .map_err(|err| Failure::new(format!("Could not read the stored run: {err}"), "Start a new run."))?
+                    .ok_or_else(|| Failure::new("No run is stored in this browser.", "Start a new run."))?;
+                (TrainSettings { backend, ..meta.settings.clone() }, Some((meta, bytes)))
+            }
+        };
+        let data = self.dataset_for(resumed.as_ref().map(|(meta, _)| meta)).await?;
+        let device = self
+            .devices
+            .get_or_start(settings.backend)
+            .await
+            .map_err(|message| Failure::new(message, "Choose the CPU backend and start again."))?;
+        let triplets = build_triplets(&data, &settings)?;
+        let (trainer, history) = match resumed {
+            Some((meta, bytes)) => (Trainer::resume("the stored run", &bytes, &device)?, meta.history),
+            None => (self.new_trainer(&settings, &device).await?, RunHistory::default()),
+        };
+        let state = trainer.state();
+        let resumed_at = (history.global_step > 0 || state.epoch > 0)
+            .then_some((state.epoch as u32, state.step_in_epoch as u32));
+        self.respond.send(Event::TrainingStarted(RunInfo {
+            backend: settings.backend,
+            device: describe(settings.backend),
+            dataset: data.name.clone(),
+            synthetic: data.synthetic,
+            train_triplets: triplets.train.len() as u32,
+            held_out_triplets: triplets.held_out.len() as u32,
+            steps_per_epoch: trainer.steps_per_epoch(triplets.train.len()) as u32,
+            settings: settings.clone(),
+            resumed_at,
+            history: history.clone(),
+        }));
+        Training { run: self, data, triplets, trainer, history, settings, session_started: Instant::now() }
+            .train()
+            .await
+    }
+
+    /// The dataset to train on: the loaded one, or for a stored run its own (loaded again when it
+    /// was served and is not the one in memory).
+    async fn dataset_for(&self, meta: Option<&SavedMeta>) -> Result<Rc<Dataset>, Failure> {
+        let held = self.dataset.borrow().clone();
+        let wanted = meta.map(|meta| meta.dataset.as_str()).filter(|name| !name.is_empty());
+        match (held, wanted) {
+            (Some(data), None) => Ok(data),
+            (Some(data), Some(name)) if data.name == name => Ok(data),
+            (_, Some(name)) => match meta.and_then(|meta| meta.source.clone()) {
+                Some((manifest_url, max_shards)) => {
+                    let progress = |state| self.respond.send(Event::DatasetProgress(state));
+                    let (data, summary) = dataset::load_served(&manifest_url, max_shards, &progress)
+                        .await
+                        .map_err(|err| Failure::new(err.to_string(), "Retry, or start a new run."))?;
+                    let data = Rc::new(data);
+                    *self.dataset.borrow_mut() = Some(Rc::clone(&data));
+                    *self.session.source.borrow_mut() = Some((manifest_url, max_shards));
+                    self.respond.send(Event::DatasetReady(summary));
+                    Ok(data)
+                }
+                None => Err(Failure::new(
+                    format!("The stored run trained on '{name}', which is not loaded."),
+                    "Load the same files again, then resume.",
+                )),
+            },
+            (None, None) => Err(Failure::new("No dataset is loaded.", "Load a dataset first (above).")),
+        }
+    }
+
+    async fn new_trainer(&self, settings: &TrainSettings, device: &Device) -> Result<Trainer, Failure> {
+        let config = trainer_config(settings);
+        let model = if settings.pretrained && settings.width == 1.0 {
+            let bytes = net::fetch_with_retry(WEIGHTS_URL, &mut |_| {}).await.map_err(|err| {
+                Failure::new(format!("Could not download the pretrained weights: {err}"), "Retry when online.")
+            })?;
+            let digest = tripletlab_core::data::manifest::sha256_hex(&bytes);
+            if digest != weights::PRETRAINED_SHA256 {
+                return Err(Failure::new(
+                    format!("The pretrained weights arrived damaged (SHA-256 {digest})."),
+                    "Retry; if it persists, the server holds a different file.",
+                ));
+            }
+            weights::load(WEIGHTS_URL, &bytes, &config.model, device)
+                .map_err(|err| Failure::new(err.to_string(), "Start from random weights instead."))?
+        } else {
+            weights::seeded_init(&config.model, config.seed, device)
+                .map_err(|err| Failure::new(err.to_string(), "Try another width."))?
+        };
+        Ok(Trainer::new(model, config, device))
+    }
+}
+
+struct Training<'a> {
+    run: &'a Run,
+    data: Rc<Dataset>,
+    triplets: TripletSet,
+    trainer: Trainer,
+    history: RunHistory,
+    settings: TrainSettings,
+    session_started: Instant,
+}
+
+impl Training<'_> {
+    async fn train(mut self) -> Result<(), Failure> {
+        let session = Rc::clone(&self.run.session);
+        let elapsed_before = self.history.elapsed_s;
+        loop {
+            // Let the worker handle the visitor's commands between steps.
+            TimeoutFuture::new(0).await;
+            self.history.elapsed_s = elapsed_before + self.session_started.elapsed().as_secs_f64();
+            match session.control.get() {
+                Control::StopRequested => {
+                    let saved = self.save().await;
+                    self.run.respond.send(Event::TrainingStopped { saved });
+                    return Ok(());
+                }
+                Control::PauseRequested => {
+                    let saved = self.save().await;
+                    session.control.set(Control::Paused);
+                    self.run.respond.send(Event::TrainingPaused { saved });
+                    let paused_at = Instant::now();
+                    while session.control.get() == Control::Paused {
+                        if session.evaluate_now.take() {
+                            self.evaluate().await?;
+                        }
+                        TimeoutFuture::new(50).await;
+                    }
+                    // Time spent paused is not training time.
+                    self.session_started += paused_at.elapsed();
+                    if session.control.get() == Control::Running {
+                        self.run.respond.send(Event::TrainingResumed);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            if session.evaluate_now.take() {
+                self.evaluate().await?;
+            }
+            if self.trainer.is_finished() {
+                self.evaluate().await?;
+                let saved = self.save().await;
+                let best_epoch = self.trainer.state().best_epoch.map(|epoch| epoch as u32);
+                self.run.respond.send(Event::TrainingFinished { best_epoch, saved });
+                return Ok(());
+            }
+            if self.trainer.epoch_done(self.triplets.train.len()) {
+                let record = self.trainer.end_epoch(&self.data, &self.triplets.held_out).await?;
+                let event = EpochEvent {
+                    epoch: record.epoch as u32,
+                    loss: record.loss,
+                    val_loss: record.val_loss,
+                    improved: record.improved,
+                };
+                self.history.epochs.push(event.clone());
+                self.run.respond.send(Event::EpochDone(event));
+                if !self.trainer.is_finished() {
+                    self.evaluate().await?;
+                    self.save().await;
+                }
+                continue;
+            }
+            let started = Instant::now();
+            let report = self.trainer.step(&self.data, &self.triplets.train).await?;
+            let seconds = started.elapsed().as_secs_f64().max(1e-9);
+            let global_step = self.history.global_step + 1;
+            self.history.push_step(global_step, report.loss);
+            self.run.respond.send(Event::Step(StepEvent {
+                epoch: report.epoch as u32,
+                step: report.step as u32,
+                steps_per_epoch: report.steps_per_epoch as u32,
+                global_step,
+                loss: report.loss,
+                active_fraction: report.active_fraction,
+                mean_positive_distance: report.mean_positive_distance,
+                mean_negative_distance: report.mean_negative_distance,
+                triplets_per_second: report.triplets as f64 / seconds,
+                ms_per_step: seconds * 1000.0,
+                elapsed_s: elapsed_before + self.session_started.elapsed().as_secs_f64(),
+            }));
+        }
+    }
+
+    /// Score the held-out pairs with the current weights and send them with a gallery.
+    async fn evaluate(&mut self) -> Result<(), Failure> {
+        let scores = self.trainer.held_out_scores(&self.data, &self.triplets.held_out).await?;
+        let epoch = self.trainer.state().epoch as u32;
+        self.history.aucs.retain(|&(done, _)| done != epoch);
+        self.history.aucs.push((epoch, scores.summary.auc));
+        let gallery = gallery(&self.data, &self.triplets.held_out, &scores.scores);
+        self.run.respond.send(Event::Evaluated(Evaluation {
+            epoch,
+            global_step: self.history.global_step,
+            scores: scores.scores,
+            labels: scores.labels,
+            auc: scores.summary.auc,
+            gallery,
+        }));
+        Ok(())
+    }
+
+    /// Store a checkpoint and the history; false when the browser refused (training goes on).
+    async fn save(&mut self) -> bool {
+        let bytes = match self.trainer.checkpoint().await {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                web_sys::console::warn_1(&format!("checkpoint failed: {err}").into());
+                return false;
+            }
+        };
+        let state = self.trainer.state();
+        let info = SavedRunInfo {
+            dataset: self.data.name.clone(),
+            epochs_done: state.epoch as u32,
+            step_in_epoch: state.step_in_epoch as u32,
+            global_step: self.history.global_step,
+            epochs: self.trainer.config().epochs as u32,
+            finished: self.trainer.is_finished(),
+            saved_at_ms: js_sys::Date::now(),
+            bytes: bytes.len() as u64,
+        };
+        let file_name = format!(
+            "tripletlab-{}-epoch{}-step{}.safetensors",
+            self.data.name.split_whitespace().next().unwrap_or("run"),
+            info.epochs_done,
+            info.global_step
+        );
+        let meta = SavedMeta {
+            settings: self.settings.clone(),
+            dataset: self.data.name.clone(),
+            source: self.run.session.source.borrow().clone(),
+            history: self.history.clone(),
+            info: info.clone(),
+        };
+        let stored = store::put(&meta, &bytes).await;
+        *self.run.session.last_checkpoint.borrow_mut() = Some((file_name, bytes));
+        match stored {
+            Ok(()) => {
+                self.run.respond.send(Event::SavedRun(Some(info)));
+                true
+            }
+            Err(err) => {
+                web_sys::console::warn_1(&format!("could not store the checkpoint: {err}").into());
+                false
+            }
+        }
+    }
+}
+
+/// The triplets of the first `settings.images` images (all when 0).
+fn build_triplets(data: &Dataset, settings: &TrainSettings) -> Result<TripletSet, Failure> {
+    let count = match settings.images as usize {
+        0 => data.len(),
+        n => n.min(data.len()),
+    };
+    let config = TripletConfig {
+        seed: settings.seed,
+        held_out_fraction: (settings.held_out_percent / 100.0).clamp(0.0, 0.9),
+        split: HeldOutSplit::ByTriplet,
+    };
+    let triplets = TripletSet::build(&data.labels[..count], &config)
+        .map_err(|err| Failure::new(err.to_string(), "Use more images, or images of at least two classes."))?;
+    if triplets.train.is_empty() || triplets.held_out.is_empty() {
+        return Err(Failure::new(
+            format!(
+                "{count} images give {} training and {} held-out triplets; both must be at least one.",
+                triplets.train.len(),
+                triplets.held_out.len()
+            ),
+            "Use more images or a larger held-out share.",
+        ));
+    }
+    Ok(triplets)
+}
+
+/// The core's trainer settings for the page's.
+pub fn trainer_config(settings: &TrainSettings) -> TrainerConfig {
+    TrainerConfig {
+        learning_rate: settings.learning_rate,
+        batch_size: settings.batch_size.max(1) as usize,
+        epochs: settings.epochs.max(1) as usize,
+        patience: settings.patience.max(1) as usize,
+        seed: settings.seed,
+        loss: TripletLoss {
+            margin: settings.margin,
+            distance: if settings.euclidean { Distance::Euclidean } else { Distance::Cosine },
+            reduction: Reduction::MeanWithZeros,
+        },
+        passes: if settings.concatenated_passes { BranchPasses::Concatenated } else { BranchPasses::Separate },
+        scaling: if settings.symmetric_inputs { InputScaling::Symmetric } else { InputScaling::Unit },
+        augmentation: Augmentation::default(),
+        model: MobileNetV2Config { width: settings.width, bn_momentum: settings.bn_momentum },
+        adam: Default::default(),
+    }
+}
+
+/// The page's settings for a checkpoint's trainer settings (an imported checkpoint).
+pub fn settings_of(config: &TrainerConfig, backend: BackendChoice, held_out_percent: f64) -> TrainSettings {
+    TrainSettings {
+        backend,
+        images: 0,
+        held_out_percent,
+        width: config.model.width,
+        pretrained: false,
+        symmetric_inputs: config.scaling == InputScaling::Symmetric,
+        margin: config.loss.margin,
+        learning_rate: config.learning_rate,
+        batch_size: config.batch_size as u32,
+        epochs: config.epochs as u32,
+        patience: config.patience as u32,
+        euclidean: config.loss.distance == Distance::Euclidean,
+        concatenated_passes: config.passes == BranchPasses::Concatenated,
+        bn_momentum: config.model.bn_momentum,
+        seed: config.seed,
+    }
+}
+
+/// Up to [`GALLERY_PAIRS`] genuine and as many impostor pairs, spread over the held-out set.
+fn gallery(data: &Dataset, held_out: &[Triplet], scores: &[f64]) -> Vec<GalleryPair> {
+    let count = held_out.len();
+    let shown = GALLERY_PAIRS.min(count);
+    let class = |index: u32| {
+        let label = data.labels[index as usize] as usize;
+        data.class_names.get(label).cloned().unwrap_or_else(|| format!("class {label}"))
+    };
+    let pair = |first: u32, second: u32, genuine: bool, score: f64| GalleryPair {
+        first: data.image(first as usize).to_vec(),
+        second: data.image(second as usize).to_vec(),
+        first_class: class(first),
+        second_class: class(second),
+        genuine,
+        score,
+    };
+    let picks: Vec<usize> = (0..shown).map(|at| at * count / shown.max(1)).collect();
+    let genuine = picks.iter().map(|&at| pair(held_out[at].anchor, held_out[at].positive, true, scores[at]));
+    let impostor =
+        picks.iter().map(|&at| pair(held_out[at].anchor, held_out[at].negative, false, scores[count + at]));
+    genuine.chain(impostor).collect()
+}

@@ -1,0 +1,137 @@
+//! The live view of a run: counters and the loss chart.
+
+use leptos::prelude::*;
+
+use super::charts::{Axes, Frame, downsample, smooth};
+use super::studio::TrainState;
+use tripletlab_protocol::{RunHistory, RunInfo, StepEvent};
+
+/// Points drawn per series at most, however long the run.
+const MAX_DRAWN: usize = 600;
+
+#[component]
+pub fn LiveView(state: TrainState) -> impl IntoView {
+    let step = state.last_step;
+    let run = state.run;
+    let stat = move |f: fn(&StepEvent) -> String| move || step.with(|s| s.as_ref().map(f).unwrap_or_else(|| "-".into()));
+    view! {
+        <section class="card" aria-labelledby="live-title">
+            <h3 id="live-title">"Live"</h3>
+            <p class="run-line" data-testid="run-line">{move || run.with(|r| r.as_ref().map(run_line).unwrap_or_default())}</p>
+            <dl class="stats" data-testid="stats">
+                <div><dt>"Epoch"</dt><dd data-testid="stat-epoch">{move || epoch_counter(run.get().as_ref(), step.get().as_ref())}</dd></div>
+                <div><dt>"Step"</dt><dd data-testid="stat-step">{stat(|s| format!("{} / {}", s.step, s.steps_per_epoch))}</dd></div>
+                <div><dt>"Total steps"</dt><dd data-testid="stat-global-step">{move || state.history.with(|h| h.global_step.to_string())}</dd></div>
+                <div><dt>"Loss"</dt><dd data-testid="stat-loss">{stat(|s| format!("{:.4}", s.loss))}</dd></div>
+                <div><dt>"Active triplets"</dt><dd>{stat(|s| format!("{:.0}%", 100.0 * s.active_fraction))}</dd></div>
+                <div><dt>"d(a,p) / d(a,n)"</dt><dd>{stat(|s| format!("{:.3} / {:.3}", s.mean_positive_distance, s.mean_negative_distance))}</dd></div>
+                <div><dt>"Triplets/s"</dt><dd data-testid="stat-speed">{stat(|s| format!("{:.1}", s.triplets_per_second))}</dd></div>
+                <div><dt>"ms/step"</dt><dd>{stat(|s| format!("{:.0}", s.ms_per_step))}</dd></div>
+                <div><dt>"Elapsed"</dt><dd>{stat(|s| clock(s.elapsed_s))}</dd></div>
+                <div><dt>"Remaining"</dt><dd>{move || remaining(run.get().as_ref(), step.get().as_ref())}</dd></div>
+            </dl>
+            <LossChart history=state.history steps_per_epoch=Signal::derive(move || run.with(|r| r.as_ref().map_or(0, |r| r.steps_per_epoch))) />
+        </section>
+    }
+}
+
+fn run_line(info: &RunInfo) -> String {
+    let data = if info.synthetic { format!("{} (SYNTHETIC shapes, not CIFAR-10)", info.dataset) } else { info.dataset.clone() };
+    let resumed = match info.resumed_at {
+        Some((epochs, steps)) => format!(" Resumed after {epochs} epochs and {steps} steps."),
+        None => String::new(),
+    };
+    format!(
+        "{data}: {} training and {} held-out triplets, {} steps an epoch, on {} ({}).{resumed}",
+        info.train_triplets,
+        info.held_out_triplets,
+        info.steps_per_epoch,
+        info.backend.label(),
+        info.device
+    )
+}
+
+fn epoch_counter(run: Option<&RunInfo>, step: Option<&StepEvent>) -> String {
+    match (run, step) {
+        (Some(run), Some(step)) => format!("{} / {}", step.epoch, run.settings.epochs),
+        (Some(run), None) => format!("{} / {}", run.resumed_at.map_or(1, |(epochs, _)| epochs + 1), run.settings.epochs),
+        _ => "-".into(),
+    }
+}
+
+fn clock(seconds: f64) -> String {
+    let total = seconds.max(0.0).round() as u64;
+    let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
+    if h > 0 { format!("{h}:{m:02}:{s:02}") } else { format!("{m}:{s:02}") }
+}
+
+/// The steps left at the current speed, if all epochs run (early stopping may end sooner).
+fn remaining(run: Option<&RunInfo>, step: Option<&StepEvent>) -> String {
+    let (Some(run), Some(step)) = (run, step) else { return "-".into() };
+    let done = (step.epoch - 1) * step.steps_per_epoch + step.step;
+    let total = run.settings.epochs * step.steps_per_epoch;
+    let left = total.saturating_sub(done) as f64 * step.ms_per_step / 1000.0;
+    format!("{} (at most)", clock(left))
+}
+
+#[component]
+fn LossChart(history: RwSignal<RunHistory>, steps_per_epoch: Signal<u32>) -> impl IntoView {
+    let chart = move || {
+        let history = history.get();
+        let per_epoch = f64::from(steps_per_epoch.get().max(1));
+        let raw: Vec<(f64, f64)> = history.steps.iter().map(|&(step, loss)| (f64::from(step), f64::from(loss))).collect();
+        let smoothed = downsample(&smooth(&raw, 0.9), MAX_DRAWN);
+        let raw = downsample(&raw, MAX_DRAWN);
+        let epoch_points: Vec<(f64, f64, f64)> =
+            history.epochs.iter().map(|e| (f64::from(e.epoch) * per_epoch, e.loss, e.val_loss)).collect();
+        let x_max = raw.last().map_or(1.0, |p| p.0).max(epoch_points.last().map_or(1.0, |p| p.0));
+        let y_max = raw
+            .iter()
+            .map(|p| p.1)
+            .chain(epoch_points.iter().flat_map(|p| [p.1, p.2]))
+            .fold(0.0f64, f64::max)
+            .max(0.05)
+            * 1.05;
+        let frame = Frame::new(640.0, 240.0, (0.0, x_max), (0.0, y_max));
+        // What the tests (and a curious reader of the DOM) can check without parsing the drawing.
+        let summary = format!(
+            "{} {:.5} {:.5} {}",
+            history.global_step,
+            raw.first().map_or(0.0, |p| p.1),
+            smoothed.last().map_or(0.0, |p| p.1),
+            history.epochs.len()
+        );
+        let epochs = epoch_points
+            .into_iter()
+            .map(|(x, loss, val)| {
+                view! {
+                    <circle class="epoch-loss" cx=frame.px(x) cy=frame.py(loss) r=4.0>
+                        <title>{format!("epoch loss {loss:.4}")}</title>
+                    </circle>
+                    <rect class="epoch-val" x=frame.px(x) - 4.0 y=frame.py(val) - 4.0 width=8.0 height=8.0>
+                        <title>{format!("held-out loss {val:.4}")}</title>
+                    </rect>
+                }
+            })
+            .collect_view();
+        view! {
+            <svg class="chart" viewBox=frame.view_box() role="img" aria-label="Training loss by step" data-summary=summary>
+                <Axes frame=frame x_label="step" y_label="loss" />
+                <path class="series raw" d=frame.path(&raw) />
+                <path class="series smooth" d=frame.path(&smoothed) />
+                {epochs}
+            </svg>
+        }
+    };
+    view! {
+        <figure class="figure" data-testid="loss-chart">
+            {chart}
+            <figcaption>
+                <span class="key raw">"loss per step"</span>
+                <span class="key smooth">"smoothed"</span>
+                <span class="key epoch-loss">"epoch loss"</span>
+                <span class="key epoch-val">"held-out loss"</span>
+            </figcaption>
+        </figure>
+    }
+}

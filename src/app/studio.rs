@@ -1,0 +1,483 @@
+//! The training studio's controls: the run's settings (with the tutorial's preset), start, pause,
+//! resume, stop and "evaluate now", the run stored in this browser, and checkpoint export/import.
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::HtmlInputElement;
+
+use tripletlab_protocol::{
+    BackendChoice, Command, EpochEvent, Evaluation, Event, RunHistory, RunInfo, SavedRunInfo, StepEvent,
+    TrainSettings,
+};
+
+/// Where the run is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Phase {
+    Idle,
+    Starting,
+    Running,
+    Pausing,
+    Paused,
+    Stopping,
+    Stopped,
+    Finished { best_epoch: Option<u32> },
+    Failed { message: String, hint: String },
+}
+
+impl Phase {
+    /// A run is in the worker (starting, training or paused).
+    pub fn is_active(&self) -> bool {
+        matches!(self, Self::Starting | Self::Running | Self::Pausing | Self::Paused | Self::Stopping)
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Starting => "starting",
+            Self::Running => "running",
+            Self::Pausing => "pausing",
+            Self::Paused => "paused",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Finished { .. } => "finished",
+            Self::Failed { .. } => "failed",
+        }
+    }
+}
+
+/// Everything the page knows about training, as signals.
+#[derive(Clone, Copy)]
+pub struct TrainState {
+    pub settings: RwSignal<TrainSettings>,
+    pub phase: RwSignal<Phase>,
+    pub run: RwSignal<Option<RunInfo>>,
+    pub last_step: RwSignal<Option<StepEvent>>,
+    pub history: RwSignal<RunHistory>,
+    /// The latest evaluation, and the earlier ones (kept for their faint ROC curves).
+    pub evaluations: RwSignal<Vec<Evaluation>>,
+    pub saved: RwSignal<Option<SavedRunInfo>>,
+    /// A one-line note about checkpoints (stored, exported, refused).
+    pub notice: RwSignal<String>,
+}
+
+/// Earlier evaluations kept for the ROC chart.
+const KEPT_EVALUATIONS: usize = 8;
+
+impl TrainState {
+    pub fn new() -> Self {
+        Self {
+            settings: RwSignal::new(TrainSettings::quick_demo(BackendChoice::Cpu)),
+            phase: RwSignal::new(Phase::Idle),
+            run: RwSignal::new(None),
+            last_step: RwSignal::new(None),
+            history: RwSignal::new(RunHistory::default()),
+            evaluations: RwSignal::new(Vec::new()),
+            saved: RwSignal::new(None),
+            notice: RwSignal::new(String::new()),
+        }
+    }
+
+    /// Fold a training event into the state; false when it is not a training event.
+    pub fn apply(self, event: &Event) -> bool {
+        match event {
+            Event::TrainingStarted(info) => {
+                self.history.set(info.history.clone());
+                self.last_step.set(None);
+                if info.resumed_at.is_none() {
+                    self.evaluations.set(Vec::new());
+                }
+                self.run.set(Some(info.clone()));
+                self.phase.set(Phase::Running);
+            }
+            Event::Step(step) => {
+                self.history.update(|history| history.push_step(step.global_step, step.loss));
+                self.last_step.set(Some(step.clone()));
+            }
+            Event::EpochDone(epoch) => self.history.update(|history| push_epoch(history, epoch)),
+            Event::Evaluated(evaluation) => self.evaluations.update(|kept| {
+                kept.retain(|earlier| earlier.global_step != evaluation.global_step);
+                kept.push(evaluation.clone());
+                let excess = kept.len().saturating_sub(KEPT_EVALUATIONS);
+                kept.drain(..excess);
+            }),
+            Event::TrainingPaused { saved } => {
+                self.phase.set(Phase::Paused);
+                self.notice.set(checkpoint_note(*saved, "Paused"));
+            }
+            Event::TrainingResumed => self.phase.set(Phase::Running),
+            Event::TrainingStopped { saved } => {
+                self.phase.set(Phase::Stopped);
+                self.notice.set(checkpoint_note(*saved, "Stopped"));
+            }
+            Event::TrainingFinished { best_epoch, saved } => {
+                self.phase.set(Phase::Finished { best_epoch: *best_epoch });
+                self.notice.set(checkpoint_note(*saved, "Finished"));
+            }
+            Event::TrainingFailed { message, hint } => {
+                if self.phase.get_untracked().is_active() {
+                    self.phase.set(Phase::Failed { message: message.clone(), hint: hint.clone() });
+                } else {
+                    self.notice.set(format!("{message} {hint}"));
+                }
+            }
+            Event::SavedRun(saved) => self.saved.set(saved.clone()),
+            Event::Exported { file_name, bytes } => {
+                let note = match download(file_name, bytes) {
+                    Ok(()) => format!("Exported {file_name} ({:.1} MB).", bytes.len() as f64 / 1e6),
+                    Err(err) => format!("Could not export the checkpoint: {err}"),
+                };
+                self.notice.set(note);
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+fn push_epoch(history: &mut RunHistory, epoch: &EpochEvent) {
+    history.epochs.retain(|earlier| earlier.epoch != epoch.epoch);
+    history.epochs.push(epoch.clone());
+}
+
+fn checkpoint_note(saved: bool, what: &str) -> String {
+    if saved {
+        format!("{what}. The checkpoint is stored in this browser: a reload can resume it.")
+    } else {
+        format!("{what}. The browser refused to store the checkpoint (storage full or blocked); export it to keep it.")
+    }
+}
+
+/// Offer `bytes` as a file download.
+fn download(file_name: &str, bytes: &[u8]) -> Result<(), String> {
+    let fail = |err: wasm_bindgen::JsValue| format!("{err:?}");
+    let array = js_sys::Uint8Array::from(bytes);
+    let parts = js_sys::Array::of1(&array);
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/octet-stream");
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).map_err(fail)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(fail)?;
+    let anchor = document().create_element("a").map_err(fail)?;
+    anchor.set_attribute("href", &url).map_err(fail)?;
+    anchor.set_attribute("download", file_name).map_err(fail)?;
+    anchor.dyn_ref::<web_sys::HtmlElement>().ok_or("no anchor element")?.click();
+    web_sys::Url::revoke_object_url(&url).map_err(fail)
+}
+
+/// The settings form, the run's buttons, and the stored run.
+#[component]
+pub fn StudioPanel(
+    state: TrainState,
+    backend: RwSignal<BackendChoice>,
+    dataset_ready: Signal<bool>,
+    send: Callback<Command>,
+) -> impl IntoView {
+    let phase = state.phase;
+    let active = move || phase.get().is_active();
+    let start = move |_| {
+        let settings = TrainSettings { backend: backend.get_untracked(), ..state.settings.get_untracked() };
+        state.notice.set(String::new());
+        phase.set(Phase::Starting);
+        send.run(Command::StartTraining(settings));
+    };
+    let resume_saved = move |_| {
+        state.notice.set(String::new());
+        phase.set(Phase::Starting);
+        send.run(Command::ResumeSaved { backend: backend.get_untracked() });
+    };
+    let pause = move |_| {
+        phase.set(Phase::Pausing);
+        send.run(Command::Pause);
+    };
+    let resume = move |_| send.run(Command::Resume);
+    let stop = move |_| {
+        phase.set(Phase::Stopping);
+        send.run(Command::Stop);
+    };
+    let import = move |ev: leptos::ev::Event| {
+        let Some(input) = ev.target().and_then(|target| target.dyn_into::<HtmlInputElement>().ok()) else { return };
+        let Some(file) = input.files().and_then(|files| files.get(0)) else { return };
+        let name = file.name();
+        state.notice.set(format!("Reading {name}..."));
+        leptos::task::spawn_local(async move {
+            match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
+                Ok(buffer) => {
+                    let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+                    state.notice.set(format!("Checking {name}..."));
+                    send.run(Command::ImportCheckpoint { name, bytes });
+                }
+                Err(err) => state.notice.set(format!("Could not read {name}: {err:?}")),
+            }
+        });
+        input.set_value("");
+    };
+
+    view! {
+        <section class="card" aria-labelledby="settings-title">
+            <h3 id="settings-title">"Settings"</h3>
+            <div class="row">
+                <button
+                    class="secondary"
+                    disabled=active
+                    on:click=move |_| state.settings.set(TrainSettings::tutorial(backend.get_untracked()))
+                >
+                    "Reproduce the tutorial"
+                </button>
+                <button
+                    class="secondary"
+                    disabled=active
+                    on:click=move |_| state.settings.set(TrainSettings::quick_demo(backend.get_untracked()))
+                >
+                    "Quick demo"
+                </button>
+            </div>
+            <fieldset class="settings" disabled=active>
+                <legend class="visually-hidden">"Training settings"</legend>
+                <SettingsFields settings=state.settings />
+            </fieldset>
+        </section>
+        <section class="card" aria-labelledby="run-title">
+            <h3 id="run-title">"Run"</h3>
+            <Show when=move || state.saved.get().is_some() && !active()>
+                <div class="saved" role="status" data-testid="saved-run">
+                    <p>{move || state.saved.get().map(describe_saved).unwrap_or_default()}</p>
+                    <div class="row">
+                        <button on:click=resume_saved>"Resume saved run"</button>
+                        <button class="secondary" on:click=move |_| send.run(Command::ForgetSaved)>
+                            "Discard saved run"
+                        </button>
+                    </div>
+                </div>
+            </Show>
+            <div class="row controls">
+                <button disabled=move || active() || !dataset_ready.get() on:click=start>
+                    "Start training"
+                </button>
+                <Show
+                    when=move || phase.get() == Phase::Paused
+                    fallback=move || {
+                        view! {
+                            <button disabled=move || phase.get() != Phase::Running on:click=pause>
+                                "Pause"
+                            </button>
+                        }
+                    }
+                >
+                    <button on:click=resume>"Resume"</button>
+                </Show>
+                <button
+                    disabled=move || !matches!(phase.get(), Phase::Running | Phase::Paused)
+                    on:click=stop
+                >
+                    "Stop"
+                </button>
+                <button
+                    class="secondary"
+                    disabled=move || !matches!(phase.get(), Phase::Running | Phase::Paused)
+                    on:click=move |_| send.run(Command::EvaluateNow)
+                >
+                    "Evaluate now"
+                </button>
+            </div>
+            <p class="hint" hidden=move || dataset_ready.get() || active()>
+                "Load a dataset above to start training."
+            </p>
+            <p class="phase" data-testid="phase" data-phase=move || phase.get().name()>
+                {move || phase_line(&phase.get())}
+            </p>
+            <p class="notice" data-testid="notice">{move || state.notice.get()}</p>
+            <div class="row">
+                <button
+                    class="secondary"
+                    disabled=move || state.saved.get().is_none() && state.run.get().is_none()
+                    on:click=move |_| send.run(Command::ExportCheckpoint)
+                >
+                    "Export checkpoint"
+                </button>
+                <label class="file-button">
+                    "Import checkpoint"
+                    <input type="file" accept=".safetensors" disabled=active on:change=import />
+                </label>
+            </div>
+        </section>
+    }
+}
+
+fn describe_saved(saved: SavedRunInfo) -> String {
+    let dataset = if saved.dataset.is_empty() { "an imported checkpoint".to_string() } else { saved.dataset };
+    let state = if saved.finished { "finished".to_string() } else { format!("{} of {} epochs done", saved.epochs_done, saved.epochs) };
+    format!(
+        "A run is stored in this browser: {dataset}, {state}, step {} ({:.1} MB).",
+        saved.global_step,
+        saved.bytes as f64 / 1e6
+    )
+}
+
+fn phase_line(phase: &Phase) -> String {
+    match phase {
+        Phase::Idle => String::new(),
+        Phase::Starting => "Starting: preparing the device, the weights and the triplets...".into(),
+        Phase::Running => "Training.".into(),
+        Phase::Pausing => "Pausing after this step...".into(),
+        Phase::Paused => "Paused.".into(),
+        Phase::Stopping => "Stopping after this step...".into(),
+        Phase::Stopped => "Stopped.".into(),
+        Phase::Finished { best_epoch: Some(epoch) } => {
+            format!("Finished: the weights of epoch {epoch} (lowest held-out loss) are restored.")
+        }
+        Phase::Finished { best_epoch: None } => "Finished.".into(),
+        Phase::Failed { message, hint } => format!("Training stopped: {message} {hint}"),
+    }
+}
+
+/// One number input with its label and a sentence a student understands.
+#[component]
+fn NumberField(
+    label: &'static str,
+    help: &'static str,
+    value: Signal<f64>,
+    set: Callback<f64>,
+    min: f64,
+    max: f64,
+    step: &'static str,
+) -> impl IntoView {
+    let id = format!("setting-{}", label.to_lowercase().replace([' ', '(', ')', '%', '/'], "-"));
+    let help_id = format!("{id}-help");
+    let on_change = move |ev: leptos::ev::Event| {
+        let Some(input) = ev.target().and_then(|target| target.dyn_into::<HtmlInputElement>().ok()) else { return };
+        let parsed = input.value().trim().parse::<f64>().ok().filter(|v| v.is_finite());
+        match parsed {
+            Some(v) => set.run(v.clamp(min, max)),
+            // Not a number: show the value that is in effect again.
+            None => input.set_value(&value.get_untracked().to_string()),
+        }
+    };
+    view! {
+        <div class="field">
+            <label for=id.clone()>{label}</label>
+            <input
+                id=id
+                type="number"
+                min=min
+                max=max
+                step=step
+                aria-describedby=help_id.clone()
+                prop:value=move || value.get().to_string()
+                on:change=on_change
+            />
+            <small id=help_id>{help}</small>
+        </div>
+    }
+}
+
+/// A choice between two values, as a select.
+#[component]
+fn ChoiceField(
+    label: &'static str,
+    help: &'static str,
+    options: [&'static str; 2],
+    second: Signal<bool>,
+    set: Callback<bool>,
+) -> impl IntoView {
+    let id = format!("setting-{}", label.to_lowercase().replace(' ', "-"));
+    let help_id = format!("{id}-help");
+    view! {
+        <div class="field">
+            <label for=id.clone()>{label}</label>
+            <select
+                id=id
+                aria-describedby=help_id.clone()
+                prop:value=move || if second.get() { "1" } else { "0" }
+                on:change=move |ev| set.run(event_target_value(&ev) == "1")
+            >
+                <option value="0">{options[0]}</option>
+                <option value="1">{options[1]}</option>
+            </select>
+            <small id=help_id>{help}</small>
+        </div>
+    }
+}
+
+#[component]
+fn SettingsFields(settings: RwSignal<TrainSettings>) -> impl IntoView {
+    macro_rules! number {
+        ($label:expr, $help:expr, $field:ident, $ty:ty, $min:expr, $max:expr, $step:expr) => {
+            view! {
+                <NumberField
+                    label=$label
+                    help=$help
+                    value=Signal::derive(move || settings.with(|s| s.$field as f64))
+                    set=Callback::new(move |v: f64| settings.update(|s| s.$field = v as $ty))
+                    min=$min
+                    max=$max
+                    step=$step
+                />
+            }
+        };
+    }
+    macro_rules! choice {
+        ($label:expr, $help:expr, $options:expr, $field:ident) => {
+            view! {
+                <ChoiceField
+                    label=$label
+                    help=$help
+                    options=$options
+                    second=Signal::derive(move || settings.with(|s| s.$field))
+                    set=Callback::new(move |v: bool| settings.update(|s| s.$field = v))
+                />
+            }
+        };
+    }
+    let width_id = "setting-width";
+    view! {
+        <div class="fields">
+            {number!("Images", "Train on the first N images of the dataset (0 = all). Fewer is faster.", images, u32, 0.0, 1e7, "1")}
+            {number!("Held out (%)", "Share of triplets kept aside to check the model on images it never trained on.", held_out_percent, f64, 1.0, 50.0, "any")}
+            <div class="field">
+                <label for=width_id>"Width"</label>
+                <select
+                    id=width_id
+                    aria-describedby="setting-width-help"
+                    prop:value=move || settings.with(|s| s.width.to_string())
+                    on:change=move |ev| {
+                        let width = event_target_value(&ev).parse::<f64>().unwrap_or(1.0);
+                        settings.update(|s| {
+                            s.width = width;
+                            s.pretrained &= width == 1.0;
+                        });
+                    }
+                >
+                    <option value="0.35">"0.35 (small, fast)"</option>
+                    <option value="0.5">"0.5"</option>
+                    <option value="0.75">"0.75"</option>
+                    <option value="1">"1.0 (the tutorial's)"</option>
+                </select>
+                <small id="setting-width-help">"How many channels each layer has: wider sees more, trains slower."</small>
+            </div>
+            <div class="field">
+                <label for="setting-pretrained">"Start from"</label>
+                <select
+                    id="setting-pretrained"
+                    aria-describedby="setting-pretrained-help"
+                    prop:value=move || if settings.with(|s| s.pretrained) { "1" } else { "0" }
+                    on:change=move |ev| settings.update(|s| s.pretrained = event_target_value(&ev) == "1")
+                >
+                    <option value="1" disabled=move || settings.with(|s| s.width != 1.0)>"ImageNet weights"</option>
+                    <option value="0">"random weights"</option>
+                </select>
+                <small id="setting-pretrained-help">
+                    "Pretrained weights (width 1.0 only) already know edges and textures: they learn far faster."
+                </small>
+            </div>
+            {choice!("Inputs", "Pixels scaled to [0, 1] as the tutorial does, or [-1, 1] as MobileNetV2 was pretrained.", ["[0, 1] (tutorial)", "[-1, 1]"], symmetric_inputs)}
+            {number!("Margin", "How much farther the negative must be than the positive before a triplet stops counting.", margin, f64, 0.0, 2.0, "any")}
+            {number!("Learning rate", "The size of each update. Too large and the loss jumps; too small and it crawls.", learning_rate, f64, 1e-7, 1.0, "any")}
+            {number!("Batch size", "Triplets per step. Larger is smoother and uses more memory.", batch_size, u32, 1.0, 512.0, "1")}
+            {number!("Epochs", "Passes over all training triplets (at most).", epochs, u32, 1.0, 1000.0, "1")}
+            {number!("Patience", "Stop after this many epochs without a better held-out loss; keep the best.", patience, u32, 1.0, 100.0, "1")}
+            {choice!("Distance", "How far apart two embeddings are: by angle (cosine) or straight line (euclidean).", ["cosine (tutorial)", "euclidean"], euclidean)}
+            {choice!("BatchNorm passes", "Three passes (each branch its own batch statistics, the tutorial) or one pass over all images.", ["three (tutorial)", "one concatenated"], concatenated_passes)}
+            {number!("BatchNorm momentum", "How slowly BatchNorm's running statistics move: 0.999 to fine-tune, 0.9 from random weights.", bn_momentum, f64, 0.0, 0.9999, "any")}
+            {number!("Seed", "Fixes the triplets, their order and the random weights: the same seed repeats the run.", seed, u64, 0.0, 9.0e15, "1")}
+        </div>
+    }
+}

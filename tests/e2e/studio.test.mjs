@@ -1,0 +1,187 @@
+// The training studio end to end, on tiny configurations (synthetic data, width 0.35, batch 4):
+// start, steps with a falling loss, pause/resume, an epoch with its ROC curve, AUC and pair
+// gallery, a reload mid-run that resumes from the checkpoint with its step count and history,
+// stop. Throughout: no console errors, only same-origin requests, no main-thread task over 200 ms.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+
+import { serveDist } from "../support/server.mjs";
+import { launch } from "../support/browser.mjs";
+import {
+  errorsIn,
+  globalStep,
+  loadSynthetic,
+  longTasksSince,
+  lossSummary,
+  now,
+  screenshot,
+  tinySettings,
+  waitForEvaluation,
+  waitForPhase,
+  waitForStep,
+  watchLongTasks,
+} from "../support/studio.mjs";
+
+let server;
+before(async () => {
+  server = await serveDist();
+});
+after(async () => {
+  await server?.close();
+});
+
+/** A page with its console, errors and every request it makes recorded. */
+async function openStudio(browser) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const log = [];
+  const requests = [];
+  page.on("console", (msg) => log.push(`[${msg.type()}] ${msg.text()}`));
+  page.on("pageerror", (err) => log.push(`[pageerror] ${err.message}`));
+  page.on("request", (request) => requests.push(request.url()));
+  await watchLongTasks(page);
+  await page.goto(server.url);
+  return { page, log, requests };
+}
+
+/** The run's sizes, read from the live view's run line. */
+async function runSizes(page) {
+  const line = await page.getByTestId("run-line").innerText();
+  const found = line.match(/(\d+) training and (\d+) held-out triplets, (\d+) steps an epoch/);
+  assert.ok(found, line);
+  const [train, heldOut, steps] = found.slice(1).map(Number);
+  return { line, train, heldOut, steps, gallery: 2 * Math.min(6, heldOut) };
+}
+
+function assertClean({ log, requests }, longTasks) {
+  assert.deepEqual(errorsIn(log), [], log.join("\n"));
+  const foreign = requests.filter((url) => /^https?:/.test(url) && !url.startsWith(server.url));
+  assert.deepEqual(foreign, [], "every request stays on the page's origin");
+  const slow = longTasks.filter((task) => task.duration > 200);
+  assert.deepEqual(slow, [], `main-thread tasks over 200 ms while training: ${JSON.stringify(slow)}`);
+}
+
+describe("training studio on the CPU", { timeout: 600_000 }, () => {
+  let browser;
+  before(async () => {
+    browser = await launch({ webgpu: false });
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  test("train, pause, resume, evaluate, reload and resume from the checkpoint, finish", async () => {
+    const session = await openStudio(browser);
+    const { page, log } = session;
+    await page.getByTestId("backend-cpu").check();
+    await loadSynthetic(page);
+    // 48 images make about 24 triplets (two images of a class each, as the recipe pairs them),
+    // a quarter held out; steps of 4; two epochs.
+    await tinySettings(page, { images: 48, epochs: 2 });
+    const since = await now(page);
+    await page.getByRole("button", { name: "Start training" }).click();
+    await waitForStep(page, 3);
+    const run = await runSizes(page);
+    assert.equal(run.steps, Math.ceil(run.train / 4), run.line);
+    assert.ok(run.train >= 12 && run.heldOut === Math.ceil((run.train + run.heldOut) / 4), run.line);
+    assert.match(run.line, /SYNTHETIC.*on CPU/, run.line);
+
+    await page.getByRole("button", { name: "Pause" }).click();
+    assert.equal(await waitForPhase(page, "paused"), "paused");
+    const pausedAt = await globalStep(page);
+    await page.waitForTimeout(1500);
+    assert.equal(await globalStep(page), pausedAt, "no steps while paused");
+    assert.match(await page.getByTestId("notice").innerText(), /checkpoint is stored/);
+    await page.getByRole("button", { name: "Resume", exact: true }).click();
+    await waitForStep(page, pausedAt + 1);
+
+    const auc = await waitForEvaluation(page, 1);
+    assert.match(auc, new RegExp(`^AUC (0|1)\\.\\d{3} after 1 epochs \\(step ${run.steps}\\), ${2 * run.heldOut} held-out pairs`), auc);
+    assert.equal(await page.getByTestId("gallery").locator("li").count(), run.gallery, "genuine and impostor pairs");
+    const roc = await page.locator('[data-testid="roc-chart"] path.roc-current').getAttribute("d");
+    assert.match(roc, /^M\d/, "the ROC curve is drawn");
+    assert.match(await page.getByTestId("counts").innerText(), /genuine pairs/);
+    await screenshot(page, "studio-cpu-epoch1");
+
+    // Reload in the middle of epoch 2: the page offers the stored run (saved at epoch 1's end).
+    await waitForStep(page, run.steps + 2);
+    const beforeReload = await lossSummary(page);
+    assertClean(session, await longTasksSince(page, since));
+    await page.reload();
+    const saved = page.getByTestId("saved-run");
+    await saved.waitFor({ timeout: 30_000 });
+    assert.match(await saved.innerText(), new RegExp(`synthetic-shapes, 1 of 2 epochs done, step ${run.steps}\\b`));
+    const resumedSince = await now(page);
+    await page.getByRole("button", { name: "Resume saved run" }).click();
+    await waitForStep(page, run.steps + 1);
+    const resumed = await page.getByTestId("run-line").innerText();
+    assert.match(resumed, /Resumed after 1 epochs and 0 steps/, resumed);
+    const history = await lossSummary(page);
+    assert.equal(history.epochs, 1, "epoch 1 is in the history");
+    assert.equal(history.firstLoss, beforeReload.firstLoss, "the loss history survived the reload");
+
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 240_000), "finished", await page.getByTestId("phase").innerText());
+    const end = await lossSummary(page);
+    assert.equal(end.steps, 2 * run.steps);
+    assert.equal(end.epochs, 2);
+    assert.ok(end.lastSmoothed < end.firstLoss, `the loss falls: ${end.firstLoss} -> ${end.lastSmoothed}`);
+    assert.match(await page.getByTestId("auc").innerText(), /after 2 epochs/);
+    await screenshot(page, "studio-cpu-finished");
+    assertClean(session, await longTasksSince(page, resumedSince));
+    await page.close();
+  });
+
+  test("stop ends a run cleanly and keeps its checkpoint", async () => {
+    const session = await openStudio(browser);
+    const { page } = session;
+    await page.getByTestId("backend-cpu").check();
+    await loadSynthetic(page);
+    await tinySettings(page, { images: 48, epochs: 3 });
+    await page.getByRole("button", { name: "Start training" }).click();
+    await waitForStep(page, 2);
+    await page.getByRole("button", { name: "Stop" }).click();
+    assert.equal(await waitForPhase(page, ["stopped", "failed"]), "stopped");
+    assert.match(await page.getByTestId("notice").innerText(), /Stopped\. The checkpoint is stored/);
+    assert.equal(await page.getByRole("button", { name: "Start training" }).isEnabled(), true);
+    assertClean(session, []);
+    await page.close();
+  });
+});
+
+describe("training studio on WebGPU (SwiftShader)", { timeout: 600_000 }, () => {
+  let browser;
+  before(async () => {
+    browser = await launch({ webgpu: true });
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  test("train an epoch on WebGPU with pause/resume, then see the ROC curve and gallery", async () => {
+    const session = await openStudio(browser);
+    const { page, log } = session;
+    await page.getByTestId("backend-webgpu").waitFor();
+    await page.waitForFunction(() => !document.querySelector('[data-testid="backend-webgpu"]').disabled, null, { timeout: 60_000 });
+    await page.getByTestId("backend-webgpu").check();
+    await loadSynthetic(page);
+    // 24 images: about 12 triplets, a quarter held out; steps of 4; one epoch.
+    await tinySettings(page, { images: 24, epochs: 1 });
+    const since = await now(page);
+    await page.getByRole("button", { name: "Start training" }).click();
+    await waitForStep(page, 2, 240_000);
+    const run = await runSizes(page);
+    assert.match(run.line, /on WebGPU/);
+    await page.getByRole("button", { name: "Pause" }).click();
+    assert.equal(await waitForPhase(page, "paused"), "paused", log.join("\n"));
+    const pausedAt = await globalStep(page);
+    await page.getByRole("button", { name: "Resume", exact: true }).click();
+    await waitForStep(page, pausedAt + 1, 240_000);
+    await screenshot(page, "studio-webgpu-mid");
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 480_000), "finished", await page.getByTestId("phase").innerText());
+    const auc = await page.getByTestId("auc").innerText();
+    assert.match(auc, new RegExp(`^AUC (0|1)\\.\\d{3} after 1 epochs \\(step ${run.steps}\\), ${2 * run.heldOut} held-out pairs`), auc);
+    assert.equal(await page.getByTestId("gallery").locator("li").count(), run.gallery);
+    await screenshot(page, "studio-webgpu-finished");
+    assertClean(session, await longTasksSince(page, since));
+    await page.close();
+  });
+});
