@@ -94,12 +94,15 @@ fn LossChart(history: RwSignal<RunHistory>, steps_per_epoch: Signal<u32>) -> imp
             * 1.05;
         let frame = Frame::new(640.0, 240.0, (0.0, x_max), (0.0, y_max));
         // What the tests (and a curious reader of the DOM) can check without parsing the drawing.
+        let epoch_losses: Vec<String> =
+            history.epochs.iter().map(|e| format!("{:.5}/{:.5}", e.loss, e.val_loss)).collect();
         let summary = format!(
-            "{} {:.5} {:.5} {}",
+            "{} {:.5} {:.5} {} {}",
             history.global_step,
             raw.first().map_or(0.0, |p| p.1),
             smoothed.last().map_or(0.0, |p| p.1),
-            history.epochs.len()
+            history.epochs.len(),
+            epoch_losses.join(",")
         );
         let epochs = epoch_points
             .into_iter()

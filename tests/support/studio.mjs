@@ -80,11 +80,18 @@ export async function waitForStep(page, atLeast, timeout = 120_000) {
   );
 }
 
-/** The loss chart's summary: { steps, firstLoss, lastSmoothed, epochs }. */
+/**
+ * The loss chart's summary: { steps, firstLoss, lastSmoothed, epochs, epochLosses: [{ loss, val }] }.
+ */
 export async function lossSummary(page) {
   const text = await page.locator('[data-testid="loss-chart"] svg').getAttribute("data-summary");
-  const [steps, firstLoss, lastSmoothed, epochs] = text.split(" ").map(Number);
-  return { steps, firstLoss, lastSmoothed, epochs };
+  const [steps, firstLoss, lastSmoothed, epochs, perEpoch = ""] = text.split(" ");
+  const epochLosses = perEpoch
+    .split(",")
+    .filter(Boolean)
+    .map((pair) => pair.split("/").map(Number))
+    .map(([loss, val]) => ({ loss, val }));
+  return { steps: Number(steps), firstLoss: Number(firstLoss), lastSmoothed: Number(lastSmoothed), epochs: Number(epochs), epochLosses };
 }
 
 /** Wait for an evaluation after `epochs` epochs; returns the AUC line. */
