@@ -86,6 +86,8 @@ impl TrainState {
                 if info.resumed_at.is_none() {
                     self.evaluations.set(Vec::new());
                 }
+                // The form shows the settings in effect (those of a resumed or imported run).
+                self.settings.set(info.settings.clone());
                 self.run.set(Some(info.clone()));
                 self.phase.set(Phase::Running);
             }
