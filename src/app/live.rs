@@ -13,7 +13,8 @@ const MAX_DRAWN: usize = 600;
 pub fn LiveView(state: TrainState) -> impl IntoView {
     let step = state.last_step;
     let run = state.run;
-    let stat = move |f: fn(&StepEvent) -> String| move || step.with(|s| s.as_ref().map(f).unwrap_or_else(|| "-".into()));
+    let stat =
+        move |f: fn(&StepEvent) -> String| move || step.with(|s| s.as_ref().map(f).unwrap_or_else(|| "-".into()));
     view! {
         <section class="card" aria-labelledby="live-title">
             <h3 id="live-title">"Live"</h3>
@@ -36,7 +37,11 @@ pub fn LiveView(state: TrainState) -> impl IntoView {
 }
 
 fn run_line(info: &RunInfo) -> String {
-    let data = if info.synthetic { format!("{} (SYNTHETIC shapes, not CIFAR-10)", info.dataset) } else { info.dataset.clone() };
+    let data = if info.synthetic {
+        format!("{} (SYNTHETIC shapes, not CIFAR-10)", info.dataset)
+    } else {
+        info.dataset.clone()
+    };
     let resumed = match info.resumed_at {
         Some((epochs, steps)) => format!(" Resumed after {epochs} epochs and {steps} steps."),
         None => String::new(),
@@ -54,7 +59,9 @@ fn run_line(info: &RunInfo) -> String {
 fn epoch_counter(run: Option<&RunInfo>, step: Option<&StepEvent>) -> String {
     match (run, step) {
         (Some(run), Some(step)) => format!("{} / {}", step.epoch, run.settings.epochs),
-        (Some(run), None) => format!("{} / {}", run.resumed_at.map_or(1, |(epochs, _)| epochs + 1), run.settings.epochs),
+        (Some(run), None) => {
+            format!("{} / {}", run.resumed_at.map_or(1, |(epochs, _)| epochs + 1), run.settings.epochs)
+        }
         _ => "-".into(),
     }
 }
@@ -79,7 +86,8 @@ fn LossChart(history: RwSignal<RunHistory>, steps_per_epoch: Signal<u32>) -> imp
     let chart = move || {
         let history = history.get();
         let per_epoch = f64::from(steps_per_epoch.get().max(1));
-        let raw: Vec<(f64, f64)> = history.steps.iter().map(|&(step, loss)| (f64::from(step), f64::from(loss))).collect();
+        let raw: Vec<(f64, f64)> =
+            history.steps.iter().map(|&(step, loss)| (f64::from(step), f64::from(loss))).collect();
         let smoothed = downsample(&smooth(&raw, 0.9), MAX_DRAWN);
         let raw = downsample(&raw, MAX_DRAWN);
         let epoch_points: Vec<(f64, f64, f64)> =

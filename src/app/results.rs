@@ -15,9 +15,8 @@ const TUTORIAL_AUC: f64 = 0.899;
 #[component]
 pub fn ResultsView(state: TrainState) -> impl IntoView {
     let latest = Memo::new(move |_| state.evaluations.with(|all| all.last().cloned()));
-    let verification = Memo::new(move |_| {
-        latest.with(|e| e.as_ref().and_then(|e| Verification::new(&e.scores, &e.labels).ok()))
-    });
+    let verification =
+        Memo::new(move |_| latest.with(|e| e.as_ref().and_then(|e| Verification::new(&e.scores, &e.labels).ok())));
     let threshold = RwSignal::new(0.5);
     // A new evaluation moves the threshold to its best F1, as the tutorial's plot picks it.
     Effect::new(move |_| {

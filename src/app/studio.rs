@@ -6,8 +6,7 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 
 use tripletlab_protocol::{
-    BackendChoice, Command, EpochEvent, Evaluation, Event, RunHistory, RunInfo, SavedRunInfo, StepEvent,
-    TrainSettings,
+    BackendChoice, Command, EpochEvent, Evaluation, Event, RunHistory, RunInfo, SavedRunInfo, StepEvent, TrainSettings,
 };
 
 /// Where the run is.
@@ -306,7 +305,11 @@ pub fn StudioPanel(
 
 fn describe_saved(saved: SavedRunInfo) -> String {
     let dataset = if saved.dataset.is_empty() { "an imported checkpoint".to_string() } else { saved.dataset };
-    let state = if saved.finished { "finished".to_string() } else { format!("{} of {} epochs done", saved.epochs_done, saved.epochs) };
+    let state = if saved.finished {
+        "finished".to_string()
+    } else {
+        format!("{} of {} epochs done", saved.epochs_done, saved.epochs)
+    };
     format!(
         "A run is stored in this browser: {dataset}, {state}, step {} ({:.1} MB).",
         saved.global_step,

@@ -44,8 +44,7 @@ async fn request_adapter(gpu: &JsValue) -> Result<Option<JsValue>, String> {
     let request: Function = property(gpu, "requestAdapter")
         .and_then(|value| value.dyn_into().ok())
         .ok_or_else(|| "navigator.gpu.requestAdapter is not a function".to_string())?;
-    let promise: Promise =
-        request.call0(gpu).and_then(|value| value.dyn_into().map_err(JsValue::from)).map_err(describe_js_error)?;
+    let promise: Promise = request.call0(gpu).and_then(|value| value.dyn_into()).map_err(describe_js_error)?;
     let adapter = JsFuture::from(promise).await.map_err(describe_js_error)?;
     Ok((!adapter.is_null() && !adapter.is_undefined()).then_some(adapter))
 }

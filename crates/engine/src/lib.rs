@@ -181,7 +181,9 @@ async fn export(session: &Session) -> Event {
             message: "There is no checkpoint to export yet.".into(),
             hint: "Train until the first epoch ends, or pause.".into(),
         },
-        Err(err) => Event::TrainingFailed { message: format!("Could not read the stored run: {err}"), hint: String::new() },
+        Err(err) => {
+            Event::TrainingFailed { message: format!("Could not read the stored run: {err}"), hint: String::new() }
+        }
     }
 }
 

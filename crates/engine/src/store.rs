@@ -33,13 +33,13 @@ pub struct SavedMeta {
 pub async fn put(meta: &SavedMeta, checkpoint: &[u8]) -> Result<(), String> {
     let text = serde_json::to_string(meta).map_err(|err| err.to_string())?;
     let record = Object::new();
-    let set = |key: &str, value: &JsValue| Reflect::set(&record, &JsValue::from_str(key), value).map_err(|e| js_text(&e));
+    let set =
+        |key: &str, value: &JsValue| Reflect::set(&record, &JsValue::from_str(key), value).map_err(|e| js_text(&e));
     set("meta", &JsValue::from_str(&text))?;
     set("checkpoint", &Uint8Array::from(checkpoint).into())?;
     let db = open().await?;
-    let transaction = db
-        .transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)
-        .map_err(|err| js_text(&err))?;
+    let transaction =
+        db.transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite).map_err(|err| js_text(&err))?;
     let store = transaction.object_store(STORE).map_err(|err| js_text(&err))?;
     store.put_with_key(&record, &JsValue::from_str(KEY)).map_err(|err| js_text(&err))?;
     finished(&transaction).await
@@ -65,9 +65,8 @@ pub async fn get() -> Result<Option<(SavedMeta, Vec<u8>)>, String> {
 /// Delete the stored run.
 pub async fn forget() -> Result<(), String> {
     let db = open().await?;
-    let transaction = db
-        .transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite)
-        .map_err(|err| js_text(&err))?;
+    let transaction =
+        db.transaction_with_str_and_mode(STORE, IdbTransactionMode::Readwrite).map_err(|err| js_text(&err))?;
     let store = transaction.object_store(STORE).map_err(|err| js_text(&err))?;
     store.delete(&JsValue::from_str(KEY)).map_err(|err| js_text(&err))?;
     finished(&transaction).await

@@ -142,8 +142,8 @@ impl Run {
             None => (self.new_trainer(&settings, &device).await?, RunHistory::default()),
         };
         let state = trainer.state();
-        let resumed_at = (history.global_step > 0 || state.epoch > 0)
-            .then_some((state.epoch as u32, state.step_in_epoch as u32));
+        let resumed_at =
+            (history.global_step > 0 || state.epoch > 0).then_some((state.epoch as u32, state.step_in_epoch as u32));
         self.respond.send(Event::TrainingStarted(RunInfo {
             backend: settings.backend,
             device: describe(settings.backend),
@@ -456,7 +456,6 @@ fn gallery(data: &Dataset, held_out: &[Triplet], scores: &[f64]) -> Vec<GalleryP
     };
     let picks: Vec<usize> = (0..shown).map(|at| at * count / shown.max(1)).collect();
     let genuine = picks.iter().map(|&at| pair(held_out[at].anchor, held_out[at].positive, true, scores[at]));
-    let impostor =
-        picks.iter().map(|&at| pair(held_out[at].anchor, held_out[at].negative, false, scores[count + at]));
+    let impostor = picks.iter().map(|&at| pair(held_out[at].anchor, held_out[at].negative, false, scores[count + at]));
     genuine.chain(impostor).collect()
 }

@@ -157,17 +157,26 @@ pub enum Event {
     /// The result of [`Command::Ping`].
     Pong(PingReport),
     /// A command could not be carried out; `message` says why, for the visitor.
-    Failed { backend: BackendChoice, message: String },
+    Failed {
+        backend: BackendChoice,
+        message: String,
+    },
     /// The datasets served with the page (empty when none were prepared).
-    DatasetList { datasets: Vec<IndexEntry> },
+    DatasetList {
+        datasets: Vec<IndexEntry>,
+    },
     /// The dataset index could not be read.
-    DatasetListFailed { message: String },
+    DatasetListFailed {
+        message: String,
+    },
     /// Loading a dataset moved on.
     DatasetProgress(LoadProgress),
     /// A dataset is loaded, verified and parsed; the worker keeps it for training.
     DatasetReady(DatasetSummary),
     /// Loading failed; nothing partial was kept. `message` names the file and the problem.
-    DatasetFailed { message: String },
+    DatasetFailed {
+        message: String,
+    },
     /// A run began (or resumed: `history` then holds what came before).
     TrainingStarted(RunInfo),
     /// One optimisation step finished.
@@ -176,18 +185,31 @@ pub enum Event {
     EpochDone(EpochEvent),
     /// The held-out pairs were scored.
     Evaluated(Evaluation),
-    TrainingPaused { saved: bool },
+    TrainingPaused {
+        saved: bool,
+    },
     TrainingResumed,
     /// Stopped by the visitor; the last checkpoint is stored when `saved`.
-    TrainingStopped { saved: bool },
+    TrainingStopped {
+        saved: bool,
+    },
     /// All epochs ran, or early stopping ended the run (the best weights restored).
-    TrainingFinished { best_epoch: Option<u32>, saved: bool },
+    TrainingFinished {
+        best_epoch: Option<u32>,
+        saved: bool,
+    },
     /// Training could not go on. What was trained up to the last checkpoint is kept.
-    TrainingFailed { message: String, hint: String },
+    TrainingFailed {
+        message: String,
+        hint: String,
+    },
     /// The run stored in this browser, if any.
     SavedRun(Option<SavedRunInfo>),
     /// A checkpoint file for the visitor to save.
-    Exported { file_name: String, bytes: Vec<u8> },
+    Exported {
+        file_name: String,
+        bytes: Vec<u8>,
+    },
 }
 
 /// What a run is, as it starts.
@@ -278,13 +300,13 @@ impl RunHistory {
     /// Record a step's loss, halving the density whenever the history is full.
     pub fn push_step(&mut self, global_step: u32, loss: f32) {
         let stride = self.stride.max(1);
-        if global_step % stride == 0 {
+        if global_step.is_multiple_of(stride) {
             self.steps.push((global_step, loss));
         }
         if self.steps.len() > Self::MAX_POINTS {
             self.stride = stride * 2;
             let stride = self.stride;
-            self.steps.retain(|(step, _)| step % stride == 0);
+            self.steps.retain(|(step, _)| step.is_multiple_of(stride));
         }
         self.global_step = global_step;
     }

@@ -38,7 +38,7 @@ impl Batch {
         if bytes.is_empty() {
             return Err(DataError::EmptyBatch { file: file.to_string() });
         }
-        if bytes.len() % RECORD_BYTES != 0 {
+        if !bytes.len().is_multiple_of(RECORD_BYTES) {
             return Err(DataError::NotWholeRecords {
                 file: file.to_string(),
                 len: bytes.len(),

@@ -221,9 +221,12 @@ mod tests {
         assert!(err.to_string().starts_with("test_batch.bin has SHA-256"), "{err}");
     }
 
+    /// A change to a valid manifest and the words its error must contain.
+    type Damage = (Box<dyn Fn(&mut Manifest)>, &'static str);
+
     #[test]
     fn rejects_bad_manifests_with_reasons() {
-        let cases: Vec<(Box<dyn Fn(&mut Manifest)>, &str)> = vec![
+        let cases: Vec<Damage> = vec![
             (Box::new(|m| m.format = 9), "format 9"),
             (Box::new(|m| m.class_names.pop().map(drop).unwrap_or(())), "9 classes"),
             (Box::new(|m| m.shards.clear()), "no shards"),

@@ -210,7 +210,7 @@ fn rows(embeddings: &[f32], dims: usize) -> Result<usize, MetricError> {
     if dims == 0 {
         return Err(MetricError::NoDimensions);
     }
-    if embeddings.len() % dims != 0 {
+    if !embeddings.len().is_multiple_of(dims) {
         return Err(MetricError::RaggedEmbeddings { values: embeddings.len(), dims });
     }
     if let Some(at) = embeddings.iter().position(|value| !value.is_finite()) {
