@@ -5,7 +5,9 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { serveDist } from "../support/server.mjs";
+import { resolve } from "node:path";
+
+import { DIST, serveDist } from "../support/server.mjs";
 import { launch } from "../support/browser.mjs";
 import {
   errorsIn,
@@ -22,6 +24,8 @@ import {
   waitForStep,
   watchLongTasks,
 } from "../support/studio.mjs";
+
+const CLI_CHECKPOINT = resolve(DIST, "e2e", "cli.checkpoint.safetensors");
 
 let server;
 before(async () => {
@@ -168,6 +172,84 @@ describe("training studio on the CPU", { timeout: 600_000 }, () => {
     assert.equal(await waitForPhase(page, ["stopped", "failed"]), "stopped");
     assert.match(await page.getByTestId("notice").innerText(), /Stopped\. The checkpoint is stored/);
     assert.equal(await page.getByRole("button", { name: "Start training" }).isEnabled(), true);
+    assertClean(session, []);
+    await page.close();
+  });
+});
+
+describe("checkpoints as files", { timeout: 600_000 }, () => {
+  let browser;
+  before(async () => {
+    browser = await launch({ webgpu: false });
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  async function freshStudio() {
+    const session = await openStudio(browser);
+    await session.page.getByTestId("backend-cpu").check();
+    await loadSynthetic(session.page);
+    return session;
+  }
+
+  const importFile = (page, file) => page.getByLabel("Import checkpoint").setInputFiles(file);
+
+  test("export from one browser, import into a fresh one, and resume where it stopped", async () => {
+    const first = await freshStudio();
+    await tinySettings(first.page, { images: 48, epochs: 3 });
+    await first.page.getByRole("button", { name: "Start training" }).click();
+    await waitForStep(first.page, 2);
+    await first.page.getByRole("button", { name: "Stop" }).click();
+    assert.equal(await waitForPhase(first.page, "stopped"), "stopped");
+    const stoppedAt = await globalStep(first.page);
+    const [download] = await Promise.all([
+      first.page.waitForEvent("download"),
+      first.page.getByRole("button", { name: "Export checkpoint" }).click(),
+    ]);
+    assert.match(download.suggestedFilename(), new RegExp(`^tripletlab-synthetic-shapes-epoch0-step${stoppedAt}\\.safetensors$`));
+    const file = await download.path();
+    assertClean(first, []);
+    await first.page.close();
+
+    const second = await freshStudio();
+    const { page } = second;
+    assert.equal(await page.getByTestId("saved-run").count(), 0, "a fresh browser stores nothing");
+    await importFile(page, file);
+    const saved = page.getByTestId("saved-run");
+    await saved.waitFor({ timeout: 30_000 });
+    assert.match(await saved.innerText(), /an imported checkpoint, 0 of 3 epochs done/);
+    await page.getByRole("button", { name: "Resume saved run" }).click();
+    await waitForStep(page, stoppedAt + 1);
+    assert.match(await page.getByTestId("run-line").innerText(), new RegExp(`Resumed after 0 epochs and ${stoppedAt} steps`));
+    await page.getByRole("button", { name: "Stop" }).click();
+    assert.equal(await waitForPhase(page, "stopped"), "stopped");
+    assertClean(second, []);
+    await page.close();
+  });
+
+  test("a checkpoint made by the native CLI imports and resumes; a bad file is refused", async () => {
+    const session = await freshStudio();
+    const { page } = session;
+    await importFile(page, { name: "notes.safetensors", mimeType: "application/octet-stream", buffer: Buffer.from("not a checkpoint") });
+    await page.waitForFunction(
+      () => /Choose a/.test(document.querySelector('[data-testid="notice"]')?.innerText ?? ""),
+      null,
+      { timeout: 30_000 },
+    );
+    const refusal = await page.getByTestId("notice").innerText();
+    assert.match(refusal, /notes\.safetensors/, refusal);
+    assert.match(refusal, /Choose a \.safetensors checkpoint saved by Triplet Lab/, refusal);
+    assert.equal(await page.getByTestId("saved-run").count(), 0, "nothing was stored");
+
+    // `cargo xtask test` trains two epochs of two steps with `tripletlab train` into dist/e2e/.
+    await importFile(page, CLI_CHECKPOINT);
+    const saved = page.getByTestId("saved-run");
+    await saved.waitFor({ timeout: 30_000 });
+    assert.match(await saved.innerText(), /an imported checkpoint, finished/);
+    await page.getByRole("button", { name: "Resume saved run" }).click();
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 120_000), "finished", await page.getByTestId("phase").innerText());
+    assert.match(await page.getByTestId("auc").innerText(), /^AUC (0|1)\.\d{3} after 2 epochs/);
     assertClean(session, []);
     await page.close();
   });

@@ -16,6 +16,16 @@ pub fn prepare(root: &Path, args: &[&str]) -> Result<(), Failure> {
     run::status(&mut cmd)
 }
 
+/// Train a few steps with the native CLI, so the browser tests can import a checkpoint made by it.
+pub fn cli_checkpoint(root: &Path, data: &str, out: &str) -> Result<(), Failure> {
+    let report = format!("{out}.report.json");
+    let mut cmd = command("cargo", root);
+    cmd.args(["run", "--quiet", "-p", "tripletlab-cli", "--", "train", "--data", data, "--report", &report])
+        .args(["--checkpoint", out, "--no-pretrained", "--width", "0.35", "--bn-momentum", "0.9", "--batch", "4"])
+        .args(["--epochs", "2", "--max-steps", "2", "--held-out", "0.2", "--lr", "1e-3"]);
+    run::status(&mut cmd)
+}
+
 /// Real CIFAR-10 when it can be had (the archive named by `TRIPLETLAB_CIFAR`, an earlier
 /// preparation, or a download), and the synthetic set in any case. Says which it serves.
 pub fn prepare_for_serving(root: &Path) -> Result<(), Failure> {

@@ -50,7 +50,9 @@ pub fn test_all() -> Result<(), Failure> {
                 "--images-per-shard",
                 "200",
             ],
-        )
+        )?;
+        // A checkpoint made by the native CLI, for the page's import test.
+        data::cli_checkpoint(&root, "dist/public/data/synthetic-shapes", "dist/e2e/cli.checkpoint.safetensors")
     });
     if built {
         stage("browser tests (headless Chromium)", &mut || {

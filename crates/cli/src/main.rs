@@ -1,7 +1,6 @@
 //! `tripletlab`: Triplet Lab on the command line, the same core on native burn backends.
 
 mod backend;
-mod bench;
 mod dataset;
 mod embed;
 mod error;
@@ -56,8 +55,6 @@ enum Command {
     Train(train::TrainArgs),
     /// Write the 1280-d templates of a CIFAR-format .bin file as vectors.tsv + metadata.tsv.
     Embed(embed::EmbedArgs),
-    /// Benchmarks that print figures (build with --release).
-    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -70,7 +67,6 @@ fn main() -> ExitCode {
         }
         Command::Train(args) => train::run(args),
         Command::Embed(args) => embed::run(args),
-        Command::Bench(args) => bench::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

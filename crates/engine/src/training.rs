@@ -137,11 +137,16 @@ impl Run {
             .await
             .map_err(|message| Failure::new(message, "Choose the CPU backend and start again."))?;
         let triplets = build_triplets(&data, &settings)?;
-        let (trainer, history) = match resumed {
+        let (trainer, mut history) = match resumed {
             Some((meta, bytes)) => (Trainer::resume("the stored run", &bytes, &device)?, meta.history),
             None => (self.new_trainer(&settings, &device).await?, RunHistory::default()),
         };
         let state = trainer.state();
+        let steps_per_epoch = trainer.steps_per_epoch(triplets.train.len());
+        // An imported checkpoint carries no step count: count its steps on this triplet set.
+        if history.global_step == 0 {
+            history.global_step = (state.epoch * steps_per_epoch + state.step_in_epoch) as u32;
+        }
         let resumed_at =
             (history.global_step > 0 || state.epoch > 0).then_some((state.epoch as u32, state.step_in_epoch as u32));
         self.respond.send(Event::TrainingStarted(RunInfo {
@@ -151,7 +156,7 @@ impl Run {
             synthetic: data.synthetic,
             train_triplets: triplets.train.len() as u32,
             held_out_triplets: triplets.held_out.len() as u32,
-            steps_per_epoch: trainer.steps_per_epoch(triplets.train.len()) as u32,
+            steps_per_epoch: steps_per_epoch as u32,
             settings: settings.clone(),
             resumed_at,
             history: history.clone(),

@@ -1,22 +1,35 @@
-//! `tripletlab bench`: benchmarks that print figures (never pass/fail). Build with `--release`.
+//! `tripletlab-bench`: benchmarks that print figures (never pass/fail).
+//! `cargo run --release -p tripletlab-bench -- metrics`
 
+use std::fmt;
+use std::path::Path;
+use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Args, Subcommand};
+use clap::{Parser, Subcommand};
 use serde::Serialize;
 use tripletlab_core::metrics::{RetrievalConfig, RetrievalDistance, Verification, retrieval};
 use tripletlab_core::random::SeededRng;
 
-use crate::error::CliError;
+/// A benchmark that could not run.
+#[derive(Debug)]
+struct BenchError(String);
 
-#[derive(Args)]
-pub struct BenchArgs {
+impl fmt::Display for BenchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Parser)]
+#[command(name = "tripletlab-bench", about = "Benchmarks that print figures")]
+struct BenchArgs {
     #[command(subcommand)]
-    pub what: BenchTarget,
+    what: BenchTarget,
 }
 
 #[derive(Subcommand)]
-pub enum BenchTarget {
+enum BenchTarget {
     /// Verification metrics on many pair scores and retrieval metrics on many embeddings.
     Metrics {
         /// Pair scores for the ROC curve, AUC, EER and operating points.
@@ -47,20 +60,30 @@ struct Figure {
     peak_rss_mib: Option<f64>,
 }
 
-pub fn run(args: BenchArgs) -> Result<(), CliError> {
-    match args.what {
+fn main() -> ExitCode {
+    let outcome = match BenchArgs::parse().what {
         BenchTarget::Metrics { scores, embeddings, dims, repeat, json } => {
-            let figures = metrics(scores, embeddings, dims, repeat.max(1))?;
-            if let Some(path) = json {
-                let text = serde_json::to_string_pretty(&figures).map_err(|err| CliError::Source(err.to_string()))?;
-                crate::train::write(&path, text.as_bytes())?;
-            }
-            Ok(())
+            metrics(scores, embeddings, dims, repeat.max(1)).and_then(|figures| match json {
+                Some(path) => write_json(&path, &figures),
+                None => Ok(()),
+            })
+        }
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
         }
     }
 }
 
-fn metrics(scores: usize, embeddings: usize, dims: usize, repeat: usize) -> Result<Vec<Figure>, CliError> {
+fn write_json(path: &Path, figures: &[Figure]) -> Result<(), BenchError> {
+    let text = serde_json::to_string_pretty(figures).map_err(|err| BenchError(err.to_string()))?;
+    std::fs::write(path, text).map_err(|err| BenchError(format!("{}: {err}", path.display())))
+}
+
+fn metrics(scores: usize, embeddings: usize, dims: usize, repeat: usize) -> Result<Vec<Figure>, BenchError> {
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     println!("metrics benchmark: {threads} threads, median of {repeat}");
     let mut rng = SeededRng::new(1);
@@ -71,7 +94,7 @@ fn metrics(scores: usize, embeddings: usize, dims: usize, repeat: usize) -> Resu
     let mut figures = Vec::new();
     let mut summary = None;
     figures.push(measure(&format!("ROC curve + AUC + EER + FMR points, {scores} scores"), repeat, || {
-        let set = Verification::new(&values, &labels).map_err(|err| CliError::Source(err.to_string()))?;
+        let set = Verification::new(&values, &labels).map_err(|err| BenchError(err.to_string()))?;
         let roc = set.roc(true);
         summary = Some((set.summary(), roc.fpr.len()));
         Ok(())
@@ -88,7 +111,7 @@ fn metrics(scores: usize, embeddings: usize, dims: usize, repeat: usize) -> Resu
         .iter()
         .flat_map(|&label| {
             let centre = &centres[label as usize * dims..(label as usize + 1) * dims];
-            centre.iter().map(|&c| c + 1.5 * (rng.unit_f32() - 0.5)).collect::<Vec<_>>()
+            centre.iter().map(|&c| c + 12.0 * (rng.unit_f32() - 0.5)).collect::<Vec<_>>()
         })
         .collect();
     for distance in [RetrievalDistance::Cosine, RetrievalDistance::Euclidean] {
@@ -96,7 +119,7 @@ fn metrics(scores: usize, embeddings: usize, dims: usize, repeat: usize) -> Resu
         let mut outcome = None;
         let name = format!("retrieval ({distance:?}), {embeddings} x {dims} embeddings, {classes} classes");
         figures.push(measure(&name, repeat, || {
-            outcome = Some(retrieval(&rows, dims, &labels, &config).map_err(|err| CliError::Source(err.to_string()))?);
+            outcome = Some(retrieval(&rows, dims, &labels, &config).map_err(|err| BenchError(err.to_string()))?);
             Ok(())
         })?);
         if let Some(result) = outcome {
@@ -117,7 +140,7 @@ fn metrics(scores: usize, embeddings: usize, dims: usize, repeat: usize) -> Resu
     Ok(figures)
 }
 
-fn measure(name: &str, repeat: usize, mut work: impl FnMut() -> Result<(), CliError>) -> Result<Figure, CliError> {
+fn measure(name: &str, repeat: usize, mut work: impl FnMut() -> Result<(), BenchError>) -> Result<Figure, BenchError> {
     let mut seconds = Vec::with_capacity(repeat);
     for _ in 0..repeat {
         let started = Instant::now();
