@@ -5,6 +5,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 
 import { DIST, serveDist } from "../support/server.mjs";
@@ -208,7 +210,9 @@ describe("checkpoints as files", { timeout: 600_000 }, () => {
       first.page.getByRole("button", { name: "Export checkpoint" }).click(),
     ]);
     assert.match(download.suggestedFilename(), new RegExp(`^tripletlab-synthetic-shapes-epoch0-step${stoppedAt}\\.safetensors$`));
-    const file = await download.path();
+    // Kept outside the browser context, whose downloads go when it closes.
+    const file = resolve(await mkdtemp(resolve(tmpdir(), "tripletlab-export-")), download.suggestedFilename());
+    await download.saveAs(file);
     assertClean(first, []);
     await first.page.close();
 
