@@ -158,6 +158,14 @@ describe("training studio on the CPU", { timeout: 600_000 }, () => {
     assert.ok(lastSmoothed < firstLoss, `the smoothed loss falls: ${firstLoss} -> ${lastSmoothed}`);
     assert.match(await page.getByTestId("auc").innerText(), /^AUC 0\.9\d\d after 3 epochs/);
     await screenshot(page, "studio-cpu-pretrained");
+    // The weights were downloaded once, verified, and cached: a second run fetches nothing.
+    const weightRequests = () => session.requests.filter((url) => url.endsWith(".safetensors")).length;
+    assert.equal(weightRequests(), 1);
+    await page.getByRole("button", { name: "Start training" }).click();
+    await waitForStep(page, 1);
+    await page.getByRole("button", { name: "Stop" }).click();
+    assert.equal(await waitForPhase(page, ["stopped", "failed"]), "stopped");
+    assert.equal(weightRequests(), 1, "the second run read the weights from the browser's cache");
     assertClean(session, []);
     await page.close();
   });

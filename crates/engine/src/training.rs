@@ -15,6 +15,7 @@ use tripletlab_core::model::{InputScaling, MobileNetV2Config, weights};
 use tripletlab_core::train::{BranchPasses, TrainError, Trainer, TrainerConfig};
 use web_time::Instant;
 
+use crate::cache::FileCache;
 use crate::store::{self, SavedMeta};
 use crate::{Devices, Responder, dataset, describe, net};
 use tripletlab_protocol::{
@@ -198,16 +199,7 @@ impl Run {
     async fn new_trainer(&self, settings: &TrainSettings, device: &Device) -> Result<Trainer, Failure> {
         let config = trainer_config(settings);
         let model = if settings.pretrained && settings.width == 1.0 {
-            let bytes = net::fetch_with_retry(WEIGHTS_URL, &mut |_| {}).await.map_err(|err| {
-                Failure::new(format!("Could not download the pretrained weights: {err}"), "Retry when online.")
-            })?;
-            let digest = tripletlab_core::data::manifest::sha256_hex(&bytes);
-            if digest != weights::PRETRAINED_SHA256 {
-                return Err(Failure::new(
-                    format!("The pretrained weights arrived damaged (SHA-256 {digest})."),
-                    "Retry; if it persists, the server holds a different file.",
-                ));
-            }
+            let bytes = pretrained_weights().await?;
             weights::load(WEIGHTS_URL, &bytes, &config.model, device)
                 .map_err(|err| Failure::new(err.to_string(), "Start from random weights instead."))?
         } else {
@@ -373,6 +365,32 @@ impl Training<'_> {
             }
         }
     }
+}
+
+/// The pretrained weights: from the browser's cache when a verified copy is there, else downloaded,
+/// checked against their SHA-256 and cached.
+async fn pretrained_weights() -> Result<Vec<u8>, Failure> {
+    let sha256 = weights::PRETRAINED_SHA256;
+    let cache = FileCache::open().await;
+    let verified = |bytes: &[u8]| tripletlab_core::data::manifest::sha256_hex(bytes) == sha256;
+    if let Some(bytes) = cache.get(WEIGHTS_URL, sha256).await {
+        if verified(&bytes) {
+            return Ok(bytes);
+        }
+        cache.delete(WEIGHTS_URL, sha256).await;
+    }
+    let bytes = net::fetch_with_retry(WEIGHTS_URL, &mut |_| {}).await.map_err(|err| {
+        Failure::new(format!("Could not download the pretrained weights: {err}"), "Retry when online.")
+    })?;
+    if !verified(&bytes) {
+        return Err(Failure::new(
+            "The pretrained weights arrived damaged (their SHA-256 differs).",
+            "Retry; if it persists, the server holds a different file.",
+        ));
+    }
+    // A full cache only costs a download next time.
+    let _ = cache.put(WEIGHTS_URL, sha256, &bytes).await;
+    Ok(bytes)
 }
 
 /// The triplets of the first `settings.images` images (all when 0).
