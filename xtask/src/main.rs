@@ -1,8 +1,9 @@
-//! Developer commands: `cargo xtask serve` and `cargo xtask test`.
+//! Developer commands: `cargo xtask serve`, `cargo xtask test` and `cargo xtask bench`.
 //!
 //! Each command first installs what it is missing (and nothing it already has), so a fresh
 //! machine and a warm one run the same command.
 
+mod bench;
 mod data;
 mod run;
 mod suite;
@@ -18,13 +19,16 @@ usage: cargo xtask <command>
 commands:
   serve   install what is missing, then serve the page on http://127.0.0.1:8080 (trunk serve)
   test    install what is missing, then run the native tests, build the page and run the
-          browser tests in headless Chromium";
+          browser tests in headless Chromium
+  bench   training and inference speed natively (flex, wgpu) and in the page (CPU, WebGPU),
+          the bytes a first visit transfers: a table, and target/bench/bench.json";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
         Some("serve") => serve(),
         Some("test") => suite::test_all(),
+        Some("bench") => bench::bench(&run::repo_root()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

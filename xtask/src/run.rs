@@ -52,6 +52,12 @@ pub fn stdout_of(command: &mut Command) -> Option<String> {
     output.status.success().then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
+/// Run and capture stdout as bytes; `None` when the program is missing or fails.
+pub fn stdout_bytes(command: &mut Command) -> Option<Vec<u8>> {
+    let output = command.output().ok()?;
+    output.status.success().then_some(output.stdout)
+}
+
 fn show(command: &Command) -> String {
     std::iter::once(command.get_program())
         .chain(command.get_args())

@@ -5,6 +5,7 @@ mod dataset;
 mod embed;
 mod error;
 mod prepare;
+mod speed;
 mod train;
 
 use std::path::PathBuf;
@@ -55,6 +56,8 @@ enum Command {
     Train(train::TrainArgs),
     /// Write the 1280-d templates of a CIFAR-format .bin file as vectors.tsv + metadata.tsv.
     Embed(embed::EmbedArgs),
+    /// Training and inference throughput on a backend (a benchmark; `cargo xtask bench` runs it).
+    Speed(speed::SpeedArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +70,7 @@ fn main() -> ExitCode {
         }
         Command::Train(args) => train::run(args),
         Command::Embed(args) => embed::run(args),
+        Command::Speed(args) => speed::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

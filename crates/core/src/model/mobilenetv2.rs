@@ -103,6 +103,34 @@ impl MobileNetV2Config {
         blocks
     }
 
+    /// Multiply-accumulates of the convolutions in one forward pass of a `side` x `side` image (the
+    /// count the MobileNetV2 paper reports as "MAdds"; BatchNorm, ReLU6 and pooling are left out).
+    /// Stride-2 layers output `ceil(side / 2)`, as TensorFlow's "same" padding does.
+    pub fn forward_macs(&self, side: usize) -> u64 {
+        let mut side = side.div_ceil(2) as u64;
+        let area = |side: u64| side * side;
+        let mut macs = area(side) * self.stem_channels() as u64 * 3 * 9;
+        for block in self.blocks() {
+            let (input, expanded, output) = (block.input as u64, block.expanded as u64, block.output as u64);
+            if expanded != input {
+                macs += area(side) * input * expanded;
+            }
+            if block.stride == 2 {
+                side = side.div_ceil(2);
+            }
+            macs += area(side) * expanded * 9 + area(side) * expanded * output;
+        }
+        let last = self.blocks().last().map_or(self.stem_channels(), |block| block.output) as u64;
+        macs + area(side) * last * self.head_channels() as u64
+    }
+
+    /// Floating-point operations of one training triplet: three images through the backbone,
+    /// forward (2 x MACs) and backward (about twice the forward: gradients of the inputs and of
+    /// the weights), so `3 x 3 x 2 x forward_macs`.
+    pub fn training_flops_per_triplet(&self, side: usize) -> f64 {
+        9.0 * 2.0 * self.forward_macs(side) as f64
+    }
+
     pub fn init(&self, device: &Device) -> MobileNetV2 {
         let blocks = self.blocks();
         let last = blocks.last().map_or(self.stem_channels(), |block| block.output);
@@ -236,6 +264,9 @@ mod tests {
         let blocks = full.blocks();
         assert_eq!(blocks.len(), 17);
         assert_eq!(blocks[0], BlockShape { input: 32, expanded: 32, output: 16, stride: 1 });
+        // The paper (Sandler et al. 2018, table 6): MobileNetV2 1.0 at 224 x 224 is 300M multiply-adds.
+        let macs = MobileNetV2Config::default().forward_macs(224);
+        assert!((macs as f64 / 300e6 - 1.0).abs() < 0.01, "{macs}");
         assert_eq!(blocks[1], BlockShape { input: 16, expanded: 96, output: 24, stride: 2 });
         assert_eq!(blocks[16], BlockShape { input: 160, expanded: 960, output: 320, stride: 1 });
         assert_eq!(full.head_channels(), 1280);

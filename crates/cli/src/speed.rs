@@ -1,0 +1,144 @@
+//! `tripletlab speed`: training and inference throughput of the encoder on a native backend,
+//! printed (and written as JSON) for `cargo xtask bench`. A benchmark: it measures, never judges.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use serde::Serialize;
+use tripletlab_core::data::Dataset;
+use tripletlab_core::data::synthetic;
+use tripletlab_core::data::triplets::{TripletConfig, TripletSet};
+use tripletlab_core::model::{MobileNetV2Config, weights};
+use tripletlab_core::train::{Trainer, TrainerConfig};
+
+use crate::backend::BackendName;
+use crate::error::CliError;
+use crate::train::{DEFAULT_WEIGHTS, write};
+
+#[derive(Args)]
+pub struct SpeedArgs {
+    #[arg(long, value_enum, default_value_t = BackendName::Flex)]
+    pub backend: BackendName,
+    #[arg(long, default_value_t = 1.0)]
+    pub width: f64,
+    /// Triplets a step.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Measured steps (after the warm-up steps).
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Images embedded for the inference figure.
+    #[arg(long, default_value_t = 1024)]
+    pub images: usize,
+    /// Also write the figures as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+pub struct SpeedReport {
+    pub backend: &'static str,
+    pub width: f64,
+    pub batch: usize,
+    pub steps: usize,
+    pub ms_per_step: Spread,
+    pub triplets_per_second: f64,
+    /// `3 x 3 x 2 x forward MACs` per triplet (see `MobileNetV2Config::training_flops_per_triplet`).
+    pub training_gflops_per_triplet: f64,
+    pub training_gflop_per_second: f64,
+    pub inference_images_per_second: f64,
+    pub inference_gflop_per_second: f64,
+}
+
+#[derive(Serialize)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+pub fn run(args: SpeedArgs) -> Result<(), CliError> {
+    let device = args.backend.init()?;
+    let model_config = MobileNetV2Config { width: args.width, ..MobileNetV2Config::default() };
+    let images = (2 * args.batch * (args.steps + args.warmup)).max(args.images).max(64);
+    let data = Dataset::from_batches(
+        synthetic::NAME,
+        true,
+        synthetic::CLASS_NAMES.iter().map(|name| name.to_string()).collect(),
+        [synthetic::batch(7, images)],
+    );
+    let triplets =
+        TripletSet::build(&data.labels, &TripletConfig { held_out_fraction: 0.01, ..TripletConfig::default() })
+            .map_err(|err| CliError::Source(err.to_string()))?;
+    let model = if args.width == 1.0 {
+        let path = PathBuf::from(DEFAULT_WEIGHTS);
+        let bytes = std::fs::read(&path).map_err(CliError::io(&path))?;
+        weights::load(DEFAULT_WEIGHTS, &bytes, &model_config, &device)?
+    } else {
+        weights::seeded_init(&model_config, 42, &device)?
+    };
+    let config = TrainerConfig {
+        batch_size: args.batch,
+        epochs: 1_000,
+        model: model_config.clone(),
+        ..TrainerConfig::default()
+    };
+    let mut trainer = Trainer::new(model, config, &device);
+    let mut seconds = Vec::new();
+    for step in 0..args.warmup + args.steps {
+        let started = Instant::now();
+        pollster::block_on(trainer.step(&data, &triplets.train))?;
+        if step >= args.warmup {
+            seconds.push(started.elapsed().as_secs_f64());
+        }
+    }
+    seconds.sort_by(f64::total_cmp);
+    let median = seconds.get(seconds.len() / 2).copied().unwrap_or(f64::NAN);
+    let indices: Vec<u32> = (0..args.images as u32).collect();
+    pollster::block_on(trainer.embed(&data, &indices[..args.batch.min(indices.len())]))?;
+    let started = Instant::now();
+    pollster::block_on(trainer.embed(&data, &indices))?;
+    let inference_seconds = started.elapsed().as_secs_f64();
+
+    let flops_per_triplet = model_config.training_flops_per_triplet(32);
+    let triplets_per_second = args.batch as f64 / median;
+    let images_per_second = args.images as f64 / inference_seconds;
+    let report = SpeedReport {
+        backend: args.backend.describe(),
+        width: args.width,
+        batch: args.batch,
+        steps: args.steps,
+        ms_per_step: Spread {
+            median: median * 1e3,
+            min: seconds.first().copied().unwrap_or(f64::NAN) * 1e3,
+            max: seconds.last().copied().unwrap_or(f64::NAN) * 1e3,
+        },
+        triplets_per_second,
+        training_gflops_per_triplet: flops_per_triplet / 1e9,
+        training_gflop_per_second: triplets_per_second * flops_per_triplet / 1e9,
+        inference_images_per_second: images_per_second,
+        inference_gflop_per_second: images_per_second * 2.0 * model_config.forward_macs(32) as f64 / 1e9,
+    };
+    println!(
+        "{}: width {}, batch {}: {:.0} ms/step (min {:.0}, max {:.0}), {:.1} triplets/s, {:.1} GFLOP/s; \
+         inference {:.0} images/s ({:.1} GFLOP/s)",
+        report.backend,
+        report.width,
+        report.batch,
+        report.ms_per_step.median,
+        report.ms_per_step.min,
+        report.ms_per_step.max,
+        report.triplets_per_second,
+        report.training_gflop_per_second,
+        report.inference_images_per_second,
+        report.inference_gflop_per_second
+    );
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|err| CliError::Source(err.to_string()))?;
+        write(path, text.as_bytes())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! `cargo xtask bench`: the same workload on every backend it can reach, as one table (and JSON in
+//! target/bench/bench.json). It prints figures; it never passes or fails on them.
+
+use std::fs;
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::run::{self, Failure, command};
+use crate::{data, tools};
+
+/// One row of the table.
+struct Row {
+    name: String,
+    config: String,
+    triplets_per_second: f64,
+    ms_per_step: f64,
+    gflop_per_second: f64,
+    images_per_second: Option<f64>,
+}
+
+pub fn bench(root: &Path) -> Result<(), Failure> {
+    tools::ensure_web_tools(root)?;
+    let out = root.join("target").join("bench");
+    fs::create_dir_all(&out).map_err(|err| Failure::new(format!("{}: {err}", out.display())))?;
+    let mut rows = Vec::new();
+    let mut flops = std::collections::BTreeMap::new();
+
+    // Native: the CLI's `speed` (flex and wgpu at the recipe's size; flex also at the page's
+    // WebGPU-row size, for comparison and its FLOP count).
+    for (backend, width, batch, steps) in
+        [("flex", "1", "64", "5"), ("wgpu", "1", "64", "2"), ("flex", "0.35", "16", "5")]
+    {
+        let json = out.join(format!("native-{backend}-{width}-{batch}.json"));
+        let json_text = json.display().to_string();
+        let args = ["--backend", backend, "--width", width, "--batch", batch, "--steps", steps, "--json", &json_text];
+        let ran = run::status(
+            command("cargo", root).args(["run", "--quiet", "-p", "tripletlab-cli", "--", "speed"]).args(args),
+        );
+        if let Err(err) = ran {
+            println!("xtask: native {backend} skipped: {err}");
+            continue;
+        }
+        let report = read_json(&json)?;
+        let per_triplet = number(&report, &["training_gflops_per_triplet"]);
+        flops.insert(width.to_string(), per_triplet);
+        rows.push(Row {
+            name: format!("native {backend}"),
+            config: format!("width {width}, batch {batch}"),
+            triplets_per_second: number(&report, &["triplets_per_second"]),
+            ms_per_step: number(&report, &["ms_per_step", "median"]),
+            gflop_per_second: number(&report, &["training_gflop_per_second"]),
+            images_per_second: Some(number(&report, &["inference_images_per_second"])),
+        });
+    }
+
+    // In the page: the built site with 2,000 synthetic images, driven by tests/bench/studio-speed.mjs.
+    run::status(command("trunk", root).args(["build", "--release"]))?;
+    data::prepare(
+        root,
+        &[
+            "--from",
+            "synthetic",
+            "--out",
+            "dist/public/data/synthetic-shapes",
+            "--shards",
+            "2",
+            "--images-per-shard",
+            "1000",
+        ],
+    )?;
+    let mut page = Vec::new();
+    for (backend, width, batch, steps) in [("cpu", "1", "64", "3"), ("webgpu", "0.35", "16", "2")] {
+        let mut node = command("node", &root.join("tests"));
+        node.args([
+            "bench/studio-speed.mjs",
+            "--backend",
+            backend,
+            "--width",
+            width,
+            "--batch",
+            batch,
+            "--steps",
+            steps,
+        ]);
+        let Some(stdout) = run::stdout_of(&mut node) else {
+            println!("xtask: page {backend} skipped: the benchmark script failed");
+            continue;
+        };
+        for line in stdout.lines().filter(|line| line.starts_with('{')) {
+            let report: Value = serde_json::from_str(line).map_err(|err| Failure::new(format!("page bench: {err}")))?;
+            let tps = number(&report, &["triplets_per_second", "median"]);
+            rows.push(Row {
+                name: format!("page {}", if backend == "cpu" { "CPU (flex in wasm)" } else { "WebGPU (SwiftShader)" }),
+                config: format!("width {width}, batch {batch}"),
+                triplets_per_second: tps,
+                ms_per_step: 1e3 * batch.parse::<f64>().unwrap_or(1.0) / tps,
+                gflop_per_second: tps * flops.get(width).copied().unwrap_or(f64::NAN),
+                images_per_second: None,
+            });
+            page.push(report);
+        }
+    }
+
+    let sizes = transfer_sizes(root);
+    println!("\n| row | config | triplets/s | ms/step | GFLOP/s | inference images/s |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for row in &rows {
+        let images = row.images_per_second.map_or("-".to_string(), |v| format!("{v:.0}"));
+        println!(
+            "| {} | {} | {:.1} | {:.0} | {:.2} | {images} |",
+            row.name, row.config, row.triplets_per_second, row.ms_per_step, row.gflop_per_second
+        );
+    }
+    println!("\n| file | raw bytes | gzip -9 bytes |\n|---|---:|---:|");
+    for (file, raw, gzip) in &sizes {
+        println!("| {file} | {raw} | {gzip} |");
+    }
+    for report in &page {
+        println!(
+            "page {}: first step {} ms after navigation (first visit), {} ms (second visit)",
+            report["backend"], report["first_step_ms_first_visit"], report["first_step_ms_second_visit"]
+        );
+    }
+    let summary = json!({
+        "rows": rows.iter().map(|row| json!({
+            "name": row.name,
+            "config": row.config,
+            "triplets_per_second": row.triplets_per_second,
+            "ms_per_step": row.ms_per_step,
+            "gflop_per_second": row.gflop_per_second,
+            "inference_images_per_second": row.images_per_second,
+        })).collect::<Vec<_>>(),
+        "training_gflops_per_triplet": flops,
+        "page": page,
+        "transfer": sizes.iter().map(|(file, raw, gzip)| json!({"file": file, "raw": raw, "gzip": gzip})).collect::<Vec<_>>(),
+    });
+    let path = out.join("bench.json");
+    let text = serde_json::to_string_pretty(&summary).map_err(|err| Failure::new(err.to_string()))?;
+    fs::write(&path, text).map_err(|err| Failure::new(format!("{}: {err}", path.display())))?;
+    println!("xtask: wrote {}", path.display());
+    Ok(())
+}
+
+fn read_json(path: &Path) -> Result<Value, Failure> {
+    let text = fs::read_to_string(path).map_err(|err| Failure::new(format!("{}: {err}", path.display())))?;
+    serde_json::from_str(&text).map_err(|err| Failure::new(format!("{}: {err}", path.display())))
+}
+
+fn number(value: &Value, path: &[&str]) -> f64 {
+    path.iter().fold(value, |value, key| &value[*key]).as_f64().unwrap_or(f64::NAN)
+}
+
+/// The wasm, JS and weights a first visit transfers: raw and gzip -9 sizes.
+fn transfer_sizes(root: &Path) -> Vec<(String, u64, u64)> {
+    let dist = root.join("dist");
+    let mut files: Vec<_> = fs::read_dir(&dist)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "wasm" || ext == "js"))
+        .collect();
+    files.push(dist.join("public/weights/mobilenetv2_1.0.safetensors"));
+    files.sort();
+    files
+        .into_iter()
+        .filter_map(|path| {
+            let raw = fs::metadata(&path).ok()?.len();
+            let gzip = run::stdout_bytes(command("gzip", root).arg("-9c").arg(&path))?.len() as u64;
+            let name = path.strip_prefix(&dist).unwrap_or(&path).display().to_string();
+            Some((name, raw, gzip))
+        })
+        .collect()
+}
