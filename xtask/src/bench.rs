@@ -21,6 +21,8 @@ struct Row {
 
 pub fn bench(root: &Path) -> Result<(), Failure> {
     tools::ensure_web_tools(root)?;
+    // Chromium, the lavapipe Vulkan driver and the npm packages of tests/, as for the tests.
+    tools::ensure_test_tools(root)?;
     let out = root.join("target").join("bench");
     fs::create_dir_all(&out).map_err(|err| Failure::new(format!("{}: {err}", out.display())))?;
     let mut rows = Vec::new();
