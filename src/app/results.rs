@@ -65,25 +65,26 @@ fn auc_line(evaluation: &Evaluation) -> String {
 #[component]
 fn RocChart(state: TrainState, verification: Memo<Option<Verification>>, threshold: RwSignal<f64>) -> impl IntoView {
     let frame = Frame::new(340.0, 320.0, (0.0, 1.0), (0.0, 1.0));
-    let curve = |evaluation: &Evaluation| {
-        Verification::new(&evaluation.scores, &evaluation.labels)
-            .ok()
-            .map(|set| {
-                let roc = set.roc(true);
-                roc.fpr.into_iter().zip(roc.tpr).collect::<Vec<_>>()
-            })
-            .unwrap_or_default()
+    let points = |set: &Verification| {
+        let roc = set.roc(true);
+        roc.fpr.into_iter().zip(roc.tpr).collect::<Vec<_>>()
     };
     let earlier = move || {
         state.evaluations.with(|all| {
             let count = all.len().saturating_sub(1);
             all[..count]
                 .iter()
-                .map(|e| view! { <path class="series roc-earlier" d=frame.path(&curve(e))><title>{format!("epoch {}", e.epoch)}</title></path> })
+                .map(|e| {
+                    let d = Verification::new(&e.scores, &e.labels)
+                        .map(|set| frame.path(&points(&set)))
+                        .unwrap_or_default();
+                    view! { <path class="series roc-earlier" d=d><title>{format!("epoch {}", e.epoch)}</title></path> }
+                })
                 .collect_view()
         })
     };
-    let current = move || state.evaluations.with(|all| all.last().map(|e| frame.path(&curve(e))).unwrap_or_default());
+    // The latest evaluation's curve comes from the `Verification` the threshold panel shares.
+    let current = move || verification.with(|set| set.as_ref().map(|set| frame.path(&points(set))).unwrap_or_default());
     let point = move || {
         verification.with(|set| {
             set.as_ref().map(|set| {

@@ -58,19 +58,7 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
 
     // In the page: the built site with 2,000 synthetic images, driven by tests/bench/studio-speed.mjs.
     run::status(command("trunk", root).args(["build", "--release"]))?;
-    data::prepare(
-        root,
-        &[
-            "--from",
-            "synthetic",
-            "--out",
-            "dist/public/data/synthetic-shapes",
-            "--shards",
-            "2",
-            "--images-per-shard",
-            "1000",
-        ],
-    )?;
+    data::prepare_synthetic(root, "dist/public/data/synthetic-shapes", 2, 1000)?;
     let mut page = Vec::new();
     for (backend, width, batch, steps) in [("cpu", "1", "64", "3"), ("webgpu", "0.35", "16", "2")] {
         let mut node = command("node", &root.join("tests"));

@@ -16,6 +16,12 @@ pub fn prepare(root: &Path, args: &[&str]) -> Result<(), Failure> {
     run::status(&mut cmd)
 }
 
+/// Generate the synthetic shapes set into `out`: `shards` batch files of `per_shard` images.
+pub fn prepare_synthetic(root: &Path, out: &str, shards: usize, per_shard: usize) -> Result<(), Failure> {
+    let (shards, per_shard) = (shards.to_string(), per_shard.to_string());
+    prepare(root, &["--from", "synthetic", "--out", out, "--shards", &shards, "--images-per-shard", &per_shard])
+}
+
 /// Train a few steps with the native CLI, so the browser tests can import a checkpoint made by it.
 pub fn cli_checkpoint(root: &Path, data: &str, out: &str) -> Result<(), Failure> {
     let report = format!("{out}.report.json");

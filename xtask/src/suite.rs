@@ -38,19 +38,7 @@ pub fn test_all() -> Result<(), Failure> {
     let built = stage("page build (trunk build --release, test data)", &mut || {
         run::status(command("trunk", &root).args(["build", "--release"]))?;
         // A tiny synthetic dataset for the browser tests, served from the build only.
-        data::prepare(
-            &root,
-            &[
-                "--from",
-                "synthetic",
-                "--out",
-                "dist/public/data/synthetic-shapes",
-                "--shards",
-                "2",
-                "--images-per-shard",
-                "200",
-            ],
-        )?;
+        data::prepare_synthetic(&root, "dist/public/data/synthetic-shapes", 2, 200)?;
         // A checkpoint made by the native CLI, for the page's import test.
         data::cli_checkpoint(&root, "dist/public/data/synthetic-shapes", "dist/e2e/cli.checkpoint.safetensors")
     });

@@ -44,6 +44,16 @@ impl FileCache {
         Some(Uint8Array::new(&buffer).to_vec())
     }
 
+    /// The cached bytes of `url` at this hash when they pass `verify`; a copy that fails is deleted.
+    pub async fn get_verified(&self, url: &str, sha256: &str, verify: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
+        let bytes = self.get(url, sha256).await?;
+        if verify(&bytes) {
+            return Some(bytes);
+        }
+        self.delete(url, sha256).await;
+        None
+    }
+
     /// Keep verified bytes. Failing to cache (quota, private mode) is not an error for loading.
     pub async fn put(&self, url: &str, sha256: &str, bytes: &[u8]) -> Result<(), String> {
         let Some(cache) = self.cache.as_ref() else { return Ok(()) };

@@ -56,14 +56,7 @@ pub async fn load_served(
         let url = format!("{base}/{}", shard.file);
         state.current = shard.file.clone();
         progress(state.clone());
-        let cached = match cache.get(&url, &shard.sha256).await {
-            Some(bytes) if shard.verify(&bytes).is_ok() => Some(bytes),
-            Some(_) => {
-                cache.delete(&url, &shard.sha256).await;
-                None
-            }
-            None => None,
-        };
+        let cached = cache.get_verified(&url, &shard.sha256, |bytes| shard.verify(bytes).is_ok()).await;
         let bytes = match cached {
             Some(bytes) => {
                 state.from_cache += 1;

@@ -373,11 +373,8 @@ async fn pretrained_weights() -> Result<Vec<u8>, Failure> {
     let sha256 = weights::PRETRAINED_SHA256;
     let cache = FileCache::open().await;
     let verified = |bytes: &[u8]| tripletlab_core::data::manifest::sha256_hex(bytes) == sha256;
-    if let Some(bytes) = cache.get(WEIGHTS_URL, sha256).await {
-        if verified(&bytes) {
-            return Ok(bytes);
-        }
-        cache.delete(WEIGHTS_URL, sha256).await;
+    if let Some(bytes) = cache.get_verified(WEIGHTS_URL, sha256, verified).await {
+        return Ok(bytes);
     }
     let bytes = net::fetch_with_retry(WEIGHTS_URL, &mut |_| {}).await.map_err(|err| {
         Failure::new(format!("Could not download the pretrained weights: {err}"), "Retry when online.")
