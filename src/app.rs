@@ -3,22 +3,20 @@
 mod backend_panel;
 mod charts;
 mod dataset_panel;
+mod engine;
 mod live;
 mod results;
 mod studio;
 
-use gloo_worker::{Spawnable, WorkerBridge};
 use leptos::prelude::*;
 
 use backend_panel::BackendPanel;
 use dataset_panel::{DATA_ROOT, DatasetPanel, DatasetState, ListState, LoadState};
+use engine::Engine;
 use live::LiveView;
 use results::ResultsView;
 use studio::{StudioPanel, TrainState};
-use tripletlab_protocol::{AdapterReport, BackendChoice, Command, EngineLink, Event, PingReport};
-
-/// Where Trunk puts the worker's loader (see `index.html`).
-const WORKER_LOADER: &str = "./worker_loader.js";
+use tripletlab_protocol::{AdapterReport, BackendChoice, Command, Event, PingReport};
 
 /// The last answer to a backend check.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,8 +47,55 @@ impl BackendState {
     }
 }
 
+/// The page's state and its engine worker.
+#[derive(Clone, Copy)]
+struct Page {
+    backend: BackendState,
+    data: DatasetState,
+    train: TrainState,
+    /// Problems that did not stop the work, and engine ends, newest last, until dismissed.
+    alerts: RwSignal<Vec<String>>,
+    engine: StoredValue<Option<Engine>, LocalStorage>,
+}
+
+impl Page {
+    fn send(self, command: Command) {
+        self.engine.with_value(|engine| {
+            if let Some(engine) = engine {
+                engine.send(command);
+            }
+        });
+    }
+
+    /// Start an engine worker and ask it what the page needs to know.
+    fn start_engine(self) {
+        let engine = Engine::start(move |event| apply(self, event), move |reason| self.engine_ended(reason));
+        self.engine.set_value(Some(engine));
+        self.send(Command::ProbeAdapter);
+        self.send(Command::ListDatasets { index_url: format!("{DATA_ROOT}/index.json") });
+        self.send(Command::FindSavedRun);
+    }
+
+    /// The worker is gone: say why, start a fresh one, and load again the dataset that was loaded.
+    /// The checkpoint stored in IndexedDB outlives the worker, so "Resume saved run" continues.
+    fn engine_ended(self, reason: String) {
+        if let Some(old) = self.engine.try_update_value(Option::take).flatten() {
+            old.retire();
+        }
+        self.train.engine_lost(&reason);
+        self.alerts.update(|alerts| {
+            alerts.push(format!("{reason} A fresh engine has started; a run stored in this browser can be resumed."))
+        });
+        self.backend.adapter.set(None);
+        self.backend.ping.set(PingState::Idle);
+        self.start_engine();
+        self.data.restore(Callback::new(move |command| self.send(command)));
+    }
+}
+
 /// Fold one worker event into the page's state.
-fn apply(state: BackendState, data: DatasetState, train: TrainState, event: Event) {
+fn apply(page: Page, event: Event) {
+    let Page { backend: state, data, train, alerts, .. } = page;
     if train.apply(&event) {
         return;
     }
@@ -70,6 +115,7 @@ fn apply(state: BackendState, data: DatasetState, train: TrainState, event: Even
         Event::DatasetProgress(progress) => data.load.set(LoadState::Loading(progress)),
         Event::DatasetReady(summary) => data.load.set(LoadState::Ready(summary)),
         Event::DatasetFailed { message } => data.load.set(LoadState::Failed(message)),
+        Event::Warning { message } => alerts.update(|alerts| alerts.push(message)),
         // Training events are folded by `TrainState::apply` above.
         _ => {}
     }
@@ -78,20 +124,16 @@ fn apply(state: BackendState, data: DatasetState, train: TrainState, event: Even
 /// The whole page.
 #[component]
 pub fn App() -> impl IntoView {
-    let state = BackendState::new();
-    let data = DatasetState::new();
-    let train = TrainState::new();
-    let bridge: WorkerBridge<EngineLink> = EngineLink::spawner()
-        .callback(move |event| apply(state, data, train, event))
-        .with_loader(true)
-        .as_module(false)
-        .spawn(WORKER_LOADER);
-    let bridge = StoredValue::new_local(bridge);
-    let send = move |command: Command| bridge.with_value(|bridge| bridge.send(command));
-
-    send(Command::ProbeAdapter);
-    send(Command::ListDatasets { index_url: format!("{DATA_ROOT}/index.json") });
-    send(Command::FindSavedRun);
+    let page = Page {
+        backend: BackendState::new(),
+        data: DatasetState::new(),
+        train: TrainState::new(),
+        alerts: RwSignal::new(Vec::new()),
+        engine: StoredValue::new_local(None),
+    };
+    let Page { backend: state, data, train, alerts, .. } = page;
+    page.start_engine();
+    let send = move |command: Command| page.send(command);
     let dataset_ready = Signal::derive(move || matches!(data.load.get(), LoadState::Ready(_)));
     let check_backend = move || {
         let backend = state.choice.get_untracked();
@@ -99,14 +141,13 @@ pub fn App() -> impl IntoView {
         send(Command::Ping { backend });
     };
     // Once the adapter is known, check the backend it led to, so the page shows a working
-    // device (or why not) without a click.
+    // device (or why not) without a click; again for each fresh engine.
     Effect::new(move |checked: Option<bool>| {
         let known = state.adapter.with(Option::is_some);
         if known && checked != Some(true) {
             check_backend();
-            return true;
         }
-        checked.unwrap_or(false)
+        known
     });
 
     view! {
@@ -117,6 +158,7 @@ pub fn App() -> impl IntoView {
                 "Nothing leaves this page."
             </p>
         </header>
+        <Alerts alerts=alerts />
         <main class="layout">
             <section class="panel training" aria-labelledby="training-title">
                 <h2 id="training-title">"Training"</h2>
@@ -134,6 +176,22 @@ pub fn App() -> impl IntoView {
         <footer class="footer">
             "Rust and WebAssembly: burn on WebGPU (or the CPU) in a Web Worker, Leptos for the page."
         </footer>
+    }
+}
+
+/// What went wrong without stopping the page, until the visitor dismisses it. Text only: a message
+/// may quote a file name the visitor chose.
+#[component]
+fn Alerts(alerts: RwSignal<Vec<String>>) -> impl IntoView {
+    view! {
+        <Show when=move || alerts.with(|alerts| !alerts.is_empty())>
+            <section class="alerts" role="alert" data-testid="alerts">
+                <ul>
+                    {move || alerts.get().into_iter().map(|alert| view! { <li>{alert}</li> }).collect_view()}
+                </ul>
+                <button class="secondary" on:click=move |_| alerts.set(Vec::new())>"Dismiss"</button>
+            </section>
+        </Show>
     }
 }
 

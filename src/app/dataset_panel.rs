@@ -54,6 +54,19 @@ impl DatasetState {
         }
     }
 
+    /// A fresh engine holds no dataset: load again the one that was loaded (from the browser's
+    /// cache, so quickly). A load that was still running may be what ended the engine: not that.
+    pub fn restore(self, send: Callback<Command>) {
+        match (self.load.get_untracked(), self.last_request.get_value()) {
+            (LoadState::Ready(_), Some(request)) => {
+                self.load.set(LoadState::Loading(LoadProgress::default()));
+                send.run(Command::LoadDataset(request));
+            }
+            (LoadState::Ready(_) | LoadState::Loading(_) | LoadState::Reading, _) => self.load.set(LoadState::Idle),
+            _ => {}
+        }
+    }
+
     fn request_selected(self) -> Option<DatasetRequest> {
         let ListState::Ready(datasets) = self.list.get_untracked() else { return None };
         let entry = datasets.get(self.selected.get_untracked())?;

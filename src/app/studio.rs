@@ -76,6 +76,17 @@ impl TrainState {
         }
     }
 
+    /// The engine worker ended: a run in it is over, its last stored checkpoint is what is kept.
+    pub fn engine_lost(self, reason: &str) {
+        if self.phase.get_untracked().is_active() {
+            self.phase.set(Phase::Failed {
+                message: reason.to_string(),
+                hint: "What was trained up to the last stored checkpoint is kept: Resume saved run continues from it."
+                    .into(),
+            });
+        }
+    }
+
     /// Fold a training event into the state; false when it is not a training event.
     pub fn apply(self, event: &Event) -> bool {
         match event {

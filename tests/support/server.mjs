@@ -17,12 +17,21 @@ const TYPES = {
 
 export const DIST = resolve(import.meta.dirname, "..", "..", "dist");
 
-/** Serve `root` on a free port of 127.0.0.1. Resolves to { url, requests, close }. */
+/**
+ * Serve `root` on a free port of 127.0.0.1. Resolves to { url, requests, faults, close }.
+ *
+ * `faults` injects failures the way a real network fails, below what the browser can see:
+ * `faults.push({ path: "/x.bin", cut: 0.5 })` makes the next request of a path ending so send the
+ * headers and half the body, then drop the connection (each fault is used once).
+ */
 export async function serveDist(root = DIST) {
   const requests = [];
+  const faults = [];
   const server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
     requests.push(path);
+    const fault = faults.findIndex((fault) => path.endsWith(fault.path));
+    const cut = fault >= 0 ? faults.splice(fault, 1)[0].cut : undefined;
     const file = normalize(join(root, path.endsWith("/") ? path + "index.html" : path));
     if (!file.startsWith(root)) {
       res.writeHead(403).end();
@@ -34,8 +43,13 @@ export async function serveDist(root = DIST) {
       // no-store: only the page's own Cache API may spare a download, never the HTTP cache.
       res.writeHead(200, {
         "content-type": TYPES[extname(file)] ?? "application/octet-stream",
+        "content-length": body.length,
         "cache-control": "no-store",
       });
+      if (cut !== undefined) {
+        res.write(body.subarray(0, Math.floor(body.length * cut)), () => setTimeout(() => res.destroy(), 50));
+        return;
+      }
       res.end(body);
     } catch {
       res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}`);
@@ -46,6 +60,7 @@ export async function serveDist(root = DIST) {
   return {
     url: `http://127.0.0.1:${port}/`,
     requests,
+    faults,
     close: () => new Promise((done) => server.close(done)),
   };
 }

@@ -121,6 +121,7 @@ fn native_wgpu_matches_keras_too() {
 
 #[test]
 fn the_shipped_weights_have_the_hash_the_page_checks() {
-    let digest = tripletlab_core::data::manifest::sha256_hex(&shipped_weights());
-    assert_eq!(digest, weights::PRETRAINED_SHA256);
+    let shipped = shipped_weights();
+    assert_eq!(tripletlab_core::data::manifest::sha256_hex(&shipped), weights::PRETRAINED_SHA256);
+    assert_eq!(shipped.len() as u64, weights::PRETRAINED_BYTES, "the size the page's download is capped at");
 }

@@ -22,9 +22,12 @@ pub enum LoadError {
     Request(String),
 }
 
+/// The most an index or a manifest may hold: a few hundred shards' names and hashes.
+const MAX_LIST_BYTES: u64 = 1 << 20;
+
 /// Read the index of served datasets.
 pub async fn list(index_url: &str) -> Result<DatasetIndex, LoadError> {
-    match fetch_with_retry(index_url, &mut |_| {}).await {
+    match fetch_with_retry(index_url, MAX_LIST_BYTES, &mut |_| {}).await {
         Ok(bytes) => Ok(DatasetIndex::parse(index_url, &bytes)?),
         // No index: nothing was prepared. That is an empty list, not an error.
         Err(FetchError::Http { status: 404, .. }) => Ok(DatasetIndex::default()),
@@ -33,13 +36,15 @@ pub async fn list(index_url: &str) -> Result<DatasetIndex, LoadError> {
 }
 
 /// Fetch a served dataset: manifest, then each shard from the cache or the network, verified.
+/// `warn` hears what went wrong without stopping the load (a shard that could not be cached).
 pub async fn load_served(
     manifest_url: &str,
     max_shards: Option<u32>,
     progress: &dyn Fn(LoadProgress),
+    warn: &dyn Fn(String),
 ) -> Result<(Dataset, DatasetSummary), LoadError> {
     let started = Instant::now();
-    let manifest_bytes = fetch_with_retry(manifest_url, &mut |_| {}).await?;
+    let manifest_bytes = fetch_with_retry(manifest_url, MAX_LIST_BYTES, &mut |_| {}).await?;
     let manifest = Manifest::parse(manifest_url, &manifest_bytes)?;
     let shards = manifest.first_shards(max_shards.map(|n| n as usize));
     let base = manifest_url.rsplit_once('/').map_or("", |(base, _)| base);
@@ -51,6 +56,7 @@ pub async fn load_served(
         ..LoadProgress::default()
     };
     let mut downloaded = 0;
+    let mut cache_refused = false;
     let mut batches = Vec::with_capacity(shards.len());
     for shard in shards {
         let url = format!("{base}/{}", shard.file);
@@ -65,8 +71,16 @@ pub async fn load_served(
             None => {
                 let bytes = download_verified(&url, shard, &mut state, progress).await?;
                 downloaded += bytes.len() as u64;
-                // A full cache only costs a download next time.
-                let _ = cache.put(&url, &shard.sha256, &bytes).await;
+                // A full cache only costs a download next time: say so once, and go on.
+                if let Err(err) = cache.put(&url, &shard.sha256, &bytes).await
+                    && !cache_refused
+                {
+                    cache_refused = true;
+                    warn(format!(
+                        "The browser did not keep {} for the next visit ({err}); it will be downloaded again.",
+                        shard.file
+                    ));
+                }
                 bytes
             }
         };
@@ -100,7 +114,8 @@ async fn download_verified(
                 progress(now);
             }
         };
-        let bytes = fetch_with_retry(url, &mut on_bytes).await?;
+        // A shard is exactly as long as its manifest says; more is not the shard.
+        let bytes = fetch_with_retry(url, shard.bytes, &mut on_bytes).await?;
         match shard.verify(&bytes) {
             Ok(()) => return Ok(bytes),
             Err(err) if attempt >= 2 => return Err(err.into()),

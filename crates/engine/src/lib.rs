@@ -108,7 +108,8 @@ impl Worker for Engine {
                     let progress = |state| respond.send(Event::DatasetProgress(state));
                     let loaded = match request {
                         DatasetRequest::Served { manifest_url, max_shards } => {
-                            let loaded = dataset::load_served(&manifest_url, max_shards, &progress).await;
+                            let warn = |message| respond.send(Event::Warning { message });
+                            let loaded = dataset::load_served(&manifest_url, max_shards, &progress, &warn).await;
                             if loaded.is_ok() {
                                 *session.source.borrow_mut() = Some((manifest_url, max_shards));
                             }
@@ -141,13 +142,13 @@ impl Worker for Engine {
                 Command::FindSavedRun => match store::get().await {
                     Ok(saved) => Event::SavedRun(saved.map(|(meta, _)| meta.info)),
                     Err(err) => {
-                        web_sys::console::warn_1(&format!("no stored run readable: {err}").into());
+                        respond.send(Event::Warning { message: format!("The run stored in this browser cannot be read: {err}") });
                         Event::SavedRun(None)
                     }
                 },
                 Command::ForgetSaved => {
                     if let Err(err) = store::forget().await {
-                        web_sys::console::warn_1(&format!("could not delete the stored run: {err}").into());
+                        respond.send(Event::Warning { message: format!("The stored run could not be deleted: {err}") });
                     }
                     Event::SavedRun(None)
                 }

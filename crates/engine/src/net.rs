@@ -18,6 +18,8 @@ pub enum FetchError {
     Http { url: String, status: u16, text: String },
     #[error("{url} could not be fetched: {reason}")]
     Network { url: String, reason: String },
+    #[error("{url} is larger than the {limit} bytes expected of it; the server sends something else")]
+    TooLarge { url: String, limit: u64 },
 }
 
 impl FetchError {
@@ -26,17 +28,19 @@ impl FetchError {
         match self {
             Self::Http { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             Self::Network { .. } => true,
+            Self::TooLarge { .. } => false,
         }
     }
 }
 
 /// Fetch `url`, retrying transient failures with exponential backoff. `on_bytes` is told the
-/// bytes received so far in the current attempt.
-pub async fn fetch_with_retry(url: &str, on_bytes: &mut dyn FnMut(u64)) -> Result<Vec<u8>, FetchError> {
+/// bytes received so far in the current attempt. A body longer than `limit` bytes is cut off with
+/// [`FetchError::TooLarge`], so a wrong or hostile server cannot fill the worker's memory.
+pub async fn fetch_with_retry(url: &str, limit: u64, on_bytes: &mut dyn FnMut(u64)) -> Result<Vec<u8>, FetchError> {
     let mut backoff = FIRST_BACKOFF_MS;
     let mut attempt = 1;
     loop {
-        match fetch_bytes(url, on_bytes).await {
+        match fetch_bytes(url, limit, on_bytes).await {
             Ok(bytes) => return Ok(bytes),
             Err(err) if attempt < ATTEMPTS && err.is_transient() => {
                 TimeoutFuture::new(backoff).await;
@@ -49,15 +53,21 @@ pub async fn fetch_with_retry(url: &str, on_bytes: &mut dyn FnMut(u64)) -> Resul
 }
 
 /// One attempt: the body is read as a stream so progress can be reported.
-pub async fn fetch_bytes(url: &str, on_bytes: &mut dyn FnMut(u64)) -> Result<Vec<u8>, FetchError> {
+pub async fn fetch_bytes(url: &str, limit: u64, on_bytes: &mut dyn FnMut(u64)) -> Result<Vec<u8>, FetchError> {
     let network = |reason: String| FetchError::Network { url: url.to_string(), reason };
     let response =
         Request::get(url).cache(web_sys::RequestCache::NoStore).send().await.map_err(|err| network(err.to_string()))?;
     if !response.ok() {
         return Err(FetchError::Http { url: url.to_string(), status: response.status(), text: response.status_text() });
     }
+    let too_large = || FetchError::TooLarge { url: url.to_string(), limit };
+    let declared = response.headers().get("content-length").and_then(|length| length.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(too_large());
+    }
     let Some(stream) = response.body() else {
-        return response.binary().await.map_err(|err| network(err.to_string()));
+        let bytes = response.binary().await.map_err(|err| network(err.to_string()))?;
+        return if bytes.len() as u64 > limit { Err(too_large()) } else { Ok(bytes) };
     };
     let reader: ReadableStreamDefaultReader =
         stream.get_reader().dyn_into().map_err(|_| network("the response body cannot be read as a stream".into()))?;
@@ -73,6 +83,10 @@ pub async fn fetch_bytes(url: &str, on_bytes: &mut dyn FnMut(u64)) -> Result<Vec
         let array: Uint8Array =
             value.dyn_into().map_err(|_| network("the response stream gave something other than bytes".into()))?;
         let start = bytes.len();
+        if (start + array.length() as usize) as u64 > limit {
+            let _ = reader.cancel();
+            return Err(too_large());
+        }
         bytes.resize(start + array.length() as usize, 0);
         array.copy_to(&mut bytes[start..]);
         on_bytes(bytes.len() as u64);

@@ -162,7 +162,8 @@ impl Run {
             resumed_at,
             history: history.clone(),
         }));
-        Training { run: self, data, triplets, trainer, history, settings, session_started: Instant::now() }
+        let now = Instant::now();
+        Training { run: self, data, triplets, trainer, history, settings, session_started: now, last_saved: now }
             .train()
             .await
     }
@@ -178,7 +179,8 @@ impl Run {
             (_, Some(name)) => match meta.and_then(|meta| meta.source.clone()) {
                 Some((manifest_url, max_shards)) => {
                     let progress = |state| self.respond.send(Event::DatasetProgress(state));
-                    let (data, summary) = dataset::load_served(&manifest_url, max_shards, &progress)
+                    let warn = |message| self.respond.send(Event::Warning { message });
+                    let (data, summary) = dataset::load_served(&manifest_url, max_shards, &progress, &warn)
                         .await
                         .map_err(|err| Failure::new(err.to_string(), "Retry, or start a new run."))?;
                     let data = Rc::new(data);
@@ -199,7 +201,7 @@ impl Run {
     async fn new_trainer(&self, settings: &TrainSettings, device: &Device) -> Result<Trainer, Failure> {
         let config = trainer_config(settings);
         let model = if settings.pretrained && settings.width == 1.0 {
-            let bytes = pretrained_weights().await?;
+            let bytes = pretrained_weights(&|message| self.respond.send(Event::Warning { message })).await?;
             weights::load(WEIGHTS_URL, &bytes, &config.model, device)
                 .map_err(|err| Failure::new(err.to_string(), "Start from random weights instead."))?
         } else {
@@ -218,7 +220,13 @@ struct Training<'a> {
     history: RunHistory,
     settings: TrainSettings,
     session_started: Instant,
+    /// When a checkpoint was last stored: a long epoch is saved along the way too.
+    last_saved: Instant,
 }
+
+/// Store a checkpoint at least this often while training, so a reload, a crash or a lost device
+/// in the middle of a long epoch costs at most this much training.
+const AUTOSAVE_EVERY_S: f64 = 120.0;
 
 impl Training<'_> {
     async fn train(mut self) -> Result<(), Failure> {
@@ -298,6 +306,9 @@ impl Training<'_> {
                 ms_per_step: seconds * 1000.0,
                 elapsed_s: elapsed_before + self.session_started.elapsed().as_secs_f64(),
             }));
+            if self.last_saved.elapsed().as_secs_f64() >= AUTOSAVE_EVERY_S {
+                self.save().await;
+            }
         }
     }
 
@@ -321,10 +332,11 @@ impl Training<'_> {
 
     /// Store a checkpoint and the history; false when the browser refused (training goes on).
     async fn save(&mut self) -> bool {
+        self.last_saved = Instant::now();
         let bytes = match self.trainer.checkpoint().await {
             Ok(bytes) => bytes,
             Err(err) => {
-                web_sys::console::warn_1(&format!("checkpoint failed: {err}").into());
+                self.run.respond.send(Event::Warning { message: format!("The checkpoint could not be made: {err}") });
                 return false;
             }
         };
@@ -360,7 +372,13 @@ impl Training<'_> {
                 true
             }
             Err(err) => {
-                web_sys::console::warn_1(&format!("could not store the checkpoint: {err}").into());
+                self.run.respond.send(Event::Warning {
+                    message: format!(
+                        "The browser refused to store the checkpoint of step {} ({err}). The one stored before \
+                         is kept; export this one to keep it.",
+                        info.global_step
+                    ),
+                });
                 false
             }
         }
@@ -369,14 +387,14 @@ impl Training<'_> {
 
 /// The pretrained weights: from the browser's cache when a verified copy is there, else downloaded,
 /// checked against their SHA-256 and cached.
-async fn pretrained_weights() -> Result<Vec<u8>, Failure> {
+async fn pretrained_weights(warn: &dyn Fn(String)) -> Result<Vec<u8>, Failure> {
     let sha256 = weights::PRETRAINED_SHA256;
     let cache = FileCache::open().await;
     let verified = |bytes: &[u8]| tripletlab_core::data::manifest::sha256_hex(bytes) == sha256;
     if let Some(bytes) = cache.get_verified(WEIGHTS_URL, sha256, verified).await {
         return Ok(bytes);
     }
-    let bytes = net::fetch_with_retry(WEIGHTS_URL, &mut |_| {}).await.map_err(|err| {
+    let bytes = net::fetch_with_retry(WEIGHTS_URL, weights::PRETRAINED_BYTES, &mut |_| {}).await.map_err(|err| {
         Failure::new(format!("Could not download the pretrained weights: {err}"), "Retry when online.")
     })?;
     if !verified(&bytes) {
@@ -386,7 +404,9 @@ async fn pretrained_weights() -> Result<Vec<u8>, Failure> {
         ));
     }
     // A full cache only costs a download next time.
-    let _ = cache.put(WEIGHTS_URL, sha256, &bytes).await;
+    if let Err(err) = cache.put(WEIGHTS_URL, sha256, &bytes).await {
+        warn(format!("The browser did not keep the pretrained weights for the next visit ({err})."));
+    }
     Ok(bytes)
 }
 

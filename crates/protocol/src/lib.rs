@@ -205,6 +205,11 @@ pub enum Event {
     },
     /// The run stored in this browser, if any.
     SavedRun(Option<SavedRunInfo>),
+    /// Something went wrong that did not stop the work: a file the browser would not cache, a
+    /// checkpoint it would not store. The page shows it until the visitor dismisses it.
+    Warning {
+        message: String,
+    },
     /// A checkpoint file for the visitor to save.
     Exported {
         file_name: String,

@@ -1,0 +1,161 @@
+//! The page's side of the engine worker: starting it, and learning when it ends.
+//!
+//! A worker can end without a word: the browser may kill it to reclaim memory, it may be
+//! terminated, its WebAssembly may hit an internal error, or its GPU device may be lost (which its
+//! burn backend cannot recover from). `public/worker-boot.js` holds a Web Lock for the worker's
+//! whole life and, where it knows a reason, posts it on a BroadcastChannel before closing. The page
+//! waits for that lock: once it is granted, the worker is gone, and [`Engine`] reports it once with
+//! the best reason it has. The page then starts a fresh worker; the stored checkpoint survives in
+//! IndexedDB.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use gloo_worker::{Spawnable, WorkerBridge};
+use js_sys::{Function, Reflect};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+
+use tripletlab_protocol::{Command, EngineLink, Event};
+
+/// The worker's first script (see `public/worker-boot.js`), relative to the page.
+const WORKER_BOOT: &str = "./public/worker-boot.js";
+
+/// How long to wait, after the worker's lock is released, for its reason to arrive.
+const REASON_GRACE_MS: i32 = 300;
+
+/// Said when a worker ended without a reason.
+const UNEXPLAINED: &str = "The engine worker stopped without a word (it was terminated, or the browser ended it, \
+                           for example to reclaim memory).";
+
+/// One running engine worker.
+pub struct Engine {
+    bridge: WorkerBridge<EngineLink>,
+    watch: Rc<Watch>,
+}
+
+/// What the page knows about how a worker ended.
+struct Watch {
+    name: String,
+    /// The reason the worker gave, if it gave one.
+    reason: RefCell<Option<String>>,
+    /// The page retired this worker itself, or its end was already reported.
+    done: std::cell::Cell<bool>,
+    on_end: Box<dyn Fn(String)>,
+    /// Kept alive for as long as the worker may speak.
+    channel: RefCell<Option<(JsValue, Closure<dyn FnMut(JsValue)>)>>,
+    /// Whether the page is waiting on the worker's lock yet.
+    waiting: std::cell::Cell<bool>,
+}
+
+impl Watch {
+    fn end(&self) {
+        if self.done.replace(true) {
+            return;
+        }
+        let reason = self.reason.borrow_mut().take().unwrap_or_else(|| UNEXPLAINED.to_string());
+        self.close_channel();
+        (self.on_end)(reason);
+    }
+
+    /// Close the channel; its listener stays alive with the watch (it may be running right now).
+    fn close_channel(&self) {
+        if let Some((channel, _listener)) = self.channel.borrow().as_ref()
+            && let Some(close) = method(channel, "close")
+        {
+            let _ = close.call0(channel);
+        }
+    }
+}
+
+impl Engine {
+    /// Start a worker. `on_event` hears its events; `on_end` hears, once, why it ended, unless the
+    /// page retires it first.
+    pub fn start(on_event: impl Fn(Event) + 'static, on_end: impl Fn(String) + 'static) -> Self {
+        let name = format!("tripletlab-engine-{}-{}", js_sys::Date::now() as u64, (js_sys::Math::random() * 1e9) as u64);
+        let watch = Rc::new(Watch {
+            name: name.clone(),
+            reason: RefCell::new(None),
+            done: std::cell::Cell::new(false),
+            on_end: Box::new(on_end),
+            channel: RefCell::new(None),
+            waiting: std::cell::Cell::new(false),
+        });
+        listen_for_reason(&watch);
+        let first_word = Rc::clone(&watch);
+        let bridge = EngineLink::spawner()
+            .callback(move |event| {
+                // The worker took its lock before its WebAssembly started, so by its first event
+                // the page can wait on the lock without taking it first.
+                if !first_word.waiting.replace(true) {
+                    wait_for_end(&first_word);
+                }
+                on_event(event);
+            })
+            .with_loader(true)
+            .as_module(false)
+            .spawn(&format!("{WORKER_BOOT}?name={name}"));
+        Self { bridge, watch }
+    }
+
+    pub fn send(&self, command: Command) {
+        self.bridge.send(command);
+    }
+
+    /// Stop listening: the page is replacing this worker on purpose.
+    pub fn retire(&self) {
+        self.watch.done.set(true);
+        self.watch.close_channel();
+    }
+}
+
+/// Keep the reason the worker posts on its BroadcastChannel; a reason means the end is here.
+fn listen_for_reason(watch: &Rc<Watch>) {
+    let Some(constructor) = property(&js_sys::global(), "BroadcastChannel").and_then(|c| c.dyn_into::<Function>().ok())
+    else {
+        return;
+    };
+    let Ok(channel) = Reflect::construct(&constructor, &js_sys::Array::of1(&JsValue::from_str(&watch.name))) else {
+        return;
+    };
+    let heard = Rc::downgrade(watch);
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |message: JsValue| {
+        let Some(watch) = heard.upgrade() else { return };
+        let reason = property(&message, "data").and_then(|data| property(&data, "reason")).and_then(|r| r.as_string());
+        if let Some(reason) = reason {
+            *watch.reason.borrow_mut() = Some(reason);
+            watch.end();
+        }
+    });
+    let _ = Reflect::set(&channel, &JsValue::from_str("onmessage"), listener.as_ref());
+    *watch.channel.borrow_mut() = Some((channel, listener));
+}
+
+/// Ask for the worker's lock: it is granted when the worker has ended.
+fn wait_for_end(watch: &Rc<Watch>) {
+    let locks = property(&js_sys::global(), "navigator").and_then(|navigator| property(&navigator, "locks"));
+    let Some(request) = locks.as_ref().and_then(|locks| method(locks, "request")) else { return };
+    let ended = Rc::downgrade(watch);
+    let granted = Closure::once_into_js(move || {
+        // The reason, when there is one, may arrive just after the lock: give it a moment.
+        let later = Closure::once_into_js(move || {
+            if let Some(watch) = ended.upgrade() {
+                watch.end();
+            }
+        });
+        if let Some(set_timeout) = method(&js_sys::global(), "setTimeout") {
+            let _ = set_timeout.call2(&JsValue::NULL, &later, &JsValue::from(REASON_GRACE_MS));
+        }
+    });
+    if let Some(locks) = locks {
+        let _ = request.call2(&locks, &JsValue::from_str(&watch.name), &granted);
+    }
+}
+
+fn property(value: &JsValue, name: &str) -> Option<JsValue> {
+    Reflect::get(value, &JsValue::from_str(name)).ok().filter(|value| !value.is_undefined() && !value.is_null())
+}
+
+fn method(value: &JsValue, name: &str) -> Option<Function> {
+    property(value, name).and_then(|value| value.dyn_into::<Function>().ok())
+}
