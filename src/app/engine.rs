@@ -2,7 +2,7 @@
 //!
 //! A worker can end without a word: the browser may kill it to reclaim memory, it may be
 //! terminated, its WebAssembly may hit an internal error, or its GPU device may be lost (which its
-//! burn backend cannot recover from). `public/worker-boot.js` holds a Web Lock for the worker's
+//! burn backend cannot recover from). `web/worker-boot.js` holds a Web Lock for the worker's
 //! whole life and, where it knows a reason, posts it on a BroadcastChannel before closing. The page
 //! waits for that lock: once it is granted, the worker is gone, and [`Engine`] reports it once with
 //! the best reason it has. The page then starts a fresh worker; the stored checkpoint survives in
@@ -18,8 +18,8 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use tripletlab_protocol::{Command, EngineLink, Event};
 
-/// The worker's first script (see `public/worker-boot.js`), relative to the page.
-const WORKER_BOOT: &str = "./public/worker-boot.js";
+/// The worker's first script (see `web/worker-boot.js`), at the root of the site like the page.
+const WORKER_BOOT: &str = "./worker-boot.js";
 
 /// How long to wait, after the worker's lock is released, for its reason to arrive.
 const REASON_GRACE_MS: i32 = 300;

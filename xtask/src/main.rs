@@ -1,11 +1,14 @@
-//! Developer commands: `cargo xtask serve`, `cargo xtask test` and `cargo xtask bench`.
+//! Developer commands: `cargo xtask serve`, `cargo xtask test`, `cargo xtask bench` and
+//! `cargo xtask fuzz`.
 //!
 //! Each command first installs what it is missing (and nothing it already has), so a fresh
 //! machine and a warm one run the same command.
 
 mod bench;
 mod data;
+mod fuzz;
 mod run;
+mod soak;
 mod suite;
 mod tools;
 
@@ -18,16 +21,24 @@ usage: cargo xtask <command>
 
 commands:
   serve   install what is missing, then serve the page on http://127.0.0.1:8080 (trunk serve)
-  test    install what is missing, then run the native tests, build the page and run the
-          browser tests in headless Chromium
+  test    install what is missing, then run the native tests, replay the fuzz corpora, build
+          the page and run the browser tests in headless Chromium
+          --long: then the soaks too (page and CLI, TRIPLETLAB_SOAK_MINUTES each, default 30)
   bench   training and inference speed natively (flex, wgpu) and in the page (CPU, WebGPU),
-          the bytes a first visit transfers: a table, and target/bench/bench.json";
+          the bytes a first visit transfers: a table, and target/bench/bench.json
+  fuzz    every cargo-fuzz target for --seconds N each (default 60), corpora minimised, a
+          table of inputs run and crashes (nightly and cargo-fuzz installed when missing)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
         Some("serve") => serve(),
-        Some("test") => suite::test_all(),
+        Some("test") => match &args[1..] {
+            [] => suite::test_all(false),
+            [flag] if flag == "--long" => suite::test_all(true),
+            _ => Err(Failure::new(format!("usage: cargo xtask test [--long]\n\n{USAGE}"))),
+        },
+        Some("fuzz") => fuzz::fuzz(&run::repo_root(), &args[1..]),
         Some("bench") => bench::bench(&run::repo_root()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

@@ -3,12 +3,13 @@
 use std::time::Instant;
 
 use crate::run::{self, Failure, command};
-use crate::{data, tools};
+use crate::{data, soak, tools};
 
 /// Install what is missing, then run: native tests (core and CLI on flex, plus the lavapipe wgpu
-/// tests), the page's Trunk build, and the browser end-to-end tests. Every stage runs even if an
-/// earlier one failed (the browser tests need the build); the summary says which failed.
-pub fn test_all() -> Result<(), Failure> {
+/// tests), the replay of the fuzz corpora, the page's Trunk build, and the browser end-to-end
+/// tests; with `long`, the page and CLI soaks after them. Every stage runs even if an earlier one
+/// failed (the browser tests need the build); the summary says which failed.
+pub fn test_all(long: bool) -> Result<(), Failure> {
     let root = run::repo_root();
     tools::ensure_web_tools(&root)?;
     tools::ensure_test_tools(&root)?;
@@ -35,6 +36,9 @@ pub fn test_all() -> Result<(), Failure> {
             "--include-ignored",
         ]))
     });
+    stage("fuzz corpora and regressions, replayed (stable)", &mut || {
+        run::status(command("cargo", &root).args(["test", "--manifest-path", "fuzz/Cargo.toml", "--", "--nocapture"]))
+    });
     let built = stage("page build (trunk build --release, test data)", &mut || {
         run::status(command("trunk", &root).args(["build", "--release"]))?;
         // A tiny synthetic dataset for the browser tests, served from the build only.
@@ -46,6 +50,12 @@ pub fn test_all() -> Result<(), Failure> {
         stage("browser tests (headless Chromium)", &mut || {
             run::status(command("npm", &root.join("tests")).args(["test", "--silent"]))
         });
+        if long {
+            stage("soak: the page on the CPU", &mut || soak::page(&root));
+        }
+    }
+    if long {
+        stage("soak: the native CLI", &mut || soak::cli(&root));
     }
 
     println!("\nxtask test summary:");

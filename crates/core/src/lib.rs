@@ -5,14 +5,14 @@
 //! network or file-system I/O of its own and never reads a tensor synchronously, so the same code
 //! runs natively and in a browser worker.
 //!
-//! Without its default `tensors` feature the crate is only the data formats, metrics and random
-//! numbers: what the page's UI shares with the worker, without linking burn.
+//! Without its default `tensors` feature the crate is only the data formats (the safetensors
+//! reader included), metrics and random numbers: what the page's UI shares with the worker, and
+//! what the fuzz targets read, without linking burn.
 
 pub mod data;
 #[cfg(feature = "tensors")]
 pub mod loss;
 pub mod metrics;
-#[cfg(feature = "tensors")]
 pub mod model;
 #[cfg(feature = "tensors")]
 pub mod optim;

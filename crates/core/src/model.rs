@@ -1,10 +1,15 @@
 //! The encoder: MobileNetV2 as Keras builds it, its pretrained weights, and turning images into
 //! input tensors.
 
+#[cfg(feature = "tensors")]
 pub mod input;
+#[cfg(feature = "tensors")]
 pub mod mobilenetv2;
 pub mod safetensors;
+#[cfg(feature = "tensors")]
 pub mod weights;
 
+#[cfg(feature = "tensors")]
 pub use input::InputScaling;
+#[cfg(feature = "tensors")]
 pub use mobilenetv2::{MobileNetV2, MobileNetV2Config};

@@ -108,3 +108,40 @@ fn readers_never_panic_on_damaged_input() {
     total += fuzz("safetensors", &weights, 6, |b| TensorFile::parse("w.safetensors", b).is_ok());
     println!("{total} fuzzed inputs in all, none panicked");
 }
+
+/// Checkpoints are read by burn code (the trainer's resume), which cargo-fuzz cannot build
+/// cheaply with sanitizers: they are mutated here instead, half of the mutations aimed at the JSON
+/// header (names, shapes, offsets, the trainer's config and state), half anywhere.
+#[test]
+fn damaged_checkpoints_are_errors_never_panics() {
+    use burn::tensor::Device;
+    use tripletlab_core::model::MobileNetV2Config;
+    use tripletlab_core::train::{Trainer, TrainerConfig};
+
+    const INPUTS: usize = 300;
+    let config = TrainerConfig {
+        model: MobileNetV2Config { width: 0.35, bn_momentum: 0.9 },
+        ..TrainerConfig::default()
+    };
+    let device = Device::flex();
+    let model = tripletlab_core::model::weights::seeded_init(&config.model, 1, &device).expect("weights");
+    let checkpoint = pollster::block_on(Trainer::new(model, config, &device).checkpoint()).expect("checkpoint");
+    assert!(Trainer::resume("c", &checkpoint, &device).is_ok(), "the undamaged checkpoint resumes");
+    let header_end = 8 + u64::from_le_bytes(checkpoint[..8].try_into().expect("8 bytes")) as usize;
+
+    let mut rng = SeededRng::new(7);
+    let mut accepted = 0;
+    for at in 0..INPUTS {
+        let damaged = if at % 2 == 0 {
+            let mut header = mutate(&checkpoint[..header_end], &mut rng);
+            header.extend_from_slice(&checkpoint[header_end..]);
+            header
+        } else {
+            mutate(&checkpoint, &mut rng)
+        };
+        if Trainer::resume("damaged.safetensors", &damaged, &device).is_ok() {
+            accepted += 1;
+        }
+    }
+    println!("checkpoint: {INPUTS} inputs, no panic, {accepted} accepted as valid");
+}

@@ -1,5 +1,5 @@
 //! The engine worker's entry point: Trunk builds it as a Web Worker (see `index.html`), started by
-//! `public/worker-boot.js`.
+//! `web/worker-boot.js`.
 
 #[cfg(target_arch = "wasm32")]
 fn main() {

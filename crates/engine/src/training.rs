@@ -305,6 +305,7 @@ impl Training<'_> {
                 triplets_per_second: report.triplets as f64 / seconds,
                 ms_per_step: seconds * 1000.0,
                 elapsed_s: elapsed_before + self.session_started.elapsed().as_secs_f64(),
+                memory_bytes: core::arch::wasm32::memory_size(0) as u64 * 65_536,
             }));
             if self.last_saved.elapsed().as_secs_f64() >= AUTOSAVE_EVERY_S {
                 self.save().await;

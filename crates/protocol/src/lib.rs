@@ -250,6 +250,9 @@ pub struct StepEvent {
     pub ms_per_step: f64,
     /// Training time so far (this session and earlier ones), seconds.
     pub elapsed_s: f64,
+    /// The engine's WebAssembly memory after the step, bytes (it only grows; flat once the run
+    /// has warmed up, which the soak test checks).
+    pub memory_bytes: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -17,6 +17,12 @@ const BLOCK: usize = 512;
 /// Largest member kept in memory: CIFAR-10's batch files are 30,730,000 bytes. A larger header
 /// is a corrupt archive or a decompression bomb, refused before anything is allocated.
 pub const MAX_MEMBER_BYTES: u64 = 100_000_000;
+/// Largest total of kept members: CIFAR-10's seven files hold 184,389,398 bytes. Repeating a wanted
+/// name cannot make the reader keep more.
+pub const MAX_KEPT_BYTES: u64 = 250_000_000;
+/// Most bytes the archive may expand to, kept or not (CIFAR-10's tar is 184,473,600 bytes): a
+/// gzip bomb of skipped members is cut off instead of running for minutes.
+pub const MAX_EXPANDED_BYTES: u64 = 1_000_000_000;
 
 /// Read a CIFAR-10 binary `.tar.gz`. `file` names the archive in errors.
 pub fn read_cifar_tar_gz(file: &str, reader: impl Read) -> Result<CifarFiles, DataError> {
@@ -34,7 +40,7 @@ pub fn read_tar_gz(
     reader: impl Read,
     wanted: impl Fn(&str) -> bool,
 ) -> Result<Vec<(String, Vec<u8>)>, DataError> {
-    let mut tar = TarReader { file, inner: GzDecoder::new(reader) };
+    let mut tar = TarReader { file, inner: GzDecoder::new(reader), expanded: 0, kept: 0 };
     tar.members(wanted)
 }
 
@@ -49,6 +55,9 @@ fn gzip_error(file: &str, err: &io::Error) -> DataError {
 struct TarReader<'a, R> {
     file: &'a str,
     inner: GzDecoder<R>,
+    /// Bytes decompressed so far, and kept so far.
+    expanded: u64,
+    kept: u64,
 }
 
 impl<R: Read> TarReader<'_, R> {
@@ -63,7 +72,16 @@ impl<R: Read> TarReader<'_, R> {
         while filled < buf.len() {
             match self.inner.read(&mut buf[filled..]) {
                 Ok(0) => break,
-                Ok(read) => filled += read,
+                Ok(read) => {
+                    filled += read;
+                    self.expanded += read as u64;
+                    if self.expanded > MAX_EXPANDED_BYTES {
+                        return Err(self.tar_error(format!(
+                            "it expands to more than {MAX_EXPANDED_BYTES} bytes, which no CIFAR-10 archive does \
+                             (a decompression bomb?)"
+                        )));
+                    }
+                }
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) => return Err(gzip_error(self.file, &err)),
             }
@@ -117,7 +135,8 @@ impl<R: Read> TarReader<'_, R> {
             if header.iter().all(|&byte| byte == 0) {
                 // Read the rest of the stream (zero padding) so gzip checks its CRC and length:
                 // a damaged or cut-off end of the file is an error too.
-                io::copy(&mut self.inner, &mut io::sink()).map_err(|err| gzip_error(self.file, &err))?;
+                let mut rest = [0u8; 64 * 1024];
+                while self.read_full(&mut rest)? > 0 {}
                 return Ok(members);
             }
             verify_checksum(&header).map_err(|reason| self.tar_error(reason))?;
@@ -134,6 +153,15 @@ impl<R: Read> TarReader<'_, R> {
                         return Err(self.tar_error(format!(
                             "{path} claims {size} bytes, more than the {MAX_MEMBER_BYTES} a dataset file may have"
                         )));
+                    }
+                    if keep {
+                        self.kept += size;
+                        if self.kept > MAX_KEPT_BYTES {
+                            return Err(self.tar_error(format!(
+                                "its dataset files add up to more than {MAX_KEPT_BYTES} bytes (at {path}), more \
+                                 than CIFAR-10 has"
+                            )));
+                        }
                     }
                     let data = self.read_data(size, keep, &path)?;
                     if keep {
@@ -259,6 +287,48 @@ pub(crate) mod tests {
         assert_eq!(members.len(), 2);
         assert_eq!(members[0], ("d/a.txt".to_string(), b"alpha".to_vec()));
         assert_eq!(members[1].1, vec![7u8; 1000]);
+    }
+
+    /// A gzipped tar whose members are `size` zero bytes each, streamed (never held in memory).
+    fn zeros_archive(members: &[(&str, u64)]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::fast());
+        let zeros = vec![0u8; 1 << 20];
+        for (path, size) in members {
+            let header = tar(&[(path, &[])]);
+            let mut header: [u8; BLOCK] = header[..BLOCK].try_into().expect("a block");
+            header[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+            header[148..156].copy_from_slice(b"        ");
+            let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
+            header[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+            encoder.write_all(&header).expect("in memory");
+            let mut left = *size;
+            while left > 0 {
+                let now = left.min(zeros.len() as u64) as usize;
+                encoder.write_all(&zeros[..now]).expect("in memory");
+                left -= now as u64;
+            }
+            let padding = (BLOCK - (*size % BLOCK as u64) as usize) % BLOCK;
+            encoder.write_all(&zeros[..padding]).expect("in memory");
+        }
+        encoder.write_all(&[0u8; 2 * BLOCK]).expect("in memory");
+        encoder.finish().expect("in memory")
+    }
+
+    #[test]
+    fn a_gzip_bomb_of_skipped_data_is_cut_off() {
+        let bomb = zeros_archive(&[("padding.bin", MAX_EXPANDED_BYTES + (1 << 20))]);
+        assert!(bomb.len() < 10_000_000, "a small fraction of what it expands to: {}", bomb.len());
+        let err = read_tar_gz("bomb.tar.gz", bomb.as_slice(), |_| false).map(|members| members.len()).unwrap_err();
+        assert!(err.to_string().contains("expands to more than 1000000000 bytes"), "{err}");
+    }
+
+    #[test]
+    fn repeated_wanted_members_cannot_exceed_the_kept_limit() {
+        let size = 90_000_000;
+        let archive = zeros_archive(&[("a/data_batch_1.bin", size), ("b/data_batch_1.bin", size), ("c/data_batch_1.bin", size)]);
+        let outcome = read_tar_gz("many.tar.gz", archive.as_slice(), |_| true);
+        let err = outcome.map(|members| members.len()).unwrap_err();
+        assert!(err.to_string().contains("add up to more than 250000000 bytes (at c/data_batch_1.bin)"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 // The engine worker's first script (a classic worker: the page starts it with
-// `new Worker("public/worker-boot.js?name=...")`). Before the engine's WebAssembly starts, it
+// `new Worker("worker-boot.js?name=...")`, from the root of the site so the engine's relative
+// URLs (./public/data/...) mean what they mean on the page). Before the engine's WebAssembly starts, it
 // makes sure the page learns when this worker ends, whatever ends it:
 // - it holds a Web Lock named after the worker for as long as it lives; the page waits on the same
 //   lock, so even a worker that is terminated or killed without a word releases it;
@@ -36,5 +37,5 @@ if (self.GPUAdapter) {
   };
 }
 
-importScripts("../worker.js");
-wasm_bindgen("../worker_bg.wasm");
+importScripts("./worker.js");
+wasm_bindgen("./worker_bg.wasm");

@@ -1,0 +1,4 @@
+#![no_main]
+//! See `tripletlab_fuzz::cifar_batch`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tripletlab_fuzz::cifar_batch(data));
