@@ -10,9 +10,11 @@
 //! what the fuzz targets read, without linking burn.
 
 pub mod data;
+pub mod explore;
 #[cfg(feature = "tensors")]
 pub mod loss;
 pub mod metrics;
+pub mod mining;
 pub mod model;
 #[cfg(feature = "tensors")]
 pub mod optim;

@@ -1,0 +1,266 @@
+//! Online triplet mining (beyond the recipe's fixed triplets): batches of P classes x K images,
+//! and the triplets chosen inside a batch from its distance matrix.
+//!
+//! - batch-all (Hermans et al. 2017, "In Defense of the Triplet Loss"): every valid triplet whose
+//!   hinge is positive; the loss averages over those.
+//! - batch-hard (same paper): for each anchor, its farthest positive and its nearest negative.
+//! - semi-hard (Schroff et al. 2015, FaceNet): for each anchor-positive pair, the nearest negative
+//!   that is still farther than the positive; where none is (the positive is farther than every
+//!   negative), the farthest negative, as TensorFlow Addons' `triplet_semihard_loss` does.
+//!
+//! Plain Rust on a row-major distance matrix, so the choice is testable by hand; the trainer
+//! computes the matrix on the device, reads it back, and gathers the chosen triplets.
+
+use crate::random::SeededRng;
+
+/// How triplets are chosen inside a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Mining {
+    BatchAll,
+    BatchHard,
+    SemiHard,
+}
+
+/// A triplet of batch positions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mined {
+    pub anchor: usize,
+    pub positive: usize,
+    pub negative: usize,
+}
+
+/// The triplets chosen in one batch, and how many there were to choose from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinedBatch {
+    pub triplets: Vec<Mined>,
+    /// Valid triplets in the batch (anchor and positive of one class, negative of another).
+    pub valid: usize,
+    /// Valid triplets whose hinge `d(a,p) - d(a,n) + margin` is positive.
+    pub active: usize,
+    /// Mean distance between two different images of the batch: near zero when the embedding has
+    /// collapsed (every image mapped to the same point).
+    pub mean_distance: f32,
+}
+
+/// Why a batch cannot be mined.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MiningError {
+    #[error("a {n} x {n} distance matrix needs {expected} values, not {found}")]
+    Shape { n: usize, expected: usize, found: usize },
+    #[error("the batch has no anchor with both a positive and a negative: it needs two classes with two images each")]
+    NoValidTriplet,
+    #[error("P x K batches need at least {k} images in each of {p} classes; only {classes} classes have them")]
+    TooFewImages { p: usize, k: usize, classes: usize },
+}
+
+/// Choose triplets in a batch with labels `labels` and distances `distances` (n x n, row-major).
+pub fn mine(distances: &[f32], labels: &[u8], margin: f32, mining: Mining) -> Result<MinedBatch, MiningError> {
+    let n = labels.len();
+    if distances.len() != n * n {
+        return Err(MiningError::Shape { n, expected: n * n, found: distances.len() });
+    }
+    let d = |i: usize, j: usize| distances[i * n + j];
+    let mut valid = 0;
+    let mut active = 0;
+    let mut all = Vec::new();
+    for a in 0..n {
+        for p in (0..n).filter(|&p| p != a && labels[p] == labels[a]) {
+            for neg in (0..n).filter(|&x| labels[x] != labels[a]) {
+                valid += 1;
+                if d(a, p) - d(a, neg) + margin > 0.0 {
+                    active += 1;
+                    if mining == Mining::BatchAll {
+                        all.push(Mined { anchor: a, positive: p, negative: neg });
+                    }
+                }
+            }
+        }
+    }
+    if valid == 0 {
+        return Err(MiningError::NoValidTriplet);
+    }
+    let triplets = match mining {
+        Mining::BatchAll => all,
+        Mining::BatchHard => (0..n)
+            .filter_map(|a| {
+                let positive = farthest((0..n).filter(|&p| p != a && labels[p] == labels[a]), |p| d(a, p))?;
+                let negative = nearest((0..n).filter(|&x| labels[x] != labels[a]), |x| d(a, x))?;
+                Some(Mined { anchor: a, positive, negative })
+            })
+            .collect(),
+        Mining::SemiHard => {
+            let mut chosen = Vec::new();
+            for a in 0..n {
+                for p in (0..n).filter(|&p| p != a && labels[p] == labels[a]) {
+                    let negatives = || (0..n).filter(|&x| labels[x] != labels[a]);
+                    let semi_hard = nearest(negatives().filter(|&x| d(a, x) > d(a, p)), |x| d(a, x));
+                    if let Some(negative) = semi_hard.or_else(|| farthest(negatives(), |x| d(a, x))) {
+                        chosen.push(Mined { anchor: a, positive: p, negative });
+                    }
+                }
+            }
+            chosen
+        }
+    };
+    let pairs = n * (n - 1);
+    let mean_distance = if pairs == 0 {
+        0.0
+    } else {
+        (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| d(i, j)).sum::<f32>()
+            / pairs as f32
+    };
+    Ok(MinedBatch { triplets, valid, active, mean_distance })
+}
+
+/// The position with the largest key; ties go to the first.
+fn farthest(items: impl Iterator<Item = usize>, key: impl Fn(usize) -> f32) -> Option<usize> {
+    items.fold(None, |best: Option<usize>, i| match best {
+        Some(b) if key(b) >= key(i) => Some(b),
+        _ => Some(i),
+    })
+}
+
+/// The position with the smallest key; ties go to the first.
+fn nearest(items: impl Iterator<Item = usize>, key: impl Fn(usize) -> f32) -> Option<usize> {
+    items.fold(None, |best: Option<usize>, i| match best {
+        Some(b) if key(b) <= key(i) => Some(b),
+        _ => Some(i),
+    })
+}
+
+/// Batches of `p` classes x `k` images from `labels` (image indices), for one epoch: classes are
+/// drawn without replacement until too few remain, images without replacement within a class;
+/// every batch has exactly `p * k` images. Seeded: the same seed and epoch give the same batches.
+pub fn pk_batches(labels: &[u8], p: usize, k: usize, seed: u64, epoch: u64) -> Result<Vec<Vec<u32>>, MiningError> {
+    let mut by_class: Vec<Vec<u32>> = Vec::new();
+    for (index, &label) in labels.iter().enumerate() {
+        let class = usize::from(label);
+        if by_class.len() <= class {
+            by_class.resize(class + 1, Vec::new());
+        }
+        by_class[class].push(index as u32);
+    }
+    let usable: Vec<usize> = (0..by_class.len()).filter(|&c| by_class[c].len() >= k).collect();
+    if p < 2 || k < 2 || usable.len() < p {
+        return Err(MiningError::TooFewImages { p, k, classes: usable.len() });
+    }
+    let mut rng = SeededRng::new(seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    for class in &mut by_class {
+        rng.shuffle(class);
+    }
+    // Each class yields floor(len / k) groups of k; groups are dealt into batches of p classes.
+    let mut groups: Vec<(usize, Vec<u32>)> = Vec::new();
+    for &class in &usable {
+        for chunk in by_class[class].chunks_exact(k) {
+            groups.push((class, chunk.to_vec()));
+        }
+    }
+    rng.shuffle(&mut groups);
+    let mut batches = Vec::new();
+    let mut pending: Vec<(usize, Vec<u32>)> = Vec::new();
+    // Deal from the end: the next group of a class not yet in the batch. What cannot make a whole
+    // batch any more (every group left is of a class already in it) is left out of this epoch.
+    while let Some(at) = groups.iter().rposition(|(class, _)| !pending.iter().any(|(c, _)| c == class)) {
+        pending.push(groups.remove(at));
+        if pending.len() == p {
+            batches.push(pending.drain(..).flat_map(|(_, images)| images).collect());
+        }
+    }
+    Ok(batches)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Four images: 0 and 1 of class 0, 2 and 3 of class 1. Distances chosen by hand:
+    ///        0    1    2    3
+    ///   0  0.0  0.5  0.2  0.9
+    ///   1  0.5  0.0  0.7  0.3
+    ///   2  0.2  0.7  0.0  0.4
+    ///   3  0.9  0.3  0.4  0.0
+    const D: [f32; 16] = [0.0, 0.5, 0.2, 0.9, 0.5, 0.0, 0.7, 0.3, 0.2, 0.7, 0.0, 0.4, 0.9, 0.3, 0.4, 0.0];
+    const LABELS: [u8; 4] = [0, 0, 1, 1];
+
+    fn t(anchor: usize, positive: usize, negative: usize) -> Mined {
+        Mined { anchor, positive, negative }
+    }
+
+    #[test]
+    fn batch_hard_takes_the_farthest_positive_and_the_nearest_negative() {
+        let mined = mine(&D, &LABELS, 0.2, Mining::BatchHard).expect("mined");
+        // Anchor 0: its only positive is 1 (0.5); nearest negative 2 (0.2). Anchor 1: positive 0
+        // (0.5), nearest negative 3 (0.3). Anchor 2: positive 3 (0.4), nearest negative 0 (0.2).
+        // Anchor 3: positive 2 (0.4), nearest negative 1 (0.3).
+        assert_eq!(mined.triplets, vec![t(0, 1, 2), t(1, 0, 3), t(2, 3, 0), t(3, 2, 1)]);
+        // 4 anchors x 1 positive x 2 negatives.
+        assert_eq!(mined.valid, 8);
+    }
+
+    #[test]
+    fn batch_all_keeps_the_triplets_with_a_positive_hinge() {
+        let mined = mine(&D, &LABELS, 0.25, Mining::BatchAll).expect("mined");
+        // Hinges d(a,p) - d(a,n) + 0.25: (0,1,2) 0.55; (0,1,3) -0.15; (1,0,2) 0.05; (1,0,3) 0.45;
+        // (2,3,0) 0.45; (2,3,1) -0.05; (3,2,0) -0.25; (3,2,1) 0.35.
+        assert_eq!(mined.triplets, vec![t(0, 1, 2), t(1, 0, 2), t(1, 0, 3), t(2, 3, 0), t(3, 2, 1)]);
+        assert_eq!((mined.valid, mined.active), (8, 5));
+    }
+
+    #[test]
+    fn semi_hard_takes_the_nearest_negative_beyond_the_positive() {
+        let mined = mine(&D, &LABELS, 0.2, Mining::SemiHard).expect("mined");
+        // Anchor 0, positive 1 (0.5): negatives 2 (0.2) and 3 (0.9); only 3 is beyond 0.5.
+        // Anchor 1, positive 0 (0.5): negatives 2 (0.7), 3 (0.3): 2. Anchor 2, positive 3 (0.4):
+        // negatives 0 (0.2), 1 (0.7): 1. Anchor 3, positive 2 (0.4): negatives 0 (0.9), 1 (0.3): 0.
+        assert_eq!(mined.triplets, vec![t(0, 1, 3), t(1, 0, 2), t(2, 3, 1), t(3, 2, 0)]);
+    }
+
+    #[test]
+    fn semi_hard_falls_back_to_the_farthest_negative() {
+        // The positive (0.9) is farther than both negatives (0.2, 0.4): take the farther one, 3.
+        let d = [0.0, 0.9, 0.2, 0.4, 0.9, 0.0, 0.5, 0.5, 0.2, 0.5, 0.0, 0.1, 0.4, 0.5, 0.1, 0.0];
+        let mined = mine(&d, &LABELS, 0.2, Mining::SemiHard).expect("mined");
+        assert_eq!(mined.triplets[0], t(0, 1, 3));
+    }
+
+    #[test]
+    fn a_collapsed_embedding_shows_in_the_mean_distance() {
+        let collapsed = [0.0f32; 16];
+        let mined = mine(&collapsed, &LABELS, 0.2, Mining::BatchAll).expect("mined");
+        assert_eq!(mined.mean_distance, 0.0);
+        assert_eq!(mined.active, mined.valid, "every hinge is the margin");
+        let spread = mine(&D, &LABELS, 0.2, Mining::BatchAll).expect("mined");
+        assert!((spread.mean_distance - 3.0 / 6.0).abs() < 1e-6, "{}", spread.mean_distance);
+    }
+
+    #[test]
+    fn bad_batches_are_typed_errors() {
+        assert_eq!(
+            mine(&D[..15], &LABELS, 0.2, Mining::BatchHard),
+            Err(MiningError::Shape { n: 4, expected: 16, found: 15 })
+        );
+        assert_eq!(mine(&[0.0; 4], &[0, 0], 0.2, Mining::BatchHard), Err(MiningError::NoValidTriplet));
+    }
+
+    #[test]
+    fn pk_batches_hold_p_classes_of_k_images() {
+        // 5 classes of 6 images each, P = 3, K = 2: 15 groups, 5 batches of 6 images.
+        let labels: Vec<u8> = (0..30).map(|i| (i % 5) as u8).collect();
+        let batches = pk_batches(&labels, 3, 2, 7, 0).expect("batches");
+        assert!(batches.len() >= 4, "most groups make whole batches: {}", batches.len());
+        let mut seen = std::collections::BTreeSet::new();
+        for batch in &batches {
+            assert_eq!(batch.len(), 6);
+            let mut classes: Vec<u8> = batch.iter().map(|&i| labels[i as usize]).collect();
+            classes.sort_unstable();
+            classes.dedup();
+            assert_eq!(classes.len(), 3, "{batch:?}");
+            for &image in batch {
+                assert!(seen.insert(image), "image {image} twice in an epoch");
+            }
+        }
+        assert_eq!(batches, pk_batches(&labels, 3, 2, 7, 0).expect("same seed"));
+        assert_ne!(batches, pk_batches(&labels, 3, 2, 7, 1).expect("next epoch"));
+        assert_eq!(pk_batches(&labels, 6, 2, 7, 0), Err(MiningError::TooFewImages { p: 6, k: 2, classes: 5 }));
+    }
+}
