@@ -4,6 +4,8 @@ mod backend_panel;
 mod charts;
 mod dataset_panel;
 mod engine;
+mod explore;
+mod lesson;
 mod live;
 mod results;
 mod studio;
@@ -13,9 +15,12 @@ use leptos::prelude::*;
 use backend_panel::BackendPanel;
 use dataset_panel::{DATA_ROOT, DatasetPanel, DatasetState, ListState, LoadState};
 use engine::Engine;
+use explore::{ExploreState, ExploreView};
+use lesson::{LessonBanner, LessonState, LessonsCard};
 use live::LiveView;
 use results::ResultsView;
 use studio::{StudioPanel, TrainState};
+use tripletlab_protocol::lesson::Control;
 use tripletlab_protocol::{AdapterReport, BackendChoice, Command, Event, PingReport};
 
 /// The last answer to a backend check.
@@ -55,7 +60,10 @@ struct Page {
     train: TrainState,
     /// Problems that did not stop the work, and engine ends, newest last, until dismissed.
     alerts: RwSignal<Vec<String>>,
+    explore: ExploreState,
     engine: StoredValue<Option<Engine>, LocalStorage>,
+    /// The backend a lesson link asks for, if any.
+    lesson_backend: Option<BackendChoice>,
 }
 
 impl Page {
@@ -94,16 +102,22 @@ impl Page {
 }
 
 /// Fold one worker event into the page's state.
-fn apply(page: Page, event: Event) {
-    let Page { backend: state, data, train, alerts, .. } = page;
-    if train.apply(&event) {
+fn apply(page: Page, mut event: Event) {
+    let Page { backend: state, data, train, alerts, lesson_backend, explore, .. } = page;
+    if let Event::TrainingStarted(info) = &event
+        && info.resumed_at.is_none()
+    {
+        explore.map.set(None);
+        explore.search.set(explore::SearchState::Idle);
+    }
+    if train.apply(&event) || explore.apply(&mut event) {
         return;
     }
     match event {
         Event::Adapter(report) => {
-            let choice = match report {
-                AdapterReport::Available(_) => BackendChoice::WebGpu,
-                AdapterReport::Unavailable(_) => BackendChoice::Cpu,
+            let choice = match (&report, lesson_backend) {
+                (_, Some(BackendChoice::Cpu)) | (AdapterReport::Unavailable(_), _) => BackendChoice::Cpu,
+                (AdapterReport::Available(_), _) => BackendChoice::WebGpu,
             };
             state.choice.set(choice);
             state.adapter.set(Some(report));
@@ -124,16 +138,30 @@ fn apply(page: Page, event: Event) {
 /// The whole page.
 #[component]
 pub fn App() -> impl IntoView {
+    let (lesson, opened_with) = LessonState::from_address();
     let page = Page {
         backend: BackendState::new(),
         data: DatasetState::new(),
         train: TrainState::new(),
         alerts: RwSignal::new(Vec::new()),
+        explore: ExploreState::new(),
         engine: StoredValue::new_local(None),
+        lesson_backend: opened_with.as_ref().and_then(|lesson| lesson.backend),
     };
-    let Page { backend: state, data, train, alerts, .. } = page;
+    let Page { backend: state, data, train, alerts, explore, .. } = page;
+    if let Some(opened) = opened_with {
+        train.settings.set(opened.settings);
+    }
     page.start_engine();
     let send = move |command: Command| page.send(command);
+    // A lesson that hides the dataset card loads the first served dataset for the class.
+    Effect::new(move |_| {
+        let hidden = lesson.hidden.with(|hidden| hidden.contains(&Control::Dataset));
+        let listed = matches!(data.list.get(), ListState::Ready(ref datasets) if !datasets.is_empty());
+        if hidden && listed && matches!(data.load.get_untracked(), LoadState::Idle) {
+            data.load_selected(Callback::new(send));
+        }
+    });
     let dataset_ready = Signal::derive(move || matches!(data.load.get(), LoadState::Ready(_)));
     let check_backend = move || {
         let backend = state.choice.get_untracked();
@@ -158,19 +186,35 @@ pub fn App() -> impl IntoView {
                 "Nothing leaves this page."
             </p>
         </header>
+        <LessonBanner state=lesson />
         <Alerts alerts=alerts />
         <main class="layout">
             <section class="panel training" aria-labelledby="training-title">
                 <h2 id="training-title">"Training"</h2>
-                <BackendPanel state=state on_check=Callback::new(move |()| check_backend()) />
-                <DatasetPanel state=data send=Callback::new(send) />
-                <StudioPanel state=train backend=state.choice dataset_ready=dataset_ready send=Callback::new(send) />
-                <RecipeSummary />
+                <div hidden=lesson.hides(Control::Backend) data-testid="backend-card">
+                    <BackendPanel state=state on_check=Callback::new(move |()| check_backend()) />
+                </div>
+                <div hidden=lesson.hides(Control::Dataset) data-testid="dataset-card">
+                    <DatasetPanel state=data send=Callback::new(send) />
+                </div>
+                <StudioPanel
+                    state=train
+                    backend=state.choice
+                    dataset_ready=dataset_ready
+                    send=Callback::new(send)
+                    hide_settings=lesson.hides(Control::Settings)
+                    hide_checkpoints=lesson.hides(Control::Checkpoints)
+                />
+                <LessonsCard state=lesson settings=train.settings />
+                <div hidden=lesson.hides(Control::Recipe) data-testid="recipe-card">
+                    <RecipeSummary />
+                </div>
             </section>
             <section class="panel results" aria-labelledby="results-title">
                 <h2 id="results-title">"Results"</h2>
                 <LiveView state=train />
                 <ResultsView state=train />
+                <ExploreView state=explore send=Callback::new(send) />
             </section>
         </main>
         <footer class="footer">

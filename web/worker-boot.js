@@ -30,7 +30,7 @@ if (self.GPUAdapter) {
     const device = await requestDevice.apply(this, args);
     self.tripletlabGpuDevices.push(device);
     device.lost.then((info) => {
-      const why = info.message ? `: ${info.message}` : "";
+      const why = info.message ? `: ${info.message.replace(/[.\s]+$/, "")}` : "";
       self.tripletlabEnd(`The GPU device was lost (${info.reason})${why}.`);
     });
     return device;

@@ -67,6 +67,15 @@ impl DatasetState {
         }
     }
 
+    /// Load the dataset selected in the list (for a lesson that hides this card).
+    pub fn load_selected(self, send: Callback<Command>) {
+        if let Some(request) = self.request_selected() {
+            self.last_request.set_value(Some(request.clone()));
+            self.load.set(LoadState::Loading(LoadProgress::default()));
+            send.run(Command::LoadDataset(request));
+        }
+    }
+
     fn request_selected(self) -> Option<DatasetRequest> {
         let ListState::Ready(datasets) = self.list.get_untracked() else { return None };
         let entry = datasets.get(self.selected.get_untracked())?;

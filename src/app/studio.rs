@@ -182,6 +182,9 @@ pub fn StudioPanel(
     backend: RwSignal<BackendChoice>,
     dataset_ready: Signal<bool>,
     send: Callback<Command>,
+    /// A lesson hides the settings card, or the checkpoint buttons.
+    hide_settings: Signal<bool>,
+    hide_checkpoints: Signal<bool>,
 ) -> impl IntoView {
     let phase = state.phase;
     let active = move || phase.get().is_active();
@@ -224,7 +227,7 @@ pub fn StudioPanel(
     };
 
     view! {
-        <section class="card" aria-labelledby="settings-title">
+        <section class="card" aria-labelledby="settings-title" hidden=hide_settings data-testid="settings-card">
             <h3 id="settings-title">"Settings"</h3>
             <div class="row">
                 <button
@@ -297,7 +300,7 @@ pub fn StudioPanel(
                 {move || phase_line(&phase.get())}
             </p>
             <p class="notice" data-testid="notice">{move || state.notice.get()}</p>
-            <div class="row">
+            <div class="row" hidden=hide_checkpoints data-testid="checkpoint-row">
                 <button
                     class="secondary"
                     disabled=move || state.saved.get().is_none() && state.run.get().is_none()

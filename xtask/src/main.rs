@@ -26,6 +26,7 @@ commands:
           --long: then the soaks too (page and CLI, TRIPLETLAB_SOAK_MINUTES each, default 30)
   bench   training and inference speed natively (flex, wgpu) and in the page (CPU, WebGPU),
           the bytes a first visit transfers: a table, and target/bench/bench.json
+  soak    page|cli: one soak of `test --long` alone (the page soak needs a built dist/)
   fuzz    every cargo-fuzz target for --seconds N each (default 60), corpora minimised, a
           table of inputs run and crashes (nightly and cargo-fuzz installed when missing)";
 
@@ -39,6 +40,14 @@ fn main() -> ExitCode {
             _ => Err(Failure::new(format!("usage: cargo xtask test [--long]\n\n{USAGE}"))),
         },
         Some("fuzz") => fuzz::fuzz(&run::repo_root(), &args[1..]),
+        Some("soak") => {
+            let root = run::repo_root();
+            match args.get(1).map(String::as_str) {
+                Some("page") => soak::page(&root),
+                Some("cli") => soak::cli(&root),
+                _ => Err(Failure::new("usage: cargo xtask soak page|cli (the page soak needs a built dist/)")),
+            }
+        }
         Some("bench") => bench::bench(&run::repo_root()),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");

@@ -180,7 +180,7 @@ impl Trainer {
     }
 
     /// The training device without autodiff, where inference runs.
-    fn plain_device(&self) -> Device {
+    pub fn plain_device(&self) -> Device {
         self.device.clone().inner()
     }
 
@@ -313,6 +313,11 @@ impl Trainer {
             sum += f64::from(loss[0]) * chunk.len() as f64;
         }
         Ok(sum / held_out.len().max(1) as f64)
+    }
+
+    /// The configuration the trainer runs with.
+    pub fn scaling(&self) -> InputScaling {
+        self.config.scaling
     }
 
     /// Templates of the images at `indices`, in inference mode: `indices.len()` rows of 1280.
@@ -459,10 +464,21 @@ pub async fn embed(
     batch_size: usize,
     device: &Device,
 ) -> Result<Vec<Vec<f32>>, TrainError> {
-    let mut rows = Vec::with_capacity(indices.len());
-    for chunk in indices.chunks(batch_size.max(1)) {
-        let images = chunk.iter().map(|&at| data.image(at as usize));
-        let templates = model.forward(images_to_tensor(images, scaling, device));
+    let images: Vec<&[u8]> = indices.iter().map(|&at| data.image(at as usize)).collect();
+    embed_images(model, &images, scaling, batch_size, device).await
+}
+
+/// Templates of `images` (each `IMAGE_BYTES` of planar RGB, as in a CIFAR record) with `model`.
+pub async fn embed_images(
+    model: &MobileNetV2,
+    images: &[&[u8]],
+    scaling: InputScaling,
+    batch_size: usize,
+    device: &Device,
+) -> Result<Vec<Vec<f32>>, TrainError> {
+    let mut rows = Vec::with_capacity(images.len());
+    for chunk in images.chunks(batch_size.max(1)) {
+        let templates = model.forward(images_to_tensor(chunk.iter().copied(), scaling, device));
         let [_, width] = templates.dims();
         let values = read_f32(templates.reshape([chunk.len() * width])).await?;
         rows.extend(values.chunks_exact(width).map(<[f32]>::to_vec));

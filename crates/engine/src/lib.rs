@@ -8,6 +8,7 @@
 mod adapter;
 mod cache;
 mod dataset;
+mod explore;
 mod net;
 mod store;
 mod training;
@@ -151,6 +152,10 @@ impl Worker for Engine {
                         respond.send(Event::Warning { message: format!("The stored run could not be deleted: {err}") });
                     }
                     Event::SavedRun(None)
+                }
+                Command::Search { query, k } => {
+                    let explorer = session.explorer.borrow().clone();
+                    explore::search(explorer.as_deref(), query, k).await
                 }
                 Command::ExportCheckpoint => export(&session).await,
                 Command::ImportCheckpoint { name, bytes } => import(&name, bytes).await,

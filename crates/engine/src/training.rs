@@ -16,6 +16,7 @@ use tripletlab_core::train::{BranchPasses, TrainError, Trainer, TrainerConfig};
 use web_time::Instant;
 
 use crate::cache::FileCache;
+use crate::explore::{Explorer, map_event, map_images};
 use crate::store::{self, SavedMeta};
 use crate::{Devices, Responder, dataset, describe, net};
 use tripletlab_protocol::{
@@ -47,6 +48,10 @@ pub struct Session {
     pub last_checkpoint: RefCell<Option<(String, Vec<u8>)>>,
     /// The served dataset last loaded: `(manifest URL, max shards)`.
     pub source: RefCell<Option<(String, Option<u32>)>>,
+    /// The latest embedding map, for searches.
+    pub explorer: RefCell<Option<Rc<Explorer>>>,
+    /// Images whose thumbnails this run has sent the page.
+    pub sent_thumbnails: RefCell<std::collections::HashSet<u32>>,
 }
 
 impl Default for Session {
@@ -56,6 +61,8 @@ impl Default for Session {
             evaluate_now: Cell::new(false),
             last_checkpoint: RefCell::new(None),
             source: RefCell::new(None),
+            explorer: RefCell::new(None),
+            sent_thumbnails: RefCell::new(std::collections::HashSet::new()),
         }
     }
 }
@@ -162,6 +169,7 @@ impl Run {
             resumed_at,
             history: history.clone(),
         }));
+        self.session.sent_thumbnails.borrow_mut().clear();
         let now = Instant::now();
         Training { run: self, data, triplets, trainer, history, settings, session_started: now, last_saved: now }
             .train()
@@ -328,6 +336,43 @@ impl Training<'_> {
             auc: scores.summary.auc,
             gallery,
         }));
+        self.draw_map(epoch).await
+    }
+
+    /// Embed the held-out images, project them to 2-D, send the map, and keep the embeddings and
+    /// the model for searches.
+    async fn draw_map(&mut self, epoch: u32) -> Result<(), Failure> {
+        let started = Instant::now();
+        let held_out = &self.triplets.held_out;
+        let images = map_images(held_out.iter().flat_map(|t| [t.anchor, t.positive, t.negative]).collect());
+        let rows = self.trainer.embed(&self.data, &images).await?;
+        let dims = rows.first().map_or(0, Vec::len);
+        let explorer = Rc::new(Explorer {
+            model: self.trainer.inference_model(),
+            scaling: self.trainer.scaling(),
+            device: self.trainer.plain_device(),
+            data: Rc::clone(&self.data),
+            labels: images.iter().map(|&image| self.data.labels[image as usize]).collect(),
+            images,
+            rows: rows.concat(),
+            dims,
+        });
+        let embed_millis = started.elapsed().as_secs_f64() * 1000.0;
+        let mut sent = self.run.session.sent_thumbnails.borrow_mut();
+        let map = map_event(
+            &explorer,
+            !self.settings.euclidean,
+            self.settings.seed,
+            (epoch, self.history.global_step),
+            &mut sent,
+            embed_millis,
+        );
+        drop(sent);
+        *self.run.session.explorer.borrow_mut() = Some(explorer);
+        match map {
+            Ok(map) => self.run.respond.send(Event::EmbeddingMap(map)),
+            Err(message) => self.run.respond.send(Event::Warning { message: format!("No embedding map: {message}") }),
+        }
         Ok(())
     }
 

@@ -5,6 +5,8 @@
 //! The page never touches a tensor; the worker never touches the DOM. Every message is a serde
 //! type below, so the whole conversation can be read in this file.
 
+pub mod lesson;
+
 use serde::{Deserialize, Serialize};
 use tripletlab_core::data::manifest::IndexEntry;
 use tripletlab_core::selfcheck::MatmulCheck;
@@ -63,6 +65,19 @@ pub enum Command {
     /// Store a checkpoint file (from this page or `tripletlab train`) as the run to resume;
     /// answered by [`Event::SavedRun`] or [`Event::TrainingFailed`].
     ImportCheckpoint { name: String, bytes: Vec<u8> },
+    /// The `k` nearest images of the latest embedding map to a query, by the current model;
+    /// answered by [`Event::SearchResults`] or [`Event::SearchFailed`].
+    Search { query: SearchQuery, k: u32 },
+}
+
+/// What to search with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum SearchQuery {
+    /// An image of the map (a dataset index).
+    Image(u32),
+    /// The visitor's own picture, any size or format the browser decodes; resized to 32 x 32 in
+    /// the worker. It never leaves the browser.
+    Picture { name: String, bytes: Vec<u8> },
 }
 
 /// Every setting of a run the page offers; the engine turns it into the core's trainer settings.
@@ -210,6 +225,12 @@ pub enum Event {
     Warning {
         message: String,
     },
+    /// The held-out images on a 2-D map (after each evaluation).
+    EmbeddingMap(EmbeddingMap),
+    SearchResults(SearchResults),
+    SearchFailed {
+        message: String,
+    },
     /// A checkpoint file for the visitor to save.
     Exported {
         file_name: String,
@@ -274,6 +295,56 @@ pub struct Evaluation {
     pub auc: f64,
     /// Sample pairs to look at, both kinds.
     pub gallery: Vec<GalleryPair>,
+}
+
+/// Held-out images projected on the first two principal components of their embeddings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmbeddingMap {
+    pub epoch: u32,
+    pub global_step: u32,
+    /// Dataset indices of the images, their classes, and their (x, y) on the map.
+    pub images: Vec<u32>,
+    pub labels: Vec<u8>,
+    pub coords: Vec<f32>,
+    /// Share of the variance along each axis.
+    pub explained: Vec<f64>,
+    /// Projected as unit vectors (cosine geometry) or as they are (euclidean).
+    pub cosine: bool,
+    pub class_names: Vec<String>,
+    /// 1:N retrieval among these images with the current model (cosine).
+    pub retrieval: Option<RetrievalSummary>,
+    /// Pictures (CIFAR layout) of images this run has not sent before.
+    pub thumbnails: Vec<(u32, Vec<u8>)>,
+    /// Time to embed and project, milliseconds.
+    pub millis: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetrievalSummary {
+    pub queries: u32,
+    pub precision_at_1: f64,
+    pub r_precision: f64,
+    pub map_at_r: f64,
+}
+
+/// The nearest images to a query.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchResults {
+    /// What was searched for ("image 12 (cat)", "photo.png").
+    pub query: String,
+    /// The query as the encoder saw it: 32 x 32, CIFAR layout.
+    pub picture: Vec<u8>,
+    /// Its class, when it is an image of the dataset.
+    pub label: Option<u8>,
+    pub hits: Vec<SearchHit>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub image: u32,
+    pub label: u8,
+    /// Angular similarity to the query, in [0, 1].
+    pub similarity: f64,
 }
 
 /// Two held-out images and their similarity.

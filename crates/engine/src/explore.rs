@@ -1,0 +1,165 @@
+//! The embedding map and 1:N search: after each evaluation the worker embeds the held-out images,
+//! projects them to 2-D and keeps the embeddings with the model, so the page can search them with
+//! one of the map's images or with the visitor's own picture (decoded and resized here, in the
+//! worker; it never leaves the browser).
+
+use std::collections::HashSet;
+use std::rc::Rc;
+
+use burn::tensor::Device;
+use js_sys::{Array, Uint8Array};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Blob, ImageBitmap, OffscreenCanvas, OffscreenCanvasRenderingContext2d, WorkerGlobalScope};
+
+use tripletlab_core::data::Dataset;
+use tripletlab_core::data::cifar::IMAGE_SIDE;
+use tripletlab_core::explore::{embedding_map, rgba_to_planar};
+use tripletlab_core::metrics::{RetrievalConfig, RetrievalDistance, angular_similarity, nearest, retrieval};
+use tripletlab_core::model::{InputScaling, MobileNetV2};
+use tripletlab_core::train::embed_images;
+use tripletlab_protocol::{EmbeddingMap, Event, RetrievalSummary, SearchHit, SearchQuery, SearchResults};
+
+use crate::net::js_text;
+
+/// Most images on the map (and searched): the held-out images, evenly thinned beyond this.
+pub const MAP_IMAGES: usize = 1_500;
+/// A picture file larger than this is refused before decoding.
+const MAX_PICTURE_BYTES: usize = 25_000_000;
+const MAX_HITS: u32 = 50;
+
+/// What a search needs: the latest map's images and embeddings, and the model that made them.
+pub struct Explorer {
+    pub model: MobileNetV2,
+    pub scaling: InputScaling,
+    pub device: Device,
+    pub data: Rc<Dataset>,
+    pub images: Vec<u32>,
+    pub labels: Vec<u8>,
+    pub rows: Vec<f32>,
+    pub dims: usize,
+}
+
+/// The images of the map: distinct, sorted, at most [`MAP_IMAGES`] (evenly spaced).
+pub fn map_images(mut images: Vec<u32>) -> Vec<u32> {
+    images.sort_unstable();
+    images.dedup();
+    if images.len() <= MAP_IMAGES {
+        return images;
+    }
+    (0..MAP_IMAGES).map(|at| images[at * images.len() / MAP_IMAGES]).collect()
+}
+
+/// The map event for `explorer`, with thumbnails of the images not `sent` before.
+pub fn map_event(
+    explorer: &Explorer,
+    cosine: bool,
+    seed: u64,
+    (epoch, global_step): (u32, u32),
+    sent: &mut HashSet<u32>,
+    millis_before: f64,
+) -> Result<EmbeddingMap, String> {
+    let started = web_time::Instant::now();
+    let projection = embedding_map(&explorer.rows, explorer.dims, cosine, seed).map_err(|err| err.to_string())?;
+    let labels: Vec<u32> = explorer.labels.iter().map(|&label| u32::from(label)).collect();
+    let config = RetrievalConfig { distance: RetrievalDistance::Cosine, ..RetrievalConfig::default() };
+    let retrieval = retrieval(&explorer.rows, explorer.dims, &labels, &config).ok().map(|found| RetrievalSummary {
+        queries: (found.queries - found.lone_queries) as u32,
+        precision_at_1: found.precision_at_1,
+        r_precision: found.r_precision,
+        map_at_r: found.map_at_r,
+    });
+    let thumbnails = explorer
+        .images
+        .iter()
+        .filter(|&&image| sent.insert(image))
+        .map(|&image| (image, explorer.data.image(image as usize).to_vec()))
+        .collect();
+    Ok(EmbeddingMap {
+        epoch,
+        global_step,
+        images: explorer.images.clone(),
+        labels: explorer.labels.clone(),
+        coords: projection.coords,
+        explained: projection.explained,
+        cosine,
+        class_names: explorer.data.class_names.clone(),
+        retrieval,
+        thumbnails,
+        millis: millis_before + started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// Answer a search with the latest map's embeddings.
+pub async fn search(explorer: Option<&Explorer>, query: SearchQuery, k: u32) -> Event {
+    match run_search(explorer, query, k.clamp(1, MAX_HITS)).await {
+        Ok(results) => Event::SearchResults(results),
+        Err(message) => Event::SearchFailed { message },
+    }
+}
+
+async fn run_search(explorer: Option<&Explorer>, query: SearchQuery, k: u32) -> Result<SearchResults, String> {
+    let explorer = explorer.ok_or("Nothing to search yet: train (or resume) until the first evaluation draws the map.")?;
+    let dims = explorer.dims;
+    let (description, picture, label, embedding, exclude) = match query {
+        SearchQuery::Image(image) => {
+            let at = explorer
+                .images
+                .binary_search(&image)
+                .map_err(|_| format!("Image {image} is not on the current map."))?;
+            let label = explorer.labels[at];
+            let class = explorer.data.class_names.get(usize::from(label)).cloned().unwrap_or_default();
+            let row = explorer.rows[at * dims..(at + 1) * dims].to_vec();
+            (format!("image {image} ({class})"), explorer.data.image(image as usize).to_vec(), Some(label), row, Some(at))
+        }
+        SearchQuery::Picture { name, bytes } => {
+            let picture = decode_picture(&name, &bytes).await?;
+            let rows = embed_images(&explorer.model, &[picture.as_slice()], explorer.scaling, 1, &explorer.device)
+                .await
+                .map_err(|err| format!("Could not embed {name}: {err}"))?;
+            let row = rows.into_iter().next().ok_or("The encoder returned nothing.")?;
+            (name, picture, None, row, None)
+        }
+    };
+    let found = nearest(&explorer.rows, dims, &embedding, k as usize, RetrievalDistance::Cosine, exclude)
+        .map_err(|err| err.to_string())?;
+    let hits = found
+        .into_iter()
+        .map(|hit| SearchHit {
+            image: explorer.images[hit.index],
+            label: explorer.labels[hit.index],
+            similarity: angular_similarity(hit.score),
+        })
+        .collect();
+    Ok(SearchResults { query: description, picture, label, hits })
+}
+
+/// Decode a picture file the browser understands (PNG, JPEG, WebP, GIF...) and resize it to
+/// 32 x 32, as a CIFAR image.
+async fn decode_picture(name: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    if bytes.is_empty() {
+        return Err(format!("{name} is empty."));
+    }
+    if bytes.len() > MAX_PICTURE_BYTES {
+        return Err(format!("{name} is {:.0} MB; pictures up to 25 MB are read.", bytes.len() as f64 / 1e6));
+    }
+    let fail = |what: &str, err: wasm_bindgen::JsValue| format!("Could not read {name} as a picture ({what}: {}).", js_text(&err));
+    let blob = Blob::new_with_u8_array_sequence(&Array::of1(&Uint8Array::from(bytes))).map_err(|e| fail("blob", e))?;
+    let scope: WorkerGlobalScope = js_sys::global().dyn_into().map_err(|e| fail("worker", e.into()))?;
+    let promise = scope.create_image_bitmap_with_blob(&blob).map_err(|e| fail("decode", e))?;
+    let bitmap: ImageBitmap =
+        JsFuture::from(promise).await.map_err(|e| fail("decode", e))?.dyn_into().map_err(|e| fail("decode", e))?;
+    let side = IMAGE_SIDE as u32;
+    let canvas = OffscreenCanvas::new(side, side).map_err(|e| fail("canvas", e))?;
+    let context: OffscreenCanvasRenderingContext2d = canvas
+        .get_context("2d")
+        .map_err(|e| fail("canvas", e))?
+        .ok_or_else(|| format!("Could not read {name}: no 2-D canvas in this worker."))?
+        .dyn_into()
+        .map_err(|e| fail("canvas", e.into()))?;
+    let side = f64::from(side);
+    context.draw_image_with_image_bitmap_and_dw_and_dh(&bitmap, 0.0, 0.0, side, side).map_err(|e| fail("resize", e))?;
+    bitmap.close();
+    let pixels = context.get_image_data(0.0, 0.0, side, side).map_err(|e| fail("pixels", e))?.data();
+    rgba_to_planar(&pixels.0).ok_or_else(|| format!("Could not read {name}: the canvas gave no 32 x 32 picture."))
+}

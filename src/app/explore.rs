@@ -1,0 +1,361 @@
+//! The embedding map (held-out images on their first two principal components, coloured by
+//! class, redrawn after each evaluation) and 1:N search: click a point, or drop, choose or paste a
+//! picture of your own; the worker embeds it and answers with the nearest images.
+
+use std::collections::HashMap;
+
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlInputElement};
+
+use tripletlab_protocol::{Command, EmbeddingMap, Event, SearchQuery, SearchResults};
+
+use super::charts::image_url;
+
+/// Neighbours asked for in a search.
+const HITS: u32 = 8;
+/// Canvas size in CSS pixels (drawn at the device's pixel ratio).
+const WIDTH: f64 = 520.0;
+const HEIGHT: f64 = 380.0;
+const MARGIN: f64 = 12.0;
+/// A hover or click within this many pixels of a point picks it.
+const PICK_RADIUS: f64 = 10.0;
+/// One colour per class (Okabe-Ito and Tableau, readable on white, distinct for most eyes).
+pub const CLASS_COLOURS: [&str; 10] =
+    ["#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#f0e442", "#000000", "#999999", "#8c564b"];
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum SearchState {
+    Idle,
+    Running(String),
+    Done(SearchResults),
+    Failed(String),
+}
+
+/// The map and search part of the page's state.
+#[derive(Clone, Copy)]
+pub struct ExploreState {
+    pub map: RwSignal<Option<EmbeddingMap>>,
+    /// Pictures of the map's images (CIFAR layout), by dataset index.
+    pub thumbnails: StoredValue<HashMap<u32, Vec<u8>>, LocalStorage>,
+    pub search: RwSignal<SearchState>,
+}
+
+impl ExploreState {
+    pub fn new() -> Self {
+        Self {
+            map: RwSignal::new(None),
+            thumbnails: StoredValue::new_local(HashMap::new()),
+            search: RwSignal::new(SearchState::Idle),
+        }
+    }
+
+    /// Fold an explore event in; false when it is not one.
+    pub fn apply(self, event: &mut Event) -> bool {
+        match event {
+            Event::EmbeddingMap(map) => {
+                let thumbnails = std::mem::take(&mut map.thumbnails);
+                self.thumbnails.update_value(|kept| kept.extend(thumbnails));
+                self.map.set(Some(map.clone()));
+            }
+            Event::SearchResults(results) => self.search.set(SearchState::Done(results.clone())),
+            Event::SearchFailed { message } => self.search.set(SearchState::Failed(message.clone())),
+            _ => return false,
+        }
+        true
+    }
+
+    fn thumbnail_url(self, image: u32) -> Option<String> {
+        self.thumbnails.with_value(|kept| kept.get(&image).map(|chw| image_url(chw)))
+    }
+}
+
+/// Screen positions of the map's points, and the transform that made them.
+fn layout(map: &EmbeddingMap) -> Vec<(f64, f64)> {
+    let xs = map.coords.chunks_exact(2).map(|c| f64::from(c[0]));
+    let ys = map.coords.chunks_exact(2).map(|c| f64::from(c[1]));
+    let range = |values: &mut dyn Iterator<Item = f64>| {
+        values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+    };
+    let (x_lo, x_hi) = range(&mut xs.clone());
+    let (y_lo, y_hi) = range(&mut ys.clone());
+    let span = |lo: f64, hi: f64| if hi > lo { hi - lo } else { 1.0 };
+    map.coords
+        .chunks_exact(2)
+        .map(|c| {
+            let x = MARGIN + (f64::from(c[0]) - x_lo) / span(x_lo, x_hi) * (WIDTH - 2.0 * MARGIN);
+            // Screen y grows downwards; the map's second axis up.
+            let y = HEIGHT - MARGIN - (f64::from(c[1]) - y_lo) / span(y_lo, y_hi) * (HEIGHT - 2.0 * MARGIN);
+            (x, y)
+        })
+        .collect()
+}
+
+/// Draw every point, one path per class; returns the milliseconds it took.
+fn draw(canvas: &HtmlCanvasElement, map: &EmbeddingMap, points: &[(f64, f64)], picked: Option<usize>) -> f64 {
+    let started = window().performance().map_or(0.0, |p| p.now());
+    let ratio = window().device_pixel_ratio().max(1.0);
+    canvas.set_width((WIDTH * ratio) as u32);
+    canvas.set_height((HEIGHT * ratio) as u32);
+    let Some(context) = canvas
+        .get_context("2d")
+        .ok()
+        .flatten()
+        .and_then(|context| context.dyn_into::<CanvasRenderingContext2d>().ok())
+    else {
+        return 0.0;
+    };
+    let _ = context.scale(ratio, ratio);
+    context.clear_rect(0.0, 0.0, WIDTH, HEIGHT);
+    let radius = if points.len() > 3_000 { 1.5 } else { 3.0 };
+    for (class, colour) in CLASS_COLOURS.iter().enumerate() {
+        context.begin_path();
+        for (&(x, y), _) in points.iter().zip(&map.labels).filter(|(_, label)| usize::from(**label) == class) {
+            context.move_to(x + radius, y);
+            let _ = context.arc(x, y, radius, 0.0, std::f64::consts::TAU);
+        }
+        context.set_fill_style_str(colour);
+        context.fill();
+    }
+    if let Some(&(x, y)) = picked.and_then(|at| points.get(at)) {
+        context.begin_path();
+        let _ = context.arc(x, y, radius + 4.0, 0.0, std::f64::consts::TAU);
+        context.set_stroke_style_str("#111");
+        context.set_line_width(2.0);
+        context.stroke();
+    }
+    window().performance().map_or(0.0, |p| p.now()) - started
+}
+
+/// The point nearest to (x, y) within [`PICK_RADIUS`].
+fn pick(points: &[(f64, f64)], x: f64, y: f64) -> Option<usize> {
+    points
+        .iter()
+        .enumerate()
+        .map(|(at, &(px, py))| (at, (px - x).powi(2) + (py - y).powi(2)))
+        .filter(|&(_, d2)| d2 <= PICK_RADIUS * PICK_RADIUS)
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(at, _)| at)
+}
+
+#[component]
+pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoView {
+    let canvas = NodeRef::<leptos::html::Canvas>::new();
+    let points = Memo::new(move |_| state.map.with(|map| map.as_ref().map(layout).unwrap_or_default()));
+    let hovered = RwSignal::new(None::<usize>);
+    let draw_ms = RwSignal::new(0.0);
+    Effect::new(move |_| {
+        let picked = hovered.get();
+        let (Some(canvas), Some(())) = (canvas.get(), state.map.with(|map| map.as_ref().map(|_| ()))) else { return };
+        let ms = state.map.with(|map| map.as_ref().map_or(0.0, |map| points.with(|p| draw(&canvas, map, p, picked))));
+        draw_ms.set(ms);
+    });
+    let position = move |ev: &leptos::ev::MouseEvent| {
+        let canvas = canvas.get()?;
+        let rect = canvas.get_bounding_client_rect();
+        let scale = WIDTH / rect.width().max(1.0);
+        Some((f64::from(ev.client_x()) - rect.left()) * scale).zip(Some((f64::from(ev.client_y()) - rect.top()) * scale))
+    };
+    let on_move = move |ev: leptos::ev::MouseEvent| {
+        let found = position(&ev).and_then(|(x, y)| points.with(|p| pick(p, x, y)));
+        if found != hovered.get_untracked() {
+            hovered.set(found);
+        }
+    };
+    let search_image = move |at: usize| {
+        let Some(image) = state.map.with_untracked(|map| map.as_ref().and_then(|map| map.images.get(at).copied())) else {
+            return;
+        };
+        state.search.set(SearchState::Running(format!("image {image}")));
+        send.run(Command::Search { query: SearchQuery::Image(image), k: HITS });
+    };
+    let on_click = move |ev: leptos::ev::MouseEvent| {
+        if let Some(at) = position(&ev).and_then(|(x, y)| points.with(|p| pick(p, x, y))) {
+            search_image(at);
+        }
+    };
+    let search_file = move |file: web_sys::File| {
+        let name = file.name();
+        state.search.set(SearchState::Running(name.clone()));
+        leptos::task::spawn_local(async move {
+            match wasm_bindgen_futures::JsFuture::from(file.array_buffer()).await {
+                Ok(buffer) => {
+                    let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+                    send.run(Command::Search { query: SearchQuery::Picture { name, bytes }, k: HITS });
+                }
+                Err(err) => state.search.set(SearchState::Failed(format!("Could not read {name}: {err:?}"))),
+            }
+        });
+    };
+    let first_file = move |files: Option<web_sys::FileList>| files.and_then(|files| files.get(0));
+    let on_pick = move |ev: leptos::ev::Event| {
+        let input = ev.target().and_then(|target| target.dyn_into::<HtmlInputElement>().ok());
+        if let Some(file) = first_file(input.as_ref().and_then(HtmlInputElement::files)) {
+            search_file(file);
+        }
+        if let Some(input) = input {
+            input.set_value("");
+        }
+    };
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        if let Some(file) = first_file(ev.data_transfer().and_then(|transfer| transfer.files())) {
+            search_file(file);
+        }
+    };
+    let on_paste = move |ev: leptos::ev::ClipboardEvent| {
+        if let Some(file) = first_file(ev.clipboard_data().and_then(|data| data.files())) {
+            ev.prevent_default();
+            search_file(file);
+        }
+    };
+    let class_name = move |label: u8| {
+        state.map.with(|map| {
+            map.as_ref().and_then(|map| map.class_names.get(usize::from(label)).cloned()).unwrap_or_default()
+        })
+    };
+    let hovered_view = move || {
+        let at = hovered.get()?;
+        let (image, label) = state.map.with(|map| map.as_ref().map(|map| (map.images[at], map.labels[at])))?;
+        let url = state.thumbnail_url(image).unwrap_or_default();
+        Some(view! {
+            <img src=url alt=class_name(label) width="64" height="64" />
+            <span>{format!("image {image}: {}", class_name(label))}</span>
+        })
+    };
+
+    view! {
+        <Show when=move || state.map.with(Option::is_some)>
+            <section class="card" aria-labelledby="map-title">
+                <h3 id="map-title">"Embedding map"</h3>
+                <p class="hint" data-testid="map-caption">
+                    {move || state.map.with(|map| map.as_ref().map(map_caption).unwrap_or_default())}
+                </p>
+                <p class="auc" data-testid="retrieval">
+                    {move || state.map.with(|map| map.as_ref().map(retrieval_line).unwrap_or_default())}
+                </p>
+                <div class="map-row">
+                    <canvas
+                        node_ref=canvas
+                        class="map"
+                        data-testid="map"
+                        data-points=move || points.with(Vec::len).to_string()
+                        data-draw-ms=move || format!("{:.2}", draw_ms.get())
+                        role="img"
+                        aria-label="Held-out images on the first two principal components, coloured by class"
+                        on:mousemove=on_move
+                        on:mouseleave=move |_| hovered.set(None)
+                        on:click=on_click
+                    ></canvas>
+                    <div class="map-side">
+                        <div class="hovered" data-testid="map-hovered">{hovered_view}</div>
+                        <ul class="legend" data-testid="map-legend">
+                            {move || {
+                                state.map.with(|map| {
+                                    map.as_ref().map(|map| map.class_names.clone()).unwrap_or_default()
+                                })
+                                    .into_iter()
+                                    .enumerate()
+                                    .map(|(class, name)| {
+                                        view! { <li class=format!("legend-{class}")>{name}</li> }
+                                    })
+                                    .collect_view()
+                            }}
+                        </ul>
+                    </div>
+                </div>
+            </section>
+            <section class="card" aria-labelledby="search-title">
+                <h3 id="search-title">"Search"</h3>
+                <div
+                    class="drop search-drop"
+                    tabindex="0"
+                    data-testid="search-drop"
+                    on:dragover=|ev: leptos::ev::DragEvent| ev.prevent_default()
+                    on:drop=on_drop
+                    on:paste=on_paste
+                >
+                    "Click a point on the map, or drop, paste or "
+                    <label class="file-button">
+                        "choose a picture"
+                        <input type="file" accept="image/*" data-testid="search-file" on:change=on_pick />
+                    </label>
+                    " of your own: it is resized to 32 x 32 and embedded in this browser; it never leaves it."
+                </div>
+                <SearchResultsView state=state class_name=Callback::new(class_name) />
+            </section>
+        </Show>
+    }
+}
+
+#[component]
+fn SearchResultsView(state: ExploreState, class_name: Callback<u8, String>) -> impl IntoView {
+    move || match state.search.get() {
+        SearchState::Idle => ().into_any(),
+        SearchState::Running(what) => view! { <p class="hint" data-testid="search-status">{format!("Searching with {what}...")}</p> }.into_any(),
+        SearchState::Failed(message) => view! { <p class="error" data-testid="search-status">{message}</p> }.into_any(),
+        SearchState::Done(results) => {
+            let query_class = results.label.map(|label| class_name.run(label));
+            let heading = match &query_class {
+                Some(class) => format!("Nearest to {} ({class}):", results.query),
+                None => format!("Nearest to {}:", results.query),
+            };
+            view! {
+                <div class="search-results" data-testid="search-results">
+                    <figure class="query">
+                        <img src=image_url(&results.picture) alt="the query, as the encoder sees it" width="64" height="64" />
+                        <figcaption>{heading}</figcaption>
+                    </figure>
+                    <ol class="hits">
+                        {results
+                            .hits
+                            .iter()
+                            .map(|hit| {
+                                let url = state.thumbnail_url(hit.image).unwrap_or_default();
+                                let class = class_name.run(hit.label);
+                                let same = results.label.map(|label| label == hit.label);
+                                let mark = match same {
+                                    Some(true) => "hit same-class",
+                                    Some(false) => "hit other-class",
+                                    None => "hit",
+                                };
+                                view! {
+                                    <li class=mark data-testid="search-hit" data-similarity=format!("{:.4}", hit.similarity)>
+                                        <img src=url alt=class.clone() width="48" height="48" />
+                                        <span>{format!("{:.3}", hit.similarity)}</span>
+                                        <small>{class}</small>
+                                    </li>
+                                }
+                            })
+                            .collect_view()}
+                    </ol>
+                </div>
+            }
+            .into_any()
+        }
+    }
+}
+
+fn map_caption(map: &EmbeddingMap) -> String {
+    let share = |at: usize| map.explained.get(at).map_or(0.0, |share| 100.0 * share);
+    format!(
+        "{} held-out images after {} epochs (step {}), on their first two principal components ({:.0}% and {:.0}% \
+         of the variance){}. Hover for the image; click to search with it.",
+        map.images.len(),
+        map.epoch,
+        map.global_step,
+        share(0),
+        share(1),
+        if map.cosine { ", as unit vectors (cosine)" } else { " (euclidean)" }
+    )
+}
+
+fn retrieval_line(map: &EmbeddingMap) -> String {
+    match &map.retrieval {
+        Some(r) => format!(
+            "Retrieval among these images: precision@1 {:.3}, R-precision {:.3}, MAP@R {:.3} ({} queries).",
+            r.precision_at_1, r.r_precision, r.map_at_r, r.queries
+        ),
+        None => "Retrieval: too few images of a class to measure.".into(),
+    }
+}
