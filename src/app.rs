@@ -1,5 +1,6 @@
 //! The page: controls and results, rendered from the worker's events. It never touches a tensor.
 
+mod anatomy;
 mod backend_panel;
 mod charts;
 mod dataset_panel;
@@ -214,6 +215,7 @@ pub fn App() -> impl IntoView {
                 <h2 id="results-title">"Results"</h2>
                 <LiveView state=train />
                 <ResultsView state=train />
+                <anatomy::TripletAnatomy state=train />
                 <ExploreView state=explore send=Callback::new(send) />
             </section>
         </main>

@@ -174,6 +174,29 @@ pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoVie
             search_image(at);
         }
     };
+    // The keyboard reaches every point too: arrows move through them, Enter searches.
+    let on_key = move |ev: leptos::ev::KeyboardEvent| {
+        let count = points.with(Vec::len);
+        if count == 0 {
+            return;
+        }
+        let current = hovered.get_untracked();
+        let next = match ev.key().as_str() {
+            "ArrowRight" | "ArrowDown" => Some(current.map_or(0, |at| (at + 1) % count)),
+            "ArrowLeft" | "ArrowUp" => Some(current.map_or(count - 1, |at| (at + count - 1) % count)),
+            "Enter" | " " => {
+                if let Some(at) = current {
+                    search_image(at);
+                }
+                None
+            }
+            _ => return,
+        };
+        ev.prevent_default();
+        if let Some(next) = next {
+            hovered.set(Some(next));
+        }
+    };
     let search_file = move |file: web_sys::File| {
         let name = file.name();
         state.search.set(SearchState::Running(name.clone()));
@@ -242,10 +265,12 @@ pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoVie
                         data-points=move || points.with(Vec::len).to_string()
                         data-draw-ms=move || format!("{:.2}", draw_ms.get())
                         role="img"
-                        aria-label="Held-out images on the first two principal components, coloured by class"
+                        aria-label="Held-out images on the first two principal components, coloured by class. Arrow keys move through them, Enter searches with one."
                         on:mousemove=on_move
                         on:mouseleave=move |_| hovered.set(None)
                         on:click=on_click
+                        on:keydown=on_key
+                        tabindex="0"
                     ></canvas>
                     <div class="map-side">
                         <div class="hovered" data-testid="map-hovered">{hovered_view}</div>

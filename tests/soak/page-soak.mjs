@@ -8,32 +8,52 @@ import { resolve } from "node:path";
 
 import { serveDist } from "../support/server.mjs";
 import { launch } from "../support/browser.mjs";
-import { loadSynthetic, setNumber, tinySettings, waitForStep } from "../support/studio.mjs";
+import { loadVerdict } from "../support/dataset.mjs";
+import { tinySettings, waitForStep } from "../support/studio.mjs";
 import { flatness } from "./flatness.mjs";
 
 const minutes = Number(process.env.TRIPLETLAB_SOAK_MINUTES ?? 30);
 const SAMPLE_MS = 15_000;
 const OUT = resolve(import.meta.dirname, "..", "..", "target", "soak");
 
-/** Resident memory (bytes) of every Chromium renderer process on this machine. */
+/** A switch Chromium ignores, to find this soak's browser among the machine's processes. */
+const MARKER = `--tripletlab-soak=${process.pid}`;
+
+/**
+ * Resident memory (bytes) of this soak's Chromium renderer processes (the page and its worker):
+ * the descendants of the browser process launched with MARKER, other browsers left out.
+ */
 async function rendererRss() {
-  let total = 0;
+  const processes = [];
   for (const pid of await readdir("/proc").catch(() => [])) {
     if (!/^\d+$/.test(pid)) continue;
     try {
       const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8");
-      if (!cmdline.includes("chromium") || !cmdline.includes("--type=renderer")) continue;
       const status = await readFile(`/proc/${pid}/status`, "utf8");
-      total += Number(status.match(/VmRSS:\s+(\d+) kB/)?.[1] ?? 0) * 1024;
+      const parent = Number(status.match(/PPid:\s+(\d+)/)?.[1] ?? 0);
+      const rss = Number(status.match(/VmRSS:\s+(\d+) kB/)?.[1] ?? 0) * 1024;
+      processes.push({ pid: Number(pid), parent, cmdline, rss });
     } catch {
       // The process ended between the listing and the read.
     }
   }
-  return total;
+  const root = processes.find((p) => p.cmdline.includes(MARKER) && !p.cmdline.includes("--type="));
+  if (!root) return 0;
+  const ours = new Set([root.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of processes) {
+      if (!ours.has(p.pid) && ours.has(p.parent)) {
+        ours.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  return processes.filter((p) => ours.has(p.pid) && p.cmdline.includes("--type=renderer")).reduce((sum, p) => sum + p.rss, 0);
 }
 
 const server = await serveDist();
-const browser = await launch({ webgpu: false });
+const browser = await launch({ webgpu: false, extraArgs: [MARKER] });
 try {
   const page = await browser.newPage();
   const errors = [];
@@ -42,9 +62,21 @@ try {
   await page.goto(server.url);
   const cdp = await page.context().newCDPSession(page);
   await page.getByTestId("backend-cpu").check();
-  await loadSynthetic(page);
-  // All 400 synthetic images, width 0.35 from random weights, steps of 16, as many epochs as fit.
-  await tinySettings(page, { images: 400, heldOut: 20, batch: 16, epochs: 1000 });
+  // The largest served dataset (`cargo xtask soak page` prepares 5,000 synthetic images), so an
+  // epoch is long enough that early stopping (patience at most 100 epochs) cannot end the soak.
+  const select = page.getByTestId("dataset-select");
+  await select.waitFor({ timeout: 60_000 });
+  const largest = await select.evaluate((el) => {
+    const images = (option) => Number(option.textContent.replace(/,/g, "").match(/(\d+) images/)?.[1] ?? 0);
+    return [...el.options].sort((a, b) => images(b) - images(a))[0].value;
+  });
+  await select.selectOption(largest);
+  await page.getByTestId("dataset-load").click();
+  const verdict = await loadVerdict(page);
+  if (verdict.state !== "ready") throw new Error(`dataset did not load: ${verdict.text}`);
+  console.log(`soak page: ${verdict.text}`);
+  // All its images, width 0.35 from random weights, steps of 16, as many epochs as fit.
+  await tinySettings(page, { images: 0, heldOut: 20, batch: 16, epochs: 1000 });
   await page.getByRole("button", { name: "Start training" }).click();
   await waitForStep(page, 1);
   const stepsPerEpoch = Number((await page.getByTestId("run-line").innerText()).match(/(\d+) steps an epoch/)[1]);

@@ -14,11 +14,11 @@ const QUIET = [
  * Launch Chromium. With `webgpu`, Chromium offers its SwiftShader WebGPU adapter; without it,
  * `navigator.gpu.requestAdapter()` returns null, as on a machine without WebGPU.
  */
-export async function launch({ webgpu }) {
+export async function launch({ webgpu, extraArgs = [] }) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
-    args: webgpu ? [...QUIET, "--enable-unsafe-webgpu"] : QUIET,
+    args: [...QUIET, ...(webgpu ? ["--enable-unsafe-webgpu"] : []), ...extraArgs],
   });
 }
 

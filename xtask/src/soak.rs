@@ -20,8 +20,10 @@ pub fn minutes() -> f64 {
     std::env::var(MINUTES_ENV).ok().and_then(|text| text.parse().ok()).unwrap_or(30.0)
 }
 
-/// The page soak (`tests/soak/page-soak.mjs`), against the build in dist/.
+/// The page soak (`tests/soak/page-soak.mjs`), against the build in dist/, on 5,000 synthetic
+/// images served beside the tests' small set (long epochs: early stopping cannot end the soak).
 pub fn page(root: &Path) -> Result<(), Failure> {
+    data::prepare_synthetic(root, "dist/public/data/soak-shapes", 2, 2500)?;
     run::status(command("node", &root.join("tests")).arg("soak/page-soak.mjs"))
 }
 

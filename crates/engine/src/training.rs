@@ -540,7 +540,7 @@ fn gallery(data: &Dataset, held_out: &[Triplet], scores: &[f64]) -> Vec<GalleryP
         genuine,
         score,
     };
-    let picks: Vec<usize> = (0..shown).map(|at| at * count / shown.max(1)).collect();
+    let picks = tripletlab_protocol::gallery_picks(count, shown);
     let genuine = picks.iter().map(|&at| pair(held_out[at].anchor, held_out[at].positive, true, scores[at]));
     let impostor = picks.iter().map(|&at| pair(held_out[at].anchor, held_out[at].negative, false, scores[count + at]));
     genuine.chain(impostor).collect()

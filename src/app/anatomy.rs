@@ -1,0 +1,131 @@
+//! Triplet anatomy: one held-out triplet (anchor, positive, negative) at a time, its distances,
+//! the margin and the hinge, epoch by epoch, and why a loss of zero is not a bug.
+//!
+//! Everything comes from the evaluations the worker already sends: the gallery shows the same
+//! evenly spaced held-out triplets (genuine pair k and impostor pair k share the anchor), and the
+//! scores hold every held-out pair's angular similarity, genuine pairs first.
+
+use leptos::prelude::*;
+use tripletlab_core::metrics::cosine_of_angular;
+use tripletlab_protocol::{Evaluation, gallery_picks};
+
+use super::charts::image_url;
+use super::studio::TrainState;
+
+/// (epoch, d(a,p), d(a,n)) of gallery triplet `k` in an evaluation, as cosine distances.
+fn distances(evaluation: &Evaluation, k: usize) -> Option<(u32, f64, f64)> {
+    let count = evaluation.scores.len() / 2;
+    let shown = evaluation.gallery.len() / 2;
+    let index = *gallery_picks(count, shown).get(k)?;
+    let distance = |similarity: f64| 1.0 - cosine_of_angular(similarity);
+    Some((evaluation.epoch, distance(evaluation.scores[index]), distance(evaluation.scores[count + index])))
+}
+
+#[component]
+pub fn TripletAnatomy(state: TrainState) -> impl IntoView {
+    let chosen = RwSignal::new(0usize);
+    let margin = move || state.run.with(|run| run.as_ref().map_or(0.4, |run| run.settings.margin));
+    let latest = Memo::new(move |_| state.evaluations.with(|all| all.last().cloned()));
+    let shown = move || latest.with(|e| e.as_ref().map_or(0, |e| e.gallery.len() / 2));
+    let images = move || {
+        latest.with(|e| {
+            let e = e.as_ref()?;
+            let k = chosen.get();
+            let shown = e.gallery.len() / 2;
+            let genuine = e.gallery.get(k)?;
+            let impostor = e.gallery.get(shown + k)?;
+            Some([
+                ("anchor", genuine.first.clone(), genuine.first_class.clone()),
+                ("positive", genuine.second.clone(), genuine.second_class.clone()),
+                ("negative", impostor.second.clone(), impostor.second_class.clone()),
+            ])
+        })
+    };
+    let rows = move || {
+        let k = chosen.get();
+        let m = margin();
+        state.evaluations.with(|all| {
+            all.iter()
+                .filter_map(|e| distances(e, k))
+                .map(|(epoch, ap, an)| (epoch, ap, an, (ap - an + m).max(0.0)))
+                .collect::<Vec<_>>()
+        })
+    };
+    let verdict = move || {
+        let (_, ap, an, hinge) = rows().last().copied()?;
+        let m = margin();
+        Some(if hinge > 0.0 {
+            format!(
+                "Active: the negative is not yet {m} farther than the positive (d(a,n) - d(a,p) = {:.3} < {m}), so this \
+                 triplet still pulls the positive closer and pushes the negative away.",
+                an - ap
+            )
+        } else {
+            format!(
+                "Inactive: d(a,n) - d(a,p) = {:.3} is at least the margin {m}; its hinge max(d(a,p) - d(a,n) + margin, 0) \
+                 is 0 and it adds nothing to the loss. That is the goal, not a bug.",
+                an - ap
+            )
+        })
+    };
+    let batch_line = move || {
+        state.last_step.with(|step| {
+            step.as_ref().map(|step| {
+                format!(
+                    "In the last training batch {:.0}% of the triplets were active. A loss of exactly 0 means every \
+                     triplet of the batch already satisfies the margin: there is nothing left to learn from those \
+                     triplets (not a bug). Harder triplets (a larger margin, or mining hard negatives) give the model \
+                     more to learn.",
+                    100.0 * step.active_fraction
+                )
+            })
+        })
+    };
+    view! {
+        <Show when=move || { shown() > 0 }>
+            <section class="card" aria-labelledby="anatomy-title" data-testid="anatomy">
+                <h3 id="anatomy-title">"Triplet anatomy"</h3>
+                <label>
+                    "Held-out triplet "
+                    <select
+                        data-testid="anatomy-select"
+                        on:change=move |ev| chosen.set(event_target_value(&ev).parse().unwrap_or(0))
+                        prop:value=move || chosen.get().to_string()
+                    >
+                        {move || (0..shown()).map(|k| view! { <option value=k.to_string()>{format!("{}", k + 1)}</option> }).collect_view()}
+                    </select>
+                </label>
+                <div class="triplet">
+                    {move || images().map(|parts| parts.into_iter().map(|(role, chw, class)| view! {
+                        <figure>
+                            <img src=image_url(&chw) alt=format!("{role}: {class}") width="64" height="64" />
+                            <figcaption>{format!("{role}: {class}")}</figcaption>
+                        </figure>
+                    }).collect_view())}
+                </div>
+                <table class="anatomy" data-testid="anatomy-table">
+                    <thead>
+                        <tr><th scope="col">"epoch"</th><th scope="col">"d(a,p)"</th><th scope="col">"d(a,n)"</th><th scope="col">"margin"</th><th scope="col">"hinge"</th></tr>
+                    </thead>
+                    <tbody>
+                        {move || {
+                            let m = margin();
+                            rows().into_iter().map(|(epoch, ap, an, hinge)| view! {
+                                <tr>
+                                    <td>{epoch}</td>
+                                    <td>{format!("{ap:.3}")}</td>
+                                    <td>{format!("{an:.3}")}</td>
+                                    <td>{format!("{m}")}</td>
+                                    <td>{format!("{hinge:.3}")}</td>
+                                </tr>
+                            }).collect_view()
+                        }}
+                    </tbody>
+                </table>
+                <p data-testid="anatomy-verdict">{verdict}</p>
+                <p class="hint" data-testid="anatomy-batch">{batch_line}</p>
+                <p class="hint">"Distances are cosine distances (1 - cosine similarity) of the held-out images, as the recipe's loss measures them."</p>
+            </section>
+        </Show>
+    }
+}

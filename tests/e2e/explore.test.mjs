@@ -1,0 +1,168 @@
+// Explore and teach: lessons as links (values set, controls hidden), the embedding map after an
+// epoch (drawn, navigable, with retrieval metrics), and 1:N search with a map image and with a
+// picture of the visitor's own, dropped onto the page (decoded and resized in the worker).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+
+import { serveDist } from "../support/server.mjs";
+import { launch } from "../support/browser.mjs";
+import { loadVerdict } from "../support/dataset.mjs";
+import { errorsIn, loadSynthetic, screenshot, tinySettings, waitForPhase } from "../support/studio.mjs";
+
+let server;
+let browser;
+before(async () => {
+  server = await serveDist();
+  browser = await launch({ webgpu: false });
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function open(path = "") {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const log = [];
+  const requests = [];
+  page.on("console", (msg) => log.push(`[${msg.type()}] ${msg.text()}`));
+  page.on("pageerror", (err) => log.push(`[pageerror] ${err.message}`));
+  page.on("request", (request) => requests.push(`${request.method()} ${request.url()}`));
+  await page.goto(server.url + path);
+  return { page, log, requests };
+}
+
+const value = (page, id) => page.locator(`#${id}`).evaluate((el) => el.value);
+
+describe("lessons as links", { timeout: 240_000 }, () => {
+  test("a link sets the values, hides the controls it names, and makes its own link", async () => {
+    const query = "?preset=quick&margin=0.15&batch=8&distance=euclidean&hide=settings,checkpoints,recipe&title=Margins&intro=Watch+the+gap";
+    const { page, log } = await open(query);
+    const banner = page.getByTestId("lesson");
+    await banner.waitFor();
+    assert.match(await banner.innerText(), /^Margins\n+Watch the gap/);
+    for (const hidden of ["settings-card", "checkpoint-row", "recipe-card"]) {
+      assert.equal(await page.getByTestId(hidden).isHidden(), true, `${hidden} is hidden`);
+    }
+    assert.equal(await page.getByTestId("dataset-card").isVisible(), true);
+    assert.equal(await value(page, "setting-margin"), "0.15");
+    assert.equal(await value(page, "setting-batch-size"), "8");
+    assert.equal(await value(page, "setting-distance"), "1", "euclidean");
+    assert.equal(await value(page, "setting-learning-rate"), "0.003", "the rest is the quick demo's");
+
+    await page.getByRole("button", { name: "Link to these settings" }).click();
+    const link = await page.getByTestId("lesson-link").inputValue();
+    assert.ok(link.startsWith(server.url + "?"), link);
+    for (const part of ["margin=0.15", "batch=8", "distance=euclidean", "hide=settings,checkpoints,recipe", "title=Margins"]) {
+      assert.ok(link.includes(part), `${part} in ${link}`);
+    }
+    // The link opens the same lesson.
+    const again = await open(link.slice(server.url.length));
+    await again.page.getByTestId("lesson").waitFor();
+    assert.equal(await value(again.page, "setting-margin"), "0.15");
+    assert.equal(await again.page.getByTestId("settings-card").isHidden(), true);
+    await again.page.close();
+
+    await page.getByRole("button", { name: "Show all controls" }).click();
+    assert.equal(await page.getByTestId("settings-card").isVisible(), true);
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    await page.close();
+  });
+
+  test("ready lessons are linked; a bad value is named and ignored; a hidden dataset loads itself", async () => {
+    const { page } = await open();
+    const lessons = page.getByTestId("ready-lessons").locator("a");
+    assert.equal(await lessons.count(), 3);
+    await page.getByRole("link", { name: "Cosine vs euclidean" }).click();
+    await page.getByTestId("lesson").waitFor();
+    assert.match(await page.getByTestId("lesson").innerText(), /^Cosine vs euclidean/);
+    assert.equal(await value(page, "setting-distance"), "1");
+    await page.close();
+
+    const bad = await open("?margin=abc&hide=dataset&title=Ready+data");
+    assert.match(await bad.page.getByTestId("lesson-problems").innerText(), /margin=abc is not a number/);
+    assert.equal(await value(bad.page, "setting-margin"), "0.4", "the preset's margin stays");
+    assert.equal(await bad.page.getByTestId("dataset-card").isHidden(), true);
+    const verdict = await loadVerdict(bad.page);
+    assert.equal(verdict.state, "ready", `the lesson's dataset loaded itself: ${verdict.text}`);
+    await bad.page.close();
+  });
+});
+
+describe("embedding map and search", { timeout: 300_000 }, () => {
+  test("after an epoch: the map, its retrieval metrics, search by a point and by a dropped picture", async () => {
+    const { page, log, requests } = await open();
+    await page.getByTestId("backend-cpu").check();
+    await loadSynthetic(page);
+    await tinySettings(page, { images: 96, heldOut: 40, batch: 8, epochs: 1 });
+    await page.getByRole("button", { name: "Start training" }).click();
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 240_000), "finished", await page.getByTestId("phase").innerText());
+
+    // Triplet anatomy: the hinge is max(d(a,p) - d(a,n) + margin, 0) of the distances shown.
+    await page.getByTestId("anatomy").waitFor();
+    const cells = await page.getByTestId("anatomy-table").locator("tbody tr td").allInnerTexts();
+    assert.equal(cells.length, 5, `one epoch, one row: ${cells}`);
+    const [epoch, ap, an, margin, hinge] = cells.map(Number);
+    assert.equal(epoch, 1);
+    assert.equal(margin, 0.4);
+    assert.ok(Math.abs(hinge - Math.max(ap - an + margin, 0)) <= 0.0015, `${cells}`);
+    assert.match(await page.getByTestId("anatomy-verdict").innerText(), hinge > 0 ? /^Active: / : /^Inactive: .* not a bug\.$/);
+    assert.match(await page.getByTestId("anatomy-batch").innerText(), /^In the last training batch \d+% of the triplets were active\. A loss of exactly 0/);
+    const firstAnchor = await page.getByTestId("anatomy").locator("figure img").first().getAttribute("src");
+    await page.getByTestId("anatomy-select").selectOption("2");
+    await page.waitForFunction((before) => document.querySelector('[data-testid="anatomy"] figure img')?.getAttribute("src") !== before, firstAnchor);
+    assert.equal(await page.getByTestId("anatomy").locator("figure").count(), 3, "anchor, positive, negative");
+
+    const map = page.getByTestId("map");
+    await map.waitFor();
+    const points = Number(await map.getAttribute("data-points"));
+    assert.ok(points >= 40, `held-out images on the map: ${points}`);
+    assert.ok(Number(await map.getAttribute("data-draw-ms")) >= 0);
+    assert.match(await page.getByTestId("map-caption").innerText(), new RegExp(`^${points} held-out images after 1 epochs .* principal components \\(\\d+% and \\d+% of the variance\\), as unit vectors \\(cosine\\)`));
+    assert.match(await page.getByTestId("retrieval").innerText(), /^Retrieval among these images: precision@1 [01]\.\d{3}, R-precision [01]\.\d{3}, MAP@R [01]\.\d{3} \(\d+ queries\)\./);
+    assert.equal(await page.getByTestId("map-legend").locator("li").count(), 10);
+
+    // The keyboard picks a point (as the mouse does) and Enter searches with it.
+    await map.focus();
+    await page.keyboard.press("ArrowRight");
+    assert.match(await page.getByTestId("map-hovered").innerText(), /^image \d+: synthetic /);
+    await page.keyboard.press("Enter");
+    const results = page.getByTestId("search-results");
+    await results.waitFor({ timeout: 60_000 });
+    assert.match(await results.innerText(), /Nearest to image \d+ \(synthetic [a-z ]+\) \(synthetic [a-z ]+\):/);
+    const similarities = await page.getByTestId("search-hit").evaluateAll((hits) => hits.map((hit) => Number(hit.dataset.similarity)));
+    assert.equal(similarities.length, 8);
+    assert.ok(similarities.every((s, at) => s >= 0 && s <= 1 && (at === 0 || s <= similarities[at - 1])), `${similarities}`);
+    await screenshot(page, "explore-search-point");
+
+    // A picture of the visitor's own, 40 x 30 PNG made in the page, dropped on the search box.
+    const drop = await page.evaluateHandle(async () => {
+      const canvas = new OffscreenCanvas(40, 30);
+      const context = canvas.getContext("2d");
+      context.fillStyle = "#d33";
+      context.fillRect(0, 0, 40, 30);
+      context.fillStyle = "#fff";
+      context.fillRect(10, 8, 20, 14);
+      const blob = await canvas.convertToBlob({ type: "image/png" });
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([blob], "my-photo.png", { type: "image/png" }));
+      return transfer;
+    });
+    const before = requests.length;
+    await page.getByTestId("search-drop").dispatchEvent("drop", { dataTransfer: drop });
+    await page.waitForFunction(() => /Nearest to my-photo\.png:/.test(document.querySelector('[data-testid="search-results"]')?.innerText ?? ""), null, { timeout: 60_000 });
+    const mine = await page.getByTestId("search-hit").evaluateAll((hits) => hits.map((hit) => Number(hit.dataset.similarity)));
+    assert.equal(mine.length, 8);
+    assert.ok(mine.every((s) => s >= 0 && s <= 1), `${mine}`);
+    const query = page.getByTestId("search-results").locator("figure img");
+    assert.equal(await query.evaluate((img) => [img.naturalWidth, img.naturalHeight].join("x")), "32x32", "resized to 32 x 32");
+    assert.deepEqual(requests.slice(before), [], "the picture never leaves the browser");
+    await screenshot(page, "explore-search-picture");
+
+    // Something that is not a picture is refused with its name.
+    await page.getByTestId("search-file").setInputFiles({ name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("not a picture") });
+    await page.waitForFunction(() => /Could not read notes\.txt as a picture/.test(document.querySelector('[data-testid="search-status"]')?.innerText ?? ""), null, { timeout: 30_000 });
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    assert.deepEqual(requests.filter((r) => !r.startsWith(`GET ${server.url}`)), []);
+    await page.close();
+  });
+});
