@@ -22,8 +22,6 @@ use tripletlab_protocol::{EmbeddingMap, Event, RetrievalSummary, SearchHit, Sear
 
 use crate::net::js_text;
 
-/// Most images on the map (and searched): the held-out images, evenly thinned beyond this.
-pub const MAP_IMAGES: usize = 1_500;
 /// A picture file larger than this is refused before decoding.
 const MAX_PICTURE_BYTES: usize = 25_000_000;
 const MAX_HITS: u32 = 50;
@@ -40,14 +38,15 @@ pub struct Explorer {
     pub dims: usize,
 }
 
-/// The images of the map: distinct, sorted, at most [`MAP_IMAGES`] (evenly spaced).
-pub fn map_images(mut images: Vec<u32>) -> Vec<u32> {
+/// The images of the map: distinct, sorted, at most `limit` (evenly spaced).
+pub fn map_images(mut images: Vec<u32>, limit: usize) -> Vec<u32> {
     images.sort_unstable();
     images.dedup();
-    if images.len() <= MAP_IMAGES {
+    let limit = limit.clamp(100, 10_000);
+    if images.len() <= limit {
         return images;
     }
-    (0..MAP_IMAGES).map(|at| images[at * images.len() / MAP_IMAGES]).collect()
+    (0..limit).map(|at| images[at * images.len() / limit]).collect()
 }
 
 /// The map event for `explorer`, with thumbnails of the images not `sent` before.

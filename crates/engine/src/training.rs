@@ -344,7 +344,10 @@ impl Training<'_> {
     async fn draw_map(&mut self, epoch: u32) -> Result<(), Failure> {
         let started = Instant::now();
         let held_out = &self.triplets.held_out;
-        let images = map_images(held_out.iter().flat_map(|t| [t.anchor, t.positive, t.negative]).collect());
+        let images = map_images(
+            held_out.iter().flat_map(|t| [t.anchor, t.positive, t.negative]).collect(),
+            self.settings.map_images as usize,
+        );
         let rows = self.trainer.embed(&self.data, &images).await?;
         let dims = rows.first().map_or(0, Vec::len);
         let explorer = Rc::new(Explorer {
@@ -521,6 +524,7 @@ pub fn settings_of(config: &TrainerConfig, backend: BackendChoice, held_out_perc
         concatenated_passes: config.passes == BranchPasses::Concatenated,
         bn_momentum: config.model.bn_momentum,
         seed: config.seed,
+        map_images: tripletlab_protocol::DEFAULT_MAP_IMAGES,
     }
 }
 

@@ -7,7 +7,8 @@
 //! `preset` (`tutorial` | `quick`, the base the other keys change; default `quick`), `backend`
 //! (`cpu` | `webgpu`), `images`, `held_out` (percent), `width`, `pretrained` (`0` | `1`),
 //! `inputs` (`unit` | `symmetric`), `margin`, `lr`, `batch`, `epochs`, `patience`, `distance`
-//! (`cosine` | `euclidean`), `passes` (`separate` | `concatenated`), `bn_momentum`, `seed`,
+//! (`cosine` | `euclidean`), `passes` (`separate` | `concatenated`), `bn_momentum`, `seed`, `map`
+//! (images on the embedding map, 100 to 10,000),
 //! `hide` (comma-separated [`Control`] names), `title` and `intro` (plain text shown above the
 //! page, never HTML).
 
@@ -99,6 +100,7 @@ impl Lesson {
             ("passes", if s.concatenated_passes { "concatenated" } else { "separate" }.into()),
             ("bn_momentum", s.bn_momentum.to_string()),
             ("seed", s.seed.to_string()),
+            ("map", s.map_images.to_string()),
         ];
         if let Some(backend) = self.backend {
             pairs.push(("backend", backend_name(backend).into()));
@@ -207,6 +209,7 @@ fn apply(settings: &mut TrainSettings, lesson: &mut Lesson, key: &str, value: &s
         "passes" => settings.concatenated_passes = choice(key, value, ["separate", "concatenated"])?,
         "bn_momentum" => settings.bn_momentum = number(key, value, 0.0, 0.9999)?,
         "seed" => settings.seed = number(key, value, 0, 9_000_000_000_000_000)?,
+        "map" => settings.map_images = number(key, value, 100, 10_000)?,
         "hide" => {
             for name in value.split(',').map(str::trim).filter(|name| !name.is_empty()) {
                 match Control::from_name(name) {
@@ -278,6 +281,7 @@ mod tests {
         settings.margin = 0.15;
         settings.euclidean = true;
         settings.seed = 7;
+        settings.map_images = 4_000;
         let lesson = Lesson {
             settings,
             backend: Some(BackendChoice::WebGpu),

@@ -105,6 +105,16 @@ pub struct TrainSettings {
     /// BatchNorm momentum (Keras' sense): 0.999 for fine-tuning, 0.9 from random weights.
     pub bn_momentum: f64,
     pub seed: u64,
+    /// Most held-out images on the embedding map (and searched), 100 to 10,000.
+    #[serde(default = "default_map_images")]
+    pub map_images: u32,
+}
+
+/// The embedding map's default size: enough to see classes, quick to embed on a CPU.
+pub const DEFAULT_MAP_IMAGES: u32 = 1_500;
+
+fn default_map_images() -> u32 {
+    DEFAULT_MAP_IMAGES
 }
 
 impl TrainSettings {
@@ -126,6 +136,7 @@ impl TrainSettings {
             concatenated_passes: false,
             bn_momentum: 0.999,
             seed: 42,
+            map_images: DEFAULT_MAP_IMAGES,
         }
     }
 
