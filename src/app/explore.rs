@@ -264,6 +264,7 @@ pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoVie
                         data-testid="map"
                         data-points=move || points.with(Vec::len).to_string()
                         data-draw-ms=move || format!("{:.2}", draw_ms.get())
+                        data-compute-ms=move || state.map.with(|map| map.as_ref().map_or(String::new(), |map| format!("{:.0}", map.millis)))
                         role="img"
                         aria-label="Held-out images on the first two principal components, coloured by class. Arrow keys move through them, Enter searches with one."
                         on:mousemove=on_move

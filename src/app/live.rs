@@ -19,6 +19,9 @@ pub fn LiveView(state: TrainState) -> impl IntoView {
         <section class="card" aria-labelledby="live-title">
             <h3 id="live-title">"Live"</h3>
             <p class="run-line" data-testid="run-line">{move || run.with(|r| r.as_ref().map(run_line).unwrap_or_default())}</p>
+            <Show when=move || collapsed(state).is_some()>
+                <p class="collapse" role="alert" data-testid="collapse-warning">{move || collapsed(state).unwrap_or_default()}</p>
+            </Show>
             <dl class="stats" data-testid="stats">
                 <div><dt>"Epoch"</dt><dd data-testid="stat-epoch">{move || epoch_counter(run.get().as_ref(), step.get().as_ref())}</dd></div>
                 <div><dt>"Step"</dt><dd data-testid="stat-step">{stat(|s| format!("{} / {}", s.step, s.steps_per_epoch))}</dd></div>
@@ -35,6 +38,34 @@ pub fn LiveView(state: TrainState) -> impl IntoView {
             <LossChart history=state.history steps_per_epoch=Signal::derive(move || run.with(|r| r.as_ref().map_or(0, |r| r.steps_per_epoch))) />
         </section>
     }
+}
+
+/// Below this, two embeddings are "the same point".
+const COLLAPSED_DISTANCE: f32 = 1e-3;
+
+/// A warning when the embedding has collapsed (every image mapped to nearly one point, so every
+/// triplet's hinge is the margin and the loss is stuck there), in training or on the held-out pairs.
+fn collapsed(state: TrainState) -> Option<String> {
+    let margin = state.run.with(|run| run.as_ref().map(|run| run.settings.margin))?;
+    let in_training = state.last_step.with(|step| {
+        step.as_ref().is_some_and(|s| s.mean_positive_distance < COLLAPSED_DISTANCE && s.mean_negative_distance < COLLAPSED_DISTANCE)
+    });
+    let held_out = state.evaluations.with(|all| {
+        all.last().is_some_and(|e| {
+            let (lo, hi) = e.scores.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &s| (lo.min(s), hi.max(s)));
+            !e.scores.is_empty() && hi - lo < 1e-3
+        })
+    });
+    let place = match (in_training, held_out) {
+        (true, _) => "in training",
+        (false, true) => "on the held-out images (with the running BatchNorm statistics)",
+        (false, false) => return None,
+    };
+    Some(format!(
+        "The embedding has collapsed {place}: every image lands on nearly the same point, so every triplet's hinge is \
+         the margin ({margin}) and the loss cannot fall. Lower the learning rate, start from the ImageNet weights, or \
+         use a smaller margin; with random weights, a BatchNorm momentum of 0.9 helps."
+    ))
 }
 
 fn run_line(info: &RunInfo) -> String {

@@ -97,6 +97,10 @@ describe("embedding map and search", { timeout: 300_000 }, () => {
     await page.getByRole("button", { name: "Start training" }).click();
     assert.equal(await waitForPhase(page, ["finished", "failed"], 240_000), "finished", await page.getByTestId("phase").innerText());
 
+    // From random weights, one epoch of 4 steps: BatchNorm's running statistics still map every
+    // held-out image to one point (all similarities 1.000), and the page says so.
+    assert.match(await page.getByTestId("collapse-warning").innerText(), /^The embedding has collapsed on the held-out images .* the margin \(0\.4\)/);
+
     // Triplet anatomy: the hinge is max(d(a,p) - d(a,n) + margin, 0) of the distances shown.
     await page.getByTestId("anatomy").waitFor();
     const cells = await page.getByTestId("anatomy-table").locator("tbody tr td").allInnerTexts();
