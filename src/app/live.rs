@@ -28,6 +28,9 @@ pub fn LiveView(state: TrainState) -> impl IntoView {
                 <div><dt>"Total steps"</dt><dd data-testid="stat-global-step">{move || state.history.with(|h| h.global_step.to_string())}</dd></div>
                 <div><dt>"Loss"</dt><dd data-testid="stat-loss">{stat(|s| format!("{:.4}", s.loss))}</dd></div>
                 <div><dt>"Active triplets"</dt><dd>{stat(|s| format!("{:.0}%", 100.0 * s.active_fraction))}</dd></div>
+                <Show when=move || step.with(|s| s.as_ref().is_some_and(|s| s.mined.is_some()))>
+                    <div><dt>"Mined"</dt><dd data-testid="stat-mined">{stat(|s| s.mined.map(|m| format!("{} of {} valid ({} active)", m.mined, m.valid, m.active)).unwrap_or_default())}</dd></div>
+                </Show>
                 <div><dt>"d(a,p) / d(a,n)"</dt><dd>{stat(|s| format!("{:.3} / {:.3}", s.mean_positive_distance, s.mean_negative_distance))}</dd></div>
                 <div><dt>"Triplets/s"</dt><dd data-testid="stat-speed">{stat(|s| format!("{:.1}", s.triplets_per_second))}</dd></div>
                 <div><dt>"ms/step"</dt><dd>{stat(|s| format!("{:.0}", s.ms_per_step))}</dd></div>

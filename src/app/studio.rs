@@ -348,6 +348,76 @@ fn phase_line(phase: &Phase) -> String {
     }
 }
 
+/// Online mining: which triplets each step trains on, and the P x K batches they come from.
+#[component]
+fn MiningFields(settings: RwSignal<TrainSettings>) -> impl IntoView {
+    use tripletlab_protocol::lesson::{DEFAULT_PK, mining_name};
+    use tripletlab_protocol::{Mining, MiningConfig};
+    let strategy = move || settings.with(|s| s.mining.map(|m| m.strategy));
+    let on_strategy = move |ev: leptos::ev::Event| {
+        let chosen = match event_target_value(&ev).as_str() {
+            "batch-all" => Some(Mining::BatchAll),
+            "batch-hard" => Some(Mining::BatchHard),
+            "semi-hard" => Some(Mining::SemiHard),
+            _ => None,
+        };
+        settings.update(|s| {
+            let (classes, per_class) = s.mining.map_or(DEFAULT_PK, |m| (m.classes, m.per_class));
+            s.mining = chosen.map(|strategy| MiningConfig { strategy, classes, per_class });
+        });
+    };
+    let count = move |pick: fn(&MiningConfig) -> usize| {
+        Signal::derive(move || settings.with(|s| s.mining.map_or(0.0, |m| pick(&m) as f64)))
+    };
+    let set_count = move |write: fn(&mut MiningConfig, usize)| {
+        Callback::new(move |v: f64| settings.update(|s| {
+            if let Some(m) = s.mining.as_mut() {
+                write(m, v as usize);
+            }
+        }))
+    };
+    view! {
+        <div class="field">
+            <label for="setting-triplets">"Triplets"</label>
+            <select
+                id="setting-triplets"
+                aria-describedby="setting-triplets-help"
+                prop:value=move || mining_name(strategy())
+                on:change=on_strategy
+            >
+                <option value="none">"fixed (the recipe)"</option>
+                <option value="batch-all">"mined: batch-all"</option>
+                <option value="batch-hard">"mined: batch-hard"</option>
+                <option value="semi-hard">"mined: semi-hard"</option>
+            </select>
+            <small id="setting-triplets-help">
+                "Fixed: the recipe's precomputed triplets. Mined: each step draws P classes x K images and picks "
+                "triplets among them: every active one, each anchor's hardest, or negatives just beyond the positive."
+            </small>
+        </div>
+        <Show when=move || strategy().is_some()>
+            <NumberField
+                label="Classes per batch (P)"
+                help="How many classes each mined batch draws."
+                value=count(|m| m.classes)
+                set=set_count(|m, v| m.classes = v)
+                min=2.0
+                max=64.0
+                step="1"
+            />
+            <NumberField
+                label="Images per class (K)"
+                help="How many images of each class: K - 1 positives for every anchor."
+                value=count(|m| m.per_class)
+                set=set_count(|m, v| m.per_class = v)
+                min=2.0
+                max=64.0
+                step="1"
+            />
+        </Show>
+    }
+}
+
 /// One number input with its label and a sentence a student understands.
 #[component]
 fn NumberField(
@@ -497,6 +567,7 @@ fn SettingsFields(settings: RwSignal<TrainSettings>) -> impl IntoView {
             {choice!("BatchNorm passes", "Three passes (each branch its own batch statistics, the tutorial) or one pass over all images.", ["three (tutorial)", "one concatenated"], concatenated_passes)}
             {number!("BatchNorm momentum", "How slowly BatchNorm's running statistics move: 0.999 to fine-tune, 0.9 from random weights.", bn_momentum, f64, 0.0, 0.9999, "any")}
             {number!("Seed", "Fixes the triplets, their order and the random weights: the same seed repeats the run.", seed, u64, 0.0, 9.0e15, "1")}
+            <MiningFields settings=settings />
         </div>
     }
 }

@@ -88,6 +88,25 @@ describe("lessons as links", { timeout: 240_000 }, () => {
   });
 });
 
+describe("online mining", { timeout: 240_000 }, () => {
+  test("a batch-hard lesson mines P x K batches and shows the counts a batch must have", async () => {
+    // P = 5 classes x K = 4 images: n = 20, n (K - 1) (n - K) = 960 valid triplets, one per anchor mined.
+    const { page, log } = await open("?preset=quick&mining=batch-hard&p=5&k=4&images=96&held_out=40&batch=8&epochs=1");
+    assert.equal(await value(page, "setting-triplets"), "batch-hard");
+    assert.equal(await value(page, "setting-classes-per-batch--p-"), "5");
+    assert.equal(await value(page, "setting-images-per-class--k-"), "4");
+    await page.getByTestId("backend-cpu").check();
+    await loadSynthetic(page);
+    await page.getByRole("button", { name: "Start training" }).click();
+    const mined = page.getByTestId("stat-mined");
+    await mined.waitFor({ timeout: 60_000 });
+    assert.match(await mined.innerText(), /^20 of 960 valid \(\d+ active\)$/);
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 120_000), "finished", await page.getByTestId("phase").innerText());
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    await page.close();
+  });
+});
+
 describe("embedding map and search", { timeout: 300_000 }, () => {
   test("after an epoch: the map, its retrieval metrics, search by a point and by a dropped picture", async () => {
     const { page, log, requests } = await open();

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
+use tripletlab_core::mining::{Mining, MiningConfig};
 use tripletlab_core::data::augment::Augmentation;
 use tripletlab_core::data::triplets::{HeldOutSplit, TripletConfig, TripletSet};
 use tripletlab_core::loss::{Distance, Reduction, TripletLoss};
@@ -82,6 +83,23 @@ pub struct TrainArgs {
     /// Stop each epoch after this many steps (quick trials); the epoch is still evaluated.
     #[arg(long)]
     pub max_steps: Option<usize>,
+    /// Online mining instead of the recipe's fixed triplets: P x K batches, triplets chosen in each.
+    #[arg(long, value_enum, default_value_t = MiningArg::None)]
+    pub mining: MiningArg,
+    /// P: classes in each mined batch.
+    #[arg(long, default_value_t = 5)]
+    pub classes_per_batch: usize,
+    /// K: images of each class in a mined batch.
+    #[arg(long, default_value_t = 4)]
+    pub images_per_class: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum MiningArg {
+    None,
+    BatchAll,
+    BatchHard,
+    SemiHard,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -298,6 +316,19 @@ fn trainer_config(args: &TrainArgs) -> TrainerConfig {
         augmentation: if args.augment { Augmentation { flip: true, crop_padding: 4 } } else { Augmentation::default() },
         model: MobileNetV2Config { width: args.width, bn_momentum: args.bn_momentum },
         adam: Default::default(),
+        mining: {
+            let strategy = match args.mining {
+                MiningArg::None => None,
+                MiningArg::BatchAll => Some(Mining::BatchAll),
+                MiningArg::BatchHard => Some(Mining::BatchHard),
+                MiningArg::SemiHard => Some(Mining::SemiHard),
+            };
+            strategy.map(|strategy| MiningConfig {
+                strategy,
+                classes: args.classes_per_batch,
+                per_class: args.images_per_class,
+            })
+        },
     }
 }
 

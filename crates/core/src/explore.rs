@@ -9,19 +9,18 @@ use crate::data::cifar::{IMAGE_BYTES, IMAGE_SIDE};
 
 /// The 2-D map of `rows` (each `dims` values): principal components of the embeddings as they
 /// are (`cosine` false: euclidean geometry) or of their unit-length versions (`cosine` true: the
-/// geometry cosine distance sees). All-zero rows stay at the origin.
-pub fn embedding_map(rows: &[f32], dims: usize, cosine: bool, seed: u64) -> Result<Projection, PcaError> {
-    if !cosine || dims == 0 {
-        return pca(rows, dims, 2, seed);
-    }
-    let mut unit = rows.to_vec();
-    for row in unit.chunks_exact_mut(dims) {
-        let norm = row.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
-        if norm > 0.0 {
-            row.iter_mut().for_each(|x| *x = (f64::from(*x) / norm) as f32);
+/// geometry cosine distance sees; the rows are scaled to unit length in place, which changes no
+/// cosine between them). All-zero rows stay at the origin.
+pub fn embedding_map(rows: &mut [f32], dims: usize, cosine: bool, seed: u64) -> Result<Projection, PcaError> {
+    if cosine && dims > 0 {
+        for row in rows.chunks_exact_mut(dims) {
+            let norm = row.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+            if norm > 0.0 {
+                row.iter_mut().for_each(|x| *x = (f64::from(*x) / norm) as f32);
+            }
         }
     }
-    pca(&unit, dims, 2.min(dims), seed)
+    pca(rows, dims, 2.min(dims.max(1)), seed)
 }
 
 /// A 32 x 32 RGBA picture (canvas `ImageData`, row by row, 4 bytes a pixel) as a CIFAR image:
@@ -60,13 +59,13 @@ mod tests {
     fn the_cosine_map_ignores_length() {
         // Two directions, each at several lengths: on the cosine map, each direction is one point.
         let rows: Vec<f32> = [1.0f32, 2.0, 5.0].iter().flat_map(|&s| [s, 0.0, s, s]).collect();
-        let map = embedding_map(&rows, 2, true, 1).expect("map");
+        let map = embedding_map(&mut rows.clone(), 2, true, 1).expect("map");
         let points: Vec<(f32, f32)> = map.coords.chunks(2).map(|c| (c[0], c[1])).collect();
         for pair in [(0, 2), (2, 4), (1, 3), (3, 5)] {
             let (a, b) = (points[pair.0], points[pair.1]);
             assert!((a.0 - b.0).abs() < 1e-6 && (a.1 - b.1).abs() < 1e-6, "{points:?}");
         }
-        let euclidean = embedding_map(&rows, 2, false, 1).expect("map");
+        let euclidean = embedding_map(&mut rows.clone(), 2, false, 1).expect("map");
         assert_ne!(euclidean.coords[0], euclidean.coords[4], "lengths count on the euclidean map");
     }
 }

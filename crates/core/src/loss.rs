@@ -39,6 +39,21 @@ impl Distance {
             Self::Euclidean => euclidean_distance(x, y),
         }
     }
+
+    /// Every pair's distance of a `[n, dim]` batch: `[n, n]`, for online mining.
+    pub fn pairwise(self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Self::Cosine => {
+                let unit = normalize(x);
+                unit.clone().matmul(unit.transpose()).neg().add_scalar(1.0)
+            }
+            Self::Euclidean => {
+                let squares = x.clone().powi_scalar(2).sum_dim(1);
+                let dots = x.clone().matmul(x.transpose());
+                (squares.clone() + squares.transpose() - dots.mul_scalar(2.0)).clamp_min(NORM_EPSILON).sqrt()
+            }
+        }
+    }
 }
 
 /// How per-triplet losses become the batch loss.

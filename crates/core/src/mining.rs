@@ -1,5 +1,5 @@
-//! Online triplet mining (beyond the recipe's fixed triplets): batches of P classes x K images,
-//! and the triplets chosen inside a batch from its distance matrix.
+//! Online triplet mining (beyond the recipe's fixed triplets): batches of P classes x K images
+//! drawn at random, and the triplets chosen inside a batch from its distance matrix.
 //!
 //! - batch-all (Hermans et al. 2017, "In Defense of the Triplet Loss"): every valid triplet whose
 //!   hinge is positive; the loss averages over those.
@@ -49,7 +49,7 @@ pub enum MiningError {
     Shape { n: usize, expected: usize, found: usize },
     #[error("the batch has no anchor with both a positive and a negative: it needs two classes with two images each")]
     NoValidTriplet,
-    #[error("P x K batches need at least {k} images in each of {p} classes; only {classes} classes have them")]
+    #[error("P x K batches need at least {k} images in each of {p} classes (P and K at least 2); {classes} classes have them")]
     TooFewImages { p: usize, k: usize, classes: usize },
 }
 
@@ -128,45 +128,66 @@ fn nearest(items: impl Iterator<Item = usize>, key: impl Fn(usize) -> f32) -> Op
     })
 }
 
-/// Batches of `p` classes x `k` images from `labels` (image indices), for one epoch: classes are
-/// drawn without replacement until too few remain, images without replacement within a class;
-/// every batch has exactly `p * k` images. Seeded: the same seed and epoch give the same batches.
-pub fn pk_batches(labels: &[u8], p: usize, k: usize, seed: u64, epoch: u64) -> Result<Vec<Vec<u32>>, MiningError> {
-    let mut by_class: Vec<Vec<u32>> = Vec::new();
-    for (index, &label) in labels.iter().enumerate() {
-        let class = usize::from(label);
-        if by_class.len() <= class {
-            by_class.resize(class + 1, Vec::new());
+/// What online mining trains with: the selection, and P classes x K images per batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MiningConfig {
+    pub strategy: Mining,
+    /// P: classes per batch.
+    pub classes: usize,
+    /// K: images of each class per batch.
+    pub per_class: usize,
+}
+
+/// What a mined step chose, for the page's live view.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MinedCounts {
+    /// Triplets trained on.
+    pub mined: u32,
+    pub valid: u32,
+    pub active: u32,
+    pub mean_distance: f32,
+}
+
+/// Draws P x K batches from a pool of images (Hermans et al.: P classes at random, then K images
+/// of each at random), with the caller's seeded random numbers, so a resumed run draws the same.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PkSampler {
+    /// Images of each class that has at least K of them.
+    by_class: Vec<Vec<u32>>,
+    per_class: usize,
+}
+
+impl PkSampler {
+    /// The classes of `pool` (image index, label) with at least `per_class` images.
+    pub fn new(pool: &[(u32, u8)], classes: usize, per_class: usize) -> Result<Self, MiningError> {
+        let mut by_label: std::collections::BTreeMap<u8, Vec<u32>> = std::collections::BTreeMap::new();
+        for &(image, label) in pool {
+            by_label.entry(label).or_default().push(image);
         }
-        by_class[class].push(index as u32);
-    }
-    let usable: Vec<usize> = (0..by_class.len()).filter(|&c| by_class[c].len() >= k).collect();
-    if p < 2 || k < 2 || usable.len() < p {
-        return Err(MiningError::TooFewImages { p, k, classes: usable.len() });
-    }
-    let mut rng = SeededRng::new(seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-    for class in &mut by_class {
-        rng.shuffle(class);
-    }
-    // Each class yields floor(len / k) groups of k; groups are dealt into batches of p classes.
-    let mut groups: Vec<(usize, Vec<u32>)> = Vec::new();
-    for &class in &usable {
-        for chunk in by_class[class].chunks_exact(k) {
-            groups.push((class, chunk.to_vec()));
+        let by_class: Vec<Vec<u32>> = by_label.into_values().filter(|images| images.len() >= per_class).collect();
+        if classes < 2 || per_class < 2 || by_class.len() < classes {
+            return Err(MiningError::TooFewImages { p: classes, k: per_class, classes: by_class.len() });
         }
+        Ok(Self { by_class, per_class })
     }
-    rng.shuffle(&mut groups);
-    let mut batches = Vec::new();
-    let mut pending: Vec<(usize, Vec<u32>)> = Vec::new();
-    // Deal from the end: the next group of a class not yet in the batch. What cannot make a whole
-    // batch any more (every group left is of a class already in it) is left out of this epoch.
-    while let Some(at) = groups.iter().rposition(|(class, _)| !pending.iter().any(|(c, _)| c == class)) {
-        pending.push(groups.remove(at));
-        if pending.len() == p {
-            batches.push(pending.drain(..).flat_map(|(_, images)| images).collect());
+
+    /// One batch: `classes` distinct classes, `per_class` distinct images of each, class by class.
+    pub fn sample(&self, classes: usize, rng: &mut SeededRng) -> Vec<u32> {
+        let mut order: Vec<usize> = (0..self.by_class.len()).collect();
+        rng.shuffle(&mut order);
+        let mut batch = Vec::with_capacity(classes * self.per_class);
+        for &class in order.iter().take(classes) {
+            let images = &self.by_class[class];
+            // A partial Fisher-Yates draw of K positions.
+            let mut positions: Vec<usize> = (0..images.len()).collect();
+            for at in 0..self.per_class {
+                let pick = at + rng.index(images.len() - at);
+                positions.swap(at, pick);
+                batch.push(images[positions[at]]);
+            }
         }
+        batch
     }
-    Ok(batches)
 }
 
 #[cfg(test)]
@@ -243,24 +264,30 @@ mod tests {
     }
 
     #[test]
-    fn pk_batches_hold_p_classes_of_k_images() {
-        // 5 classes of 6 images each, P = 3, K = 2: 15 groups, 5 batches of 6 images.
-        let labels: Vec<u8> = (0..30).map(|i| (i % 5) as u8).collect();
-        let batches = pk_batches(&labels, 3, 2, 7, 0).expect("batches");
-        assert!(batches.len() >= 4, "most groups make whole batches: {}", batches.len());
-        let mut seen = std::collections::BTreeSet::new();
-        for batch in &batches {
+    fn pk_samples_hold_p_classes_of_k_distinct_images() {
+        // 5 classes of 6 images, one class of 1 image (too few for K = 2).
+        let mut pool: Vec<(u32, u8)> = (0..30).map(|i| (i, (i % 5) as u8)).collect();
+        pool.push((30, 9));
+        let sampler = PkSampler::new(&pool, 3, 2).expect("enough classes");
+        let mut rng = SeededRng::new(7);
+        for _ in 0..20 {
+            let batch = sampler.sample(3, &mut rng);
             assert_eq!(batch.len(), 6);
-            let mut classes: Vec<u8> = batch.iter().map(|&i| labels[i as usize]).collect();
-            classes.sort_unstable();
-            classes.dedup();
-            assert_eq!(classes.len(), 3, "{batch:?}");
-            for &image in batch {
-                assert!(seen.insert(image), "image {image} twice in an epoch");
+            let labels: Vec<u8> = batch.iter().map(|&image| (image % 5) as u8).collect();
+            for pair in labels.chunks(2) {
+                assert_eq!(pair[0], pair[1], "K images of one class together: {batch:?}");
             }
+            let mut classes = labels.clone();
+            classes.dedup();
+            assert_eq!(classes.len(), 3, "P distinct classes: {batch:?}");
+            assert!(!batch.contains(&30), "a class with fewer than K images is never drawn");
+            let mut distinct = batch.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), 6);
         }
-        assert_eq!(batches, pk_batches(&labels, 3, 2, 7, 0).expect("same seed"));
-        assert_ne!(batches, pk_batches(&labels, 3, 2, 7, 1).expect("next epoch"));
-        assert_eq!(pk_batches(&labels, 6, 2, 7, 0), Err(MiningError::TooFewImages { p: 6, k: 2, classes: 5 }));
+        let again = PkSampler::new(&pool, 3, 2).expect("enough").sample(3, &mut SeededRng::new(7));
+        assert_eq!(again, sampler.sample(3, &mut SeededRng::new(7)), "seeded");
+        assert_eq!(PkSampler::new(&pool, 6, 2), Err(MiningError::TooFewImages { p: 6, k: 2, classes: 5 }));
     }
 }

@@ -8,13 +8,14 @@
 
 use burn::module::Module;
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::data::augment::Augmentation;
 use crate::data::triplets::Triplet;
 use crate::loss::TripletLoss;
+use crate::mining::{MinedCounts, MiningConfig, PkSampler, mine};
 use crate::metrics::{
     Retrieval, RetrievalConfig, Verification, VerificationSummary, angular_similarity, cosine_similarity, retrieval,
 };
@@ -52,6 +53,10 @@ pub struct TrainerConfig {
     pub model: MobileNetV2Config,
     #[serde(default)]
     pub adam: AdamSettings,
+    /// Online mining instead of the fixed triplets: P x K batches of the training triplets'
+    /// images, triplets chosen in each batch. `None` is the recipe.
+    #[serde(default)]
+    pub mining: Option<MiningConfig>,
 }
 
 impl Default for TrainerConfig {
@@ -68,6 +73,7 @@ impl Default for TrainerConfig {
             augmentation: Augmentation::default(),
             model: MobileNetV2Config::default(),
             adam: AdamSettings::default(),
+            mining: None,
         }
     }
 }
@@ -85,6 +91,9 @@ pub struct StepReport {
     pub active_fraction: f32,
     pub mean_positive_distance: f32,
     pub mean_negative_distance: f32,
+    /// With online mining: what the batch offered and what was chosen.
+    #[serde(default)]
+    pub mined: Option<MinedCounts>,
 }
 
 /// One finished epoch, as Keras logs it.
@@ -131,6 +140,8 @@ pub enum TrainError {
     Checkpoint(String),
     #[error("held-out evaluation: {0}")]
     Metric(#[from] crate::metrics::MetricError),
+    #[error("online mining: {0}")]
+    Mining(#[from] crate::mining::MiningError),
 }
 
 /// A training run in progress.
@@ -203,6 +214,9 @@ impl Trainer {
         if train.is_empty() {
             return Err(TrainError::NoTriplets);
         }
+        if let Some(mining) = self.config.mining {
+            return self.mined_step(data, train, mining).await;
+        }
         if self.state.order.len() != train.len() {
             self.state.order = (0..train.len() as u32).collect();
             self.state.rng.shuffle(&mut self.state.order);
@@ -260,7 +274,77 @@ impl Trainer {
             active_fraction: per.iter().filter(|&&l| l > 0.0).count() as f32 / n as f32,
             mean_positive_distance: mean(&values[1..1 + n]),
             mean_negative_distance: mean(&values[1 + n..1 + 2 * n]),
+            mined: None,
         })
+    }
+
+    /// One step of online mining: a P x K batch of the training triplets' images (drawn with the
+    /// trainer's seeded random numbers), one forward pass, its distance matrix read back, triplets
+    /// chosen by the strategy, and the loss over them. An epoch has as many steps as with fixed
+    /// triplets. A batch with nothing to learn (batch-all, every hinge 0) makes no update.
+    async fn mined_step(&mut self, data: &Dataset, train: &[Triplet], mining: MiningConfig) -> Result<StepReport, TrainError> {
+        let steps = self.steps_per_epoch(train.len());
+        if self.state.step_in_epoch >= steps {
+            return Err(TrainError::EpochComplete);
+        }
+        let mut pool: Vec<(u32, u8)> = train
+            .iter()
+            .flat_map(|t| [t.anchor, t.positive, t.negative])
+            .map(|image| (image, data.labels[image as usize]))
+            .collect();
+        pool.sort_unstable();
+        pool.dedup();
+        let sampler = PkSampler::new(&pool, mining.classes, mining.per_class)?;
+        let images = sampler.sample(mining.classes, &mut self.state.rng);
+        let labels: Vec<u8> = images.iter().map(|&image| data.labels[image as usize]).collect();
+        let n = images.len();
+        let batch = images_to_tensor(images.iter().map(|&image| data.image(image as usize)), self.config.scaling, &self.device);
+        let embeddings = self.model.forward(batch);
+        let matrix = self.config.loss.distance.pairwise(embeddings.clone().detach());
+        let distances = read_f32(matrix.reshape([n * n])).await?;
+        let margin = self.config.loss.margin as f32;
+        let chosen = mine(&distances, &labels, margin, mining.strategy)?;
+        let counts = MinedCounts {
+            mined: chosen.triplets.len() as u32,
+            valid: chosen.valid as u32,
+            active: chosen.active as u32,
+            mean_distance: chosen.mean_distance,
+        };
+        self.state.step_in_epoch += 1;
+        let report = |loss: f32, positive: f32, negative: f32, triplets: usize| StepReport {
+            epoch: self.state.epoch + 1,
+            step: self.state.step_in_epoch,
+            steps_per_epoch: steps,
+            triplets,
+            loss,
+            active_fraction: counts.active as f32 / counts.valid.max(1) as f32,
+            mean_positive_distance: positive,
+            mean_negative_distance: negative,
+            mined: Some(counts),
+        };
+        let m = chosen.triplets.len();
+        if m == 0 {
+            return Ok(report(0.0, 0.0, 0.0, 0));
+        }
+        let device = self.device.clone();
+        let rows = |pick: fn(&crate::mining::Mined) -> usize| {
+            let ids: Vec<i64> = chosen.triplets.iter().map(|t| pick(t) as i64).collect();
+            embeddings.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(ids, [m]), &device))
+        };
+        let output = self.config.loss.forward(rows(|t| t.anchor), rows(|t| t.positive), rows(|t| t.negative));
+        let grads = GradientsParams::from_grads(output.loss.clone().backward(), &self.model);
+        self.model = self.optim.step(self.config.learning_rate, self.model.clone(), grads);
+        let summary =
+            Tensor::cat(vec![output.loss.detach(), output.positive_distance, output.negative_distance], 0);
+        let values = read_f32(summary).await?;
+        let loss = values[0];
+        if !loss.is_finite() {
+            return Err(TrainError::NotFinite(loss));
+        }
+        let mean = |slice: &[f32]| slice.iter().sum::<f32>() / m as f32;
+        self.state.loss_sum += f64::from(loss) * m as f64;
+        self.state.loss_triplets += m;
+        Ok(report(loss, mean(&values[1..1 + m]), mean(&values[1 + m..1 + 2 * m]), m))
     }
 
     /// Close the epoch: held-out loss in inference mode, then early stopping (restoring the best

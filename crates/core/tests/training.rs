@@ -104,3 +104,52 @@ fn a_damaged_checkpoint_is_an_error() {
     let err = Trainer::resume("w.safetensors", &weights_only, &Device::flex()).err().expect("not a checkpoint");
     assert!(err.to_string().contains("not a Triplet Lab checkpoint"), "{err}");
 }
+
+/// Online mining (semi-hard, P = 10 classes x K = 4 images) learns the synthetic shapes too, and
+/// every step reports the counts a P x K batch must have: n = 40 images, n (K - 1) (n - K) = 4,320
+/// valid triplets, one mined per anchor-positive pair: n (K - 1) = 120.
+#[test]
+fn semi_hard_mining_learns_with_the_counts_a_pk_batch_has() {
+    use tripletlab_core::mining::{Mining, MiningConfig};
+    let (data, triplets) = synthetic_data(2_000);
+    let config = TrainerConfig {
+        mining: Some(MiningConfig { strategy: Mining::SemiHard, classes: 10, per_class: 4 }),
+        ..small_config()
+    };
+    let mut trainer = new_trainer(&config);
+    let auc_before =
+        pollster::block_on(trainer.held_out_scores(&data, &triplets.held_out)).expect("scores").summary.auc;
+    while !trainer.is_finished() {
+        while !trainer.epoch_done(triplets.train.len()) {
+            let step = pollster::block_on(trainer.step(&data, &triplets.train)).expect("step");
+            let mined = step.mined.expect("mined counts");
+            assert_eq!((mined.valid, mined.mined, step.triplets), (4_320, 120, 120), "{step:?}");
+            assert!(mined.active <= mined.valid && step.loss.is_finite());
+        }
+        pollster::block_on(trainer.end_epoch(&data, &triplets.held_out)).expect("epoch");
+    }
+    let auc = pollster::block_on(trainer.held_out_scores(&data, &triplets.held_out)).expect("scores").summary.auc;
+    println!("semi-hard: held-out AUC {auc_before:.3} -> {auc:.3}");
+    assert!(auc > auc_before + 0.05 && auc > 0.7, "AUC {auc_before} -> {auc}");
+}
+
+/// The mining distance matrix agrees with the loss's row-wise distances, for both distances.
+#[test]
+fn pairwise_distances_match_the_row_wise_ones() {
+    use burn::tensor::{Tensor, TensorData};
+    use tripletlab_core::loss::Distance;
+    let device = Device::flex();
+    let values: Vec<f32> = (0..4 * 3).map(|i| ((i * 7 % 5) as f32) - 1.5).collect();
+    let x = Tensor::<2>::from_data(TensorData::new(values.clone(), [4, 3]), &device);
+    for distance in [Distance::Cosine, Distance::Euclidean] {
+        let matrix = distance.pairwise(x.clone()).into_data().to_vec::<f32>().expect("f32");
+        for i in 0..4 {
+            for j in 0..4 {
+                let row = |k: usize| Tensor::<2>::from_data(TensorData::new(values[k * 3..k * 3 + 3].to_vec(), [1, 3]), &device);
+                let expected = distance.between(row(i), row(j)).into_data().to_vec::<f32>().expect("f32")[0];
+                let tolerance = if i == j { 1e-3 } else { 1e-5 };
+                assert!((matrix[i * 4 + j] - expected).abs() < tolerance, "{distance:?} ({i},{j}): {} vs {expected}", matrix[i * 4 + j]);
+            }
+        }
+    }
+}

@@ -49,9 +49,10 @@ pub fn map_images(mut images: Vec<u32>, limit: usize) -> Vec<u32> {
     (0..limit).map(|at| images[at * images.len() / limit]).collect()
 }
 
-/// The map event for `explorer`, with thumbnails of the images not `sent` before.
+/// The map event for `explorer` (whose rows are scaled to unit length first when `cosine`), with
+/// thumbnails of the images not `sent` before.
 pub fn map_event(
-    explorer: &Explorer,
+    explorer: &mut Explorer,
     cosine: bool,
     seed: u64,
     (epoch, global_step): (u32, u32),
@@ -59,7 +60,8 @@ pub fn map_event(
     millis_before: f64,
 ) -> Result<EmbeddingMap, String> {
     let started = web_time::Instant::now();
-    let projection = embedding_map(&explorer.rows, explorer.dims, cosine, seed).map_err(|err| err.to_string())?;
+    let projection =
+        embedding_map(&mut explorer.rows, explorer.dims, cosine, seed).map_err(|err| err.to_string())?;
     let labels: Vec<u32> = explorer.labels.iter().map(|&label| u32::from(label)).collect();
     let config = RetrievalConfig { distance: RetrievalDistance::Cosine, ..RetrievalConfig::default() };
     let retrieval = retrieval(&explorer.rows, explorer.dims, &labels, &config).ok().map(|found| RetrievalSummary {

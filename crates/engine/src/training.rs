@@ -91,6 +91,7 @@ impl From<TrainError> for Failure {
             TrainError::NoTriplets | TrainError::EpochComplete | TrainError::Metric(_) => {
                 "Use more images or a larger held-out share."
             }
+            TrainError::Mining(_) => "Use more images, or fewer classes (P) or images per class (K) in each batch.",
         };
         Self::new(err.to_string(), hint)
     }
@@ -314,6 +315,7 @@ impl Training<'_> {
                 ms_per_step: seconds * 1000.0,
                 elapsed_s: elapsed_before + self.session_started.elapsed().as_secs_f64(),
                 memory_bytes: core::arch::wasm32::memory_size(0) as u64 * 65_536,
+                mined: report.mined,
             }));
             if self.last_saved.elapsed().as_secs_f64() >= AUTOSAVE_EVERY_S {
                 self.save().await;
@@ -343,27 +345,34 @@ impl Training<'_> {
     /// the model for searches.
     async fn draw_map(&mut self, epoch: u32) -> Result<(), Failure> {
         let started = Instant::now();
+        // The previous map's embeddings and model go first: never two maps in memory at once.
+        self.run.session.explorer.borrow_mut().take();
         let held_out = &self.triplets.held_out;
         let images = map_images(
             held_out.iter().flat_map(|t| [t.anchor, t.positive, t.negative]).collect(),
             self.settings.map_images as usize,
         );
-        let rows = self.trainer.embed(&self.data, &images).await?;
-        let dims = rows.first().map_or(0, Vec::len);
-        let explorer = Rc::new(Explorer {
+        let (rows, dims) = {
+            let rows = self.trainer.embed(&self.data, &images).await?;
+            let dims = rows.first().map_or(0, Vec::len);
+            let mut flat = Vec::with_capacity(rows.len() * dims);
+            rows.into_iter().for_each(|row| flat.extend(row));
+            (flat, dims)
+        };
+        let mut explorer = Explorer {
             model: self.trainer.inference_model(),
             scaling: self.trainer.scaling(),
             device: self.trainer.plain_device(),
             data: Rc::clone(&self.data),
             labels: images.iter().map(|&image| self.data.labels[image as usize]).collect(),
             images,
-            rows: rows.concat(),
+            rows,
             dims,
-        });
+        };
         let embed_millis = started.elapsed().as_secs_f64() * 1000.0;
         let mut sent = self.run.session.sent_thumbnails.borrow_mut();
         let map = map_event(
-            &explorer,
+            &mut explorer,
             !self.settings.euclidean,
             self.settings.seed,
             (epoch, self.history.global_step),
@@ -371,7 +380,7 @@ impl Training<'_> {
             embed_millis,
         );
         drop(sent);
-        *self.run.session.explorer.borrow_mut() = Some(explorer);
+        *self.run.session.explorer.borrow_mut() = Some(Rc::new(explorer));
         match map {
             Ok(map) => self.run.respond.send(Event::EmbeddingMap(map)),
             Err(message) => self.run.respond.send(Event::Warning { message: format!("No embedding map: {message}") }),
@@ -382,6 +391,8 @@ impl Training<'_> {
     /// Store a checkpoint and the history; false when the browser refused (training goes on).
     async fn save(&mut self) -> bool {
         self.last_saved = Instant::now();
+        // The previous checkpoint's bytes go before the new ones are made (it is in IndexedDB).
+        self.run.session.last_checkpoint.borrow_mut().take();
         let bytes = match self.trainer.checkpoint().await {
             Ok(bytes) => bytes,
             Err(err) => {
@@ -503,6 +514,7 @@ pub fn trainer_config(settings: &TrainSettings) -> TrainerConfig {
         augmentation: Augmentation::default(),
         model: MobileNetV2Config { width: settings.width, bn_momentum: settings.bn_momentum },
         adam: Default::default(),
+        mining: settings.mining,
     }
 }
 
@@ -525,6 +537,7 @@ pub fn settings_of(config: &TrainerConfig, backend: BackendChoice, held_out_perc
         bn_momentum: config.model.bn_momentum,
         seed: config.seed,
         map_images: tripletlab_protocol::DEFAULT_MAP_IMAGES,
+        mining: config.mining,
     }
 }
 

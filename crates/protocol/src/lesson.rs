@@ -8,11 +8,12 @@
 //! (`cpu` | `webgpu`), `images`, `held_out` (percent), `width`, `pretrained` (`0` | `1`),
 //! `inputs` (`unit` | `symmetric`), `margin`, `lr`, `batch`, `epochs`, `patience`, `distance`
 //! (`cosine` | `euclidean`), `passes` (`separate` | `concatenated`), `bn_momentum`, `seed`, `map`
-//! (images on the embedding map, 100 to 10,000),
+//! (images on the embedding map, 100 to 10,000), `mining` (`none` | `batch-all` | `batch-hard` |
+//! `semi-hard`), `p` and `k` (classes per mined batch and images per class, default 5 x 4),
 //! `hide` (comma-separated [`Control`] names), `title` and `intro` (plain text shown above the
 //! page, never HTML).
 
-use crate::{BackendChoice, TrainSettings};
+use crate::{BackendChoice, Mining, MiningConfig, TrainSettings};
 
 /// A control (or group of controls) a lesson can hide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -77,7 +78,7 @@ pub const READY_LESSONS: [(&str, &str); 3] = [
     ),
     (
         "Hard negatives",
-        "preset=quick&margin=0.4&batch=32&lr=0.001&epochs=4&hide=checkpoints,recipe&title=Hard%20negatives&intro=With%20bigger%20batches%20each%20step%20sees%20more%20negatives.%20Watch%20the%20impostor%20pairs%20in%20the%20gallery%3A%20which%20classes%20are%20still%20confused%3F",
+        "preset=quick&mining=batch-hard&p=5&k=4&epochs=4&hide=checkpoints,recipe&title=Hard%20negatives&intro=Each%20step%20draws%205%20classes%20x%204%20images%20and%20trains%20each%20anchor%20on%20its%20farthest%20positive%20and%20nearest%20negative.%20Watch%20the%20mined%20and%20active%20counts%2C%20then%20try%20semi-hard%20and%20batch-all.",
     ),
 ];
 
@@ -102,6 +103,11 @@ impl Lesson {
             ("seed", s.seed.to_string()),
             ("map", s.map_images.to_string()),
         ];
+        if let Some(mining) = s.mining {
+            pairs.push(("mining", mining_name(Some(mining.strategy)).into()));
+            pairs.push(("p", mining.classes.to_string()));
+            pairs.push(("k", mining.per_class.to_string()));
+        }
         if let Some(backend) = self.backend {
             pairs.push(("backend", backend_name(backend).into()));
         }
@@ -141,7 +147,9 @@ impl Lesson {
         };
         let mut lesson =
             Lesson { settings: settings.clone(), backend: None, hidden: Vec::new(), title: String::new(), intro: String::new() };
-        for (key, value) in &pairs {
+        // `mining` first, so `p` and `k` find it wherever they are in the link.
+        let (first, rest): (Vec<_>, Vec<_>) = pairs.iter().partition(|(key, _)| key == "mining");
+        for (key, value) in first.into_iter().chain(rest) {
             let outcome = apply(&mut settings, &mut lesson, key, value);
             if let Err(problem) = outcome {
                 problems.push(problem);
@@ -151,6 +159,19 @@ impl Lesson {
         ParsedLesson { lesson, problems }
     }
 }
+
+/// The link's name for a mining strategy (`none`: the recipe's fixed triplets).
+pub fn mining_name(strategy: Option<Mining>) -> &'static str {
+    match strategy {
+        None => "none",
+        Some(Mining::BatchAll) => "batch-all",
+        Some(Mining::BatchHard) => "batch-hard",
+        Some(Mining::SemiHard) => "semi-hard",
+    }
+}
+
+/// P x K when a link turns mining on without saying: 5 classes x 4 images.
+pub const DEFAULT_PK: (usize, usize) = (5, 4);
 
 fn backend_name(backend: BackendChoice) -> &'static str {
     match backend {
@@ -210,6 +231,28 @@ fn apply(settings: &mut TrainSettings, lesson: &mut Lesson, key: &str, value: &s
         "bn_momentum" => settings.bn_momentum = number(key, value, 0.0, 0.9999)?,
         "seed" => settings.seed = number(key, value, 0, 9_000_000_000_000_000)?,
         "map" => settings.map_images = number(key, value, 100, 10_000)?,
+        "mining" => {
+            let strategy = match value {
+                "none" => None,
+                "batch-all" => Some(Mining::BatchAll),
+                "batch-hard" => Some(Mining::BatchHard),
+                "semi-hard" => Some(Mining::SemiHard),
+                _ => return Err(format!("mining={value} is not none, batch-all, batch-hard or semi-hard")),
+            };
+            let (classes, per_class) = settings.mining.map_or(DEFAULT_PK, |m| (m.classes, m.per_class));
+            settings.mining = strategy.map(|strategy| MiningConfig { strategy, classes, per_class });
+        }
+        "p" | "k" => {
+            let count: usize = number(key, value, 2, 64)?;
+            let Some(mining) = settings.mining.as_mut() else {
+                return Err(format!("{key}={value} needs mining=batch-all, batch-hard or semi-hard"));
+            };
+            if key == "p" {
+                mining.classes = count;
+            } else {
+                mining.per_class = count;
+            }
+        }
         "hide" => {
             for name in value.split(',').map(str::trim).filter(|name| !name.is_empty()) {
                 match Control::from_name(name) {
@@ -282,6 +325,7 @@ mod tests {
         settings.euclidean = true;
         settings.seed = 7;
         settings.map_images = 4_000;
+        settings.mining = Some(MiningConfig { strategy: Mining::SemiHard, classes: 8, per_class: 3 });
         let lesson = Lesson {
             settings,
             backend: Some(BackendChoice::WebGpu),
@@ -325,6 +369,20 @@ mod tests {
             assert_eq!(parsed.lesson.title, name);
             assert!(!parsed.lesson.intro.is_empty());
         }
+    }
+
+    #[test]
+    fn mining_keys_apply_in_any_order() {
+        let parsed = Lesson::from_query("k=3&p=6&mining=batch-all");
+        assert_eq!(parsed.problems, Vec::<String>::new());
+        assert_eq!(
+            parsed.lesson.settings.mining,
+            Some(MiningConfig { strategy: Mining::BatchAll, classes: 6, per_class: 3 })
+        );
+        let alone = Lesson::from_query("p=6");
+        assert_eq!(alone.lesson.settings.mining, None);
+        assert_eq!(alone.problems, vec!["p=6 needs mining=batch-all, batch-hard or semi-hard".to_string()]);
+        assert_eq!(Lesson::from_query("mining=none").lesson.settings.mining, None);
     }
 
     #[test]

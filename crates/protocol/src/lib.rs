@@ -9,6 +9,7 @@ pub mod lesson;
 
 use serde::{Deserialize, Serialize};
 use tripletlab_core::data::manifest::IndexEntry;
+pub use tripletlab_core::mining::{MinedCounts, Mining, MiningConfig};
 use tripletlab_core::selfcheck::MatmulCheck;
 
 /// Where the worker runs its tensors.
@@ -108,6 +109,9 @@ pub struct TrainSettings {
     /// Most held-out images on the embedding map (and searched), 100 to 10,000.
     #[serde(default = "default_map_images")]
     pub map_images: u32,
+    /// Online mining (P x K batches, triplets chosen in each) instead of the fixed triplets.
+    #[serde(default)]
+    pub mining: Option<MiningConfig>,
 }
 
 /// The embedding map's default size: enough to see classes, quick to embed on a CPU.
@@ -137,6 +141,7 @@ impl TrainSettings {
             bn_momentum: 0.999,
             seed: 42,
             map_images: DEFAULT_MAP_IMAGES,
+            mining: None,
         }
     }
 
@@ -285,6 +290,9 @@ pub struct StepEvent {
     /// The engine's WebAssembly memory after the step, bytes (it only grows; flat once the run
     /// has warmed up, which the soak test checks).
     pub memory_bytes: u64,
+    /// With online mining: the batch's valid and active triplets and how many were mined.
+    #[serde(default)]
+    pub mined: Option<MinedCounts>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
