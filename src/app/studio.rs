@@ -76,6 +76,11 @@ impl TrainState {
         }
     }
 
+    /// The current run trains only a head (fast mode).
+    fn fast(self) -> bool {
+        self.run.with_untracked(|run| run.as_ref().is_some_and(|run| run.settings.fast_mode))
+    }
+
     /// The engine worker ended: a run in it is over, its last stored checkpoint is what is kept.
     pub fn engine_lost(self, reason: &str) {
         if self.phase.get_untracked().is_active() {
@@ -114,16 +119,16 @@ impl TrainState {
             }),
             Event::TrainingPaused { saved } => {
                 self.phase.set(Phase::Paused);
-                self.notice.set(checkpoint_note(*saved, "Paused"));
+                self.notice.set(checkpoint_note(*saved, self.fast(), "Paused"));
             }
             Event::TrainingResumed => self.phase.set(Phase::Running),
             Event::TrainingStopped { saved } => {
                 self.phase.set(Phase::Stopped);
-                self.notice.set(checkpoint_note(*saved, "Stopped"));
+                self.notice.set(checkpoint_note(*saved, self.fast(), "Stopped"));
             }
             Event::TrainingFinished { best_epoch, saved } => {
                 self.phase.set(Phase::Finished { best_epoch: *best_epoch });
-                self.notice.set(checkpoint_note(*saved, "Finished"));
+                self.notice.set(checkpoint_note(*saved, self.fast(), "Finished"));
             }
             Event::TrainingFailed { message, hint } => {
                 if self.phase.get_untracked().is_active() {
@@ -151,8 +156,10 @@ fn push_epoch(history: &mut RunHistory, epoch: &EpochEvent) {
     history.epochs.push(epoch.clone());
 }
 
-fn checkpoint_note(saved: bool, what: &str) -> String {
-    if saved {
+fn checkpoint_note(saved: bool, fast: bool, what: &str) -> String {
+    if fast {
+        format!("{what}. Fast mode stores no checkpoint: it is quick to run again.")
+    } else if saved {
         format!("{what}. The checkpoint is stored in this browser: a reload can resume it.")
     } else {
         format!("{what}. The browser refused to store the checkpoint (storage full or blocked); export it to keep it.")
@@ -568,6 +575,7 @@ fn SettingsFields(settings: RwSignal<TrainSettings>) -> impl IntoView {
             {number!("BatchNorm momentum", "How slowly BatchNorm's running statistics move: 0.999 to fine-tune, 0.9 from random weights.", bn_momentum, f64, 0.0, 0.9999, "any")}
             {number!("Seed", "Fixes the triplets, their order and the random weights: the same seed repeats the run.", seed, u64, 0.0, 9.0e15, "1")}
             <MiningFields settings=settings />
+            {choice!("Train", "The whole encoder (the recipe), or fast mode: the encoder frozen, every image embedded once, and only a small projection head trained: an epoch in seconds, even on a CPU.", ["the whole encoder", "a head on frozen features (fast)"], fast_mode)}
         </div>
     }
 }

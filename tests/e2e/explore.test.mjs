@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { serveDist } from "../support/server.mjs";
 import { launch } from "../support/browser.mjs";
 import { loadVerdict } from "../support/dataset.mjs";
-import { errorsIn, loadSynthetic, screenshot, tinySettings, waitForPhase } from "../support/studio.mjs";
+import { errorsIn, loadSynthetic, lossSummary, screenshot, tinySettings, waitForPhase } from "../support/studio.mjs";
 
 let server;
 let browser;
@@ -102,6 +102,26 @@ describe("online mining", { timeout: 240_000 }, () => {
     await mined.waitFor({ timeout: 60_000 });
     assert.match(await mined.innerText(), /^20 of 960 valid \(\d+ active\)$/);
     assert.equal(await waitForPhase(page, ["finished", "failed"], 120_000), "finished", await page.getByTestId("phase").innerText());
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    await page.close();
+  });
+});
+
+describe("fast mode", { timeout: 240_000 }, () => {
+  test("a head on frozen ImageNet features finishes its epochs in seconds on the CPU", async () => {
+    const { page, log } = await open("?preset=quick&fast=1&width=1&pretrained=1&images=200&held_out=25&batch=16&epochs=2&lr=0.001");
+    assert.equal(await value(page, "setting-train"), "1");
+    await page.getByTestId("backend-cpu").check();
+    await loadSynthetic(page);
+    await page.getByRole("button", { name: "Start training" }).click();
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 180_000), "finished", await page.getByTestId("phase").innerText());
+    const line = await page.getByTestId("run-line").innerText();
+    assert.match(line, /fast mode: a 1280 -> 128 head on frozen features of \d+ images, embedded in [\d.]+ s/, line);
+    const { epochLosses } = await lossSummary(page);
+    assert.equal(epochLosses.length, 2);
+    assert.ok(epochLosses[1].loss < epochLosses[0].loss, `the head's loss falls: ${JSON.stringify(epochLosses)}`);
+    assert.match(await page.getByTestId("auc").innerText(), /^AUC (0|1)\.\d{3} after 2 epochs/);
+    assert.equal(await page.getByTestId("notice").innerText(), "Finished. Fast mode stores no checkpoint: it is quick to run again.");
     assert.deepEqual(errorsIn(log), [], log.join("\n"));
     await page.close();
   });

@@ -604,7 +604,7 @@ pub async fn held_out_scores(
     Ok(HeldOutScores { scores, labels, summary })
 }
 
-async fn read_f32(tensor: Tensor<1>) -> Result<Vec<f32>, TrainError> {
+pub(crate) async fn read_f32(tensor: Tensor<1>) -> Result<Vec<f32>, TrainError> {
     let data = tensor.into_data_async().await.map_err(|err| TrainError::Readback(err.to_string()))?;
     data.convert::<f32>().try_into_vec::<f32>().map_err(|err| TrainError::Readback(format!("{err:?}")))
 }

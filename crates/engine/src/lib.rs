@@ -9,6 +9,7 @@ mod adapter;
 mod cache;
 mod dataset;
 mod explore;
+mod fast;
 mod net;
 mod store;
 mod training;

@@ -11,7 +11,7 @@ use tripletlab_core::data::Dataset;
 use tripletlab_core::data::augment::Augmentation;
 use tripletlab_core::data::triplets::{HeldOutSplit, Triplet, TripletConfig, TripletSet};
 use tripletlab_core::loss::{Distance, Reduction, TripletLoss};
-use tripletlab_core::model::{InputScaling, MobileNetV2Config, weights};
+use tripletlab_core::model::{InputScaling, MobileNetV2, MobileNetV2Config, weights};
 use tripletlab_core::train::{BranchPasses, TrainError, Trainer, TrainerConfig};
 use web_time::Instant;
 
@@ -68,13 +68,13 @@ impl Default for Session {
 }
 
 /// A failure the page shows, with what to do about it.
-struct Failure {
+pub(crate) struct Failure {
     message: String,
     hint: String,
 }
 
 impl Failure {
-    fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
+    pub(crate) fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
         Self { message: message.into(), hint: hint.into() }
     }
 }
@@ -146,6 +146,9 @@ impl Run {
             .await
             .map_err(|message| Failure::new(message, "Choose the CPU backend and start again."))?;
         let triplets = build_triplets(&data, &settings)?;
+        if settings.fast_mode && resumed.is_none() {
+            return crate::fast::train(self, &settings, data, triplets, &device).await;
+        }
         let (trainer, mut history) = match resumed {
             Some((meta, bytes)) => (Trainer::resume("the stored run", &bytes, &device)?, meta.history),
             None => (self.new_trainer(&settings, &device).await?, RunHistory::default()),
@@ -208,16 +211,21 @@ impl Run {
     }
 
     async fn new_trainer(&self, settings: &TrainSettings, device: &Device) -> Result<Trainer, Failure> {
+        let model = self.initial_model(settings, device).await?;
+        Ok(Trainer::new(model, trainer_config(settings), device))
+    }
+
+    /// The encoder a new run starts from: the ImageNet weights, or seeded random ones.
+    pub(crate) async fn initial_model(&self, settings: &TrainSettings, device: &Device) -> Result<MobileNetV2, Failure> {
         let config = trainer_config(settings);
-        let model = if settings.pretrained && settings.width == 1.0 {
+        Ok(if settings.pretrained && settings.width == 1.0 {
             let bytes = pretrained_weights(&|message| self.respond.send(Event::Warning { message })).await?;
             weights::load(WEIGHTS_URL, &bytes, &config.model, device)
                 .map_err(|err| Failure::new(err.to_string(), "Start from random weights instead."))?
         } else {
             weights::seeded_init(&config.model, config.seed, device)
                 .map_err(|err| Failure::new(err.to_string(), "Try another width."))?
-        };
-        Ok(Trainer::new(model, config, device))
+        })
     }
 }
 
@@ -538,11 +546,12 @@ pub fn settings_of(config: &TrainerConfig, backend: BackendChoice, held_out_perc
         seed: config.seed,
         map_images: tripletlab_protocol::DEFAULT_MAP_IMAGES,
         mining: config.mining,
+        fast_mode: false,
     }
 }
 
 /// Up to [`GALLERY_PAIRS`] genuine and as many impostor pairs, spread over the held-out set.
-fn gallery(data: &Dataset, held_out: &[Triplet], scores: &[f64]) -> Vec<GalleryPair> {
+pub(crate) fn gallery(data: &Dataset, held_out: &[Triplet], scores: &[f64]) -> Vec<GalleryPair> {
     let count = held_out.len();
     let shown = GALLERY_PAIRS.min(count);
     let class = |index: u32| {

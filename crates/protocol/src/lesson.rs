@@ -9,7 +9,8 @@
 //! `inputs` (`unit` | `symmetric`), `margin`, `lr`, `batch`, `epochs`, `patience`, `distance`
 //! (`cosine` | `euclidean`), `passes` (`separate` | `concatenated`), `bn_momentum`, `seed`, `map`
 //! (images on the embedding map, 100 to 10,000), `mining` (`none` | `batch-all` | `batch-hard` |
-//! `semi-hard`), `p` and `k` (classes per mined batch and images per class, default 5 x 4),
+//! `semi-hard`), `p` and `k` (classes per mined batch and images per class, default 5 x 4), `fast`
+//! (`1`: train only a projection head on frozen features),
 //! `hide` (comma-separated [`Control`] names), `title` and `intro` (plain text shown above the
 //! page, never HTML).
 
@@ -103,6 +104,9 @@ impl Lesson {
             ("seed", s.seed.to_string()),
             ("map", s.map_images.to_string()),
         ];
+        if s.fast_mode {
+            pairs.push(("fast", "1".into()));
+        }
         if let Some(mining) = s.mining {
             pairs.push(("mining", mining_name(Some(mining.strategy)).into()));
             pairs.push(("p", mining.classes.to_string()));
@@ -231,6 +235,7 @@ fn apply(settings: &mut TrainSettings, lesson: &mut Lesson, key: &str, value: &s
         "bn_momentum" => settings.bn_momentum = number(key, value, 0.0, 0.9999)?,
         "seed" => settings.seed = number(key, value, 0, 9_000_000_000_000_000)?,
         "map" => settings.map_images = number(key, value, 100, 10_000)?,
+        "fast" => settings.fast_mode = choice(key, value, ["0", "1"])?,
         "mining" => {
             let strategy = match value {
                 "none" => None,
@@ -326,6 +331,7 @@ mod tests {
         settings.seed = 7;
         settings.map_images = 4_000;
         settings.mining = Some(MiningConfig { strategy: Mining::SemiHard, classes: 8, per_class: 3 });
+        settings.fast_mode = true;
         let lesson = Lesson {
             settings,
             backend: Some(BackendChoice::WebGpu),

@@ -112,6 +112,9 @@ pub struct TrainSettings {
     /// Online mining (P x K batches, triplets chosen in each) instead of the fixed triplets.
     #[serde(default)]
     pub mining: Option<MiningConfig>,
+    /// Fast mode: freeze the encoder, embed every image once, and train only a projection head.
+    #[serde(default)]
+    pub fast_mode: bool,
 }
 
 /// The embedding map's default size: enough to see classes, quick to embed on a CPU.
@@ -142,6 +145,7 @@ impl TrainSettings {
             seed: 42,
             map_images: DEFAULT_MAP_IMAGES,
             mining: None,
+            fast_mode: false,
         }
     }
 
