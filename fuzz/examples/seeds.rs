@@ -22,7 +22,11 @@ fn main() -> std::io::Result<()> {
         format: 1,
         name: "seed".into(),
         synthetic: false,
-        class_names: meta.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(|l| String::from_utf8_lossy(l).into()).collect(),
+        class_names: meta
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| String::from_utf8_lossy(l).into())
+            .collect(),
         shards: vec![Shard::describe("data_batch_1.bin", &parsed.to_bytes())],
     };
     let index = DatasetIndex {
@@ -35,7 +39,9 @@ fn main() -> std::io::Result<()> {
         }],
     };
     let mut tensors = TensorFile::default();
-    tensors.tensors.insert("stem.conv.weight".into(), F32Tensor { shape: vec![2, 2], values: vec![1.0, -2.0, 0.5, 4.0] });
+    tensors
+        .tensors
+        .insert("stem.conv.weight".into(), F32Tensor { shape: vec![2, 2], values: vec![1.0, -2.0, 0.5, 4.0] });
     tensors.tensors.insert("head.bias".into(), F32Tensor { shape: vec![3], values: vec![0.0, 1.0, 2.0] });
     tensors.blobs.insert("adam.state".into(), vec![7; 24]);
     tensors.metadata.insert("format".into(), "tripletlab-checkpoint-v1".into());
@@ -45,8 +51,13 @@ fn main() -> std::io::Result<()> {
         Command::ProbeAdapter,
         Command::Ping { backend: BackendChoice::WebGpu },
         Command::StartTraining(TrainSettings::tutorial(BackendChoice::Cpu)),
-        Command::LoadDataset(DatasetRequest::Served { manifest_url: "./public/data/x/manifest.json".into(), max_shards: Some(2) }),
-        Command::LoadDataset(DatasetRequest::Dropped { files: vec![DroppedFile { name: "batches.meta.txt".into(), bytes: meta.clone() }] }),
+        Command::LoadDataset(DatasetRequest::Served {
+            manifest_url: "./public/data/x/manifest.json".into(),
+            max_shards: Some(2),
+        }),
+        Command::LoadDataset(DatasetRequest::Dropped {
+            files: vec![DroppedFile { name: "batches.meta.txt".into(), bytes: meta.clone() }],
+        }),
         Command::ImportCheckpoint { name: "run.safetensors".into(), bytes: tensors.to_bytes() },
     ];
     let events = [

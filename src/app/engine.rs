@@ -28,6 +28,9 @@ const REASON_GRACE_MS: i32 = 300;
 const UNEXPLAINED: &str = "The engine worker stopped without a word (it was terminated, or the browser ended it, \
                            for example to reclaim memory).";
 
+/// The BroadcastChannel a worker speaks on, and the page's listener.
+type ReasonChannel = (JsValue, Closure<dyn FnMut(JsValue)>);
+
 /// One running engine worker.
 pub struct Engine {
     bridge: WorkerBridge<EngineLink>,
@@ -43,7 +46,7 @@ struct Watch {
     done: std::cell::Cell<bool>,
     on_end: Box<dyn Fn(String)>,
     /// Kept alive for as long as the worker may speak.
-    channel: RefCell<Option<(JsValue, Closure<dyn FnMut(JsValue)>)>>,
+    channel: RefCell<Option<ReasonChannel>>,
     /// Whether the page is waiting on the worker's lock yet.
     waiting: std::cell::Cell<bool>,
 }
@@ -72,7 +75,8 @@ impl Engine {
     /// Start a worker. `on_event` hears its events; `on_end` hears, once, why it ended, unless the
     /// page retires it first.
     pub fn start(on_event: impl Fn(Event) + 'static, on_end: impl Fn(String) + 'static) -> Self {
-        let name = format!("tripletlab-engine-{}-{}", js_sys::Date::now() as u64, (js_sys::Math::random() * 1e9) as u64);
+        let name =
+            format!("tripletlab-engine-{}-{}", js_sys::Date::now() as u64, (js_sys::Math::random() * 1e9) as u64);
         let watch = Rc::new(Watch {
             name: name.clone(),
             reason: RefCell::new(None),

@@ -97,11 +97,8 @@ fn draw(canvas: &HtmlCanvasElement, map: &EmbeddingMap, points: &[(f64, f64)], p
     let ratio = window().device_pixel_ratio().max(1.0);
     canvas.set_width((WIDTH * ratio) as u32);
     canvas.set_height((HEIGHT * ratio) as u32);
-    let Some(context) = canvas
-        .get_context("2d")
-        .ok()
-        .flatten()
-        .and_then(|context| context.dyn_into::<CanvasRenderingContext2d>().ok())
+    let Some(context) =
+        canvas.get_context("2d").ok().flatten().and_then(|context| context.dyn_into::<CanvasRenderingContext2d>().ok())
     else {
         return 0.0;
     };
@@ -154,7 +151,8 @@ pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoVie
         let canvas = canvas.get()?;
         let rect = canvas.get_bounding_client_rect();
         let scale = WIDTH / rect.width().max(1.0);
-        Some((f64::from(ev.client_x()) - rect.left()) * scale).zip(Some((f64::from(ev.client_y()) - rect.top()) * scale))
+        Some((f64::from(ev.client_x()) - rect.left()) * scale)
+            .zip(Some((f64::from(ev.client_y()) - rect.top()) * scale))
     };
     let on_move = move |ev: leptos::ev::MouseEvent| {
         let found = position(&ev).and_then(|(x, y)| points.with(|p| pick(p, x, y)));
@@ -163,7 +161,8 @@ pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoVie
         }
     };
     let search_image = move |at: usize| {
-        let Some(image) = state.map.with_untracked(|map| map.as_ref().and_then(|map| map.images.get(at).copied())) else {
+        let Some(image) = state.map.with_untracked(|map| map.as_ref().and_then(|map| map.images.get(at).copied()))
+        else {
             return;
         };
         state.search.set(SearchState::Running(format!("image {image}")));
@@ -318,7 +317,9 @@ pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoVie
 fn SearchResultsView(state: ExploreState, class_name: Callback<u8, String>) -> impl IntoView {
     move || match state.search.get() {
         SearchState::Idle => ().into_any(),
-        SearchState::Running(what) => view! { <p class="hint" data-testid="search-status">{format!("Searching with {what}...")}</p> }.into_any(),
+        SearchState::Running(what) => {
+            view! { <p class="hint" data-testid="search-status">{format!("Searching with {what}...")}</p> }.into_any()
+        }
         SearchState::Failed(message) => view! { <p class="error" data-testid="search-status">{message}</p> }.into_any(),
         SearchState::Done(results) => {
             let query_class = results.label.map(|label| class_name.run(label));

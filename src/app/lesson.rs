@@ -50,7 +50,9 @@ impl LessonState {
 #[component]
 pub fn LessonBanner(state: LessonState) -> impl IntoView {
     let shown = move || {
-        !state.title.with(String::is_empty) || !state.intro.with(String::is_empty) || !state.problems.with(Vec::is_empty)
+        !state.title.with(String::is_empty)
+            || !state.intro.with(String::is_empty)
+            || !state.problems.with(Vec::is_empty)
     };
     view! {
         <Show when=shown>
@@ -84,11 +86,8 @@ pub fn LessonsCard(state: LessonState, settings: RwSignal<TrainSettings>) -> imp
             intro: state.intro.get_untracked(),
         };
         let location = window().location();
-        let base = format!(
-            "{}{}",
-            location.origin().unwrap_or_default(),
-            location.pathname().unwrap_or_else(|_| "/".into())
-        );
+        let base =
+            format!("{}{}", location.origin().unwrap_or_default(), location.pathname().unwrap_or_else(|_| "/".into()));
         let link = format!("{base}?{}", lesson.to_query());
         // Best effort (only secure pages have a clipboard): the link is shown either way.
         let navigator = window().navigator();

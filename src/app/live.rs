@@ -51,11 +51,14 @@ const COLLAPSED_DISTANCE: f32 = 1e-3;
 fn collapsed(state: TrainState) -> Option<String> {
     let margin = state.run.with(|run| run.as_ref().map(|run| run.settings.margin))?;
     let in_training = state.last_step.with(|step| {
-        step.as_ref().is_some_and(|s| s.mean_positive_distance < COLLAPSED_DISTANCE && s.mean_negative_distance < COLLAPSED_DISTANCE)
+        step.as_ref().is_some_and(|s| {
+            s.mean_positive_distance < COLLAPSED_DISTANCE && s.mean_negative_distance < COLLAPSED_DISTANCE
+        })
     });
     let held_out = state.evaluations.with(|all| {
         all.last().is_some_and(|e| {
-            let (lo, hi) = e.scores.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &s| (lo.min(s), hi.max(s)));
+            let (lo, hi) =
+                e.scores.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &s| (lo.min(s), hi.max(s)));
             !e.scores.is_empty() && hi - lo < 1e-3
         })
     });

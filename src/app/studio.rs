@@ -377,11 +377,13 @@ fn MiningFields(settings: RwSignal<TrainSettings>) -> impl IntoView {
         Signal::derive(move || settings.with(|s| s.mining.map_or(0.0, |m| pick(&m) as f64)))
     };
     let set_count = move |write: fn(&mut MiningConfig, usize)| {
-        Callback::new(move |v: f64| settings.update(|s| {
-            if let Some(m) = s.mining.as_mut() {
-                write(m, v as usize);
-            }
-        }))
+        Callback::new(move |v: f64| {
+            settings.update(|s| {
+                if let Some(m) = s.mining.as_mut() {
+                    write(m, v as usize);
+                }
+            })
+        })
     };
     view! {
         <div class="field">

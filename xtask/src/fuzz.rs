@@ -31,7 +31,15 @@ pub fn fuzz(root: &Path, args: &[String]) -> Result<(), Failure> {
         let before = count_files(&artifacts);
         println!("xtask: fuzzing {target} for {seconds} s");
         let output = command("cargo", &fuzz_dir)
-            .args(["+nightly", "fuzz", "run", target, "--", &format!("-max_total_time={seconds}"), "-rss_limit_mb=4096"])
+            .args([
+                "+nightly",
+                "fuzz",
+                "run",
+                target,
+                "--",
+                &format!("-max_total_time={seconds}"),
+                "-rss_limit_mb=4096",
+            ])
             .stdout(Stdio::inherit())
             .output()
             .map_err(|err| Failure::new(format!("could not run cargo fuzz: {err}")))?;
@@ -39,7 +47,10 @@ pub fn fuzz(root: &Path, args: &[String]) -> Result<(), Failure> {
         let runs = runs_done(&log);
         let crashes = count_files(&artifacts).saturating_sub(before);
         if !output.status.success() {
-            eprintln!("{}", log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n"));
+            eprintln!(
+                "{}",
+                log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
         }
         run::status(command("cargo", &fuzz_dir).args(["+nightly", "fuzz", "cmin", target]))?;
         let corpus = count_files(&fuzz_dir.join("corpus").join(target));
@@ -48,7 +59,10 @@ pub fn fuzz(root: &Path, args: &[String]) -> Result<(), Failure> {
 
     println!("\n| target | seconds | inputs run | crashes | corpus after cmin |\n|---|---|---|---|---|");
     for (target, runs, crashes, corpus, _) in &rows {
-        println!("| {target} | {seconds} | {} | {crashes} | {corpus} |", runs.map_or("?".to_string(), |n| n.to_string()));
+        println!(
+            "| {target} | {seconds} | {} | {crashes} | {corpus} |",
+            runs.map_or("?".to_string(), |n| n.to_string())
+        );
     }
     let json: Vec<serde_json::Value> = rows
         .iter()
@@ -75,7 +89,13 @@ fn ensure_fuzz_tools(root: &Path) -> Result<(), Failure> {
     }
     let installed = stdout_of(command("cargo", root).args(["fuzz", "--version"]));
     if !installed.is_some_and(|version| version.contains(CARGO_FUZZ_VERSION)) {
-        run::status(command("cargo", root).args(["install", "cargo-fuzz", "--version", CARGO_FUZZ_VERSION, "--locked"]))?;
+        run::status(command("cargo", root).args([
+            "install",
+            "cargo-fuzz",
+            "--version",
+            CARGO_FUZZ_VERSION,
+            "--locked",
+        ]))?;
     }
     Ok(())
 }

@@ -86,10 +86,10 @@ fn lockfile_version(root: &Path, package: &str) -> Result<String, Failure> {
     let name_line = format!("name = \"{package}\"");
     let mut lines = lock.lines();
     while let Some(line) = lines.next() {
-        if line == name_line {
-            if let Some(version) = lines.next().and_then(|next| next.strip_prefix("version = ")) {
-                return Ok(version.trim_matches('"').to_string());
-            }
+        if line == name_line
+            && let Some(version) = lines.next().and_then(|next| next.strip_prefix("version = "))
+        {
+            return Ok(version.trim_matches('"').to_string());
         }
     }
     Err(Failure::new(format!("Cargo.lock has no package {package}")))

@@ -6,13 +6,13 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use tripletlab_core::mining::{Mining, MiningConfig};
 use tripletlab_core::data::augment::Augmentation;
 use tripletlab_core::data::triplets::{HeldOutSplit, TripletConfig, TripletSet};
 use tripletlab_core::loss::{Distance, Reduction, TripletLoss};
 use tripletlab_core::metrics::{
     Retrieval, RetrievalConfig, RocCurve, Verification, VerificationSummary, cosine_of_angular,
 };
+use tripletlab_core::mining::{Mining, MiningConfig};
 use tripletlab_core::model::{InputScaling, MobileNetV2Config, weights};
 use tripletlab_core::train::{BranchPasses, EpochRecord, HeldOutScores, TrainError, Trainer, TrainerConfig};
 

@@ -49,7 +49,9 @@ pub enum MiningError {
     Shape { n: usize, expected: usize, found: usize },
     #[error("the batch has no anchor with both a positive and a negative: it needs two classes with two images each")]
     NoValidTriplet,
-    #[error("P x K batches need at least {k} images in each of {p} classes (P and K at least 2); {classes} classes have them")]
+    #[error(
+        "P x K batches need at least {k} images in each of {p} classes (P and K at least 2); {classes} classes have them"
+    )]
     TooFewImages { p: usize, k: usize, classes: usize },
 }
 

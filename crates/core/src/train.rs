@@ -15,10 +15,10 @@ use crate::data::Dataset;
 use crate::data::augment::Augmentation;
 use crate::data::triplets::Triplet;
 use crate::loss::TripletLoss;
-use crate::mining::{MinedCounts, MiningConfig, PkSampler, mine};
 use crate::metrics::{
     Retrieval, RetrievalConfig, Verification, VerificationSummary, angular_similarity, cosine_similarity, retrieval,
 };
+use crate::mining::{MinedCounts, MiningConfig, PkSampler, mine};
 use crate::model::input::images_to_tensor;
 use crate::model::safetensors::TensorFile;
 use crate::model::weights;
@@ -282,7 +282,12 @@ impl Trainer {
     /// trainer's seeded random numbers), one forward pass, its distance matrix read back, triplets
     /// chosen by the strategy, and the loss over them. An epoch has as many steps as with fixed
     /// triplets. A batch with nothing to learn (batch-all, every hinge 0) makes no update.
-    async fn mined_step(&mut self, data: &Dataset, train: &[Triplet], mining: MiningConfig) -> Result<StepReport, TrainError> {
+    async fn mined_step(
+        &mut self,
+        data: &Dataset,
+        train: &[Triplet],
+        mining: MiningConfig,
+    ) -> Result<StepReport, TrainError> {
         let steps = self.steps_per_epoch(train.len());
         if self.state.step_in_epoch >= steps {
             return Err(TrainError::EpochComplete);
@@ -298,7 +303,8 @@ impl Trainer {
         let images = sampler.sample(mining.classes, &mut self.state.rng);
         let labels: Vec<u8> = images.iter().map(|&image| data.labels[image as usize]).collect();
         let n = images.len();
-        let batch = images_to_tensor(images.iter().map(|&image| data.image(image as usize)), self.config.scaling, &self.device);
+        let batch =
+            images_to_tensor(images.iter().map(|&image| data.image(image as usize)), self.config.scaling, &self.device);
         let embeddings = self.model.forward(batch);
         let matrix = self.config.loss.distance.pairwise(embeddings.clone().detach());
         let distances = read_f32(matrix.reshape([n * n])).await?;
@@ -334,8 +340,7 @@ impl Trainer {
         let output = self.config.loss.forward(rows(|t| t.anchor), rows(|t| t.positive), rows(|t| t.negative));
         let grads = GradientsParams::from_grads(output.loss.clone().backward(), &self.model);
         self.model = self.optim.step(self.config.learning_rate, self.model.clone(), grads);
-        let summary =
-            Tensor::cat(vec![output.loss.detach(), output.positive_distance, output.negative_distance], 0);
+        let summary = Tensor::cat(vec![output.loss.detach(), output.positive_distance, output.negative_distance], 0);
         let values = read_f32(summary).await?;
         let loss = values[0];
         if !loss.is_finite() {

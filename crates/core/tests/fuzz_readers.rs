@@ -119,10 +119,8 @@ fn damaged_checkpoints_are_errors_never_panics() {
     use tripletlab_core::train::{Trainer, TrainerConfig};
 
     const INPUTS: usize = 300;
-    let config = TrainerConfig {
-        model: MobileNetV2Config { width: 0.35, bn_momentum: 0.9 },
-        ..TrainerConfig::default()
-    };
+    let config =
+        TrainerConfig { model: MobileNetV2Config { width: 0.35, bn_momentum: 0.9 }, ..TrainerConfig::default() };
     let device = Device::flex();
     let model = tripletlab_core::model::weights::seeded_init(&config.model, 1, &device).expect("weights");
     let checkpoint = pollster::block_on(Trainer::new(model, config, &device).checkpoint()).expect("checkpoint");

@@ -145,10 +145,16 @@ fn pairwise_distances_match_the_row_wise_ones() {
         let matrix = distance.pairwise(x.clone()).into_data().try_into_vec::<f32>().expect("f32");
         for i in 0..4 {
             for j in 0..4 {
-                let row = |k: usize| Tensor::<2>::from_data(TensorData::new(values[k * 3..k * 3 + 3].to_vec(), [1, 3]), &device);
+                let row = |k: usize| {
+                    Tensor::<2>::from_data(TensorData::new(values[k * 3..k * 3 + 3].to_vec(), [1, 3]), &device)
+                };
                 let expected = distance.between(row(i), row(j)).into_data().try_into_vec::<f32>().expect("f32")[0];
                 let tolerance = if i == j { 1e-3 } else { 1e-5 };
-                assert!((matrix[i * 4 + j] - expected).abs() < tolerance, "{distance:?} ({i},{j}): {} vs {expected}", matrix[i * 4 + j]);
+                assert!(
+                    (matrix[i * 4 + j] - expected).abs() < tolerance,
+                    "{distance:?} ({i},{j}): {} vs {expected}",
+                    matrix[i * 4 + j]
+                );
             }
         }
     }
@@ -164,19 +170,14 @@ fn fast_mode_trains_a_head_on_frozen_features() {
     let device = Device::flex();
     let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public/weights/mobilenetv2_1.0.safetensors"))
         .expect("the shipped weights");
-    let backbone =
-        tripletlab_core::model::weights::load("mobilenetv2_1.0.safetensors", &bytes, &config.model, &device).expect("weights");
+    let backbone = tripletlab_core::model::weights::load("mobilenetv2_1.0.safetensors", &bytes, &config.model, &device)
+        .expect("weights");
     let all: Vec<_> = triplets.train.iter().chain(&triplets.held_out).copied().collect();
-    let features = pollster::block_on(Features::embed(&backbone, &data, &all, config.scaling, 64, &device)).expect("features");
+    let features =
+        pollster::block_on(Features::embed(&backbone, &data, &all, config.scaling, 64, &device)).expect("features");
     assert_eq!(features.dims, 1280);
-    let head = HeadConfig {
-        learning_rate: 1e-3,
-        batch_size: 32,
-        epochs: 4,
-        loss: config.loss.clone(),
-        output: 128,
-        seed: 5,
-    };
+    let head =
+        HeadConfig { learning_rate: 1e-3, batch_size: 32, epochs: 4, loss: config.loss.clone(), output: 128, seed: 5 };
     let mut trainer = HeadTrainer::new(features, head, &device);
     let before = pollster::block_on(trainer.held_out_scores(&triplets.held_out)).expect("scores").summary.auc;
     let mut losses = Vec::new();

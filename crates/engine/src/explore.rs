@@ -60,8 +60,7 @@ pub fn map_event(
     millis_before: f64,
 ) -> Result<EmbeddingMap, String> {
     let started = web_time::Instant::now();
-    let projection =
-        embedding_map(&mut explorer.rows, explorer.dims, cosine, seed).map_err(|err| err.to_string())?;
+    let projection = embedding_map(&mut explorer.rows, explorer.dims, cosine, seed).map_err(|err| err.to_string())?;
     let labels: Vec<u32> = explorer.labels.iter().map(|&label| u32::from(label)).collect();
     let config = RetrievalConfig { distance: RetrievalDistance::Cosine, ..RetrievalConfig::default() };
     let retrieval = retrieval(&explorer.rows, explorer.dims, &labels, &config).ok().map(|found| RetrievalSummary {
@@ -100,7 +99,8 @@ pub async fn search(explorer: Option<&Explorer>, query: SearchQuery, k: u32) -> 
 }
 
 async fn run_search(explorer: Option<&Explorer>, query: SearchQuery, k: u32) -> Result<SearchResults, String> {
-    let explorer = explorer.ok_or("Nothing to search yet: train (or resume) until the first evaluation draws the map.")?;
+    let explorer =
+        explorer.ok_or("Nothing to search yet: train (or resume) until the first evaluation draws the map.")?;
     let dims = explorer.dims;
     let (description, picture, label, embedding, exclude) = match query {
         SearchQuery::Image(image) => {
@@ -111,7 +111,13 @@ async fn run_search(explorer: Option<&Explorer>, query: SearchQuery, k: u32) -> 
             let label = explorer.labels[at];
             let class = explorer.data.class_names.get(usize::from(label)).cloned().unwrap_or_default();
             let row = explorer.rows[at * dims..(at + 1) * dims].to_vec();
-            (format!("image {image} ({class})"), explorer.data.image(image as usize).to_vec(), Some(label), row, Some(at))
+            (
+                format!("image {image} ({class})"),
+                explorer.data.image(image as usize).to_vec(),
+                Some(label),
+                row,
+                Some(at),
+            )
         }
         SearchQuery::Picture { name, bytes } => {
             let picture = decode_picture(&name, &bytes).await?;
@@ -144,7 +150,9 @@ async fn decode_picture(name: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
     if bytes.len() > MAX_PICTURE_BYTES {
         return Err(format!("{name} is {:.0} MB; pictures up to 25 MB are read.", bytes.len() as f64 / 1e6));
     }
-    let fail = |what: &str, err: wasm_bindgen::JsValue| format!("Could not read {name} as a picture ({what}: {}).", js_text(&err));
+    let fail = |what: &str, err: wasm_bindgen::JsValue| {
+        format!("Could not read {name} as a picture ({what}: {}).", js_text(&err))
+    };
     let blob = Blob::new_with_u8_array_sequence(&Array::of1(&Uint8Array::from(bytes))).map_err(|e| fail("blob", e))?;
     let scope: WorkerGlobalScope = js_sys::global().dyn_into().map_err(|e| fail("worker", e.into()))?;
     let promise = scope.create_image_bitmap_with_blob(&blob).map_err(|e| fail("decode", e))?;

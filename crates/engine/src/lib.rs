@@ -144,7 +144,9 @@ impl Worker for Engine {
                 Command::FindSavedRun => match store::get().await {
                     Ok(saved) => Event::SavedRun(saved.map(|(meta, _)| meta.info)),
                     Err(err) => {
-                        respond.send(Event::Warning { message: format!("The run stored in this browser cannot be read: {err}") });
+                        respond.send(Event::Warning {
+                            message: format!("The run stored in this browser cannot be read: {err}"),
+                        });
                         Event::SavedRun(None)
                     }
                 },

@@ -216,7 +216,11 @@ impl Run {
     }
 
     /// The encoder a new run starts from: the ImageNet weights, or seeded random ones.
-    pub(crate) async fn initial_model(&self, settings: &TrainSettings, device: &Device) -> Result<MobileNetV2, Failure> {
+    pub(crate) async fn initial_model(
+        &self,
+        settings: &TrainSettings,
+        device: &Device,
+    ) -> Result<MobileNetV2, Failure> {
         let config = trainer_config(settings);
         Ok(if settings.pretrained && settings.width == 1.0 {
             let bytes = pretrained_weights(&|message| self.respond.send(Event::Warning { message })).await?;

@@ -149,8 +149,13 @@ impl Lesson {
                 TrainSettings::quick_demo(BackendChoice::Cpu)
             }
         };
-        let mut lesson =
-            Lesson { settings: settings.clone(), backend: None, hidden: Vec::new(), title: String::new(), intro: String::new() };
+        let mut lesson = Lesson {
+            settings: settings.clone(),
+            backend: None,
+            hidden: Vec::new(),
+            title: String::new(),
+            intro: String::new(),
+        };
         // `mining` first, so `p` and `k` find it wherever they are in the link.
         let (first, rest): (Vec<_>, Vec<_>) = pairs.iter().partition(|(key, _)| key == "mining");
         for (key, value) in first.into_iter().chain(rest) {
@@ -263,7 +268,11 @@ fn apply(settings: &mut TrainSettings, lesson: &mut Lesson, key: &str, value: &s
                 match Control::from_name(name) {
                     Some(control) if !lesson.hidden.contains(&control) => lesson.hidden.push(control),
                     Some(_) => {}
-                    None => return Err(format!("hide: '{name}' is not one of backend, dataset, settings, checkpoints, recipe")),
+                    None => {
+                        return Err(format!(
+                            "hide: '{name}' is not one of backend, dataset, settings, checkpoints, recipe"
+                        ));
+                    }
                 }
             }
         }
@@ -342,13 +351,16 @@ mod tests {
         let parsed = Lesson::from_query(&format!("?{}", lesson.to_query()));
         assert_eq!(parsed.problems, Vec::<String>::new());
         // The link carries the backend separately; the settings' own backend is the page's.
-        let expected = Lesson { settings: TrainSettings { backend: BackendChoice::Cpu, ..lesson.settings.clone() }, ..lesson };
+        let expected =
+            Lesson { settings: TrainSettings { backend: BackendChoice::Cpu, ..lesson.settings.clone() }, ..lesson };
         assert_eq!(parsed.lesson, expected);
     }
 
     #[test]
     fn keys_change_the_preset_and_bad_ones_are_reported() {
-        let parsed = Lesson::from_query("preset=tutorial&margin=0.1&batch=9999&width=0.5&hide=settings,nope&colour=red&title=A+b%21");
+        let parsed = Lesson::from_query(
+            "preset=tutorial&margin=0.1&batch=9999&width=0.5&hide=settings,nope&colour=red&title=A+b%21",
+        );
         let settings = &parsed.lesson.settings;
         assert_eq!(settings.margin, 0.1);
         assert_eq!(settings.batch_size, 64, "an out-of-range value is ignored");

@@ -325,7 +325,8 @@ pub(crate) mod tests {
     #[test]
     fn repeated_wanted_members_cannot_exceed_the_kept_limit() {
         let size = 90_000_000;
-        let archive = zeros_archive(&[("a/data_batch_1.bin", size), ("b/data_batch_1.bin", size), ("c/data_batch_1.bin", size)]);
+        let archive =
+            zeros_archive(&[("a/data_batch_1.bin", size), ("b/data_batch_1.bin", size), ("c/data_batch_1.bin", size)]);
         let outcome = read_tar_gz("many.tar.gz", archive.as_slice(), |_| true);
         let err = outcome.map(|members| members.len()).unwrap_err();
         assert!(err.to_string().contains("add up to more than 250000000 bytes (at c/data_batch_1.bin)"), "{err}");

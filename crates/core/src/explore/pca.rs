@@ -89,11 +89,7 @@ pub fn pca(embeddings: &[f32], dims: usize, components: usize, seed: u64) -> Res
             }
         }
         orthonormalise(&mut next);
-        let moved = axes
-            .iter()
-            .zip(&next)
-            .map(|(old, new)| 1.0 - dot(old, new).abs())
-            .fold(0.0f64, f64::max);
+        let moved = axes.iter().zip(&next).map(|(old, new)| 1.0 - dot(old, new).abs()).fold(0.0f64, f64::max);
         axes = next;
         if moved < TOLERANCE {
             break;
