@@ -5,7 +5,7 @@
 // dist/public/data/map-shapes --shards 3 --images-per-shard 10000` and a built dist/.
 import { serveDist } from "../support/server.mjs";
 import { launch } from "../support/browser.mjs";
-import { loadVerdict } from "../support/dataset.mjs";
+import { chooseLargestDataset, loadVerdict } from "../support/dataset.mjs";
 import { waitForPhase } from "../support/studio.mjs";
 
 const SIZES = [1_500, 10_000];
@@ -17,13 +17,7 @@ try {
     const images = points === 10_000 ? 30_000 : 6_000;
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
     await page.goto(`${server.url}?preset=quick&images=${images}&held_out=50&batch=64&epochs=1&map=${points}&backend=cpu`);
-    const select = page.getByTestId("dataset-select");
-    await select.waitFor({ timeout: 60_000 });
-    const largest = await select.evaluate((el) => {
-      const count = (option) => Number(option.textContent.replace(/,/g, "").match(/(\d+) images/)?.[1] ?? 0);
-      return [...el.options].sort((a, b) => count(b) - count(a))[0].value;
-    });
-    await select.selectOption(largest);
+    await chooseLargestDataset(page);
     await page.getByTestId("dataset-load").click();
     await loadVerdict(page, 300_000);
     await page.getByRole("button", { name: "Start training" }).click();

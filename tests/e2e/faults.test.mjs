@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
 import { serveDist } from "../support/server.mjs";
-import { launch } from "../support/browser.mjs";
+import { launch, openRecorded } from "../support/browser.mjs";
 import { chooseDataset, loadVerdict, shardRequests } from "../support/dataset.mjs";
 import { errorsIn, globalStep, loadSynthetic, screenshot, setNumber, tinySettings, waitForPhase, waitForStep } from "../support/studio.mjs";
 
@@ -20,16 +20,7 @@ after(async () => {
   await server?.close();
 });
 
-async function open(browser) {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  const log = [];
-  const requests = [];
-  page.on("console", (msg) => log.push(`[${msg.type()}] ${msg.text()}`));
-  page.on("pageerror", (err) => log.push(`[pageerror] ${err.message}`));
-  page.on("request", (request) => requests.push(request.url()));
-  await page.goto(server.url);
-  return { page, log, requests };
-}
+const open = (browser) => openRecorded(browser, server.url);
 
 const alerts = (page) => page.getByTestId("alerts").innerText();
 

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 
 import { DIST, serveDist } from "../support/server.mjs";
-import { launch } from "../support/browser.mjs";
+import { launch, openRecorded } from "../support/browser.mjs";
 import {
   errorsIn,
   globalStep,
@@ -38,17 +38,7 @@ after(async () => {
 });
 
 /** A page with its console, errors and every request it makes recorded. */
-async function openStudio(browser) {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  const log = [];
-  const requests = [];
-  page.on("console", (msg) => log.push(`[${msg.type()}] ${msg.text()}`));
-  page.on("pageerror", (err) => log.push(`[pageerror] ${err.message}`));
-  page.on("request", (request) => requests.push(request.url()));
-  await watchLongTasks(page);
-  await page.goto(server.url);
-  return { page, log, requests };
-}
+const openStudio = (browser) => openRecorded(browser, server.url, { before: watchLongTasks });
 
 /** The run's sizes, read from the live view's run line. */
 async function runSizes(page) {

@@ -8,7 +8,7 @@ import { resolve } from "node:path";
 
 import { serveDist } from "../support/server.mjs";
 import { launch } from "../support/browser.mjs";
-import { loadVerdict } from "../support/dataset.mjs";
+import { chooseLargestDataset, loadVerdict } from "../support/dataset.mjs";
 import { tinySettings, waitForStep } from "../support/studio.mjs";
 import { flatness } from "./flatness.mjs";
 
@@ -64,13 +64,7 @@ try {
   await page.getByTestId("backend-cpu").check();
   // The largest served dataset (`cargo xtask soak page` prepares 5,000 synthetic images), so an
   // epoch is long enough that early stopping (patience at most 100 epochs) cannot end the soak.
-  const select = page.getByTestId("dataset-select");
-  await select.waitFor({ timeout: 60_000 });
-  const largest = await select.evaluate((el) => {
-    const images = (option) => Number(option.textContent.replace(/,/g, "").match(/(\d+) images/)?.[1] ?? 0);
-    return [...el.options].sort((a, b) => images(b) - images(a))[0].value;
-  });
-  await select.selectOption(largest);
+  await chooseLargestDataset(page);
   await page.getByTestId("dataset-load").click();
   const verdict = await loadVerdict(page);
   if (verdict.state !== "ready") throw new Error(`dataset did not load: ${verdict.text}`);

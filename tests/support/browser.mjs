@@ -32,3 +32,19 @@ export async function openPage(browser, url) {
   await page.goto(url);
   return { page, log };
 }
+
+/**
+ * A page (1400 x 1000) that records its console, errors (the worker's included) and every
+ * request (`METHOD url`), opened at `url`. Resolves to { page, log, requests }.
+ */
+export async function openRecorded(browser, url, { before } = {}) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const log = [];
+  const requests = [];
+  page.on("console", (msg) => log.push(`[${msg.type()}] ${msg.text()}`));
+  page.on("pageerror", (err) => log.push(`[pageerror] ${err.message}`));
+  page.on("request", (request) => requests.push(request.url()));
+  if (before) await before(page);
+  await page.goto(url);
+  return { page, log, requests };
+}

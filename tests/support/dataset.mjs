@@ -26,3 +26,14 @@ export async function loadVerdict(page, timeout = 60_000) {
 }
 
 export const shardRequests = (server) => server.requests.filter((path) => path.endsWith(".bin"));
+
+/** Pick the served dataset with the most images (the soak's and benchmarks' larger sets). */
+export async function chooseLargestDataset(page) {
+  const select = page.getByTestId("dataset-select");
+  await select.waitFor({ timeout: 60_000 });
+  const largest = await select.evaluate((el) => {
+    const images = (option) => Number(option.textContent.replace(/,/g, "").match(/(\d+) images/)?.[1] ?? 0);
+    return [...el.options].sort((a, b) => images(b) - images(a))[0].value;
+  });
+  await select.selectOption(largest);
+}

@@ -15,7 +15,7 @@ use crate::metrics::{Verification, angular_similarity, cosine_similarity};
 use crate::model::{InputScaling, MobileNetV2};
 use crate::optim::{AdamSettings, KerasAdam};
 use crate::random::SeededRng;
-use crate::train::{EpochRecord, HeldOutScores, StepReport, TrainError, embed_images, read_f32};
+use crate::train::{BatchLoss, EpochRecord, HeldOutScores, StepReport, TrainError, embed_images, read_f32};
 
 /// The backbone's templates of a set of images, computed once.
 pub struct Features {
@@ -176,29 +176,19 @@ impl HeadTrainer {
         let output = self.config.loss.forward(a, p, neg);
         let grads = GradientsParams::from_grads(output.loss.clone().backward(), &self.head);
         self.head = self.optim.step(self.config.learning_rate, self.head.clone(), grads);
-        let summary = Tensor::cat(
-            vec![output.loss.detach(), output.positive_distance, output.negative_distance, output.per_triplet],
-            0,
-        );
-        let values = read_f32(summary).await?;
-        let loss = values[0];
-        if !loss.is_finite() {
-            return Err(TrainError::NotFinite(loss));
-        }
+        let batch = BatchLoss::read(output, n).await?;
         self.step_in_epoch += 1;
-        self.loss_sum += f64::from(loss) * n as f64;
+        self.loss_sum += f64::from(batch.loss) * n as f64;
         self.loss_triplets += n;
-        let mean = |slice: &[f32]| slice.iter().sum::<f32>() / n as f32;
-        let per = &values[1 + 2 * n..1 + 3 * n];
         Ok(StepReport {
             epoch: self.epoch + 1,
             step: self.step_in_epoch,
             steps_per_epoch: self.steps_per_epoch(train.len()),
             triplets: n,
-            loss,
-            active_fraction: per.iter().filter(|&&l| l > 0.0).count() as f32 / n as f32,
-            mean_positive_distance: mean(&values[1..1 + n]),
-            mean_negative_distance: mean(&values[1 + n..1 + 2 * n]),
+            loss: batch.loss,
+            active_fraction: batch.active_fraction,
+            mean_positive_distance: batch.mean_positive_distance,
+            mean_negative_distance: batch.mean_negative_distance,
             mined: None,
         })
     }

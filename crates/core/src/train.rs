@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::Dataset;
 use crate::data::augment::Augmentation;
 use crate::data::triplets::Triplet;
-use crate::loss::TripletLoss;
+use crate::loss::{TripletLoss, TripletLossOutput};
 use crate::metrics::{
     Retrieval, RetrievalConfig, Verification, VerificationSummary, angular_similarity, cosine_similarity, retrieval,
 };
@@ -250,30 +250,20 @@ impl Trainer {
         let grads = GradientsParams::from_grads(output.loss.clone().backward(), &self.model);
         self.model = self.optim.step(self.config.learning_rate, self.model.clone(), grads);
 
-        let summary = Tensor::cat(
-            vec![output.loss.detach(), output.positive_distance, output.negative_distance, output.per_triplet],
-            0,
-        );
-        let values = read_f32(summary).await?;
         let n = chosen.len();
-        let loss = values[0];
-        if !loss.is_finite() {
-            return Err(TrainError::NotFinite(loss));
-        }
-        let mean = |slice: &[f32]| slice.iter().sum::<f32>() / n as f32;
-        let per = &values[1 + 2 * n..1 + 3 * n];
+        let batch = BatchLoss::read(output, n).await?;
         self.state.step_in_epoch += 1;
-        self.state.loss_sum += f64::from(loss) * n as f64;
+        self.state.loss_sum += f64::from(batch.loss) * n as f64;
         self.state.loss_triplets += n;
         Ok(StepReport {
             epoch: self.state.epoch + 1,
             step: self.state.step_in_epoch,
             steps_per_epoch: steps,
             triplets: n,
-            loss,
-            active_fraction: per.iter().filter(|&&l| l > 0.0).count() as f32 / n as f32,
-            mean_positive_distance: mean(&values[1..1 + n]),
-            mean_negative_distance: mean(&values[1 + n..1 + 2 * n]),
+            loss: batch.loss,
+            active_fraction: batch.active_fraction,
+            mean_positive_distance: batch.mean_positive_distance,
+            mean_negative_distance: batch.mean_negative_distance,
             mined: None,
         })
     }
@@ -340,16 +330,10 @@ impl Trainer {
         let output = self.config.loss.forward(rows(|t| t.anchor), rows(|t| t.positive), rows(|t| t.negative));
         let grads = GradientsParams::from_grads(output.loss.clone().backward(), &self.model);
         self.model = self.optim.step(self.config.learning_rate, self.model.clone(), grads);
-        let summary = Tensor::cat(vec![output.loss.detach(), output.positive_distance, output.negative_distance], 0);
-        let values = read_f32(summary).await?;
-        let loss = values[0];
-        if !loss.is_finite() {
-            return Err(TrainError::NotFinite(loss));
-        }
-        let mean = |slice: &[f32]| slice.iter().sum::<f32>() / m as f32;
-        self.state.loss_sum += f64::from(loss) * m as f64;
+        let batch = BatchLoss::read(output, m).await?;
+        self.state.loss_sum += f64::from(batch.loss) * m as f64;
         self.state.loss_triplets += m;
-        Ok(report(loss, mean(&values[1..1 + m]), mean(&values[1 + m..1 + 2 * m]), m))
+        Ok(report(batch.loss, batch.mean_positive_distance, batch.mean_negative_distance, m))
     }
 
     /// Close the epoch: held-out loss in inference mode, then early stopping (restoring the best
@@ -607,6 +591,37 @@ pub async fn held_out_scores(
     let labels: Vec<bool> = (0..2 * held_out.len()).map(|at| at < held_out.len()).collect();
     let summary = Verification::new(&scores, &labels)?.summary();
     Ok(HeldOutScores { scores, labels, summary })
+}
+
+/// A batch's loss and distances, read back from a [`TripletLossOutput`] in one transfer.
+pub(crate) struct BatchLoss {
+    pub loss: f32,
+    pub active_fraction: f32,
+    pub mean_positive_distance: f32,
+    pub mean_negative_distance: f32,
+}
+
+impl BatchLoss {
+    /// Read `output` of `n` triplets; a loss that is not finite is [`TrainError::NotFinite`].
+    pub(crate) async fn read(output: TripletLossOutput, n: usize) -> Result<Self, TrainError> {
+        let summary = Tensor::cat(
+            vec![output.loss.detach(), output.positive_distance, output.negative_distance, output.per_triplet],
+            0,
+        );
+        let values = read_f32(summary).await?;
+        let loss = values[0];
+        if !loss.is_finite() {
+            return Err(TrainError::NotFinite(loss));
+        }
+        let mean = |slice: &[f32]| slice.iter().sum::<f32>() / n.max(1) as f32;
+        let per = &values[1 + 2 * n..1 + 3 * n];
+        Ok(Self {
+            loss,
+            active_fraction: per.iter().filter(|&&l| l > 0.0).count() as f32 / n.max(1) as f32,
+            mean_positive_distance: mean(&values[1..1 + n]),
+            mean_negative_distance: mean(&values[1 + n..1 + 2 * n]),
+        })
+    }
 }
 
 pub(crate) async fn read_f32(tensor: Tensor<1>) -> Result<Vec<f32>, TrainError> {

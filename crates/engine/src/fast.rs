@@ -13,8 +13,8 @@ use tripletlab_core::head::{Features, HeadConfig, HeadTrainer};
 use web_time::Instant;
 
 use crate::describe;
-use crate::training::{Control, Failure, Run, gallery, trainer_config};
-use tripletlab_protocol::{EpochEvent, Evaluation, Event, RunHistory, RunInfo, StepEvent, TrainSettings};
+use crate::training::{Control, Failure, Run, gallery, step_event, trainer_config};
+use tripletlab_protocol::{EpochEvent, Evaluation, Event, RunHistory, RunInfo, TrainSettings};
 
 /// Width of the projection head's output.
 const HEAD_OUTPUT: usize = 128;
@@ -115,20 +115,6 @@ pub async fn train(
         let seconds = step_started.elapsed().as_secs_f64().max(1e-9);
         let global_step = history.global_step + 1;
         history.push_step(global_step, report.loss);
-        run.respond.send(Event::Step(StepEvent {
-            epoch: report.epoch as u32,
-            step: report.step as u32,
-            steps_per_epoch: report.steps_per_epoch as u32,
-            global_step,
-            loss: report.loss,
-            active_fraction: report.active_fraction,
-            mean_positive_distance: report.mean_positive_distance,
-            mean_negative_distance: report.mean_negative_distance,
-            triplets_per_second: report.triplets as f64 / seconds,
-            ms_per_step: seconds * 1000.0,
-            elapsed_s: started.elapsed().as_secs_f64(),
-            memory_bytes: core::arch::wasm32::memory_size(0) as u64 * 65_536,
-            mined: None,
-        }));
+        run.respond.send(Event::Step(step_event(&report, global_step, seconds, started.elapsed().as_secs_f64())));
     }
 }

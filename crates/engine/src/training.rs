@@ -12,7 +12,7 @@ use tripletlab_core::data::augment::Augmentation;
 use tripletlab_core::data::triplets::{HeldOutSplit, Triplet, TripletConfig, TripletSet};
 use tripletlab_core::loss::{Distance, Reduction, TripletLoss};
 use tripletlab_core::model::{InputScaling, MobileNetV2, MobileNetV2Config, weights};
-use tripletlab_core::train::{BranchPasses, TrainError, Trainer, TrainerConfig};
+use tripletlab_core::train::{BranchPasses, StepReport, TrainError, Trainer, TrainerConfig};
 use web_time::Instant;
 
 use crate::cache::FileCache;
@@ -314,21 +314,8 @@ impl Training<'_> {
             let seconds = started.elapsed().as_secs_f64().max(1e-9);
             let global_step = self.history.global_step + 1;
             self.history.push_step(global_step, report.loss);
-            self.run.respond.send(Event::Step(StepEvent {
-                epoch: report.epoch as u32,
-                step: report.step as u32,
-                steps_per_epoch: report.steps_per_epoch as u32,
-                global_step,
-                loss: report.loss,
-                active_fraction: report.active_fraction,
-                mean_positive_distance: report.mean_positive_distance,
-                mean_negative_distance: report.mean_negative_distance,
-                triplets_per_second: report.triplets as f64 / seconds,
-                ms_per_step: seconds * 1000.0,
-                elapsed_s: elapsed_before + self.session_started.elapsed().as_secs_f64(),
-                memory_bytes: core::arch::wasm32::memory_size(0) as u64 * 65_536,
-                mined: report.mined,
-            }));
+            let elapsed_s = elapsed_before + self.session_started.elapsed().as_secs_f64();
+            self.run.respond.send(Event::Step(step_event(&report, global_step, seconds, elapsed_s)));
             if self.last_saved.elapsed().as_secs_f64() >= AUTOSAVE_EVERY_S {
                 self.save().await;
             }
@@ -527,6 +514,25 @@ pub fn trainer_config(settings: &TrainSettings) -> TrainerConfig {
         model: MobileNetV2Config { width: settings.width, bn_momentum: settings.bn_momentum },
         adam: Default::default(),
         mining: settings.mining,
+    }
+}
+
+/// The page's view of one step (`seconds` it took, `elapsed_s` of training so far).
+pub(crate) fn step_event(report: &StepReport, global_step: u32, seconds: f64, elapsed_s: f64) -> StepEvent {
+    StepEvent {
+        epoch: report.epoch as u32,
+        step: report.step as u32,
+        steps_per_epoch: report.steps_per_epoch as u32,
+        global_step,
+        loss: report.loss,
+        active_fraction: report.active_fraction,
+        mean_positive_distance: report.mean_positive_distance,
+        mean_negative_distance: report.mean_negative_distance,
+        triplets_per_second: report.triplets as f64 / seconds,
+        ms_per_step: seconds * 1000.0,
+        elapsed_s,
+        memory_bytes: core::arch::wasm32::memory_size(0) as u64 * 65_536,
+        mined: report.mined,
     }
 }
 
