@@ -12,6 +12,7 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const LAVAPIPE_ICD: &str = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 const VULKAN_LOADER: &str = "/usr/lib/x86_64-linux-gnu/libvulkan.so.1";
+const CXX: &str = "/usr/bin/g++";
 
 /// The wasm target, Trunk, and the wasm-bindgen CLI of exactly the lockfile's version.
 pub fn ensure_web_tools(root: &Path) -> Result<(), Failure> {
@@ -41,10 +42,16 @@ pub fn ensure_web_tools(root: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Chromium and Mesa's Vulkan drivers from apt, and the npm packages of `tests/`.
+/// Chromium, Mesa's Vulkan drivers and a C++ compiler from apt, and the npm packages of `tests/`.
 pub fn ensure_test_tools(root: &Path) -> Result<(), Failure> {
     let missing: Vec<&str> =
-        [(CHROMIUM, "chromium"), (LAVAPIPE_ICD, "mesa-vulkan-drivers"), (VULKAN_LOADER, "libvulkan1")]
+        [
+            (CHROMIUM, "chromium"),
+            (LAVAPIPE_ICD, "mesa-vulkan-drivers"),
+            (VULKAN_LOADER, "libvulkan1"),
+            // libfuzzer-sys compiles libFuzzer (C++) even for the corpus replay on stable.
+            (CXX, "g++"),
+        ]
             .into_iter()
             .filter(|(path, _)| !Path::new(path).exists())
             .map(|(_, package)| package)
