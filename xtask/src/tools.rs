@@ -44,18 +44,17 @@ pub fn ensure_web_tools(root: &Path) -> Result<(), Failure> {
 
 /// Chromium, Mesa's Vulkan drivers and a C++ compiler from apt, and the npm packages of `tests/`.
 pub fn ensure_test_tools(root: &Path) -> Result<(), Failure> {
-    let missing: Vec<&str> =
-        [
-            (CHROMIUM, "chromium"),
-            (LAVAPIPE_ICD, "mesa-vulkan-drivers"),
-            (VULKAN_LOADER, "libvulkan1"),
-            // libfuzzer-sys compiles libFuzzer (C++) even for the corpus replay on stable.
-            (CXX, "g++"),
-        ]
-            .into_iter()
-            .filter(|(path, _)| !Path::new(path).exists())
-            .map(|(_, package)| package)
-            .collect();
+    let missing: Vec<&str> = [
+        (CHROMIUM, "chromium"),
+        (LAVAPIPE_ICD, "mesa-vulkan-drivers"),
+        (VULKAN_LOADER, "libvulkan1"),
+        // libfuzzer-sys compiles libFuzzer (C++) even for the corpus replay on stable.
+        (CXX, "g++"),
+    ]
+    .into_iter()
+    .filter(|(path, _)| !Path::new(path).exists())
+    .map(|(_, package)| package)
+    .collect();
     if !missing.is_empty() {
         apt_install(root, &missing)?;
     }
