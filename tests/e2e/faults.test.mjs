@@ -49,13 +49,13 @@ async function stepsPerEpoch(page) {
 }
 
 /** Start a tiny CPU run and wait until its first epoch is stored; returns the epoch's steps. */
-async function trainPastFirstEpoch(page, epochs) {
+async function trainPastFirstEpoch(page, epochs, timeout = 120_000) {
   await loadSynthetic(page);
   await tinySettings(page, { images: 48, epochs });
   await page.getByRole("button", { name: "Start training" }).click();
-  await waitForStep(page, 1);
+  await waitForStep(page, 1, timeout);
   const steps = await stepsPerEpoch(page);
-  await waitForStep(page, steps + 1);
+  await waitForStep(page, steps + 1, timeout);
   return steps;
 }
 
@@ -269,10 +269,11 @@ describe("faults on WebGPU (SwiftShader)", { timeout: 600_000 }, () => {
 
   test("a lost GPU device mid-step: the page says so and the run resumes on the CPU", async () => {
     const { page, log } = await open(browser);
-    await page.waitForFunction(() => !document.querySelector('[data-testid="backend-webgpu"]')?.disabled, null, { timeout: 60_000 });
+    // The page checks WebGPU first (SwiftShader compiles its shaders): let it finish.
+    await page.waitForFunction(() => document.querySelector('[data-testid="ping-result"]')?.innerText.startsWith("WebGPU"), null, { timeout: 180_000 });
     // An epoch on the CPU stores a checkpoint; the run goes on on WebGPU from there.
     await page.getByTestId("backend-cpu").check();
-    const steps = await trainPastFirstEpoch(page, 2);
+    const steps = await trainPastFirstEpoch(page, 2, 240_000);
     await page.getByRole("button", { name: "Stop" }).click();
     assert.equal(await waitForPhase(page, ["stopped", "failed"]), "stopped");
     const stoppedAt = await globalStep(page);
