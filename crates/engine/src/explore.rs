@@ -25,6 +25,10 @@ use crate::net::js_text;
 /// A picture file larger than this is refused before decoding.
 const MAX_PICTURE_BYTES: usize = 25_000_000;
 const MAX_HITS: u32 = 50;
+/// Retrieval metrics over at most this many of the map's images (evenly spaced): every query
+/// ranks every image, so 10,000 would cost a 10,000 x 10,000 x 1,280 product (tens of seconds in
+/// a browser) at each epoch.
+const RETRIEVAL_IMAGES: usize = 2_000;
 
 /// What a search needs: the latest map's images and embeddings, and the model that made them.
 pub struct Explorer {
@@ -61,9 +65,16 @@ pub fn map_event(
 ) -> Result<EmbeddingMap, String> {
     let started = web_time::Instant::now();
     let projection = embedding_map(&mut explorer.rows, explorer.dims, cosine, seed).map_err(|err| err.to_string())?;
-    let labels: Vec<u32> = explorer.labels.iter().map(|&label| u32::from(label)).collect();
+    let count = explorer.images.len();
+    let kept: Vec<usize> =
+        (0..count.min(RETRIEVAL_IMAGES)).map(|at| at * count / count.min(RETRIEVAL_IMAGES)).collect();
+    let labels: Vec<u32> = kept.iter().map(|&at| u32::from(explorer.labels[at])).collect();
+    let rows: Vec<f32> = kept
+        .iter()
+        .flat_map(|&at| explorer.rows[at * explorer.dims..(at + 1) * explorer.dims].iter().copied())
+        .collect();
     let config = RetrievalConfig { distance: RetrievalDistance::Cosine, ..RetrievalConfig::default() };
-    let retrieval = retrieval(&explorer.rows, explorer.dims, &labels, &config).ok().map(|found| RetrievalSummary {
+    let retrieval = retrieval(&rows, explorer.dims, &labels, &config).ok().map(|found| RetrievalSummary {
         queries: (found.queries - found.lone_queries) as u32,
         precision_at_1: found.precision_at_1,
         r_precision: found.r_precision,
