@@ -180,17 +180,7 @@ impl HeadTrainer {
         self.step_in_epoch += 1;
         self.loss_sum += f64::from(batch.loss) * n as f64;
         self.loss_triplets += n;
-        Ok(StepReport {
-            epoch: self.epoch + 1,
-            step: self.step_in_epoch,
-            steps_per_epoch: self.steps_per_epoch(train.len()),
-            triplets: n,
-            loss: batch.loss,
-            active_fraction: batch.active_fraction,
-            mean_positive_distance: batch.mean_positive_distance,
-            mean_negative_distance: batch.mean_negative_distance,
-            mined: None,
-        })
+        Ok(batch.report((self.epoch + 1, self.step_in_epoch, self.steps_per_epoch(train.len())), n))
     }
 
     /// Close the epoch with the held-out loss.

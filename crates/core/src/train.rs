@@ -255,17 +255,7 @@ impl Trainer {
         self.state.step_in_epoch += 1;
         self.state.loss_sum += f64::from(batch.loss) * n as f64;
         self.state.loss_triplets += n;
-        Ok(StepReport {
-            epoch: self.state.epoch + 1,
-            step: self.state.step_in_epoch,
-            steps_per_epoch: steps,
-            triplets: n,
-            loss: batch.loss,
-            active_fraction: batch.active_fraction,
-            mean_positive_distance: batch.mean_positive_distance,
-            mean_negative_distance: batch.mean_negative_distance,
-            mined: None,
-        })
+        Ok(batch.report((self.state.epoch + 1, self.state.step_in_epoch, steps), n))
     }
 
     /// One step of online mining: a P x K batch of the training triplets' images (drawn with the
@@ -602,6 +592,21 @@ pub(crate) struct BatchLoss {
 }
 
 impl BatchLoss {
+    /// The step's report: `(epoch, step, steps per epoch)`, 1-based, and `n` triplets.
+    pub(crate) fn report(&self, (epoch, step, steps_per_epoch): (usize, usize, usize), n: usize) -> StepReport {
+        StepReport {
+            epoch,
+            step,
+            steps_per_epoch,
+            triplets: n,
+            loss: self.loss,
+            active_fraction: self.active_fraction,
+            mean_positive_distance: self.mean_positive_distance,
+            mean_negative_distance: self.mean_negative_distance,
+            mined: None,
+        }
+    }
+
     /// Read `output` of `n` triplets; a loss that is not finite is [`TrainError::NotFinite`].
     pub(crate) async fn read(output: TripletLossOutput, n: usize) -> Result<Self, TrainError> {
         let summary = Tensor::cat(
