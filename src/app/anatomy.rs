@@ -58,13 +58,13 @@ pub fn TripletAnatomy(state: TrainState) -> impl IntoView {
             format!(
                 "Active: the negative is not yet {m} farther than the positive (d(a,n) - d(a,p) = {:.3} < {m}), so this \
                  triplet still pulls the positive closer and pushes the negative away.",
-                an - ap + 0.0
+                tidy(an - ap)
             )
         } else {
             format!(
                 "Inactive: d(a,n) - d(a,p) = {:.3} is at least the margin {m}; its hinge max(d(a,p) - d(a,n) + margin, 0) \
                  is 0 and it adds nothing to the loss. That is the goal, not a bug.",
-                an - ap + 0.0
+                tidy(an - ap)
             )
         })
     };
@@ -128,4 +128,9 @@ pub fn TripletAnatomy(state: TrainState) -> impl IntoView {
             </section>
         </Show>
     }
+}
+
+/// `value` rounded to the three decimals shown, without a "-0.000".
+fn tidy(value: f64) -> f64 {
+    (value * 1000.0).round() / 1000.0 + 0.0
 }
