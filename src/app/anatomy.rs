@@ -6,8 +6,9 @@
 //! scores hold every held-out pair's angular similarity, genuine pairs first.
 
 use leptos::prelude::*;
+use tripletlab_core::explore::evenly_spaced;
 use tripletlab_core::metrics::cosine_of_angular;
-use tripletlab_protocol::{Evaluation, gallery_picks};
+use tripletlab_protocol::Evaluation;
 
 use super::charts::image_url;
 use super::studio::TrainState;
@@ -16,7 +17,7 @@ use super::studio::TrainState;
 fn distances(evaluation: &Evaluation, k: usize) -> Option<(u32, f64, f64)> {
     let count = evaluation.scores.len() / 2;
     let shown = evaluation.gallery.len() / 2;
-    let index = *gallery_picks(count, shown).get(k)?;
+    let index = *evenly_spaced(count, shown).get(k)?;
     let distance = |similarity: f64| 1.0 - cosine_of_angular(similarity);
     Some((evaluation.epoch, distance(evaluation.scores[index]), distance(evaluation.scores[count + index])))
 }

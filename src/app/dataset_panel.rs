@@ -58,10 +58,7 @@ impl DatasetState {
     /// cache, so quickly). A load that was still running may be what ended the engine: not that.
     pub fn restore(self, send: Callback<Command>) {
         match (self.load.get_untracked(), self.last_request.get_value()) {
-            (LoadState::Ready(_), Some(request)) => {
-                self.load.set(LoadState::Loading(LoadProgress::default()));
-                send.run(Command::LoadDataset(request));
-            }
+            (LoadState::Ready(_), Some(request)) => self.start(request, send),
             (LoadState::Ready(_) | LoadState::Loading(_) | LoadState::Reading, _) => self.load.set(LoadState::Idle),
             _ => {}
         }
@@ -70,10 +67,15 @@ impl DatasetState {
     /// Load the dataset selected in the list (for a lesson that hides this card).
     pub fn load_selected(self, send: Callback<Command>) {
         if let Some(request) = self.request_selected() {
-            self.last_request.set_value(Some(request.clone()));
-            self.load.set(LoadState::Loading(LoadProgress::default()));
-            send.run(Command::LoadDataset(request));
+            self.start(request, send);
         }
+    }
+
+    /// Ask the worker to load `request`, remembered for Retry.
+    fn start(self, request: DatasetRequest, send: Callback<Command>) {
+        self.last_request.set_value(Some(request.clone()));
+        self.load.set(LoadState::Loading(LoadProgress::default()));
+        send.run(Command::LoadDataset(request));
     }
 
     fn request_selected(self) -> Option<DatasetRequest> {
@@ -89,11 +91,7 @@ impl DatasetState {
 #[component]
 pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoView {
     let busy = move || matches!(state.load.get(), LoadState::Loading(_) | LoadState::Reading);
-    let start = move |request: DatasetRequest| {
-        state.last_request.set_value(Some(request.clone()));
-        state.load.set(LoadState::Loading(LoadProgress::default()));
-        send.run(Command::LoadDataset(request));
-    };
+    let start = move |request: DatasetRequest| state.start(request, send);
     let load_selected = move |_: leptos::ev::MouseEvent| {
         if let Some(request) = state.request_selected() {
             start(request);

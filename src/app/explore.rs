@@ -143,9 +143,11 @@ pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoVie
     let draw_ms = RwSignal::new(0.0);
     Effect::new(move |_| {
         let picked = hovered.get();
-        let (Some(canvas), Some(())) = (canvas.get(), state.map.with(|map| map.as_ref().map(|_| ()))) else { return };
-        let ms = state.map.with(|map| map.as_ref().map_or(0.0, |map| points.with(|p| draw(&canvas, map, p, picked))));
-        draw_ms.set(ms);
+        let Some(canvas) = canvas.get() else { return };
+        let drawn = state.map.with(|map| map.as_ref().map(|map| points.with(|p| draw(&canvas, map, p, picked))));
+        if let Some(ms) = drawn {
+            draw_ms.set(ms);
+        }
     });
     let position = move |ev: &leptos::ev::MouseEvent| {
         let canvas = canvas.get()?;

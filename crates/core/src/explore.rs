@@ -7,6 +7,13 @@ pub use pca::{PcaError, Projection, pca};
 
 use crate::data::cifar::{IMAGE_BYTES, IMAGE_SIDE};
 
+/// At most `wanted` indices of `0..count`, evenly spread and in order (all of them when
+/// `count <= wanted`): index `at * count / n` for `at` in `0..n`, `n = min(count, wanted)`.
+pub fn evenly_spaced(count: usize, wanted: usize) -> Vec<usize> {
+    let n = count.min(wanted);
+    (0..n).map(|at| at * count / n).collect()
+}
+
 /// The 2-D map of `rows` (each `dims` values): principal components of the embeddings as they
 /// are (`cosine` false: euclidean geometry) or of their unit-length versions (`cosine` true: the
 /// geometry cosine distance sees; the rows are scaled to unit length in place, which changes no
@@ -42,6 +49,14 @@ pub fn rgba_to_planar(rgba: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evenly_spaced_indices_are_spread_and_in_range() {
+        assert_eq!(evenly_spaced(10, 6), vec![0, 1, 3, 5, 6, 8]);
+        assert_eq!(evenly_spaced(3, 6), vec![0, 1, 2], "fewer than wanted: all of them");
+        assert_eq!(evenly_spaced(0, 6), Vec::<usize>::new());
+        assert_eq!(evenly_spaced(5, 0), Vec::<usize>::new());
+    }
 
     #[test]
     fn rgba_becomes_cifar_planes() {

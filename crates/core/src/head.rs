@@ -9,7 +9,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::data::Dataset;
-use crate::data::triplets::Triplet;
+use crate::data::triplets::{Triplet, distinct_images};
 use crate::loss::TripletLoss;
 use crate::metrics::{Verification, angular_similarity, cosine_similarity};
 use crate::model::{InputScaling, MobileNetV2};
@@ -34,9 +34,7 @@ impl Features {
         batch_size: usize,
         device: &Device,
     ) -> Result<Self, TrainError> {
-        let mut images: Vec<u32> = triplets.iter().flat_map(|t| [t.anchor, t.positive, t.negative]).collect();
-        images.sort_unstable();
-        images.dedup();
+        let images = distinct_images(triplets);
         let pictures: Vec<&[u8]> = images.iter().map(|&image| data.image(image as usize)).collect();
         let embedded = embed_images(model, &pictures, scaling, batch_size, device).await?;
         let dims = embedded.first().map_or(0, Vec::len);

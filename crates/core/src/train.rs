@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::data::augment::Augmentation;
-use crate::data::triplets::Triplet;
+use crate::data::triplets::{Triplet, distinct_images};
 use crate::loss::{TripletLoss, TripletLossOutput};
 use crate::metrics::{
     Retrieval, RetrievalConfig, Verification, VerificationSummary, angular_similarity, cosine_similarity, retrieval,
@@ -154,6 +154,9 @@ pub struct Trainer {
     state: TrainerState,
     /// Weights of the best epoch so far, for restore-best.
     best: Option<TensorFile>,
+    /// Online mining's pool of training images, built on the first mined step for a training set
+    /// of this many triplets (like `state.order`), not again at every step.
+    mining_pool: Option<(usize, PkSampler)>,
 }
 
 impl Trainer {
@@ -174,7 +177,7 @@ impl Trainer {
             loss_sum: 0.0,
             loss_triplets: 0,
         };
-        Self { optim: KerasAdam::new(config.adam.clone()), config, device, model, state, best: None }
+        Self { optim: KerasAdam::new(config.adam.clone()), config, device, model, state, best: None, mining_pool: None }
     }
 
     pub fn config(&self) -> &TrainerConfig {
@@ -272,15 +275,16 @@ impl Trainer {
         if self.state.step_in_epoch >= steps {
             return Err(TrainError::EpochComplete);
         }
-        let mut pool: Vec<(u32, u8)> = train
-            .iter()
-            .flat_map(|t| [t.anchor, t.positive, t.negative])
-            .map(|image| (image, data.labels[image as usize]))
-            .collect();
-        pool.sort_unstable();
-        pool.dedup();
-        let sampler = PkSampler::new(&pool, mining.classes, mining.per_class)?;
+        let sampler = match self.mining_pool.take() {
+            Some((built_for, sampler)) if built_for == train.len() => sampler,
+            _ => {
+                let pool: Vec<(u32, u8)> =
+                    distinct_images(train).into_iter().map(|image| (image, data.labels[image as usize])).collect();
+                PkSampler::new(&pool, mining.classes, mining.per_class)?
+            }
+        };
         let images = sampler.sample(mining.classes, &mut self.state.rng);
+        self.mining_pool = Some((train.len(), sampler));
         let labels: Vec<u8> = images.iter().map(|&image| data.labels[image as usize]).collect();
         let n = images.len();
         let batch =
@@ -403,9 +407,7 @@ impl Trainer {
         held_out: &[Triplet],
         config: &RetrievalConfig,
     ) -> Result<Retrieval, TrainError> {
-        let mut images: Vec<u32> = held_out.iter().flat_map(|t| [t.anchor, t.positive, t.negative]).collect();
-        images.sort_unstable();
-        images.dedup();
+        let images = distinct_images(held_out);
         let rows = self.embed(data, &images).await?;
         let dims = rows.first().map_or(0, Vec::len);
         let labels: Vec<u32> = images.iter().map(|&at| u32::from(data.labels[at as usize])).collect();

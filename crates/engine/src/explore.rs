@@ -14,7 +14,8 @@ use web_sys::{Blob, ImageBitmap, OffscreenCanvas, OffscreenCanvasRenderingContex
 
 use tripletlab_core::data::Dataset;
 use tripletlab_core::data::cifar::IMAGE_SIDE;
-use tripletlab_core::explore::{embedding_map, rgba_to_planar};
+use tripletlab_core::data::triplets::{Triplet, distinct_images};
+use tripletlab_core::explore::{embedding_map, evenly_spaced, rgba_to_planar};
 use tripletlab_core::metrics::{RetrievalConfig, RetrievalDistance, angular_similarity, nearest, retrieval};
 use tripletlab_core::model::{InputScaling, MobileNetV2};
 use tripletlab_core::train::embed_images;
@@ -42,15 +43,11 @@ pub struct Explorer {
     pub dims: usize,
 }
 
-/// The images of the map: distinct, sorted, at most `limit` (evenly spaced).
-pub fn map_images(mut images: Vec<u32>, limit: usize) -> Vec<u32> {
-    images.sort_unstable();
-    images.dedup();
-    let limit = limit.clamp(100, 10_000);
-    if images.len() <= limit {
-        return images;
-    }
-    (0..limit).map(|at| images[at * images.len() / limit]).collect()
+/// The images of the map: the distinct images of `held_out`, sorted, at most `limit` (evenly
+/// spaced).
+pub fn map_images(held_out: &[Triplet], limit: usize) -> Vec<u32> {
+    let images = distinct_images(held_out);
+    evenly_spaced(images.len(), limit.clamp(100, 10_000)).into_iter().map(|at| images[at]).collect()
 }
 
 /// The map event for `explorer` (whose rows are scaled to unit length first when `cosine`), with
@@ -65,9 +62,7 @@ pub fn map_event(
 ) -> Result<EmbeddingMap, String> {
     let started = web_time::Instant::now();
     let projection = embedding_map(&mut explorer.rows, explorer.dims, cosine, seed).map_err(|err| err.to_string())?;
-    let count = explorer.images.len();
-    let kept: Vec<usize> =
-        (0..count.min(RETRIEVAL_IMAGES)).map(|at| at * count / count.min(RETRIEVAL_IMAGES)).collect();
+    let kept = evenly_spaced(explorer.images.len(), RETRIEVAL_IMAGES);
     let labels: Vec<u32> = kept.iter().map(|&at| u32::from(explorer.labels[at])).collect();
     let rows: Vec<f32> = kept
         .iter()

@@ -346,11 +346,7 @@ impl Training<'_> {
         let started = Instant::now();
         // The previous map's embeddings and model go first: never two maps in memory at once.
         self.run.session.explorer.borrow_mut().take();
-        let held_out = &self.triplets.held_out;
-        let images = map_images(
-            held_out.iter().flat_map(|t| [t.anchor, t.positive, t.negative]).collect(),
-            self.settings.map_images as usize,
-        );
+        let images = map_images(&self.triplets.held_out, self.settings.map_images as usize);
         let (rows, dims) = {
             let rows = self.trainer.embed(&self.data, &images).await?;
             let dims = rows.first().map_or(0, Vec::len);
@@ -560,7 +556,10 @@ pub fn settings_of(config: &TrainerConfig, backend: BackendChoice, held_out_perc
     }
 }
 
-/// Up to [`GALLERY_PAIRS`] genuine and as many impostor pairs, spread over the held-out set.
+/// Up to [`GALLERY_PAIRS`] genuine and as many impostor pairs, spread over the held-out set:
+/// genuine pair k and impostor pair k are held-out triplet `evenly_spaced(count, shown)[k]`'s
+/// (anchor, positive) and (anchor, negative), scored `scores[i]` and `scores[count + i]` (the page's
+/// triplet anatomy relies on it).
 pub(crate) fn gallery(data: &Dataset, held_out: &[Triplet], scores: &[f64]) -> Vec<GalleryPair> {
     let count = held_out.len();
     let shown = GALLERY_PAIRS.min(count);
@@ -576,7 +575,7 @@ pub(crate) fn gallery(data: &Dataset, held_out: &[Triplet], scores: &[f64]) -> V
         genuine,
         score,
     };
-    let picks = tripletlab_protocol::gallery_picks(count, shown);
+    let picks = tripletlab_core::explore::evenly_spaced(count, shown);
     let genuine = picks.iter().map(|&at| pair(held_out[at].anchor, held_out[at].positive, true, scores[at]));
     let impostor = picks.iter().map(|&at| pair(held_out[at].anchor, held_out[at].negative, false, scores[count + at]));
     genuine.chain(impostor).collect()

@@ -320,14 +320,6 @@ pub struct Evaluation {
     pub gallery: Vec<GalleryPair>,
 }
 
-/// The held-out triplets an evaluation's gallery shows, evenly spaced: `shown` of `count`. Genuine
-/// pair k and impostor pair k of the gallery are triplet `gallery_picks(..)[k]`'s (anchor,
-/// positive) and (anchor, negative); its scores are `scores[i]` and `scores[count + i]`.
-pub fn gallery_picks(count: usize, shown: usize) -> Vec<usize> {
-    let shown = shown.min(count);
-    (0..shown).map(|at| at * count / shown).collect()
-}
-
 /// Held-out images projected on the first two principal components of their embeddings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EmbeddingMap {
@@ -546,13 +538,6 @@ impl gloo_worker::Worker for EngineLink {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gallery_picks_are_evenly_spaced_and_in_range() {
-        assert_eq!(gallery_picks(10, 6), vec![0, 1, 3, 5, 6, 8]);
-        assert_eq!(gallery_picks(3, 6), vec![0, 1, 2], "fewer triplets than pairs: all of them");
-        assert_eq!(gallery_picks(0, 6), Vec::<usize>::new());
-    }
 
     #[test]
     fn a_long_history_is_thinned_evenly_and_keeps_the_latest_step() {

@@ -20,6 +20,14 @@ pub struct Triplet {
     pub negative: u32,
 }
 
+/// The distinct images of `triplets` (anchors, positives and negatives), sorted.
+pub fn distinct_images(triplets: &[Triplet]) -> Vec<u32> {
+    let mut images: Vec<u32> = triplets.iter().flat_map(|t| [t.anchor, t.positive, t.negative]).collect();
+    images.sort_unstable();
+    images.dedup();
+    images
+}
+
 /// How the held-out set is separated from the training set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HeldOutSplit {
@@ -159,6 +167,13 @@ fn recipe_triplets(classes: &[Vec<u32>], rng: &mut SeededRng) -> Vec<Triplet> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distinct_images_are_sorted_once_each() {
+        let t = |anchor, positive, negative| Triplet { anchor, positive, negative };
+        assert_eq!(distinct_images(&[t(5, 1, 9), t(1, 5, 2), t(9, 9, 0)]), vec![0, 1, 2, 5, 9]);
+        assert_eq!(distinct_images(&[]), Vec::<u32>::new());
+    }
     use std::collections::HashSet;
 
     /// 60,000 labels, 6,000 a class, in a scrambled order as in CIFAR-10.
