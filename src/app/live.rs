@@ -69,7 +69,7 @@ fn collapsed(state: TrainState) -> Option<String> {
     };
     Some(format!(
         "The embedding has collapsed {place}: every image lands on nearly the same point, so every triplet's hinge is \
-         the margin ({margin}) and the loss cannot fall. Lower the learning rate, start from the ImageNet weights, or \
+         the margin ({margin}) and the loss cannot fall. Lower the learning rate, start from the pretrained weights, or \
          use a smaller margin; with random weights, a BatchNorm momentum of 0.9 helps."
     ))
 }

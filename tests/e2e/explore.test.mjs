@@ -99,7 +99,7 @@ describe("online mining", { timeout: 240_000 }, () => {
 });
 
 describe("fast mode", { timeout: 240_000 }, () => {
-  test("a head on frozen ImageNet features finishes its epochs in seconds on the CPU", async () => {
+  test("a head on frozen pretrained features finishes its epochs in seconds on the CPU", async () => {
     const { page, log } = await open("?preset=quick&fast=1&width=1&pretrained=1&images=200&held_out=25&batch=16&epochs=2&lr=0.001");
     assert.equal(await value(page, "setting-train"), "1");
     await page.getByTestId("backend-cpu").check();

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 
@@ -28,6 +28,10 @@ import {
 } from "../support/studio.mjs";
 
 const CLI_CHECKPOINT = resolve(DIST, "e2e", "cli.checkpoint.safetensors");
+// The same pretrained run trained by the native CLI (`cargo xtask test` makes it: xtask/src/data.rs).
+const CLI_PRETRAINED_REPORT = resolve(DIST, "e2e", "cli-pretrained.report.json");
+/** Page and CLI train on the same CPU backend (flex, wasm and native): epoch losses agree to this. */
+const SAME_RUN_TOLERANCE = 1e-4;
 
 let server;
 before(async () => {
@@ -145,6 +149,16 @@ describe("training studio on the CPU", { timeout: 600_000 }, () => {
     const losses = epochLosses.map((epoch) => epoch.loss);
     assert.equal(losses.length, 3);
     assert.ok(losses[0] > losses[1] && losses[1] > losses[2], `epoch losses ${losses}`);
+    // What the page shows a class is what the recipe gives: the native CLI, same data, settings
+    // and seed, reports the same training and held-out losses, epoch by epoch.
+    const cli = JSON.parse(await readFile(CLI_PRETRAINED_REPORT, "utf8"));
+    assert.equal(cli.history.length, 3, "the CLI ran 3 epochs");
+    cli.history.forEach((epoch, at) => {
+      const ours = epochLosses[at];
+      const detail = `epoch ${at + 1}: page ${ours.loss}/${ours.val}, CLI ${epoch.loss}/${epoch.val_loss}`;
+      assert.ok(Math.abs(ours.loss - epoch.loss) <= SAME_RUN_TOLERANCE, detail);
+      assert.ok(Math.abs(ours.val - epoch.val_loss) <= SAME_RUN_TOLERANCE, detail);
+    });
     assert.ok(lastSmoothed < firstLoss, `the smoothed loss falls: ${firstLoss} -> ${lastSmoothed}`);
     assert.match(await page.getByTestId("auc").innerText(), /^AUC 0\.9\d\d after 3 epochs/);
     await screenshot(page, "studio-cpu-pretrained");

@@ -1,4 +1,4 @@
-// Debian's Chromium, headless, cut off from the closed network (flags from docs/stack.md).
+// Debian's Chromium, headless, cut off from the closed network: without the background-networking flags it keeps trying to reach hosts it cannot.
 import { chromium } from "playwright-core";
 
 const QUIET = [

@@ -5,6 +5,7 @@
 //! machine and a warm one run the same command.
 
 mod bench;
+mod quality;
 mod data;
 mod fuzz;
 mod run;
@@ -26,6 +27,11 @@ commands:
           --long: then the soaks too (page and CLI, TRIPLETLAB_SOAK_MINUTES each, default 30)
   bench   training and inference speed natively (flex, wgpu) and in the page (CPU, WebGPU),
           the bytes a first visit transfers: a table, and target/bench/bench.json
+  bench quality [--data DIR] [--shards N] [--epochs N] [--seeds N] [--held-out F]
+          the recipe once per seed (default: 3 seeds, 3 epochs, a synthetic set of 2,000
+          images, 20% held out): held-out loss per epoch, AUC with DeLong's 95% interval, the
+          spread over seeds; and the tutorial's Keras code on the same data when a Python
+          with TensorFlow is found (TRIPLETLAB_PYTHON, else python3)
   soak    page|cli: one soak of `test --long` alone (the page soak needs a built dist/)
   fuzz    every cargo-fuzz target for --seconds N each (default 60), corpora minimised, a
           table of inputs run and crashes (nightly and cargo-fuzz installed when missing)";
@@ -48,7 +54,11 @@ fn main() -> ExitCode {
                 _ => Err(Failure::new("usage: cargo xtask soak page|cli (the page soak needs a built dist/)")),
             }
         }
-        Some("bench") => bench::bench(&run::repo_root()),
+        Some("bench") => match args.get(1).map(String::as_str) {
+            Some("quality") => quality::bench_quality(&run::repo_root(), &args[2..]),
+            None => bench::bench(&run::repo_root()),
+            Some(other) => Err(Failure::new(format!("unknown benchmark '{other}'\n\n{USAGE}"))),
+        },
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

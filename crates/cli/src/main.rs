@@ -5,6 +5,7 @@ mod dataset;
 mod embed;
 mod error;
 mod prepare;
+mod quality;
 mod speed;
 mod train;
 
@@ -54,6 +55,10 @@ enum Command {
     /// Train the encoder on a prepared dataset (the recipe's defaults), with a Keras-like line
     /// per epoch, a checkpoint after each epoch and a JSON report.
     Train(train::TrainArgs),
+    /// The recipe once per seed on a prepared dataset: held-out loss per epoch, the held-out AUC
+    /// with DeLong's 95% interval, and the spread over seeds (a benchmark; `cargo xtask bench
+    /// quality` runs it beside the tutorial's Keras code).
+    Quality(quality::QualityArgs),
     /// Write the 1280-d templates of a CIFAR-format .bin file as vectors.tsv + metadata.tsv.
     Embed(embed::EmbedArgs),
     /// Training and inference throughput on a backend (a benchmark; `cargo xtask bench` runs it).
@@ -69,6 +74,7 @@ fn main() -> ExitCode {
             prepare::run(&source, out, &options)
         }
         Command::Train(args) => train::run(args),
+        Command::Quality(args) => quality::run(args),
         Command::Embed(args) => embed::run(args),
         Command::Speed(args) => speed::run(args),
     };

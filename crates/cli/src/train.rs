@@ -77,6 +77,9 @@ pub struct TrainArgs {
     /// Use only the first N shards of the dataset.
     #[arg(long)]
     pub shards: Option<usize>,
+    /// Build triplets from the first N images only (the page's "Images" setting).
+    #[arg(long)]
+    pub images: Option<usize>,
     /// Random horizontal flips and 4-pixel-padded random crops.
     #[arg(long)]
     pub augment: bool,
@@ -171,7 +174,9 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         SplitArg::Image => HeldOutSplit::ByImage,
     };
     let triplet_config = TripletConfig { seed: args.seed, held_out_fraction: args.held_out, split };
-    let triplets = TripletSet::build(&data.labels, &triplet_config).map_err(|err| CliError::Source(err.to_string()))?;
+    let count = args.images.filter(|&n| n > 0).map_or(data.len(), |n| n.min(data.len()));
+    let triplets =
+        TripletSet::build(&data.labels[..count], &triplet_config).map_err(|err| CliError::Source(err.to_string()))?;
     let device = args.backend.init()?;
 
     let (mut trainer, pretrained) = match &args.resume {
@@ -210,17 +215,20 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
     while !trainer.is_finished() {
         let started = Instant::now();
         let mut triplets_done = 0;
-        let mut steps = 0;
-        while !trainer.epoch_done(triplets.train.len()) && args.max_steps.is_none_or(|max| steps < max) {
-            let report = pollster::block_on(trainer.step(&data, &triplets.train))?;
-            triplets_done += report.triplets;
-            steps += 1;
-            if report.step % 50 == 0 {
-                eprintln!("  step {}/{}: loss {:.4}", report.step, report.steps_per_epoch, report.loss);
-            }
-        }
-        let train_seconds = started.elapsed().as_secs_f64();
-        let record = pollster::block_on(trainer.end_epoch(&data, &triplets.held_out))?;
+        let mut train_seconds = 0.0;
+        let record = pollster::block_on(trainer.train_epoch(
+            &data,
+            &triplets.train,
+            &triplets.held_out,
+            args.max_steps,
+            |report| {
+                triplets_done += report.triplets;
+                train_seconds = started.elapsed().as_secs_f64();
+                if report.step % 50 == 0 {
+                    eprintln!("  step {}/{}: loss {:.4}", report.step, report.steps_per_epoch, report.loss);
+                }
+            },
+        ))?;
         let seconds = started.elapsed().as_secs_f64();
         let per_second = triplets_done as f64 / train_seconds.max(1e-9);
         println!(

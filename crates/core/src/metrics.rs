@@ -10,8 +10,11 @@
 //!
 //! A pair is a *match* at threshold `t` when its score is `>= t` (scikit-learn's convention).
 
+mod auc_interval;
 mod retrieval;
 mod verification;
+
+pub use auc_interval::{AucInterval, delong_interval};
 
 pub use retrieval::{ClassRetrieval, Neighbour, Retrieval, RetrievalConfig, RetrievalDistance, nearest, retrieval};
 pub use verification::{Confusion, Eer, FmrPoint, PrPoint, RocCurve, Verification, VerificationSummary, roc_auc};
@@ -51,6 +54,8 @@ pub enum MetricError {
     LengthMismatch { scores: usize, labels: usize },
     #[error("only one class is present ({positives} positives, {negatives} negatives): the ROC curve is undefined")]
     OneClass { positives: usize, negatives: usize },
+    #[error("an AUC interval needs at least 2 genuine and 2 impostor scores ({positives} and {negatives})")]
+    TooFewForInterval { positives: usize, negatives: usize },
     #[error("score {index} is not a number")]
     NotANumber { index: usize },
     #[error("embeddings need at least one dimension")]

@@ -232,9 +232,26 @@ impl Trainer {
         }
         let end = (start + batch).min(train.len());
         let chosen: Vec<Triplet> = self.state.order[start..end].iter().map(|&at| train[at as usize]).collect();
+        let report = self.train_batch(data, &chosen, steps).await?;
+        Ok(report)
+    }
 
+    /// One optimisation step on exactly `chosen` (the next batch of the epoch, in the given order):
+    /// the three branch passes (or one concatenated pass), the triplet loss, its gradients, and
+    /// Adam. The loss is checked before the update: a batch whose loss is not finite changes
+    /// nothing. Used by [`Self::step`], and by the Keras training parity test to feed the
+    /// tutorial's batches in the tutorial's order.
+    pub async fn train_batch(
+        &mut self,
+        data: &Dataset,
+        chosen: &[Triplet],
+        steps_per_epoch: usize,
+    ) -> Result<StepReport, TrainError> {
+        if chosen.is_empty() {
+            return Err(TrainError::NoTriplets);
+        }
         let augment = (!self.config.augmentation.is_off()).then_some((&self.config.augmentation, &mut self.state.rng));
-        let [anchors, positives, negatives] = triplet_images(data, &chosen, self.config.scaling, &self.device, augment);
+        let [anchors, positives, negatives] = triplet_images(data, chosen, self.config.scaling, &self.device, augment);
         let (anchor, positive, negative) = match self.config.passes {
             BranchPasses::Separate => {
                 (self.model.forward(anchors), self.model.forward(positives), self.model.forward(negatives))
@@ -249,16 +266,16 @@ impl Trainer {
                 }
             }
         };
-        let output = self.config.loss.forward(anchor, positive, negative);
-        let grads = GradientsParams::from_grads(output.loss.clone().backward(), &self.model);
-        self.model = self.optim.step(self.config.learning_rate, self.model.clone(), grads);
-
         let n = chosen.len();
+        let output = self.config.loss.forward(anchor, positive, negative);
+        let loss = output.loss.clone();
         let batch = BatchLoss::read(output, n).await?;
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self.optim.step(self.config.learning_rate, self.model.clone(), grads);
         self.state.step_in_epoch += 1;
         self.state.loss_sum += f64::from(batch.loss) * n as f64;
         self.state.loss_triplets += n;
-        Ok(batch.report((self.state.epoch + 1, self.state.step_in_epoch, steps), n))
+        Ok(batch.report((self.state.epoch + 1, self.state.step_in_epoch, steps_per_epoch), n))
     }
 
     /// One step of online mining: a P x K batch of the training triplets' images (drawn with the
@@ -322,12 +339,33 @@ impl Trainer {
             embeddings.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(ids, [m]), &device))
         };
         let output = self.config.loss.forward(rows(|t| t.anchor), rows(|t| t.positive), rows(|t| t.negative));
-        let grads = GradientsParams::from_grads(output.loss.clone().backward(), &self.model);
-        self.model = self.optim.step(self.config.learning_rate, self.model.clone(), grads);
+        let loss = output.loss.clone();
+        // Read (and check) the loss before the update: a non-finite batch changes nothing.
         let batch = BatchLoss::read(output, m).await?;
+        let grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        self.model = self.optim.step(self.config.learning_rate, self.model.clone(), grads);
         self.state.loss_sum += f64::from(batch.loss) * m as f64;
         self.state.loss_triplets += m;
         Ok(report(batch.loss, batch.mean_positive_distance, batch.mean_negative_distance, m))
+    }
+
+    /// One whole epoch: every step (or the first `max_steps`, for quick trials), `on_step` after
+    /// each, then [`Self::end_epoch`].
+    pub async fn train_epoch(
+        &mut self,
+        data: &Dataset,
+        train: &[Triplet],
+        held_out: &[Triplet],
+        max_steps: Option<usize>,
+        mut on_step: impl FnMut(&StepReport),
+    ) -> Result<EpochRecord, TrainError> {
+        let mut steps = 0;
+        while !self.epoch_done(train.len()) && max_steps.is_none_or(|max| steps < max) {
+            let report = self.step(data, train).await?;
+            steps += 1;
+            on_step(&report);
+        }
+        self.end_epoch(data, held_out).await
     }
 
     /// Close the epoch: held-out loss in inference mode, then early stopping (restoring the best

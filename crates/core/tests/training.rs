@@ -160,7 +160,7 @@ fn pairwise_distances_match_the_row_wise_ones() {
     }
 }
 
-/// Fast mode: the frozen ImageNet backbone's features are computed once and only a linear head
+/// Fast mode: the frozen pretrained backbone's features are computed once and only a linear head
 /// trains on them: its training loss falls epoch over epoch and the held-out AUC rises.
 #[test]
 fn fast_mode_trains_a_head_on_frozen_features() {

