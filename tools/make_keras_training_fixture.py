@@ -9,7 +9,8 @@ backbone starts from the shipped weights (`public/weights/mobilenetv2_1.0.safete
 0.1.0's MobileNetV2: ImageNet at 160 px up to block 13, upper blocks tuned on dog breeds), put into
 Keras' layers by layer name with Keras' own kernel layouts.
 
-Instead of `fit` (which shuffles), each step is `train_on_batch` on a batch given in a fixed order,
+Instead of `fit` (which shuffles), each step is `train_on_batch` on a batch given in a fixed order
+(two steps: see TRAIN_TRIPLETS), computed in float64 (see `keras_recipe.use_float64`),
 so our trainer can be fed the identical batches. The images are the 20 real CIFAR-10 test images of
 `crates/core/tests/fixtures/cifar10-foolbox/test_batch.bin` and 28 synthetic ones made here
 (seeded stripes and blobs, labelled by their pattern), written together in CIFAR-10's binary
@@ -20,10 +21,10 @@ Written to `crates/core/tests/fixtures/keras-training/`:
 - `fixture.json`: the batches (triplets of image indices), the held-out triplets, the loss of each
   training step (training mode, before its update, as Keras reports it), the held-out loss in
   inference mode before training and after each step, and an index of the tensors below.
-- `tensors.f32`: little-endian f32, after the last step, in burn's layouts (kernels
+- `tensors.f32`: little-endian f32, after the first step, in burn's layouts (kernels
   `[out, in/groups, kh, kw]`) and our names: every BatchNorm `gamma`, `beta`, `running_mean`,
   `running_var` in full; every convolution kernel and Adam's first and second moment of every
-  trainable tensor as 256 evenly spaced elements of the flattened tensor (index `i * n // 256`)
+  trainable tensor as k = min(256, n) evenly spaced elements of the flattened tensor (index `i * n // k`)
   plus the tensor's sum and sum of squares (in f64), which keeps the fixture under 1 MB while
   still naming the first tensor that differs.
 
@@ -33,7 +34,8 @@ Written to `crates/core/tests/fixtures/keras-training/`:
 import json
 import sys
 
-from keras_recipe import ROOT, WEIGHTS, build, keras_layer_of, nhwc, prefixes, read_records, shipped_weights, to_burn_layout
+from keras_recipe import (ROOT, WEIGHTS, build, keras_layer_of, nhwc, prefixes, read_records, shipped_weights,
+                          to_burn_layout, use_float64)
 
 import keras
 import numpy as np
@@ -43,8 +45,19 @@ FIXTURES = ROOT / "crates/core/tests/fixtures"
 OUT = FIXTURES / "keras-training"
 
 BATCH = 8
-# Four steps: three full batches and a partial one (Keras' last batch of an epoch).
-TRAIN_TRIPLETS = 3 * BATCH + 4
+# Two steps: a full batch, then a partial one (as Keras' last batch of an epoch). Not more: this
+# training is chaotic from its first update. Adam moves every weight by about the learning rate
+# whatever the size of its gradient, so rounding-level differences grow fast: in float64, Keras'
+# own loss at step 3 moves by 3e-3 (step 4: 2e-2) when the starting weights are perturbed by 1e-7
+# (relative: float32's rounding), and a 4-triplet batch after the first step moves by 2e-4. So
+# the full state is compared after the first step only, and the second step's losses within that
+# chaos (docs/quality.md). A batch of 4 is also ill-conditioned on its own (BatchNorm over 4
+# values at 1 x 1): TensorFlow's float32 gradients differ from float64 ones by up to 15% there,
+# hence a full batch first.
+TRAIN_TRIPLETS = BATCH + 4
+# The full state is compared after the first step, the one step whose start is identical on both
+# sides; the second step's losses are compared within the chaos measured above.
+STATE_AFTER_STEP = 1
 HELD_OUT = 8
 LEARNING_RATE = 1e-4
 MARGIN = 0.4
@@ -90,36 +103,8 @@ def make_triplets(labels, count, rng):
     return triplets
 
 
-def main():
-    real_labels, real = real_images()
-    synth_labels, synth = synthetic_images(SYNTHETIC)
-    labels = np.concatenate([real_labels, synth_labels])
-    planes = np.concatenate([real, synth])
-    rng = np.random.default_rng(17)
-    train = make_triplets(labels, TRAIN_TRIPLETS, rng)
-    held_out = make_triplets(labels, HELD_OUT, rng)
-    batches = [train[at : at + BATCH] for at in range(0, len(train), BATCH)]
-
-    shipped = shipped_weights()
-    backbone, model = build(shipped, LEARNING_RATE, MARGIN)
-    images = nhwc(planes)
-
-    def branches(triplets):
-        t = np.array(triplets)
-        return [images[t[:, 0]], images[t[:, 1]], images[t[:, 2]]]
-
-    def held_out_loss():
-        return float(np.mean(model(branches(held_out), training=False).numpy()))
-
-    held_out_losses = [held_out_loss()]
-    step_losses = []
-    for batch in batches:
-        model.reset_metrics()
-        loss = model.train_on_batch(branches(batch), np.ones(len(batch), dtype=np.float32), return_dict=True)
-        step_losses.append(float(loss["loss"]))
-        held_out_losses.append(held_out_loss())
-
-    optimizer = model.optimizer
+def dump_state(backbone, optimizer, shipped):
+    """Every BatchNorm vector in full; kernels and Adam's moments sampled (see the module doc)."""
     blob = []
     index = {}
 
@@ -131,7 +116,8 @@ def main():
         if full:
             values = flat
         else:
-            positions = [i * n // SAMPLES for i in range(min(SAMPLES, n))]
+            count = min(SAMPLES, n)
+            positions = [i * n // count for i in range(count)]
             values = flat[positions]
             entry["samples"] = len(positions)
         entry["count"] = int(len(values))
@@ -160,6 +146,41 @@ def main():
             put(f"adam.m.{prefix}.norm.{field}", m, full=False)
             put(f"adam.v.{prefix}.norm.{field}", v, full=False)
 
+    return blob, index
+
+
+def main():
+    real_labels, real = real_images()
+    synth_labels, synth = synthetic_images(SYNTHETIC)
+    labels = np.concatenate([real_labels, synth_labels])
+    planes = np.concatenate([real, synth])
+    rng = np.random.default_rng(17)
+    train = make_triplets(labels, TRAIN_TRIPLETS, rng)
+    held_out = make_triplets(labels, HELD_OUT, rng)
+    batches = [train[:BATCH], train[BATCH:]]
+
+    use_float64()
+    shipped = shipped_weights()
+    backbone, model = build(shipped, LEARNING_RATE, MARGIN)
+    images = nhwc(planes)
+
+    def branches(triplets):
+        t = np.array(triplets)
+        return [images[t[:, 0]], images[t[:, 1]], images[t[:, 2]]]
+
+    def held_out_loss():
+        return float(np.mean(model(branches(held_out), training=False).numpy()))
+
+    held_out_losses = [held_out_loss()]
+    step_losses = []
+    for at, batch in enumerate(batches):
+        model.reset_metrics()
+        loss = model.train_on_batch(branches(batch), np.ones(len(batch)), return_dict=True)
+        step_losses.append(float(loss["loss"]))
+        held_out_losses.append(held_out_loss())
+        if at == STATE_AFTER_STEP - 1:
+            blob, index = dump_state(backbone, model.optimizer, shipped)
+
     OUT.mkdir(parents=True, exist_ok=True)
     records = np.concatenate([labels[:, None], planes.reshape(len(labels), -1)], axis=1).astype(np.uint8)
     (OUT / "images.bin").write_bytes(records.tobytes())
@@ -168,13 +189,14 @@ def main():
         "made_by": "tools/make_keras_training_fixture.py",
         "keras": keras.__version__,
         "tensorflow": tf.__version__,
+        "precision": "float64 (the tutorial's model and training, computed in float64 from the float32 weights)",
         "weights": WEIGHTS.name,
         "images": {"file": "images.bin", "real": 20, "synthetic": SYNTHETIC,
                    "real_source": "cifar10-foolbox/test_batch.bin records 0-19"},
         "learning_rate": LEARNING_RATE,
         "margin": MARGIN,
-        "adam": {"beta_1": float(optimizer.beta_1), "beta_2": float(optimizer.beta_2),
-                 "epsilon": float(optimizer.epsilon), "iterations": int(optimizer.iterations.numpy())},
+        "adam": {"beta_1": float(model.optimizer.beta_1), "beta_2": float(model.optimizer.beta_2),
+                 "epsilon": float(model.optimizer.epsilon), "iterations_at_state": STATE_AFTER_STEP},
         "batch_norm": {"momentum": float(backbone.get_layer("bn_Conv1").momentum),
                        "epsilon": float(backbone.get_layer("bn_Conv1").epsilon)},
         "batches": batches,
@@ -182,6 +204,7 @@ def main():
         "step_losses": step_losses,
         "held_out_losses": held_out_losses,
         "samples_per_tensor": SAMPLES,
+        "state_after_step": STATE_AFTER_STEP,
         "tensors_file": "tensors.f32",
         "tensors": index,
     }

@@ -373,7 +373,7 @@ impl Trainer {
     pub async fn end_epoch(&mut self, data: &Dataset, held_out: &[Triplet]) -> Result<EpochRecord, TrainError> {
         let val_loss = self.held_out_loss(data, held_out).await?;
         let loss = self.state.loss_sum / self.state.loss_triplets.max(1) as f64;
-        let improved = self.state.best_val_loss.is_none_or(|best| val_loss < best);
+        let improved = is_improvement(val_loss, self.state.best_val_loss);
         self.state.epoch += 1;
         if improved {
             self.state.best_val_loss = Some(val_loss);
@@ -476,6 +476,12 @@ fn triplet_images(
             .collect();
         images_to_tensor(images.iter().map(Vec::as_slice), scaling, device)
     })
+}
+
+/// Whether a held-out loss beats the best so far: never when it is not finite (a NaN loss must
+/// not become the "best" weights restored at the end).
+fn is_improvement(val_loss: f64, best: Option<f64>) -> bool {
+    val_loss.is_finite() && best.is_none_or(|best| val_loss < best)
 }
 
 /// `__metadata__` format tag of checkpoints.
@@ -672,4 +678,19 @@ impl BatchLoss {
 pub(crate) async fn read_f32(tensor: Tensor<1>) -> Result<Vec<f32>, TrainError> {
     let data = tensor.into_data_async().await.map_err(|err| TrainError::Readback(err.to_string()))?;
     data.convert::<f32>().try_into_vec::<f32>().map_err(|err| TrainError::Readback(format!("{err:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_improvement;
+
+    #[test]
+    fn a_non_finite_held_out_loss_is_never_an_improvement() {
+        assert!(is_improvement(0.3, None));
+        assert!(is_improvement(0.2, Some(0.3)));
+        assert!(!is_improvement(0.3, Some(0.3)));
+        assert!(!is_improvement(f64::NAN, None));
+        assert!(!is_improvement(f64::NAN, Some(0.3)));
+        assert!(!is_improvement(f64::INFINITY, None));
+    }
 }

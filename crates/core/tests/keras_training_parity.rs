@@ -8,8 +8,9 @@
 //!
 //! 1. the held-out loss in inference mode before training (the forward pass and the loss);
 //! 2. each step's training loss (training mode: BatchNorm on each branch's batch statistics) and
-//!    the held-out loss in inference mode after it, to [`LOSS_TOLERANCE`];
-//! 3. after the last step, layer by layer in the model's order: every BatchNorm gamma, beta,
+//!    the held-out loss in inference mode after it: to [`LOSS_TOLERANCE`] up to the first update,
+//!    to [`CHAOTIC_LOSS_TOLERANCE`] after it;
+//! 3. after the first step, layer by layer in the model's order: every BatchNorm gamma, beta,
 //!    moving mean and moving variance in full, every convolution kernel and both Adam moments of
 //!    every trainable tensor at 256 evenly spaced elements plus their sum and sum of squares.
 //!
@@ -29,8 +30,15 @@ use tripletlab_core::optim::AdamSettings;
 use tripletlab_core::train::{Trainer, TrainerConfig};
 
 /// Losses lie in [0, 1.4]; f32 sums over 1,280 channels and batch statistics over up to 1,024
-/// values per channel, accumulated in another order than TensorFlow's, differ by ~1e-6.
+/// values per channel, accumulated in another order than the float64 reference, differ by ~1e-6.
+/// Holds up to and including the first step's held-out loss.
 const LOSS_TOLERANCE: f64 = 1e-4;
+/// After the first update, this training is chaotic (tools/make_keras_training_fixture.py): with
+/// its starting weights perturbed by 1e-7 (relative, float32's rounding), Keras' own float64 run
+/// spreads over 5e-4 in the second step's loss and 1.4e-3 in the held-out loss after it (4 trials).
+/// Later losses are held to twice that spread: a wrong reduction over the partial batch, a missed
+/// BatchNorm pass or a wrong Adam step is off by far more (0.01 to 0.2).
+const CHAOTIC_LOSS_TOLERANCE: f64 = 3e-3;
 
 /// How far a tensor may be from Keras' after the steps, as `|ours - keras| <= abs + rel * |keras|`.
 struct Tolerance {
@@ -38,24 +46,37 @@ struct Tolerance {
     rel: f64,
 }
 
-/// BatchNorm moving statistics: each update moves them 0.1% of the way to the batch's (momentum
-/// 0.999), so they stay within f32 rounding of the loaded values plus what the batch statistics
-/// add; batch statistics differ between implementations by ~1e-6 relative.
-const MOVING: Tolerance = Tolerance { abs: 1e-6, rel: 1e-5 };
+/// BatchNorm moving statistics are compared by how far the step moved them from the shipped values:
+/// three updates (one per branch) of `0.001 * (batch statistic - moving)` (momentum 0.999, biased
+/// batch variance). Batch statistics of float32 activations (up to ~1e2 in size) agree with the
+/// float64 reference to ~1e-5 relative; the change must agree to 1% of the tensor's largest change,
+/// which a wrong momentum (x10), a missed pass (x2/3) or a Bessel-corrected variance (x8/7 at the
+/// 1 x 1 layers, batch 8) all exceed.
+const MOVING_CHANGE_REL_TO_MAX: f64 = 1e-2;
 /// Weights (kernels, gamma, beta): each Adam step moves a weight by at most ~lr (1e-4), by
 /// `lr * m / (sqrt(v) + eps)`; for gradients far above f32 noise that ratio agrees to ~1e-3
 /// between implementations. Where a gradient element is itself at the noise level (its true
 /// value ~0), m / sqrt(v) is ~+-1 whatever its size, so a single element may differ by up to
-/// 2 lr per step: the bound for one element is `2 * lr * steps`, checked on every element, while
-/// the tensor's sum of squared differences (below) must stay far smaller.
-const WEIGHT: Tolerance = Tolerance { abs: 2.0 * 1e-4 * 4.0, rel: 0.0 };
+/// 2 lr per step: the bound for one element is `2 * lr * steps` (+ f32 rounding of the weight),
+/// checked on every element, while the tensor's RMS difference (below) must stay far smaller.
+fn weight_tolerance(learning_rate: f64, steps: usize) -> Tolerance {
+    Tolerance { abs: 2.0 * learning_rate * steps as f64, rel: 1e-6 }
+}
 /// The root mean square over a tensor's compared elements of `ours - keras`, for weights: a
 /// wrong update rule (bias correction, epsilon, a missed step, a wrong gradient) moves most
 /// elements by ~lr, i.e. an RMS of ~1e-4; agreement leaves ~1e-6.
 const WEIGHT_RMS: f64 = 1e-5;
-/// Adam's first moment is ~0.1-0.34 of recent gradients and the second ~1e-3 of their squares:
-/// compared relative to the tensor's largest Keras value, as gradient noise is relative to it.
-const MOMENT_REL_TO_MAX: f64 = 2e-3;
+/// Adam's first moment after one step is 0.1 g, the second 0.001 g^2. Our float32 gradients are
+/// within ~3e-4 (relative to the tensor's norm) of the float64 reference in the lowest layers (and
+/// TensorFlow's own float32 ones within ~5e-3): compared per element relative to the tensor's
+/// largest reference value.
+const MOMENT_REL_TO_MAX: f64 = 5e-3;
+/// Below these, a reference moment is float32 noise, not a gradient: the BatchNorm beta of every
+/// "project" layer has an exactly zero gradient (the next BatchNorm removes any shift), which
+/// float64 computes as ~1e-17 and float32 as ~1e-7. There ours must be noise too, and the weight
+/// may move by Adam's step on noise (at most the learning rate).
+const NOISE_M: f64 = 1e-6;
+const NOISE_V: f64 = 1e-12;
 
 #[derive(Deserialize)]
 struct Fixture {
@@ -68,6 +89,7 @@ struct Fixture {
     step_losses: Vec<f64>,
     held_out_losses: Vec<f64>,
     samples_per_tensor: usize,
+    state_after_step: usize,
     tensors: BTreeMap<String, TensorEntry>,
 }
 
@@ -76,7 +98,7 @@ struct AdamFixture {
     beta_1: f64,
     beta_2: f64,
     epsilon: f64,
-    iterations: u64,
+    iterations_at_state: u64,
 }
 
 #[derive(Deserialize)]
@@ -146,7 +168,14 @@ fn trainer(fixture: &Fixture, batch_size: usize) -> Trainer {
 }
 
 /// Compare our tensor with the fixture's entry; `Err` says how they differ.
-fn compare(name: &str, ours: &[f32], entry: &TensorEntry, keras: &[f32]) -> Result<f64, String> {
+fn compare(
+    name: &str,
+    ours: &[f32],
+    entry: &TensorEntry,
+    keras: &[f32],
+    start: &[f32],
+    weight: &Tolerance,
+) -> Result<f64, String> {
     let count: usize = entry.shape.iter().product();
     if ours.len() != count {
         return Err(format!("{name}: {} values, Keras has {count} (shape {:?})", ours.len(), entry.shape));
@@ -164,6 +193,36 @@ fn compare(name: &str, ours: &[f32], entry: &TensorEntry, keras: &[f32]) -> Resu
         "weight"
     };
     let keras_max = stored.iter().map(|v| f64::from(v.abs())).fold(0.0, f64::max);
+    if kind == "moving" {
+        let change = |at: usize, value: f32| f64::from(value) - f64::from(start[at]);
+        let keras_change: Vec<f64> = positions.iter().zip(stored).map(|(&at, &want)| change(at, want)).collect();
+        let largest = keras_change.iter().map(|c| c.abs()).fold(0.0, f64::max);
+        let allowed = MOVING_CHANGE_REL_TO_MAX * largest + 1e-7;
+        let mut worst = 0.0f64;
+        for (&at, want) in positions.iter().zip(&keras_change) {
+            let got = change(at, ours[at]);
+            worst = worst.max((got - want).abs());
+            if (got - want).abs() > allowed {
+                return Err(format!(
+                    "{name}[{at}]: the step moved it by {got:e}, Keras by {want:e} (|diff| {:e} > {allowed:e})",
+                    (got - want).abs()
+                ));
+            }
+        }
+        return Ok(worst);
+    }
+    let ours_max = positions.iter().map(|&at| f64::from(ours[at].abs())).fold(0.0, f64::max);
+    let noise = if name.starts_with("adam.m.") { NOISE_M } else { NOISE_V };
+    if kind == "moment" && keras_max < noise {
+        return if ours_max < noise {
+            Ok(ours_max)
+        } else {
+            Err(format!("{name}: Keras' moment is float32 noise (max {keras_max:e}), ours is not (max {ours_max:e})"))
+        };
+    }
+    // A weight whose gradient is zero but for rounding noise (see NOISE_M) moves by Adam's step on
+    // that noise: bounded by the learning rate per step, not by the weights' RMS tolerance.
+    let zero_gradient = name.ends_with("project.norm.beta");
     let mut squares = 0.0;
     let mut worst = 0.0f64;
     for (&at, &want) in positions.iter().zip(stored) {
@@ -172,23 +231,25 @@ fn compare(name: &str, ours: &[f32], entry: &TensorEntry, keras: &[f32]) -> Resu
         squares += diff * diff;
         worst = worst.max(diff);
         let allowed = match kind {
-            "moving" => MOVING.abs + MOVING.rel * want.abs(),
-            "moment" => 1e-12 + MOMENT_REL_TO_MAX * keras_max,
-            _ => WEIGHT.abs + WEIGHT.rel * want.abs(),
+            "moment" => MOMENT_REL_TO_MAX * keras_max,
+            _ => weight.abs + weight.rel * want.abs(),
         };
         if diff > allowed {
             return Err(format!("{name}[{at}]: ours {got:e}, Keras {want:e} (|diff| {diff:e} > {allowed:e})"));
         }
     }
     let rms = (squares / positions.len().max(1) as f64).sqrt();
-    if kind == "weight" && rms > WEIGHT_RMS {
+    if kind == "weight" && !zero_gradient && rms > WEIGHT_RMS {
         return Err(format!("{name}: RMS difference {rms:e} over {} elements > {WEIGHT_RMS:e}", positions.len()));
+    }
+    if zero_gradient {
+        return Ok(worst);
     }
     // The whole tensor, not just the stored elements: sum of squares (relative) for every kind.
     let ours_squares: f64 = ours.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
     let scale = entry.sum_of_squares.abs().max(1e-30);
     let relative = (ours_squares - entry.sum_of_squares).abs() / scale;
-    let allowed = if kind == "moving" { 1e-5 } else { 1e-2 };
+    let allowed = 1e-2;
     if relative > allowed {
         return Err(format!(
             "{name}: sum of squares {ours_squares:e}, Keras {:e} (relative {relative:e} > {allowed:e}); sum {:e} vs {:e}",
@@ -214,6 +275,7 @@ fn training_steps_match_keras() {
     if (before - fixture.held_out_losses[0]).abs() > LOSS_TOLERANCE {
         problems.push(format!("held-out loss before training: {before} vs Keras {}", fixture.held_out_losses[0]));
     }
+    let mut state = None;
     for (at, batch) in fixture.batches.iter().enumerate() {
         let report = pollster::block_on(trainer.train_batch(&data, &triplets(batch), steps)).expect("step");
         let val = pollster::block_on(trainer.held_out_loss(&data, &held_out)).expect("held-out loss");
@@ -223,17 +285,29 @@ fn training_steps_match_keras() {
             at + 1,
             report.loss
         );
-        if (f64::from(report.loss) - want_loss).abs() > LOSS_TOLERANCE {
+        // The step's own loss is computed before its update, from the state after the previous one.
+        let loss_tolerance = if at == 0 { LOSS_TOLERANCE } else { CHAOTIC_LOSS_TOLERANCE };
+        let val_tolerance = if at + 1 <= fixture.state_after_step { LOSS_TOLERANCE } else { CHAOTIC_LOSS_TOLERANCE };
+        if (f64::from(report.loss) - want_loss).abs() > loss_tolerance {
             problems.push(format!("step {} training loss: {} vs Keras {want_loss}", at + 1, report.loss));
         }
-        if (val - want_val).abs() > LOSS_TOLERANCE {
+        if (val - want_val).abs() > val_tolerance {
             problems.push(format!("held-out loss after step {}: {val} vs Keras {want_val}", at + 1));
+        }
+        if at + 1 == fixture.state_after_step {
+            state = Some(pollster::block_on(trainer.checkpoint()).expect("checkpoint"));
         }
     }
 
-    let checkpoint = pollster::block_on(trainer.checkpoint()).expect("checkpoint");
+    let checkpoint = state.expect("the fixture's state step was trained");
     let file = TensorFile::parse("checkpoint", &checkpoint).expect("checkpoint parses");
-    assert_eq!(file.metadata.get("adam.step").map(String::as_str), Some(fixture.adam.iterations.to_string().as_str()));
+    assert_eq!(
+        file.metadata.get("adam.step").map(String::as_str),
+        Some(fixture.adam.iterations_at_state.to_string().as_str())
+    );
+    let steps = fixture.state_after_step;
+    let shipped = TensorFile::parse("shipped", &repo_file("../../public/weights/mobilenetv2_1.0.safetensors"))
+        .expect("shipped weights parse");
     let names = weights::tensor_names(&trainer.inference_model());
     let mut compared = 0;
     for name in &names {
@@ -246,7 +320,8 @@ fn training_steps_match_keras() {
         for (keras_name, our_name) in pairs {
             let entry = fixture.tensors.get(&keras_name).unwrap_or_else(|| panic!("fixture lacks {keras_name}"));
             let ours = &file.tensors.get(&our_name).unwrap_or_else(|| panic!("checkpoint lacks {our_name}")).values;
-            match compare(&keras_name, ours, entry, &keras) {
+            let start = shipped.tensors.get(name).map_or(&[][..], |t| t.values.as_slice());
+            match compare(&keras_name, ours, entry, &keras, start, &weight_tolerance(fixture.learning_rate, steps)) {
                 Ok(worst) => {
                     compared += 1;
                     if keras_name.starts_with("head") || keras_name.contains("blocks.16") {

@@ -70,7 +70,8 @@ pub fn map_event(
         .collect();
     let config = RetrievalConfig { distance: RetrievalDistance::Cosine, ..RetrievalConfig::default() };
     let retrieval = retrieval(&rows, explorer.dims, &labels, &config).ok().map(|found| RetrievalSummary {
-        queries: (found.queries - found.lone_queries) as u32,
+        // `queries` already leaves out lone queries (a class with one image here).
+        queries: found.queries as u32,
         precision_at_1: found.precision_at_1,
         r_precision: found.r_precision,
         map_at_r: found.map_at_r,

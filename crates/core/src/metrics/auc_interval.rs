@@ -36,8 +36,8 @@ pub fn delong_interval(scores: &[f64], labels: &[bool]) -> Result<AucInterval, M
     if let Some(index) = scores.iter().position(|score| score.is_nan()) {
         return Err(MetricError::NotANumber { index });
     }
-    let mut genuine: Vec<f64> = scores.iter().zip(labels).filter(|(_, &l)| l).map(|(&s, _)| s).collect();
-    let mut impostor: Vec<f64> = scores.iter().zip(labels).filter(|(_, &l)| !l).map(|(&s, _)| s).collect();
+    let mut genuine: Vec<f64> = scores.iter().zip(labels).filter(|&(_, &l)| l).map(|(&s, _)| s).collect();
+    let mut impostor: Vec<f64> = scores.iter().zip(labels).filter(|&(_, &l)| !l).map(|(&s, _)| s).collect();
     let (m, n) = (genuine.len(), impostor.len());
     if m < 2 || n < 2 {
         return Err(MetricError::TooFewForInterval { positives: m, negatives: n });
