@@ -6,9 +6,8 @@ quality` runs both). A benchmark: nothing here is a test.
 
 Per seed: `keras.utils.set_random_seed(seed)`, the tutorial's model from the shipped weights
 (tools/keras_recipe.py), `fit` with batch 64, shuffling, validation on the held-out triplets and
-`EarlyStopping(patience=2, restore_best_weights=True, monitor="val_loss")`, as the tutorial. Keras
-restores the best weights only when it stops early; our trainer also restores them at the epoch
-limit, so after `fit` the best weights are restored here too (the same model is then scored).
+`EarlyStopping(patience=2, restore_best_weights=True, monitor="val_loss")`, as the tutorial (Keras 3
+restores the best weights when `fit` ends, early or at the epoch limit, as our trainer does).
 Scoring is the tutorial's: the backbone in inference mode, angular similarity
 1 - arccos(cos)/pi, genuine (anchor, positive) then impostor (anchor, negative) pairs.
 
@@ -77,8 +76,6 @@ def main():
         history = model.fit(branches(train), np.ones(len(train)), epochs=split["epochs"],
                             batch_size=split["batch_size"], shuffle=True, verbose=0, callbacks=[stop],
                             validation_data=(branches(held), np.ones(len(held))))
-        if stop.best_weights is not None:
-            model.set_weights(stop.best_weights)
         val = [float(v) for v in history.history["val_loss"]]
         embed = lambda at: backbone.predict(images[held[:, at]], batch_size=64, verbose=0).reshape(len(held), -1)  # noqa: E731
         anchors, positives, negatives = embed(0), embed(1), embed(2)

@@ -30,8 +30,15 @@ import {
 const CLI_CHECKPOINT = resolve(DIST, "e2e", "cli.checkpoint.safetensors");
 // The same pretrained run trained by the native CLI (`cargo xtask test` makes it: xtask/src/data.rs).
 const CLI_PRETRAINED_REPORT = resolve(DIST, "e2e", "cli-pretrained.report.json");
-/** Page and CLI train on the same CPU backend (flex, wasm and native): epoch losses agree to this. */
-const SAME_RUN_TOLERANCE = 1e-4;
+/**
+ * Page and CLI train on the same CPU backend (burn's flex, in wasm and natively), but not bit for
+ * bit (natively its matrix kernels use the machine's vector instructions). The first step, before any update, agrees to
+ * rounding: same images, triplets, order, weights, scaling and loss. After it, training is chaotic
+ * (docs/quality.md: rounding-level differences grow to ~1e-3 in a few Adam steps), so whole epochs
+ * agree within EPOCH_TOLERANCE: same recipe, not same rounding.
+ */
+const FIRST_STEP_TOLERANCE = 1e-4;
+const EPOCH_TOLERANCE = 0.02;
 
 let server;
 before(async () => {
@@ -153,11 +160,16 @@ describe("training studio on the CPU", { timeout: 600_000 }, () => {
     // and seed, reports the same training and held-out losses, epoch by epoch.
     const cli = JSON.parse(await readFile(CLI_PRETRAINED_REPORT, "utf8"));
     assert.equal(cli.history.length, 3, "the CLI ran 3 epochs");
+    assert.ok(
+      Math.abs(firstLoss - cli.first_step_loss) <= FIRST_STEP_TOLERANCE,
+      `first step: page ${firstLoss}, CLI ${cli.first_step_loss}`,
+    );
     cli.history.forEach((epoch, at) => {
       const ours = epochLosses[at];
       const detail = `epoch ${at + 1}: page ${ours.loss}/${ours.val}, CLI ${epoch.loss}/${epoch.val_loss}`;
-      assert.ok(Math.abs(ours.loss - epoch.loss) <= SAME_RUN_TOLERANCE, detail);
-      assert.ok(Math.abs(ours.val - epoch.val_loss) <= SAME_RUN_TOLERANCE, detail);
+      console.log(`page vs CLI, ${detail}`);
+      assert.ok(Math.abs(ours.loss - epoch.loss) <= EPOCH_TOLERANCE, detail);
+      assert.ok(Math.abs(ours.val - epoch.val_loss) <= EPOCH_TOLERANCE, detail);
     });
     assert.ok(lastSmoothed < firstLoss, `the smoothed loss falls: ${firstLoss} -> ${lastSmoothed}`);
     assert.match(await page.getByTestId("auc").innerText(), /^AUC 0\.9\d\d after 3 epochs/);

@@ -150,6 +150,8 @@ struct Report<'a> {
     backend: &'static str,
     config: &'a TrainerConfig,
     pretrained: bool,
+    /// The loss of this run's first step (before any update): what the page's first step must show.
+    first_step_loss: Option<f32>,
     history: Vec<EpochLine>,
     best_epoch: Option<usize>,
     held_out: &'a HeldOutScores,
@@ -211,6 +213,7 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
     );
 
     let mut history = Vec::new();
+    let mut first_step_loss = None;
     let epochs = trainer.config().epochs;
     while !trainer.is_finished() {
         let started = Instant::now();
@@ -222,6 +225,9 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
             &triplets.held_out,
             args.max_steps,
             |report| {
+                if report.epoch == 1 && report.step == 1 {
+                    first_step_loss = Some(report.loss);
+                }
                 triplets_done += report.triplets;
                 train_seconds = started.elapsed().as_secs_f64();
                 if report.step % 50 == 0 {
@@ -263,6 +269,7 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         backend: args.backend.describe(),
         config: trainer.config(),
         pretrained,
+        first_step_loss,
         history,
         best_epoch: trainer.state().best_epoch,
         held_out: &scores,
