@@ -203,7 +203,7 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         args.checkpoint.clone().unwrap_or_else(|| args.report.with_extension("checkpoint.safetensors"));
     let kind = if data.synthetic { "SYNTHETIC shapes, not CIFAR-10" } else { "real images" };
     println!(
-        "{} ({kind}): {} images, {} training and {} held-out triplets; {} on {}",
+        "{} ({kind}): {count} of its {} images, {} training and {} held-out triplets; {} on {}",
         data.name,
         data.len(),
         triplets.train.len(),
