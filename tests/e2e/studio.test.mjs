@@ -28,17 +28,18 @@ import {
 } from "../support/studio.mjs";
 
 const CLI_CHECKPOINT = resolve(DIST, "e2e", "cli.checkpoint.safetensors");
-// The same pretrained run trained by the native CLI (`cargo xtask test` makes it: xtask/src/data.rs).
-const CLI_PRETRAINED_REPORT = resolve(DIST, "e2e", "cli-pretrained.report.json");
+// The recipe's run trained by the native CLI (`cargo xtask test` makes it: xtask/src/data.rs).
+const CLI_RECIPE_REPORT = resolve(DIST, "e2e", "cli-recipe.report.json");
 /**
  * Page and CLI train on the same CPU backend (burn's flex, in wasm and natively), but not bit for
- * bit (natively its matrix kernels use the machine's vector instructions). The first step, before any update, agrees to
- * rounding: same images, triplets, order, weights, scaling and loss. After it, training is chaotic
- * (docs/quality.md: rounding-level differences grow to ~1e-3 in a few Adam steps), so whole epochs
- * agree within EPOCH_TOLERANCE: same recipe, not same rounding.
+ * bit (natively its matrix kernels use the machine's vector instructions). The first step, before
+ * any update, agrees to rounding: same images, triplets, order, weights, scaling and loss. After
+ * it, training is chaotic (docs/quality.md: rounding-level differences grow in a few Adam steps).
+ * Measured on the recipe's run (2 steps an epoch): epoch 1 agreed to 2e-5, epoch 2 to 6e-4; each
+ * bound below is five to ten times that.
  */
 const FIRST_STEP_TOLERANCE = 1e-4;
-const EPOCH_TOLERANCE = 0.02;
+const EPOCH_TOLERANCE = [2e-4, 5e-3];
 
 let server;
 before(async () => {
@@ -156,21 +157,6 @@ describe("training studio on the CPU", { timeout: 600_000 }, () => {
     const losses = epochLosses.map((epoch) => epoch.loss);
     assert.equal(losses.length, 3);
     assert.ok(losses[0] > losses[1] && losses[1] > losses[2], `epoch losses ${losses}`);
-    // What the page shows a class is what the recipe gives: the native CLI, same data, settings
-    // and seed, reports the same training and held-out losses, epoch by epoch.
-    const cli = JSON.parse(await readFile(CLI_PRETRAINED_REPORT, "utf8"));
-    assert.equal(cli.history.length, 3, "the CLI ran 3 epochs");
-    assert.ok(
-      Math.abs(firstLoss - cli.first_step_loss) <= FIRST_STEP_TOLERANCE,
-      `first step: page ${firstLoss}, CLI ${cli.first_step_loss}`,
-    );
-    cli.history.forEach((epoch, at) => {
-      const ours = epochLosses[at];
-      const detail = `epoch ${at + 1}: page ${ours.loss}/${ours.val}, CLI ${epoch.loss}/${epoch.val_loss}`;
-      console.log(`page vs CLI, ${detail}`);
-      assert.ok(Math.abs(ours.loss - epoch.loss) <= EPOCH_TOLERANCE, detail);
-      assert.ok(Math.abs(ours.val - epoch.val_loss) <= EPOCH_TOLERANCE, detail);
-    });
     assert.ok(lastSmoothed < firstLoss, `the smoothed loss falls: ${firstLoss} -> ${lastSmoothed}`);
     assert.match(await page.getByTestId("auc").innerText(), /^AUC 0\.9\d\d after 3 epochs/);
     await screenshot(page, "studio-cpu-pretrained");
@@ -182,6 +168,39 @@ describe("training studio on the CPU", { timeout: 600_000 }, () => {
     await page.getByRole("button", { name: "Stop" }).click();
     assert.equal(await waitForPhase(page, ["stopped", "failed"]), "stopped");
     assert.equal(weightRequests(), 1, "the second run read the weights from the browser's cache");
+    assertClean(session, []);
+    await page.close();
+  });
+
+  // What the page shows a class is what the recipe gives: the native CLI trains the same run (the
+  // recipe's settings on the first 200 synthetic images: xtask/src/data.rs) and reports its losses.
+  test("the recipe's settings give the native CLI's numbers", async () => {
+    const session = await openStudio(browser);
+    const { page } = session;
+    await page.getByTestId("backend-cpu").check();
+    await loadSynthetic(page);
+    await tinySettings(page, { images: 200, batch: 64, epochs: 2 });
+    await page.getByLabel("Width").selectOption("1");
+    await page.getByLabel("Start from").selectOption("1");
+    await setNumber(page, "Learning rate", 1e-4);
+    await setNumber(page, "BatchNorm momentum", 0.999);
+    await page.getByRole("button", { name: "Start training" }).click();
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 300_000), "finished", await page.getByTestId("phase").innerText());
+    const { epochLosses, firstLoss } = await lossSummary(page);
+    const cli = JSON.parse(await readFile(CLI_RECIPE_REPORT, "utf8"));
+    assert.equal(cli.history.length, 2, "the CLI ran 2 epochs");
+    assert.equal(epochLosses.length, 2, "the page ran 2 epochs");
+    assert.ok(
+      Math.abs(firstLoss - cli.first_step_loss) <= FIRST_STEP_TOLERANCE,
+      `first step: page ${firstLoss}, CLI ${cli.first_step_loss}`,
+    );
+    cli.history.forEach((epoch, at) => {
+      const ours = epochLosses[at];
+      const detail = `epoch ${at + 1}: page ${ours.loss}/${ours.val}, CLI ${epoch.loss}/${epoch.val_loss}`;
+      console.log(`page vs CLI, ${detail}`);
+      assert.ok(Math.abs(ours.loss - epoch.loss) <= EPOCH_TOLERANCE[at], detail);
+      assert.ok(Math.abs(ours.val - epoch.val_loss) <= EPOCH_TOLERANCE[at], detail);
+    });
     assertClean(session, []);
     await page.close();
   });

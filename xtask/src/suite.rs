@@ -45,8 +45,8 @@ pub fn test_all(long: bool) -> Result<(), Failure> {
         data::prepare_synthetic(&root, "dist/public/data/synthetic-shapes", 2, 200)?;
         // A checkpoint made by the native CLI, for the page's import test.
         data::cli_checkpoint(&root, "dist/public/data/synthetic-shapes", "dist/e2e/cli.checkpoint.safetensors")?;
-        // The same pretrained run as a browser test makes, trained natively, to compare epoch losses.
-        data::cli_pretrained_run(&root, "dist/public/data/synthetic-shapes", "dist/e2e/cli-pretrained.report.json")
+        // The recipe's run a browser test makes, trained natively, to compare their losses.
+        data::cli_recipe_run(&root, "dist/public/data/synthetic-shapes", "dist/e2e/cli-recipe.report.json")
     });
     if built {
         stage("browser tests (headless Chromium)", &mut || {
