@@ -83,9 +83,11 @@ describe("training studio on the CPU", { timeout: 600_000 }, () => {
     const { page, log } = session;
     await page.getByTestId("backend-cpu").check();
     await loadSynthetic(page);
-    // 48 images make about 24 triplets (two images of a class each, as the recipe pairs them),
-    // a quarter held out; steps of 4; two epochs.
-    await tinySettings(page, { images: 48, epochs: 2 });
+    // 96 images make about 48 triplets (two images of a class each, as the recipe pairs them),
+    // a quarter held out; steps of 4 (about 9 an epoch); two epochs. The reload below must land
+    // before epoch 2 ends (its checkpoint would replace epoch 1's): with 48 images only 2 steps
+    // were left for it, and a quiet machine finished the run first.
+    await tinySettings(page, { images: 96, epochs: 2 });
     const since = await now(page);
     await page.getByRole("button", { name: "Start training" }).click();
     await waitForStep(page, 3);

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::data::augment::Augmentation;
-use crate::data::triplets::{Triplet, distinct_images};
+use crate::data::triplets::{Triplet, distinct_images, mining_images};
 use crate::loss::{TripletLoss, TripletLossOutput};
 use crate::metrics::{
     Retrieval, RetrievalConfig, Verification, VerificationSummary, angular_similarity, cosine_similarity, retrieval,
@@ -278,7 +278,8 @@ impl Trainer {
         Ok(batch.report((self.state.epoch + 1, self.state.step_in_epoch, steps_per_epoch), n))
     }
 
-    /// One step of online mining: a P x K batch of the training triplets' images (drawn with the
+    /// One step of online mining: a P x K batch of the training triplets' anchors and positives
+    /// (never their negatives, which may be held-out images: [`mining_images`]; drawn with the
     /// trainer's seeded random numbers), one forward pass, its distance matrix read back, triplets
     /// chosen by the strategy, and the loss over them. An epoch has as many steps as with fixed
     /// triplets. A batch with nothing to learn (batch-all, every hinge 0) makes no update.
@@ -296,7 +297,7 @@ impl Trainer {
             Some((built_for, sampler)) if built_for == train.len() => sampler,
             _ => {
                 let pool: Vec<(u32, u8)> =
-                    distinct_images(train).into_iter().map(|image| (image, data.labels[image as usize])).collect();
+                    mining_images(train).into_iter().map(|image| (image, data.labels[image as usize])).collect();
                 PkSampler::new(&pool, mining.classes, mining.per_class)?
             }
         };
@@ -304,8 +305,16 @@ impl Trainer {
         self.mining_pool = Some((train.len(), sampler));
         let labels: Vec<u8> = images.iter().map(|&image| data.labels[image as usize]).collect();
         let n = images.len();
-        let batch =
-            images_to_tensor(images.iter().map(|&image| data.image(image as usize)), self.config.scaling, &self.device);
+        // Augmented as the fixed triplets are (it was silently left out here once).
+        let augmentation = self.config.augmentation;
+        let pixels: Vec<Vec<u8>> = images
+            .iter()
+            .map(|&image| {
+                let raw = data.image(image as usize);
+                if augmentation.is_off() { raw.to_vec() } else { augmentation.apply(raw, &mut self.state.rng) }
+            })
+            .collect();
+        let batch = images_to_tensor(pixels.iter().map(Vec::as_slice), self.config.scaling, &self.device);
         let embeddings = self.model.forward(batch);
         let matrix = self.config.loss.distance.pairwise(embeddings.clone().detach());
         let distances = read_f32(matrix.reshape([n * n])).await?;

@@ -193,3 +193,25 @@ fn fast_mode_trains_a_head_on_frozen_features() {
     assert!(losses[3] < losses[0], "the head's training loss falls: {losses:?}");
     assert!(after > before, "held-out AUC {before} -> {after}");
 }
+
+/// Augmentation applies to mined batches too: with flips and crops on, the same seed's first mined
+/// step sees other pixels, so its loss differs from the run without (they were equal when mining
+/// silently dropped augmentation).
+#[test]
+fn mining_augments_its_batches() {
+    use tripletlab_core::data::augment::Augmentation;
+    use tripletlab_core::mining::{Mining, MiningConfig};
+    let (data, triplets) = synthetic_data(400);
+    let mined = TrainerConfig {
+        mining: Some(MiningConfig { strategy: Mining::BatchAll, classes: 5, per_class: 4 }),
+        ..small_config()
+    };
+    let first_loss = |config: &TrainerConfig| {
+        let mut trainer = new_trainer(config);
+        pollster::block_on(trainer.step(&data, &triplets.train)).expect("step").loss
+    };
+    let plain = first_loss(&mined);
+    assert_eq!(plain, first_loss(&mined), "a seeded mined step is deterministic");
+    let augmented = first_loss(&TrainerConfig { augmentation: Augmentation { flip: true, crop_padding: 4 }, ..mined });
+    assert_ne!(plain, augmented, "the mined batch was not augmented");
+}

@@ -28,6 +28,18 @@ pub fn distinct_images(triplets: &[Triplet]) -> Vec<u32> {
     images
 }
 
+/// The images online mining may draw from: the anchors and positives of the training triplets,
+/// sorted, never their negatives. Under the recipe's by-triplet split a training negative is drawn
+/// from all images, held-out anchors and positives included; since the recipe pairs every image
+/// once, anchors and positives of training triplets are never in a held-out triplet's pair, so no
+/// held-out anchor or positive is ever trained on by mining.
+pub fn mining_images(train: &[Triplet]) -> Vec<u32> {
+    let mut images: Vec<u32> = train.iter().flat_map(|t| [t.anchor, t.positive]).collect();
+    images.sort_unstable();
+    images.dedup();
+    images
+}
+
 /// How the held-out set is separated from the training set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HeldOutSplit {
@@ -167,6 +179,23 @@ fn recipe_triplets(classes: &[Vec<u32>], rng: &mut SeededRng) -> Vec<Triplet> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mining_never_draws_a_held_out_anchor_or_positive() {
+        // 600 images of 10 classes, the recipe's by-triplet split (5% held out).
+        let labels: Vec<u8> = (0..600u32).map(|at| (at % 10) as u8).collect();
+        let set = TripletSet::build(&labels, &TripletConfig::default()).expect("triplets");
+        let pool = mining_images(&set.train);
+        let held: Vec<u32> = set.held_out.iter().flat_map(|t| [t.anchor, t.positive]).collect();
+        assert!(!held.is_empty());
+        assert!(held.iter().all(|image| pool.binary_search(image).is_err()), "a held-out image in the mining pool");
+        // Some held-out anchors and positives are training negatives here: the old pool (every
+        // image of the training triplets) took them.
+        let every = distinct_images(&set.train);
+        assert!(held.iter().any(|image| every.binary_search(image).is_ok()), "the test would not see the old pool");
+        // Nothing else is lost: every training anchor and positive is in the pool.
+        assert!(set.train.iter().all(|t| pool.binary_search(&t.anchor).is_ok() && pool.binary_search(&t.positive).is_ok()));
+    }
 
     #[test]
     fn distinct_images_are_sorted_once_each() {
