@@ -40,8 +40,16 @@ pub fn cli_checkpoint(root: &Path, data: &str, out: &str) -> Result<(), Failure>
 pub fn cli_recipe_run(root: &Path, data: &str, report: &str) -> Result<(), Failure> {
     let checkpoint = format!("{report}.checkpoint.safetensors");
     let mut cmd = command("cargo", root);
-    cmd.args(["run", "--quiet", "-p", "tripletlab-cli", "--", "train", "--data", data, "--report", report])
-        .args(["--checkpoint", &checkpoint, "--images", "200", "--held-out", "0.25", "--epochs", "2"]);
+    cmd.args(["run", "--quiet", "-p", "tripletlab-cli", "--", "train", "--data", data, "--report", report]).args([
+        "--checkpoint",
+        &checkpoint,
+        "--images",
+        "200",
+        "--held-out",
+        "0.25",
+        "--epochs",
+        "2",
+    ]);
     run::status(&mut cmd)
 }
 

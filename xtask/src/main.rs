@@ -5,9 +5,9 @@
 //! machine and a warm one run the same command.
 
 mod bench;
-mod quality;
 mod data;
 mod fuzz;
+mod quality;
 mod run;
 mod soak;
 mod suite;

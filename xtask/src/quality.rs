@@ -59,8 +59,13 @@ pub fn bench_quality(root: &Path, args: &[String]) -> Result<(), Failure> {
         return Ok(());
     }
     let keras = out.join("keras.json").display().to_string();
-    run::status(
-        command(&python, root)
-            .args(["tools/keras_quality.py", "--data", &export, "--seeds", &seeds, "--report", &keras]),
-    )
+    run::status(command(&python, root).args([
+        "tools/keras_quality.py",
+        "--data",
+        &export,
+        "--seeds",
+        &seeds,
+        "--report",
+        &keras,
+    ]))
 }

@@ -179,7 +179,8 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
     for seed in (0..args.seeds as u64).map(|at| args.first_seed + at) {
         let started = Instant::now();
         let config = TrainerConfig { seed, ..recipe.clone() };
-        let model = weights::load(&args.weights.display().to_string(), &pretrained, &MobileNetV2Config::default(), &device)?;
+        let model =
+            weights::load(&args.weights.display().to_string(), &pretrained, &MobileNetV2Config::default(), &device)?;
         let mut trainer = Trainer::new(model, config, &device);
         let mut history = Vec::new();
         while !trainer.is_finished() {

@@ -186,9 +186,12 @@ mod tests {
         let mut layer: Linear = LinearConfig::new(3, 2).init(&device);
         // burn's Linear weight is [inputs, outputs], as Keras' kernel.
         let kernel: Vec<f32> = fixture.kernel.concat();
-        layer.weight = layer.weight.map(|_| Tensor::from_data(TensorData::new(kernel.clone(), [3, 2]), &device).require_grad());
+        layer.weight =
+            layer.weight.map(|_| Tensor::from_data(TensorData::new(kernel.clone(), [3, 2]), &device).require_grad());
         let bias = fixture.bias.clone();
-        layer.bias = layer.bias.map(|b| b.map(|_| Tensor::from_data(TensorData::new(bias.clone(), [2]), &device).require_grad()));
+        layer.bias = layer
+            .bias
+            .map(|b| b.map(|_| Tensor::from_data(TensorData::new(bias.clone(), [2]), &device).require_grad()));
         let x = Tensor::<2>::from_data(TensorData::new(fixture.x.concat(), [4, 3]), &device);
         let y = Tensor::<2>::from_data(TensorData::new(fixture.y.concat(), [4, 2]), &device);
         let settings =
@@ -208,8 +211,13 @@ mod tests {
                     "kernel" => values(layer.weight.val().reshape([6])),
                     _ => values(layer.bias.as_ref().expect("bias").val()),
                 };
-                let moments = [("m", &state.tensors[&format!("adam.m.{id}")].values), ("v", &state.tensors[&format!("adam.v.{id}")].values)];
-                for (label, ours) in std::iter::once((name.to_string(), &got)).chain(moments.iter().map(|(kind, v)| (format!("{kind}.{name}"), *v))) {
+                let moments = [
+                    ("m", &state.tensors[&format!("adam.m.{id}")].values),
+                    ("v", &state.tensors[&format!("adam.v.{id}")].values),
+                ];
+                for (label, ours) in std::iter::once((name.to_string(), &got))
+                    .chain(moments.iter().map(|(kind, v)| (format!("{kind}.{name}"), *v)))
+                {
                     let keras: Vec<f32> = serde_json::from_value(want[&label].clone()).expect("numbers");
                     for (i, (o, k)) in ours.iter().zip(&keras).enumerate() {
                         assert!((o - k).abs() < 1e-6, "step {}: {label}[{i}] ours {o}, Keras {k}", at + 1);

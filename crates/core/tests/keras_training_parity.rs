@@ -25,7 +25,7 @@ use tripletlab_core::data::triplets::Triplet;
 use tripletlab_core::data::{Batch, Dataset};
 use tripletlab_core::model::safetensors::TensorFile;
 use tripletlab_core::model::weights::{self, named_id};
-use tripletlab_core::model::{MobileNetV2Config, MobileNetV2};
+use tripletlab_core::model::{MobileNetV2, MobileNetV2Config};
 use tripletlab_core::optim::AdamSettings;
 use tripletlab_core::train::{Trainer, TrainerConfig};
 
@@ -147,11 +147,7 @@ fn trainer(fixture: &Fixture, batch_size: usize) -> Trainer {
     let config = TrainerConfig {
         learning_rate: fixture.learning_rate,
         batch_size,
-        adam: AdamSettings {
-            beta_1: fixture.adam.beta_1,
-            beta_2: fixture.adam.beta_2,
-            epsilon: fixture.adam.epsilon,
-        },
+        adam: AdamSettings { beta_1: fixture.adam.beta_1, beta_2: fixture.adam.beta_2, epsilon: fixture.adam.epsilon },
         ..TrainerConfig::default()
     };
     assert_eq!(config.loss.margin, fixture.margin, "the recipe's margin");
@@ -334,5 +330,11 @@ fn training_steps_match_keras() {
     }
     assert_eq!(fixture.samples_per_tensor, 256);
     assert_eq!(fixture.tensors.len(), compared + problems.iter().filter(|p| !p.contains("loss")).count());
-    assert!(problems.is_empty(), "{} differences from Keras; the first: {}\nall:\n{}", problems.len(), problems[0], problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} differences from Keras; the first: {}\nall:\n{}",
+        problems.len(),
+        problems[0],
+        problems.join("\n")
+    );
 }

@@ -194,7 +194,9 @@ mod tests {
         let every = distinct_images(&set.train);
         assert!(held.iter().any(|image| every.binary_search(image).is_ok()), "the test would not see the old pool");
         // Nothing else is lost: every training anchor and positive is in the pool.
-        assert!(set.train.iter().all(|t| pool.binary_search(&t.anchor).is_ok() && pool.binary_search(&t.positive).is_ok()));
+        assert!(
+            set.train.iter().all(|t| pool.binary_search(&t.anchor).is_ok() && pool.binary_search(&t.positive).is_ok())
+        );
     }
 
     #[test]

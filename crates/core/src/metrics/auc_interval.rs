@@ -100,8 +100,14 @@ mod tests {
 
     #[test]
     fn refuses_what_has_no_variance() {
-        assert!(matches!(delong_interval(&[0.9, 0.1], &[true, false]), Err(MetricError::TooFewForInterval { positives: 1, negatives: 1 })));
+        assert!(matches!(
+            delong_interval(&[0.9, 0.1], &[true, false]),
+            Err(MetricError::TooFewForInterval { positives: 1, negatives: 1 })
+        ));
         assert!(matches!(delong_interval(&[], &[]), Err(MetricError::Empty)));
-        assert!(matches!(delong_interval(&[f64::NAN, 0.1, 0.2, 0.3], &[true, true, false, false]), Err(MetricError::NotANumber { index: 0 })));
+        assert!(matches!(
+            delong_interval(&[f64::NAN, 0.1, 0.2, 0.3], &[true, true, false, false]),
+            Err(MetricError::NotANumber { index: 0 })
+        ));
     }
 }
