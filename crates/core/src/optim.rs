@@ -113,6 +113,24 @@ impl KerasAdam {
     }
 }
 
+impl KerasAdam {
+    /// Check imported state against the model it will update: every moment belongs to one of
+    /// `sizes` (parameter id -> number of values) and has that many values. A checkpoint is outside
+    /// input: without this, a crafted one would import cleanly and fail at the first step.
+    pub fn check_against(&self, sizes: &BTreeMap<u64, usize>) -> Result<(), String> {
+        for (id, moments) in &self.moments {
+            let Some(&size) = sizes.get(id) else {
+                return Err(format!("Adam state names parameter {id}, which this model does not have"));
+            };
+            let [found] = moments.m.dims();
+            if found != size {
+                return Err(format!("Adam state of parameter {id} has {found} numbers, the parameter has {size}"));
+            }
+        }
+        Ok(())
+    }
+}
+
 struct AdamMapper<'a> {
     adam: &'a mut KerasAdam,
     grads: GradientsParams,

@@ -493,6 +493,20 @@ fn is_improvement(val_loss: f64, best: Option<f64>) -> bool {
     val_loss.is_finite() && best.is_none_or(|best| val_loss < best)
 }
 
+/// An epoch order read from a checkpoint must be a permutation of `0..len`: every step indexes the
+/// training triplets with it.
+fn check_order(order: &[u32]) -> Result<(), String> {
+    let mut seen = vec![false; order.len()];
+    for &at in order {
+        match seen.get_mut(at as usize) {
+            Some(seen) if !*seen => *seen = true,
+            Some(_) => return Err(format!("the epoch order lists triplet {at} twice")),
+            None => return Err(format!("the epoch order names triplet {at} of {}", order.len())),
+        }
+    }
+    Ok(())
+}
+
 /// `__metadata__` format tag of checkpoints.
 pub const CHECKPOINT_FORMAT: &str = "tripletlab-checkpoint-v1";
 const BEST_PREFIX: &str = "best.";
@@ -539,6 +553,17 @@ impl Trainer {
         let plain = device.clone().inner();
         let model =
             weights::apply(file, &tensors, config.model.init(&plain), &plain).map_err(|err| fail(err.to_string()))?;
+        // Everything the first step will index with, checked now (the weights were, by `apply`).
+        let sizes: std::collections::BTreeMap<u64, usize> = weights::tensor_names(&model)
+            .into_iter()
+            .filter(|name| !name.ends_with("running_mean") && !name.ends_with("running_var"))
+            .filter_map(|name| {
+                let size = tensors.tensors.get(&name)?.values.len();
+                Some((weights::named_id(&name).val(), size))
+            })
+            .collect();
+        optim.check_against(&sizes).map_err(fail)?;
+        check_order(&state.order).map_err(fail)?;
         let mut trainer = Self::new(model, config, device);
         trainer.optim = optim;
         trainer.state = state;
@@ -692,6 +717,14 @@ pub(crate) async fn read_f32(tensor: Tensor<1>) -> Result<Vec<f32>, TrainError> 
 #[cfg(test)]
 mod tests {
     use super::is_improvement;
+
+    #[test]
+    fn an_epoch_order_must_be_a_permutation() {
+        assert!(super::check_order(&[2, 0, 1]).is_ok());
+        assert!(super::check_order(&[]).is_ok());
+        assert!(super::check_order(&[0, 3, 1]).is_err_and(|e| e.contains("names triplet 3 of 3")));
+        assert!(super::check_order(&[0, 0, 1]).is_err_and(|e| e.contains("twice")));
+    }
 
     #[test]
     fn a_non_finite_held_out_loss_is_never_an_improvement() {

@@ -215,3 +215,52 @@ fn mining_augments_its_batches() {
     let augmented = first_loss(&TrainerConfig { augmentation: Augmentation { flip: true, crop_padding: 4 }, ..mined });
     assert_ne!(plain, augmented, "the mined batch was not augmented");
 }
+
+/// A checkpoint is outside input: an epoch order or Adam state that does not fit the model is
+/// refused when it is read, by name, and never reaches a step (where it would index out of
+/// bounds); an untouched one resumes and steps.
+#[test]
+fn crafted_checkpoints_are_refused_before_the_first_step() {
+    use tripletlab_core::model::safetensors::TensorFile;
+    let (data, triplets) = synthetic_data(200);
+    let config = TrainerConfig { batch_size: 8, ..small_config() };
+    let mut trainer = new_trainer(&config);
+    pollster::block_on(trainer.step(&data, &triplets.train)).expect("step");
+    let bytes = pollster::block_on(trainer.checkpoint()).expect("checkpoint");
+    let device = Device::flex();
+    let mut resumed = Trainer::resume("ok", &bytes, &device).expect("an untouched checkpoint resumes");
+    pollster::block_on(resumed.step(&data, &triplets.train)).expect("and steps");
+
+    let edited = |edit: &dyn Fn(&mut TensorFile)| {
+        let mut file = TensorFile::parse("checkpoint", &bytes).expect("parses");
+        edit(&mut file);
+        Trainer::resume("crafted", &file.to_bytes(), &device).err().map(|err| err.to_string())
+    };
+    let order = edited(&|file| {
+        let mut state: serde_json::Value = serde_json::from_str(&file.metadata["state"]).expect("state");
+        state["order"][0] = serde_json::json!(1_000_000);
+        file.metadata.insert("state".into(), state.to_string());
+    });
+    assert!(order.as_deref().is_some_and(|e| e.contains("epoch order names triplet 1000000")), "{order:?}");
+    let short = edited(&|file| {
+        let name = file.tensors.keys().find(|n| n.starts_with("adam.m.")).expect("moments").clone();
+        let v = name.replacen("adam.m.", "adam.v.", 1);
+        for key in [name, v] {
+            let tensor = file.tensors.get_mut(&key).expect("moment");
+            tensor.values.pop();
+            tensor.shape = vec![tensor.values.len()];
+        }
+    });
+    assert!(short.as_deref().is_some_and(|e| e.contains("numbers, the parameter has")), "{short:?}");
+    let stray = edited(&|file| {
+        let name = file.tensors.keys().find(|n| n.starts_with("adam.m.")).expect("moments").clone();
+        for (from, to) in [
+            (name.clone(), "adam.m.12345".to_string()),
+            (name.replacen("adam.m.", "adam.v.", 1), "adam.v.12345".to_string()),
+        ] {
+            let tensor = file.tensors.remove(&from).expect("moment");
+            file.tensors.insert(to, tensor);
+        }
+    });
+    assert!(stray.as_deref().is_some_and(|e| e.contains("which this model does not have")), "{stray:?}");
+}
