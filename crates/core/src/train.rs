@@ -232,8 +232,7 @@ impl Trainer {
         }
         let end = (start + batch).min(train.len());
         let chosen: Vec<Triplet> = self.state.order[start..end].iter().map(|&at| train[at as usize]).collect();
-        let report = self.train_batch(data, &chosen, steps).await?;
-        Ok(report)
+        self.train_batch(data, &chosen, steps).await
     }
 
     /// One optimisation step on exactly `chosen` (the next batch of the epoch, in the given order):
@@ -306,14 +305,9 @@ impl Trainer {
         let labels: Vec<u8> = images.iter().map(|&image| data.labels[image as usize]).collect();
         let n = images.len();
         // Augmented as the fixed triplets are (it was silently left out here once).
-        let augmentation = self.config.augmentation;
-        let pixels: Vec<Vec<u8>> = images
-            .iter()
-            .map(|&image| {
-                let raw = data.image(image as usize);
-                if augmentation.is_off() { raw.to_vec() } else { augmentation.apply(raw, &mut self.state.rng) }
-            })
-            .collect();
+        let mut augment =
+            (!self.config.augmentation.is_off()).then_some((&self.config.augmentation, &mut self.state.rng));
+        let pixels = image_pixels(data, images.iter().copied(), &mut augment);
         let batch = images_to_tensor(pixels.iter().map(Vec::as_slice), self.config.scaling, &self.device);
         let embeddings = self.model.forward(batch);
         let matrix = self.config.loss.distance.pairwise(embeddings.clone().detach());
@@ -473,18 +467,26 @@ fn triplet_images(
 ) -> [Tensor<4>; 3] {
     let pick: [fn(&Triplet) -> u32; 3] = [|t| t.anchor, |t| t.positive, |t| t.negative];
     pick.map(|which| {
-        let images: Vec<Vec<u8>> = triplets
-            .iter()
-            .map(|triplet| {
-                let image = data.image(which(triplet) as usize);
-                match augment.as_mut() {
-                    Some((augmentation, rng)) => augmentation.apply(image, rng),
-                    None => image.to_vec(),
-                }
-            })
-            .collect();
+        let images = image_pixels(data, triplets.iter().map(which), &mut augment);
         images_to_tensor(images.iter().map(Vec::as_slice), scaling, device)
     })
+}
+
+/// The images at `indices`, in order, each augmented first when `augment` is given.
+fn image_pixels(
+    data: &Dataset,
+    indices: impl Iterator<Item = u32>,
+    augment: &mut Option<(&Augmentation, &mut SeededRng)>,
+) -> Vec<Vec<u8>> {
+    indices
+        .map(|at| {
+            let image = data.image(at as usize);
+            match augment.as_mut() {
+                Some((augmentation, rng)) => augmentation.apply(image, rng),
+                None => image.to_vec(),
+            }
+        })
+        .collect()
 }
 
 /// Whether a held-out loss beats the best so far: never when it is not finite (a NaN loss must
