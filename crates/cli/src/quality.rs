@@ -14,7 +14,7 @@ use std::time::Instant;
 use clap::Args;
 use serde::Serialize;
 use tripletlab_core::data::Batch;
-use tripletlab_core::data::triplets::{HeldOutSplit, Triplet, TripletConfig, TripletSet};
+use tripletlab_core::data::triplets::{Triplet, TripletConfig, TripletSet};
 use tripletlab_core::metrics::{AucInterval, delong_interval};
 use tripletlab_core::model::{MobileNetV2Config, weights};
 use tripletlab_core::train::{EpochRecord, TrainError, Trainer, TrainerConfig};
@@ -134,11 +134,8 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
         return Err(CliError::Source("--seeds and --epochs must be at least 1".into()));
     }
     let data = read_prepared(&args.data, args.shards)?;
-    let split = match args.split {
-        SplitArg::Triplet => HeldOutSplit::ByTriplet,
-        SplitArg::Image => HeldOutSplit::ByImage,
-    };
-    let triplet_config = TripletConfig { seed: SPLIT_SEED, held_out_fraction: args.held_out, split };
+    let triplet_config =
+        TripletConfig { seed: SPLIT_SEED, held_out_fraction: args.held_out, split: args.split.into_split() };
     let triplets = TripletSet::build(&data.labels, &triplet_config).map_err(|err| CliError::Source(err.to_string()))?;
     let recipe = TrainerConfig { batch_size: args.batch.max(1), epochs: args.epochs, ..TrainerConfig::default() };
     let kind = if data.synthetic { "SYNTHETIC shapes, not CIFAR-10" } else { "real images" };
@@ -202,11 +199,11 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
             auc,
             seconds: started.elapsed().as_secs_f64(),
         };
-        println!("{}", run_line("tripletlab", &run));
+        println!("{}", run_line(&run));
         runs.push(run);
     }
     let spread = Spread::of(&runs.iter().map(|run| run.auc.auc).collect::<Vec<_>>());
-    println!("{}", spread_line("tripletlab", &spread));
+    println!("{}", spread_line(&spread));
     if let Some(path) = &args.report {
         let report = Report {
             trainer: "tripletlab",
@@ -227,11 +224,12 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
 }
 
 /// `tripletlab seed 1: val_loss 0.2750 0.2450 (best epoch 2) - held-out AUC 0.8450 [0.8100, 0.8800] - 95 s`
-fn run_line(trainer: &str, run: &RunFigures) -> String {
+/// (`tools/keras_quality.py` prints the same line, starting "keras").
+fn run_line(run: &RunFigures) -> String {
     let losses: Vec<String> = run.history.iter().map(|record| format!("{:.4}", record.val_loss)).collect();
     let best = run.best_epoch.map_or("none".to_string(), |epoch| epoch.to_string());
     format!(
-        "{trainer} seed {}: val_loss {} (best epoch {best}) - held-out AUC {:.4} [{:.4}, {:.4}] (DeLong 95%) - {:.0} s",
+        "tripletlab seed {}: val_loss {} (best epoch {best}) - held-out AUC {:.4} [{:.4}, {:.4}] (DeLong 95%) - {:.0} s",
         run.seed,
         losses.join(" "),
         run.auc.auc,
@@ -241,9 +239,9 @@ fn run_line(trainer: &str, run: &RunFigures) -> String {
     )
 }
 
-fn spread_line(trainer: &str, spread: &Spread) -> String {
+fn spread_line(spread: &Spread) -> String {
     format!(
-        "{trainer} over {} seeds: held-out AUC mean {:.4}, sd {:.4}, min {:.4}, max {:.4}",
+        "tripletlab over {} seeds: held-out AUC mean {:.4}, sd {:.4}, min {:.4}, max {:.4}",
         spread.runs, spread.mean, spread.standard_deviation, spread.min, spread.max
     )
 }

@@ -131,6 +131,15 @@ pub enum SplitArg {
     Image,
 }
 
+impl SplitArg {
+    pub fn into_split(self) -> HeldOutSplit {
+        match self {
+            Self::Triplet => HeldOutSplit::ByTriplet,
+            Self::Image => HeldOutSplit::ByImage,
+        }
+    }
+}
+
 impl ScalingArg {
     pub fn into_scaling(self) -> InputScaling {
         match self {
@@ -171,11 +180,8 @@ struct EpochLine {
 
 pub fn run(args: TrainArgs) -> Result<(), CliError> {
     let data = read_prepared(&args.data, args.shards)?;
-    let split = match args.split {
-        SplitArg::Triplet => HeldOutSplit::ByTriplet,
-        SplitArg::Image => HeldOutSplit::ByImage,
-    };
-    let triplet_config = TripletConfig { seed: args.seed, held_out_fraction: args.held_out, split };
+    let triplet_config =
+        TripletConfig { seed: args.seed, held_out_fraction: args.held_out, split: args.split.into_split() };
     let count = args.images.filter(|&n| n > 0).map_or(data.len(), |n| n.min(data.len()));
     let triplets =
         TripletSet::build(&data.labels[..count], &triplet_config).map_err(|err| CliError::Source(err.to_string()))?;
