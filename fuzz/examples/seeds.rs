@@ -58,7 +58,7 @@ fn main() -> std::io::Result<()> {
         Command::LoadDataset(DatasetRequest::Dropped {
             files: vec![DroppedFile { name: "batches.meta.txt".into(), bytes: meta.clone() }],
         }),
-        Command::ImportCheckpoint { name: "run.safetensors".into(), bytes: tensors.to_bytes() },
+        Command::ImportCheckpoint { name: "run.safetensors".into(), bytes: tensors.to_bytes().expect("writes") },
     ];
     let events = [
         Event::Warning { message: "the cache is full".into() },
@@ -78,7 +78,7 @@ fn main() -> std::io::Result<()> {
     write("tar_gz", "cifar-10-binary.tar.gz", &archive)?;
     write("manifest", "manifest.json", manifest.to_json().as_bytes())?;
     write("manifest", "index.json", index.to_json().as_bytes())?;
-    write("safetensors", "checkpoint-like", &tensors.to_bytes())?;
+    write("safetensors", "checkpoint-like", &tensors.to_bytes().expect("writes"))?;
     for (at, command) in commands.iter().enumerate() {
         write("protocol", &format!("command-{at}"), &bincode::serialize(command).map_err(std::io::Error::other)?)?;
     }

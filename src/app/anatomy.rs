@@ -3,29 +3,30 @@
 //!
 //! Everything comes from the evaluations the worker already sends: the gallery shows the same
 //! evenly spaced held-out triplets (genuine pair k and impostor pair k share the anchor), and the
-//! scores hold every held-out pair's angular similarity, genuine pairs first.
+//! scores hold every held-out pair's similarity by the run's distance, genuine pairs first.
 
 use leptos::prelude::*;
 use tripletlab_core::explore::evenly_spaced;
-use tripletlab_core::metrics::cosine_of_angular;
+use tripletlab_core::run::Distance;
 use tripletlab_protocol::Evaluation;
 
 use super::charts::image_url;
 use super::studio::TrainState;
 
-/// (epoch, d(a,p), d(a,n)) of gallery triplet `k` in an evaluation, as cosine distances.
-fn distances(evaluation: &Evaluation, k: usize) -> Option<(u32, f64, f64)> {
+/// (epoch, d(a,p), d(a,n)) of gallery triplet `k` in an evaluation, by the run's distance.
+fn distances(evaluation: &Evaluation, k: usize, measure: Distance) -> Option<(u32, f64, f64)> {
     let count = evaluation.scores.len() / 2;
     let shown = evaluation.gallery.len() / 2;
     let index = *evenly_spaced(count, shown).get(k)?;
-    let distance = |similarity: f64| 1.0 - cosine_of_angular(similarity);
+    let distance = |similarity: f64| measure.distance_of(similarity);
     Some((evaluation.epoch, distance(evaluation.scores[index]), distance(evaluation.scores[count + index])))
 }
 
 #[component]
 pub fn TripletAnatomy(state: TrainState) -> impl IntoView {
     let chosen = RwSignal::new(0usize);
-    let margin = move || state.run.with(|run| run.as_ref().map_or(0.4, |run| run.settings.margin));
+    let margin = move || state.run.with(|run| run.as_ref().map_or(0.4, |run| run.settings.run.loss.margin));
+    let measure = move || state.run.with(|run| run.as_ref().map_or(Distance::Cosine, |run| run.settings.run.loss.distance));
     let latest = Memo::new(move |_| state.evaluations.with(|all| all.last().cloned()));
     let shown = move || latest.with(|e| e.as_ref().map_or(0, |e| e.gallery.len() / 2));
     let images = move || {
@@ -45,9 +46,10 @@ pub fn TripletAnatomy(state: TrainState) -> impl IntoView {
     let rows = move || {
         let k = chosen.get();
         let m = margin();
+        let measure = measure();
         state.evaluations.with(|all| {
             all.iter()
-                .filter_map(|e| distances(e, k))
+                .filter_map(|e| distances(e, k, measure))
                 .map(|(epoch, ap, an)| (epoch, ap, an, (ap - an + m).max(0.0)))
                 .collect::<Vec<_>>()
         })

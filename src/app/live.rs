@@ -49,7 +49,7 @@ const COLLAPSED_DISTANCE: f32 = 1e-3;
 /// A warning when the embedding has collapsed (every image mapped to nearly one point, so every
 /// triplet's hinge is the margin and the loss is stuck there), in training or on the held-out pairs.
 fn collapsed(state: TrainState) -> Option<String> {
-    let margin = state.run.with(|run| run.as_ref().map(|run| run.settings.margin))?;
+    let margin = state.run.with(|run| run.as_ref().map(|run| run.settings.run.loss.margin))?;
     let in_training = state.last_step.with(|step| {
         step.as_ref().is_some_and(|s| {
             s.mean_positive_distance < COLLAPSED_DISTANCE && s.mean_negative_distance < COLLAPSED_DISTANCE
@@ -96,9 +96,9 @@ fn run_line(info: &RunInfo) -> String {
 
 fn epoch_counter(run: Option<&RunInfo>, step: Option<&StepEvent>) -> String {
     match (run, step) {
-        (Some(run), Some(step)) => format!("{} / {}", step.epoch, run.settings.epochs),
+        (Some(run), Some(step)) => format!("{} / {}", step.epoch, run.settings.run.epochs),
         (Some(run), None) => {
-            format!("{} / {}", run.resumed_at.map_or(1, |(epochs, _)| epochs + 1), run.settings.epochs)
+            format!("{} / {}", run.resumed_at.map_or(1, |(epochs, _)| epochs + 1), run.settings.run.epochs)
         }
         _ => "-".into(),
     }
@@ -114,7 +114,7 @@ fn clock(seconds: f64) -> String {
 fn remaining(run: Option<&RunInfo>, step: Option<&StepEvent>) -> String {
     let (Some(run), Some(step)) = (run, step) else { return "-".into() };
     let done = (step.epoch - 1) * step.steps_per_epoch + step.step;
-    let total = run.settings.epochs * step.steps_per_epoch;
+    let total = run.settings.run.epochs as u32 * step.steps_per_epoch;
     let left = total.saturating_sub(done) as f64 * step.ms_per_step / 1000.0;
     format!("{} (at most)", clock(left))
 }

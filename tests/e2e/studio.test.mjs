@@ -53,6 +53,9 @@ after(async () => {
 const openStudio = (browser) => openRecorded(browser, server.url, { before: watchLongTasks });
 
 /** The run's sizes, read from the live view's run line. */
+/** The AUC of an "AUC 0.812 after ..." line. */
+const aucOf = (line) => Number(line.match(/^AUC ([\d.]+)/)[1]);
+
 async function runSizes(page) {
   const line = await page.getByTestId("run-line").innerText();
   const found = line.match(/(\d+) training and (\d+) held-out triplets, (\d+) steps an epoch/);
@@ -242,14 +245,25 @@ describe("checkpoints as files", { timeout: 600_000 }, () => {
 
   const importFile = (page, file) => page.getByLabel("Import checkpoint").setInputFiles(file);
 
-  test("export from one browser, import into a fresh one, and resume where it stopped", async () => {
+  test("a mining run exported from one browser resumes in a fresh one on its own split, with the same AUC", async () => {
     const first = await freshStudio();
     await tinySettings(first.page, { images: 48, epochs: 3 });
+    await first.page.getByLabel("Triplets").selectOption("batch-hard");
+    await setNumber(first.page, "Classes per batch (P)", 3);
+    await setNumber(first.page, "Images per class (K)", 2);
     await first.page.getByRole("button", { name: "Start training" }).click();
     await waitForStep(first.page, 2);
+    const before = await runSizes(first.page);
+    // The AUC at the step it stops at: paused, evaluated, then stopped (a stop while paused
+    // stores the same step).
+    await first.page.getByRole("button", { name: "Pause" }).click();
+    assert.equal(await waitForPhase(first.page, "paused"), "paused");
+    const stoppedAt = await globalStep(first.page);
+    await first.page.getByRole("button", { name: "Evaluate now" }).click();
+    const exported = await waitForEvaluation(first.page, 0);
     await first.page.getByRole("button", { name: "Stop" }).click();
     assert.equal(await waitForPhase(first.page, "stopped"), "stopped");
-    const stoppedAt = await globalStep(first.page);
+    assert.equal(await globalStep(first.page), stoppedAt, "stopped where it paused");
     const [download] = await Promise.all([
       first.page.waitForEvent("download"),
       first.page.getByRole("button", { name: "Export checkpoint" }).click(),
@@ -264,11 +278,18 @@ describe("checkpoints as files", { timeout: 600_000 }, () => {
     const second = await freshStudio();
     const { page } = second;
     assert.equal(await page.getByTestId("saved-run").count(), 0, "a fresh browser stores nothing");
+    // The form shows other settings (the quick demo): the checkpoint's own run must win.
     await importFile(page, file);
     const saved = page.getByTestId("saved-run");
     await saved.waitFor({ timeout: 30_000 });
     assert.match(await saved.innerText(), /an imported checkpoint, 0 of 3 epochs done/);
     await page.getByRole("button", { name: "Resume saved run" }).click();
+    // A resumed run is evaluated before its next step: the same weights on the same held-out set.
+    const resumedAuc = await waitForEvaluation(page, 0);
+    const after = await runSizes(page);
+    assert.deepEqual([after.train, after.heldOut], [before.train, before.heldOut], "its own split");
+    assert.equal(aucOf(resumedAuc), aucOf(exported), `${exported} vs ${resumedAuc}`);
+    assert.equal(await page.getByLabel("Triplets").inputValue(), "batch-hard", "the form shows the run's settings");
     await waitForStep(page, stoppedAt + 1);
     assert.match(await page.getByTestId("run-line").innerText(), new RegExp(`Resumed after 0 epochs and ${stoppedAt} steps`));
     await page.getByRole("button", { name: "Stop" }).click();
@@ -291,14 +312,22 @@ describe("checkpoints as files", { timeout: 600_000 }, () => {
     assert.match(refusal, /Choose a \.safetensors checkpoint saved by Triplet Lab/, refusal);
     assert.equal(await page.getByTestId("saved-run").count(), 0, "nothing was stored");
 
-    // `cargo xtask test` trains two epochs of two steps with `tripletlab train` into dist/e2e/.
+    // `cargo xtask test` trains two epochs of two steps with `tripletlab train --held-out 0.2`
+    // into dist/e2e/. The page's settings say 5% (the tutorial's): the checkpoint's 20% must win,
+    // on exactly the CLI's held-out triplets, with the CLI's AUC.
+    const report = JSON.parse(await readFile(`${CLI_CHECKPOINT}.report.json`, "utf8"));
+    await page.getByRole("button", { name: "Reproduce the tutorial" }).click();
     await importFile(page, CLI_CHECKPOINT);
     const saved = page.getByTestId("saved-run");
     await saved.waitFor({ timeout: 30_000 });
     assert.match(await saved.innerText(), /an imported checkpoint, finished/);
     await page.getByRole("button", { name: "Resume saved run" }).click();
     assert.equal(await waitForPhase(page, ["finished", "failed"], 120_000), "finished", await page.getByTestId("phase").innerText());
-    assert.match(await page.getByTestId("auc").innerText(), /^AUC (0|1)\.\d{3} after 2 epochs/);
+    const sizes = await runSizes(page);
+    assert.deepEqual([sizes.train, sizes.heldOut], [report.train_triplets, report.held_out_triplets], sizes.line);
+    const shown = await page.getByTestId("auc").innerText();
+    assert.match(shown, /^AUC (0|1)\.\d{3} after 2 epochs/);
+    assert.ok(Math.abs(aucOf(shown) - report.held_out.summary.auc) <= 0.0005 + 1e-9, `${shown} vs the CLI's ${report.held_out.summary.auc}`);
     assertClean(session, []);
     await page.close();
   });

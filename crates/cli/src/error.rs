@@ -27,6 +27,9 @@ pub enum CliError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{0}")]
     Source(String),
+    /// Settings that cannot make a run (out of range, or contradicting each other).
+    #[error("{0}")]
+    Usage(String),
     #[error("downloading {url} failed: {reason}")]
     Download { url: String, reason: String },
 }

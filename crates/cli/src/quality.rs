@@ -17,7 +17,8 @@ use tripletlab_core::data::Batch;
 use tripletlab_core::data::triplets::{Triplet, TripletConfig, TripletSet};
 use tripletlab_core::metrics::{AucInterval, delong_interval};
 use tripletlab_core::model::{MobileNetV2Config, weights};
-use tripletlab_core::train::{EpochRecord, TrainError, Trainer, TrainerConfig};
+use tripletlab_core::run::RunSpec;
+use tripletlab_core::train::{EpochRecord, TrainError, Trainer};
 
 use crate::backend::BackendName;
 use crate::dataset::read_prepared;
@@ -137,7 +138,7 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
     let triplet_config =
         TripletConfig { seed: SPLIT_SEED, held_out_fraction: args.held_out, split: args.split.into_split() };
     let triplets = TripletSet::build(&data.labels, &triplet_config).map_err(|err| CliError::Source(err.to_string()))?;
-    let recipe = TrainerConfig { batch_size: args.batch.max(1), epochs: args.epochs, ..TrainerConfig::default() };
+    let recipe = RunSpec { batch_size: args.batch.max(1), epochs: args.epochs, ..RunSpec::default() };
     let kind = if data.synthetic { "SYNTHETIC shapes, not CIFAR-10" } else { "real images" };
     println!(
         "{} ({kind}): {} images, {} training and {} held-out triplets (split seed {SPLIT_SEED}); the recipe, {} epochs, batch {}, on {}",
@@ -175,19 +176,15 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
     let mut runs = Vec::new();
     for seed in (0..args.seeds as u64).map(|at| args.first_seed + at) {
         let started = Instant::now();
-        let config = TrainerConfig { seed, ..recipe.clone() };
+        let config = RunSpec { seed, ..recipe.clone() };
         let model =
             weights::load(&args.weights.display().to_string(), &pretrained, &MobileNetV2Config::default(), &device)?;
         let mut trainer = Trainer::new(model, config, &device);
         let mut history = Vec::new();
         while !trainer.is_finished() {
-            let record = pollster::block_on(trainer.train_epoch(
-                &data,
-                &triplets.train,
-                &triplets.held_out,
-                args.max_steps,
-                |_| {},
-            ))?;
+            // The split is fixed (seed 42) and only the order's seed varies: the triplets are built
+            // here, not from each run's seed.
+            let record = pollster::block_on(trainer.train_epoch(&data, &triplets, args.max_steps, |_| {}))?;
             history.push(record);
         }
         let scores = pollster::block_on(trainer.held_out_scores(&data, &triplets.held_out))?;

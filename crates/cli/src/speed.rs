@@ -10,7 +10,8 @@ use tripletlab_core::data::Dataset;
 use tripletlab_core::data::synthetic;
 use tripletlab_core::data::triplets::{TripletConfig, TripletSet};
 use tripletlab_core::model::{MobileNetV2Config, weights};
-use tripletlab_core::train::{Trainer, TrainerConfig};
+use tripletlab_core::run::RunSpec;
+use tripletlab_core::train::Trainer;
 
 use crate::backend::BackendName;
 use crate::error::CliError;
@@ -80,11 +81,11 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
     } else {
         weights::seeded_init(&model_config, 42, &device)?
     };
-    let config = TrainerConfig {
+    let config = RunSpec {
         batch_size: args.batch,
         epochs: 1_000,
         model: model_config.clone(),
-        ..TrainerConfig::default()
+        ..RunSpec::default()
     };
     let mut trainer = Trainer::new(model, config, &device);
     let mut seconds = Vec::new();

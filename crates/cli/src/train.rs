@@ -7,14 +7,15 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use tripletlab_core::data::augment::Augmentation;
-use tripletlab_core::data::triplets::{HeldOutSplit, TripletConfig, TripletSet};
-use tripletlab_core::loss::{Distance, Reduction, TripletLoss};
+use tripletlab_core::data::triplets::HeldOutSplit;
 use tripletlab_core::metrics::{
     Retrieval, RetrievalConfig, RocCurve, Verification, VerificationSummary, cosine_of_angular,
 };
 use tripletlab_core::mining::{Mining, MiningConfig};
-use tripletlab_core::model::{InputScaling, MobileNetV2Config, weights};
-use tripletlab_core::train::{BranchPasses, EpochRecord, HeldOutScores, TrainError, Trainer, TrainerConfig};
+use tripletlab_core::model::{InputScaling, weights};
+use tripletlab_core::run::query::DEFAULT_PK;
+use tripletlab_core::run::{BranchPasses, Distance, Reduction, RunSpec};
+use tripletlab_core::train::{EpochRecord, HeldOutScores, TrainError, Trainer};
 
 use crate::backend::BackendName;
 use crate::dataset::read_prepared;
@@ -41,39 +42,45 @@ pub struct TrainArgs {
     /// Pretrained weights for width 1.0 (other widths start from random weights).
     #[arg(long, default_value = DEFAULT_WEIGHTS)]
     pub weights: PathBuf,
+    /// Every setting of the run at once, as a lesson link writes them (the page's "Link to these
+    /// settings": `preset=tutorial&margin=0.2&...`, with or without the page's address before
+    /// `?`). The flags below change it further. Without it: the recipe.
+    #[arg(long)]
+    pub settings: Option<String>,
     /// Start from random weights even at width 1.0.
     #[arg(long)]
     pub no_pretrained: bool,
-    #[arg(long, default_value_t = 1.0)]
-    pub width: f64,
+    #[arg(long)]
+    pub width: Option<f64>,
     /// BatchNorm momentum (Keras' meaning); use e.g. 0.9 when training from random weights.
-    #[arg(long, default_value_t = 0.999)]
-    pub bn_momentum: f64,
-    #[arg(long, default_value_t = 50)]
-    pub epochs: usize,
-    #[arg(long, default_value_t = 64)]
-    pub batch: usize,
-    #[arg(long, default_value_t = 1e-4)]
-    pub lr: f64,
-    #[arg(long, default_value_t = 0.4)]
-    pub margin: f64,
-    #[arg(long, default_value_t = 2)]
-    pub patience: usize,
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    #[arg(long, value_enum, default_value_t = DistanceArg::Cosine)]
-    pub distance: DistanceArg,
-    #[arg(long, value_enum, default_value_t = ReductionArg::MeanWithZeros)]
-    pub reduction: ReductionArg,
-    #[arg(long, value_enum, default_value_t = PassesArg::Separate)]
-    pub passes: PassesArg,
-    #[arg(long, value_enum, default_value_t = ScalingArg::Unit)]
-    pub scaling: ScalingArg,
+    #[arg(long)]
+    pub bn_momentum: Option<f64>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long)]
+    pub batch: Option<usize>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long)]
+    pub margin: Option<f64>,
+    #[arg(long)]
+    pub patience: Option<usize>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long, value_enum)]
+    pub distance: Option<DistanceArg>,
+    #[arg(long, value_enum)]
+    pub reduction: Option<ReductionArg>,
+    #[arg(long, value_enum)]
+    pub passes: Option<PassesArg>,
+    #[arg(long, value_enum)]
+    pub scaling: Option<ScalingArg>,
     /// Hold out triplets (the recipe) or images (no held-out image is ever trained on).
-    #[arg(long, value_enum, default_value_t = SplitArg::Triplet)]
-    pub split: SplitArg,
-    #[arg(long, default_value_t = 0.05)]
-    pub held_out: f64,
+    #[arg(long, value_enum)]
+    pub split: Option<SplitArg>,
+    /// Share held out, in (0, 1).
+    #[arg(long)]
+    pub held_out: Option<f64>,
     /// Use only the first N shards of the dataset.
     #[arg(long)]
     pub shards: Option<usize>,
@@ -87,14 +94,14 @@ pub struct TrainArgs {
     #[arg(long)]
     pub max_steps: Option<usize>,
     /// Online mining instead of the recipe's fixed triplets: P x K batches, triplets chosen in each.
-    #[arg(long, value_enum, default_value_t = MiningArg::None)]
-    pub mining: MiningArg,
-    /// P: classes in each mined batch.
-    #[arg(long, default_value_t = 5)]
-    pub classes_per_batch: usize,
-    /// K: images of each class in a mined batch.
-    #[arg(long, default_value_t = 4)]
-    pub images_per_class: usize,
+    #[arg(long, value_enum)]
+    pub mining: Option<MiningArg>,
+    /// P: classes in each mined batch [default: 5].
+    #[arg(long)]
+    pub classes_per_batch: Option<usize>,
+    /// K: images of each class in a mined batch [default: 4].
+    #[arg(long)]
+    pub images_per_class: Option<usize>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -157,8 +164,10 @@ struct Report<'a> {
     train_triplets: usize,
     held_out_triplets: usize,
     backend: &'static str,
-    config: &'a TrainerConfig,
-    pretrained: bool,
+    /// The run's description (the same as the checkpoint's and the page's).
+    run: &'a RunSpec,
+    /// The run's settings as a lesson link's query: `--settings` and the page read it back.
+    settings: String,
     /// The loss of this run's first step (before any update): what the page's first step must show.
     first_step_loss: Option<f32>,
     history: Vec<EpochLine>,
@@ -180,31 +189,30 @@ struct EpochLine {
 
 pub fn run(args: TrainArgs) -> Result<(), CliError> {
     let data = read_prepared(&args.data, args.shards)?;
-    let triplet_config =
-        TripletConfig { seed: args.seed, held_out_fraction: args.held_out, split: args.split.into_split() };
-    let count = args.images.filter(|&n| n > 0).map_or(data.len(), |n| n.min(data.len()));
-    let triplets =
-        TripletSet::build(&data.labels[..count], &triplet_config).map_err(|err| CliError::Source(err.to_string()))?;
     let device = args.backend.init()?;
-
-    let (mut trainer, pretrained) = match &args.resume {
+    let mut trainer = match &args.resume {
         Some(path) => {
             let bytes = fs::read(path).map_err(CliError::io(path))?;
-            (Trainer::resume(&path.display().to_string(), &bytes, &device)?, false)
+            Trainer::resume(&path.display().to_string(), &bytes, &device)?
         }
         None => {
-            let config = trainer_config(&args);
-            let use_pretrained = config.model.width == 1.0 && !args.no_pretrained;
-            let model = if use_pretrained {
+            let spec = args.spec()?;
+            let model = if spec.pretrained {
                 let bytes = fs::read(&args.weights).map_err(CliError::io(&args.weights))?;
-                weights::load(&args.weights.display().to_string(), &bytes, &config.model, &device)?
+                weights::load(&args.weights.display().to_string(), &bytes, &spec.model, &device)?
             } else {
-                eprintln!("note: width {} has no pretrained weights; starting from random weights", config.model.width);
-                weights::seeded_init(&config.model, config.seed, &device)?
+                if spec.model.width != 1.0 && !args.no_pretrained {
+                    eprintln!("note: width {} has no pretrained weights; starting from random weights", spec.model.width);
+                }
+                weights::seeded_init(&spec.model, spec.seed, &device)?
             };
-            (Trainer::new(model, config, &device), use_pretrained)
+            Trainer::new(model, spec, &device)
         }
     };
+    // A resumed run trains on exactly its own split, or is refused with what differs.
+    let triplets = trainer.triplets(&data)?;
+    let count = trainer.run_data().map_or(data.len(), |record| record.images);
+    let pretrained = trainer.spec().pretrained;
     let checkpoint_path =
         args.checkpoint.clone().unwrap_or_else(|| args.report.with_extension("checkpoint.safetensors"));
     let kind = if data.synthetic { "SYNTHETIC shapes, not CIFAR-10" } else { "real images" };
@@ -220,27 +228,21 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
 
     let mut history = Vec::new();
     let mut first_step_loss = None;
-    let epochs = trainer.config().epochs;
+    let epochs = trainer.spec().epochs;
     while !trainer.is_finished() {
         let started = Instant::now();
         let mut triplets_done = 0;
         let mut train_seconds = 0.0;
-        let record = pollster::block_on(trainer.train_epoch(
-            &data,
-            &triplets.train,
-            &triplets.held_out,
-            args.max_steps,
-            |report| {
-                if report.epoch == 1 && report.step == 1 {
-                    first_step_loss = Some(report.loss);
-                }
-                triplets_done += report.triplets;
-                train_seconds = started.elapsed().as_secs_f64();
-                if report.step % 50 == 0 {
-                    eprintln!("  step {}/{}: loss {:.4}", report.step, report.steps_per_epoch, report.loss);
-                }
-            },
-        ))?;
+        let record = pollster::block_on(trainer.train_epoch(&data, &triplets, args.max_steps, |report| {
+            if report.epoch == 1 && report.step == 1 {
+                first_step_loss = Some(report.loss);
+            }
+            triplets_done += report.triplets;
+            train_seconds = started.elapsed().as_secs_f64();
+            if report.step % 50 == 0 {
+                eprintln!("  step {}/{}: loss {:.4}", report.step, report.steps_per_epoch, report.loss);
+            }
+        }))?;
         let seconds = started.elapsed().as_secs_f64();
         let per_second = triplets_done as f64 / train_seconds.max(1e-9);
         println!(
@@ -273,8 +275,8 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         train_triplets: triplets.train.len(),
         held_out_triplets: triplets.held_out.len(),
         backend: args.backend.describe(),
-        config: trainer.config(),
-        pretrained,
+        run: trainer.spec(),
+        settings: tripletlab_protocol::lesson::run_query(trainer.spec()),
         first_step_loss,
         history,
         best_epoch: trainer.state().best_epoch,
@@ -311,45 +313,94 @@ fn print_summary(summary: &VerificationSummary, best_epoch: Option<usize>) {
     );
 }
 
-fn trainer_config(args: &TrainArgs) -> TrainerConfig {
-    TrainerConfig {
-        learning_rate: args.lr,
-        batch_size: args.batch.max(1),
-        epochs: args.epochs.max(1),
-        patience: args.patience.max(1),
-        seed: args.seed,
-        loss: TripletLoss {
-            margin: args.margin,
-            distance: match args.distance {
-                DistanceArg::Cosine => Distance::Cosine,
-                DistanceArg::Euclidean => Distance::Euclidean,
-            },
-            reduction: match args.reduction {
-                ReductionArg::MeanWithZeros => Reduction::MeanWithZeros,
-                ReductionArg::MeanOverActive => Reduction::MeanOverActive,
-            },
-        },
-        passes: match args.passes {
+impl TrainArgs {
+    /// The run these arguments describe: `--settings` (or the recipe), then every flag given.
+    pub fn spec(&self) -> Result<RunSpec, CliError> {
+        let mut spec = match &self.settings {
+            Some(link) => {
+                let query = link.split_once('?').map_or(link.as_str(), |(_, query)| query);
+                let parsed = tripletlab_protocol::lesson::Lesson::from_query(query);
+                if !parsed.problems.is_empty() {
+                    return Err(CliError::Usage(format!("--settings: {}", parsed.problems.join("; "))));
+                }
+                parsed.lesson.settings.run
+            }
+            None => RunSpec::tutorial(),
+        };
+        let mut set = |given: bool, apply: &mut dyn FnMut(&mut RunSpec)| {
+            if given {
+                apply(&mut spec);
+            }
+        };
+        set(self.no_pretrained, &mut |s| s.pretrained = false);
+        if let Some(width) = self.width {
+            set(true, &mut |s| {
+                s.model.width = width;
+                s.pretrained &= width == 1.0;
+            });
+        }
+        set(self.augment, &mut |s| s.augmentation = Augmentation { flip: true, crop_padding: 4 });
+        macro_rules! flag {
+            ($arg:ident, $s:ident => $apply:expr) => {
+                if let Some(value) = self.$arg {
+                    let $s = &mut spec;
+                    $apply(value);
+                }
+            };
+        }
+        flag!(bn_momentum, s => |v| s.model.bn_momentum = v);
+        flag!(epochs, s => |v| s.epochs = v);
+        flag!(batch, s => |v| s.batch_size = v);
+        flag!(lr, s => |v| s.learning_rate = v);
+        flag!(margin, s => |v| s.loss.margin = v);
+        flag!(patience, s => |v| s.patience = v);
+        flag!(seed, s => |v| s.seed = v);
+        flag!(held_out, s => |v| s.data.held_out = v);
+        flag!(images, s => |v| s.data.images = v);
+        flag!(split, s => |v: SplitArg| s.data.split = v.into_split());
+        flag!(scaling, s => |v: ScalingArg| s.scaling = v.into_scaling());
+        flag!(distance, s => |v| s.loss.distance = match v {
+            DistanceArg::Cosine => Distance::Cosine,
+            DistanceArg::Euclidean => Distance::Euclidean,
+        });
+        flag!(reduction, s => |v| s.loss.reduction = match v {
+            ReductionArg::MeanWithZeros => Reduction::MeanWithZeros,
+            ReductionArg::MeanOverActive => Reduction::MeanOverActive,
+        });
+        flag!(passes, s => |v| s.passes = match v {
             PassesArg::Separate => BranchPasses::Separate,
             PassesArg::Concatenated => BranchPasses::Concatenated,
-        },
-        scaling: args.scaling.into_scaling(),
-        augmentation: if args.augment { Augmentation { flip: true, crop_padding: 4 } } else { Augmentation::default() },
-        model: MobileNetV2Config { width: args.width, bn_momentum: args.bn_momentum },
-        adam: Default::default(),
-        mining: {
-            let strategy = match args.mining {
-                MiningArg::None => None,
-                MiningArg::BatchAll => Some(Mining::BatchAll),
-                MiningArg::BatchHard => Some(Mining::BatchHard),
-                MiningArg::SemiHard => Some(Mining::SemiHard),
+        });
+        flag!(mining, s => |v: MiningArg| s.mining = v.strategy().map(|strategy| {
+            let (classes, per_class) = s.mining.map_or(DEFAULT_PK, |m| (m.classes, m.per_class));
+            MiningConfig { strategy, classes, per_class }
+        }));
+        for (count, is_p) in [(self.classes_per_batch, true), (self.images_per_class, false)] {
+            let Some(count) = count else { continue };
+            let Some(mining) = spec.mining.as_mut() else {
+                return Err(CliError::Usage(
+                    "--classes-per-batch and --images-per-class need --mining (batch-all, batch-hard or semi-hard)".into(),
+                ));
             };
-            strategy.map(|strategy| MiningConfig {
-                strategy,
-                classes: args.classes_per_batch,
-                per_class: args.images_per_class,
-            })
-        },
+            if is_p {
+                mining.classes = count;
+            } else {
+                mining.per_class = count;
+            }
+        }
+        spec.check().map_err(|err| CliError::Usage(err.to_string()))?;
+        Ok(spec)
+    }
+}
+
+impl MiningArg {
+    fn strategy(self) -> Option<Mining> {
+        match self {
+            Self::None => None,
+            Self::BatchAll => Some(Mining::BatchAll),
+            Self::BatchHard => Some(Mining::BatchHard),
+            Self::SemiHard => Some(Mining::SemiHard),
+        }
     }
 }
 
@@ -361,4 +412,81 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
     let partial = path.with_extension("partial");
     fs::write(&partial, bytes).map_err(CliError::io(&partial))?;
     fs::rename(&partial, path).map_err(CliError::io(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use tripletlab_core::data::augment::Augmentation;
+    use tripletlab_core::data::triplets::HeldOutSplit;
+    use tripletlab_core::mining::{Mining, MiningConfig};
+    use tripletlab_core::run::{
+        AdamSettings, BranchPasses, DataSpec, Distance, InputScaling, MobileNetV2Config, Reduction, RunSpec,
+        TripletLoss,
+    };
+
+    use super::TrainArgs;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        args: TrainArgs,
+    }
+
+    fn spec_of(flags: &[&str]) -> Result<RunSpec, String> {
+        let argv = ["tripletlab", "--data", "d", "--report", "r.json"].iter().chain(flags);
+        let command = Command::try_parse_from(argv).map_err(|err| err.to_string())?;
+        command.args.spec().map_err(|err| err.to_string())
+    }
+
+    /// Every flag reaches its field of the run description, and nothing else changes.
+    #[test]
+    fn flags_make_the_run_description() {
+        assert_eq!(spec_of(&[]), Ok(RunSpec::tutorial()), "no flags: the recipe");
+        let flags = [
+            "--no-pretrained", "--width", "0.5", "--bn-momentum", "0.9", "--epochs", "3", "--batch", "16", "--lr",
+            "0.002", "--margin", "0.3", "--patience", "5", "--seed", "9", "--distance", "euclidean", "--reduction",
+            "mean-over-active", "--passes", "concatenated", "--scaling", "symmetric", "--split", "image",
+            "--held-out", "0.25", "--images", "500", "--augment", "--mining", "batch-hard", "--classes-per-batch",
+            "6", "--images-per-class", "3",
+        ];
+        let expected = RunSpec {
+            data: DataSpec { images: 500, held_out: 0.25, split: HeldOutSplit::ByImage },
+            pretrained: false,
+            model: MobileNetV2Config { width: 0.5, bn_momentum: 0.9 },
+            scaling: InputScaling::Symmetric,
+            passes: BranchPasses::Concatenated,
+            loss: TripletLoss { margin: 0.3, distance: Distance::Euclidean, reduction: Reduction::MeanOverActive },
+            learning_rate: 0.002,
+            adam: AdamSettings::default(),
+            batch_size: 16,
+            epochs: 3,
+            patience: 5,
+            seed: 9,
+            augmentation: Augmentation { flip: true, crop_padding: 4 },
+            mining: Some(MiningConfig { strategy: Mining::BatchHard, classes: 6, per_class: 3 }),
+            fast_mode: false,
+        };
+        assert_eq!(spec_of(&flags), Ok(expected.clone()));
+        // The same run as a link's query, as the report writes it and the page links it.
+        let query = tripletlab_protocol::lesson::run_query(&expected);
+        assert_eq!(spec_of(&["--settings", &query]), Ok(expected.clone()));
+        let link = format!("https://example.org/lab/?{query}&hide=settings&title=A%20lesson");
+        assert_eq!(spec_of(&["--settings", &link]), Ok(expected.clone()), "a whole page link works too");
+        // Flags change a link's settings.
+        let changed = spec_of(&["--settings", &query, "--margin", "0.5"]).map(|spec| spec.loss.margin);
+        assert_eq!(changed, Ok(0.5));
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_what_is_wrong() {
+        let err = spec_of(&["--settings", "preset=quick&margin=9&colour=red"]).expect_err("refused");
+        assert!(err.contains("margin=9 is outside 0..=2") && err.contains("'colour' is not a setting"), "{err}");
+        let err = spec_of(&["--classes-per-batch", "4"]).expect_err("refused");
+        assert!(err.contains("need --mining"), "{err}");
+        let err = spec_of(&["--epochs", "0"]).expect_err("refused");
+        assert!(err.contains("epochs 0 is outside"), "{err}");
+        let err = spec_of(&["--width", "0.75", "--settings", "preset=tutorial&fast=1&mining=batch-all"]).expect_err("no");
+        assert!(err.contains("fast mode"), "{err}");
+    }
 }

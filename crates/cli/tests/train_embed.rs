@@ -80,8 +80,10 @@ fn train_writes_a_report_and_a_checkpoint_that_embed_reads() {
     assert!(json["retrieval"]["map_at_r"].as_f64().is_some_and(|map| (0.0..=1.0).contains(&map)));
     assert!(stdout.contains("ROC AUC"), "{stdout}");
     assert!(stdout.contains("MAP@R"), "{stdout}");
-    assert_eq!(json["config"]["model"]["width"], 0.35);
-    assert_eq!(json["config"]["augmentation"]["crop_padding"], 4);
+    assert_eq!(json["run"]["model"]["width"], 0.35);
+    assert_eq!(json["run"]["augmentation"]["crop_padding"], 4);
+    let settings = json["settings"].as_str().expect("the run as a link query");
+    assert!(settings.contains("width=0.35") && settings.contains("crop=4"), "{settings}");
 
     let checkpoint = dir.join("report.checkpoint.safetensors");
     let out = dir.join("embedded");

@@ -10,12 +10,16 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::data::Dataset;
 use crate::data::triplets::{Triplet, distinct_images};
-use crate::loss::TripletLoss;
-use crate::metrics::{Verification, angular_similarity, cosine_similarity};
+use crate::data::triplets::TripletSet;
+use crate::metrics::Verification;
 use crate::model::{InputScaling, MobileNetV2};
-use crate::optim::{AdamSettings, KerasAdam};
+use crate::optim::KerasAdam;
 use crate::random::SeededRng;
-use crate::train::{BatchLoss, EpochRecord, HeldOutScores, StepReport, TrainError, embed_images, read_f32};
+use crate::run::{Reduction, RunSpec};
+use crate::train::{
+    BatchLoss, EpochRecord, HeldOutScores, StepReport, Steps, TrainError, distance_score, embed_images,
+    is_improvement, read_f32, row_distance,
+};
 
 /// The backbone's templates of a set of images, computed once.
 pub struct Features {
@@ -52,18 +56,19 @@ impl Features {
         self.index.is_empty()
     }
 
-    fn row(&self, image: u32) -> &[f32] {
-        let at = self.index.get(&image).copied().unwrap_or(0);
-        &self.rows[at * self.dims..(at + 1) * self.dims]
+    /// The row of `image`; an image that was not embedded is an error, never another's row.
+    fn row(&self, image: u32) -> Result<&[f32], TrainError> {
+        let at = self.index.get(&image).copied().ok_or(TrainError::NotEmbedded(image))?;
+        Ok(&self.rows[at * self.dims..(at + 1) * self.dims])
     }
 
     /// `[n, dims]` of the images picked from `triplets`.
-    fn batch(&self, triplets: &[Triplet], pick: fn(&Triplet) -> u32, device: &Device) -> Tensor<2> {
+    fn batch(&self, triplets: &[Triplet], pick: fn(&Triplet) -> u32, device: &Device) -> Result<Tensor<2>, TrainError> {
         let mut values = Vec::with_capacity(triplets.len() * self.dims);
         for triplet in triplets {
-            values.extend_from_slice(self.row(pick(triplet)));
+            values.extend_from_slice(self.row(pick(triplet))?);
         }
-        Tensor::from_data(TensorData::new(values, [triplets.len(), self.dims]), device)
+        Ok(Tensor::from_data(TensorData::new(values, [triplets.len(), self.dims]), device))
     }
 }
 
@@ -91,23 +96,22 @@ impl ProjectionHead {
     }
 }
 
-/// Settings of a fast-mode run.
-#[derive(Clone, Debug, PartialEq)]
-pub struct HeadConfig {
-    pub learning_rate: f64,
-    pub batch_size: usize,
-    pub epochs: usize,
-    pub loss: TripletLoss,
-    pub output: usize,
-    pub seed: u64,
-}
+/// Width of the projection head's output.
+pub const HEAD_OUTPUT: usize = 128;
 
-/// Trains a [`ProjectionHead`] on cached [`Features`], epoch by epoch (no early stopping).
+/// Trains a [`ProjectionHead`] on cached [`Features`] with the run's loss, learning rate, Adam,
+/// batch size, epochs and early stopping (patience, restore-best), as the full trainer does.
 pub struct HeadTrainer {
     head: ProjectionHead,
+    /// The head of the best epoch so far, restored when the run ends.
+    best: Option<ProjectionHead>,
+    best_val_loss: Option<f64>,
+    best_epoch: Option<usize>,
+    epochs_without_improvement: usize,
+    finished: bool,
     optim: KerasAdam,
     device: Device,
-    config: HeadConfig,
+    spec: RunSpec,
     features: Features,
     order: Vec<u32>,
     rng: SeededRng,
@@ -118,15 +122,20 @@ pub struct HeadTrainer {
 }
 
 impl HeadTrainer {
-    pub fn new(features: Features, config: HeadConfig, device: &Device) -> Self {
+    pub fn new(features: Features, spec: RunSpec, device: &Device) -> Self {
         let device = device.clone().autodiff();
-        let head = ProjectionHead::seeded(features.dims, config.output, config.seed, &device);
+        let head = ProjectionHead::seeded(features.dims, HEAD_OUTPUT, spec.seed, &device);
         Self {
             head,
-            optim: KerasAdam::new(AdamSettings::default()),
-            rng: SeededRng::new(config.seed),
+            best: None,
+            best_val_loss: None,
+            best_epoch: None,
+            epochs_without_improvement: 0,
+            finished: false,
+            optim: KerasAdam::new(spec.adam.clone()),
+            rng: SeededRng::new(spec.seed),
             device,
-            config,
+            spec,
             features,
             order: Vec::new(),
             epoch: 0,
@@ -141,7 +150,7 @@ impl HeadTrainer {
     }
 
     pub fn steps_per_epoch(&self, train: usize) -> usize {
-        train.div_ceil(self.config.batch_size.max(1))
+        train.div_ceil(self.spec.batch_size.max(1))
     }
 
     pub fn epoch_done(&self, train: usize) -> bool {
@@ -149,7 +158,12 @@ impl HeadTrainer {
     }
 
     pub fn is_finished(&self) -> bool {
-        self.epoch >= self.config.epochs
+        self.finished || self.epoch >= self.spec.epochs
+    }
+
+    /// The epoch whose head is (or will be) restored at the end.
+    pub fn best_epoch(&self) -> Option<usize> {
+        self.best_epoch
     }
 
     /// One optimisation step of the head on the next batch of `train`.
@@ -161,7 +175,7 @@ impl HeadTrainer {
             self.order = (0..train.len() as u32).collect();
             self.rng.shuffle(&mut self.order);
         }
-        let batch = self.config.batch_size.max(1);
+        let batch = self.spec.batch_size.max(1);
         let start = self.step_in_epoch * batch;
         if start >= train.len() {
             return Err(TrainError::EpochComplete);
@@ -169,77 +183,142 @@ impl HeadTrainer {
         let chosen: Vec<Triplet> =
             self.order[start..(start + batch).min(train.len())].iter().map(|&at| train[at as usize]).collect();
         let n = chosen.len();
-        let [a, p, neg] = [|t: &Triplet| t.anchor, |t: &Triplet| t.positive, |t: &Triplet| t.negative]
-            .map(|pick| self.head.forward(self.features.batch(&chosen, pick, &self.device)));
-        let output = self.config.loss.forward(a, p, neg);
-        let grads = GradientsParams::from_grads(output.loss.clone().backward(), &self.head);
-        self.head = self.optim.step(self.config.learning_rate, self.head.clone(), grads);
+        let a = self.head.forward(self.features.batch(&chosen, |t| t.anchor, &self.device)?);
+        let p = self.head.forward(self.features.batch(&chosen, |t| t.positive, &self.device)?);
+        let neg = self.head.forward(self.features.batch(&chosen, |t| t.negative, &self.device)?);
+        let output = self.spec.loss.forward(a, p, neg);
+        let loss = output.loss.clone();
+        // Read (and check) the loss before the update: a non-finite batch changes nothing.
         let batch = BatchLoss::read(output, n).await?;
+        let grads = GradientsParams::from_grads(loss.backward(), &self.head);
+        self.head = self.optim.step(self.spec.learning_rate, self.head.clone(), grads);
         self.step_in_epoch += 1;
         self.loss_sum += f64::from(batch.loss) * n as f64;
         self.loss_triplets += n;
         Ok(batch.report((self.epoch + 1, self.step_in_epoch, self.steps_per_epoch(train.len())), n))
     }
 
-    /// Close the epoch with the held-out loss.
+    /// Close the epoch: the held-out loss with the run's distance and reduction, then early
+    /// stopping as the full trainer does (a non-finite loss is never the best; the best head is
+    /// restored when the run ends).
     pub async fn end_epoch(&mut self, held_out: &[Triplet]) -> Result<EpochRecord, TrainError> {
-        let scores = self.held_out_distances(held_out).await?;
-        let margin = self.config.loss.margin;
-        let val_loss = if held_out.is_empty() {
-            0.0
+        let distances = self.held_out_distances(held_out).await?;
+        let losses: Vec<f64> = distances.iter().map(|(ap, an)| (ap - an + self.spec.loss.margin).max(0.0)).collect();
+        let val_loss = reduce(&losses, self.spec.loss.reduction);
+        let improved = is_improvement(val_loss, self.best_val_loss);
+        self.epoch += 1;
+        if improved {
+            self.best_val_loss = Some(val_loss);
+            self.best_epoch = Some(self.epoch);
+            self.epochs_without_improvement = 0;
+            self.best = Some(self.head.clone());
         } else {
-            scores.iter().map(|(ap, an)| (ap - an + margin).max(0.0)).sum::<f64>() / held_out.len() as f64
-        };
+            self.epochs_without_improvement += 1;
+        }
         let record = EpochRecord {
-            epoch: self.epoch + 1,
+            epoch: self.epoch,
             loss: self.loss_sum / self.loss_triplets.max(1) as f64,
             val_loss,
-            improved: true,
+            improved,
         };
-        self.epoch += 1;
         self.step_in_epoch = 0;
         self.loss_sum = 0.0;
         self.loss_triplets = 0;
         self.rng.shuffle(&mut self.order);
+        if self.epochs_without_improvement >= self.spec.patience.max(1) || self.epoch >= self.spec.epochs {
+            self.finished = true;
+            if let Some(best) = self.best.take() {
+                self.head = best;
+            }
+        }
         Ok(record)
     }
 
-    /// The recipe's evaluation with the head: angular similarities of the held-out (anchor,
-    /// positive) pairs, then (anchor, negative).
+    /// The recipe's evaluation with the head, scored as the full trainer scores (see
+    /// [`pair_score`]): the held-out (anchor, positive) pairs, then (anchor, negative).
     pub async fn held_out_scores(&self, held_out: &[Triplet]) -> Result<HeldOutScores, TrainError> {
         let distances = self.held_out_distances(held_out).await?;
-        let similarity = |distance: f64| angular_similarity(1.0 - distance);
-        let mut scores: Vec<f64> = distances.iter().map(|(ap, _)| similarity(*ap)).collect();
-        scores.extend(distances.iter().map(|(_, an)| similarity(*an)));
+        let distance = self.spec.loss.distance;
+        let mut scores: Vec<f64> = distances.iter().map(|(ap, _)| distance_score(distance, *ap)).collect();
+        scores.extend(distances.iter().map(|(_, an)| distance_score(distance, *an)));
         let labels: Vec<bool> = (0..2 * held_out.len()).map(|at| at < held_out.len()).collect();
         let summary = Verification::new(&scores, &labels)?.summary();
         Ok(HeldOutScores { scores, labels, summary })
     }
 
-    /// Cosine distances (d(a,p), d(a,n)) of each held-out triplet through the head (the head's
-    /// weights read back once, the projection on the CPU).
+    /// Distances (d(a,p), d(a,n)) of each held-out triplet through the head, by the run's distance
+    /// (the head's weights read back once, the projection on the CPU).
     async fn held_out_distances(&self, held_out: &[Triplet]) -> Result<Vec<(f64, f64)>, TrainError> {
         let [input, out] = self.head.weight.val().dims();
         let weight = read_f32(self.head.weight.val().reshape([input * out])).await?;
         let bias = read_f32(self.head.bias.val()).await?;
         let out = bias.len();
-        let project = |image: u32| -> Vec<f32> {
-            let x = self.features.row(image);
+        let project = |image: u32| -> Result<Vec<f32>, TrainError> {
+            let x = self.features.row(image)?;
             let mut y = bias.clone();
             for (i, &xi) in x.iter().enumerate() {
                 for (yj, &w) in y.iter_mut().zip(&weight[i * out..(i + 1) * out]) {
                     *yj += xi * w;
                 }
             }
-            y
+            Ok(y)
         };
-        Ok(held_out
+        let distance = self.spec.loss.distance;
+        held_out
             .iter()
             .map(|t| {
-                let a = project(t.anchor);
-                let d = |other: u32| 1.0 - cosine_similarity(&a, &project(other));
-                (d(t.positive), d(t.negative))
+                let a = project(t.anchor)?;
+                let p = project(t.positive)?;
+                let n = project(t.negative)?;
+                Ok((row_distance(distance, &a, &p), row_distance(distance, &a, &n)))
             })
-            .collect())
+            .collect()
+    }
+}
+
+/// Per-triplet losses reduced as the run's loss reduces a batch.
+fn reduce(losses: &[f64], reduction: Reduction) -> f64 {
+    let active = losses.iter().filter(|&&loss| loss > 0.0).count();
+    let count = match reduction {
+        Reduction::MeanWithZeros => losses.len(),
+        Reduction::MeanOverActive => active,
+    };
+    losses.iter().sum::<f64>() / count.max(1) as f64
+}
+
+/// Fast mode's head with the run's triplets: what the page's run loop drives.
+pub struct HeadOn<'a> {
+    pub trainer: &'a mut HeadTrainer,
+    pub triplets: &'a TripletSet,
+}
+
+impl Steps for HeadOn<'_> {
+    fn is_finished(&self) -> bool {
+        self.trainer.is_finished()
+    }
+
+    fn epoch_done(&self) -> bool {
+        self.trainer.epoch_done(self.triplets.train.len())
+    }
+
+    fn step(&mut self) -> impl std::future::Future<Output = Result<StepReport, TrainError>> {
+        self.trainer.step(&self.triplets.train)
+    }
+
+    fn end_epoch(&mut self) -> impl std::future::Future<Output = Result<EpochRecord, TrainError>> {
+        self.trainer.end_epoch(&self.triplets.held_out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Reduction, reduce};
+
+    #[test]
+    fn held_out_losses_reduce_as_the_batch_loss_does() {
+        let losses = [0.0, 0.3, 0.0, 0.5];
+        assert!((reduce(&losses, Reduction::MeanWithZeros) - 0.2).abs() < 1e-12);
+        assert!((reduce(&losses, Reduction::MeanOverActive) - 0.4).abs() < 1e-12);
+        assert_eq!(reduce(&[0.0, 0.0], Reduction::MeanOverActive), 0.0);
     }
 }

@@ -21,6 +21,7 @@ pub mod model;
 #[cfg(feature = "tensors")]
 pub mod optim;
 pub mod random;
+pub mod run;
 pub mod selfcheck;
 #[cfg(feature = "tensors")]
 pub mod train;

@@ -1,17 +1,8 @@
 //! Distances between templates and the triplet loss.
 
 use burn::tensor::Tensor;
-use serde::{Deserialize, Serialize};
 
-/// How far apart two templates are.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Distance {
-    /// 1 - cos(x, y), in [0, 2] (in [0, 1] for the non-negative templates here): the recipe.
-    #[default]
-    Cosine,
-    /// |x - y|.
-    Euclidean,
-}
+pub use crate::run::{Distance, Reduction, TripletLoss};
 
 /// Keras' `l2_normalize` floor on the squared norm, so an all-zero template does not divide by 0.
 const NORM_EPSILON: f64 = 1e-12;
@@ -53,30 +44,6 @@ impl Distance {
                 (squares.clone() + squares.transpose() - dots.mul_scalar(2.0)).clamp_min(NORM_EPSILON).sqrt()
             }
         }
-    }
-}
-
-/// How per-triplet losses become the batch loss.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Reduction {
-    /// The plain mean, zeros included: the recipe (Keras' default).
-    #[default]
-    MeanWithZeros,
-    /// The mean over triplets that still violate the margin (loss > 0); 0 when none does.
-    MeanOverActive,
-}
-
-/// `max(d(a, p) - d(a, n) + margin, 0)`, reduced over the batch.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TripletLoss {
-    pub margin: f64,
-    pub distance: Distance,
-    pub reduction: Reduction,
-}
-
-impl Default for TripletLoss {
-    fn default() -> Self {
-        Self { margin: 0.4, distance: Distance::Cosine, reduction: Reduction::MeanWithZeros }
     }
 }
 

@@ -2,7 +2,8 @@
 //! drawn at random, and the triplets chosen inside a batch from its distance matrix.
 //!
 //! - batch-all (Hermans et al. 2017, "In Defense of the Triplet Loss"): every valid triplet whose
-//!   hinge is positive; the loss averages over those.
+//!   hinge is positive; the loss averages over those. There are up to n (K - 1) (n - K) of them, so
+//!   they are never listed: the trainer computes their loss from the masked distance matrix.
 //! - batch-hard (same paper): for each anchor, its farthest positive and its nearest negative.
 //! - semi-hard (Schroff et al. 2015, FaceNet): for each anchor-positive pair, the nearest negative
 //!   that is still farther than the positive; where none is (the positive is farther than every
@@ -32,6 +33,8 @@ pub struct Mined {
 /// The triplets chosen in one batch, and how many there were to choose from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MinedBatch {
+    /// The chosen triplets; empty for batch-all, whose choice is every active triplet (`active`
+    /// of them), too many to list.
     pub triplets: Vec<Mined>,
     /// Valid triplets in the batch (anchor and positive of one class, negative of another).
     pub valid: usize,
@@ -40,6 +43,18 @@ pub struct MinedBatch {
     /// Mean distance between two different images of the batch: near zero when the embedding has
     /// collapsed (every image mapped to the same point).
     pub mean_distance: f32,
+    /// Mean d(a, p) and d(a, n) over the active triplets (batch-all's choice), 0 when none is.
+    pub active_means: (f32, f32),
+}
+
+impl MinedBatch {
+    /// How many triplets the step trains on.
+    pub fn chosen(&self, mining: Mining) -> usize {
+        match mining {
+            Mining::BatchAll => self.active,
+            Mining::BatchHard | Mining::SemiHard => self.triplets.len(),
+        }
+    }
 }
 
 /// Why a batch cannot be mined.
@@ -64,16 +79,15 @@ pub fn mine(distances: &[f32], labels: &[u8], margin: f32, mining: Mining) -> Re
     let d = |i: usize, j: usize| distances[i * n + j];
     let mut valid = 0;
     let mut active = 0;
-    let mut all = Vec::new();
+    let (mut positive_sum, mut negative_sum) = (0.0f64, 0.0f64);
     for a in 0..n {
         for p in (0..n).filter(|&p| p != a && labels[p] == labels[a]) {
             for neg in (0..n).filter(|&x| labels[x] != labels[a]) {
                 valid += 1;
                 if d(a, p) - d(a, neg) + margin > 0.0 {
                     active += 1;
-                    if mining == Mining::BatchAll {
-                        all.push(Mined { anchor: a, positive: p, negative: neg });
-                    }
+                    positive_sum += f64::from(d(a, p));
+                    negative_sum += f64::from(d(a, neg));
                 }
             }
         }
@@ -81,8 +95,13 @@ pub fn mine(distances: &[f32], labels: &[u8], margin: f32, mining: Mining) -> Re
     if valid == 0 {
         return Err(MiningError::NoValidTriplet);
     }
+    let active_means = if active == 0 {
+        (0.0, 0.0)
+    } else {
+        ((positive_sum / active as f64) as f32, (negative_sum / active as f64) as f32)
+    };
     let triplets = match mining {
-        Mining::BatchAll => all,
+        Mining::BatchAll => Vec::new(),
         Mining::BatchHard => (0..n)
             .filter_map(|a| {
                 let positive = farthest((0..n).filter(|&p| p != a && labels[p] == labels[a]), |p| d(a, p))?;
@@ -111,7 +130,7 @@ pub fn mine(distances: &[f32], labels: &[u8], margin: f32, mining: Mining) -> Re
         (0..n).flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j))).map(|(i, j)| d(i, j)).sum::<f32>()
             / pairs as f32
     };
-    Ok(MinedBatch { triplets, valid, active, mean_distance })
+    Ok(MinedBatch { triplets, valid, active, mean_distance, active_means })
 }
 
 /// The position with the largest key; ties go to the first.
@@ -224,9 +243,13 @@ mod tests {
     fn batch_all_keeps_the_triplets_with_a_positive_hinge() {
         let mined = mine(&D, &LABELS, 0.25, Mining::BatchAll).expect("mined");
         // Hinges d(a,p) - d(a,n) + 0.25: (0,1,2) 0.55; (0,1,3) -0.15; (1,0,2) 0.05; (1,0,3) 0.45;
-        // (2,3,0) 0.45; (2,3,1) -0.05; (3,2,0) -0.25; (3,2,1) 0.35.
-        assert_eq!(mined.triplets, vec![t(0, 1, 2), t(1, 0, 2), t(1, 0, 3), t(2, 3, 0), t(3, 2, 1)]);
-        assert_eq!((mined.valid, mined.active), (8, 5));
+        // (2,3,0) 0.45; (2,3,1) -0.05; (3,2,0) -0.25; (3,2,1) 0.35. The five active ones are the
+        // choice, never listed.
+        assert_eq!(mined.triplets, vec![]);
+        assert_eq!((mined.valid, mined.active, mined.chosen(Mining::BatchAll)), (8, 5, 5));
+        // d(a,p) of the active: 0.5, 0.5, 0.5, 0.4, 0.4; d(a,n): 0.2, 0.7, 0.3, 0.2, 0.3.
+        let (positive, negative) = mined.active_means;
+        assert!((positive - 2.3 / 5.0).abs() < 1e-6 && (negative - 1.7 / 5.0).abs() < 1e-6, "{positive} {negative}");
     }
 
     #[test]

@@ -10,6 +10,6 @@ pub mod safetensors;
 pub mod weights;
 
 #[cfg(feature = "tensors")]
-pub use input::InputScaling;
-#[cfg(feature = "tensors")]
-pub use mobilenetv2::{MobileNetV2, MobileNetV2Config};
+pub use mobilenetv2::MobileNetV2;
+
+pub use crate::run::{InputScaling, KERAS_BN_MOMENTUM, MobileNetV2Config};

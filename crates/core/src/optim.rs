@@ -12,23 +12,10 @@ use std::collections::BTreeMap;
 use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use serde::{Deserialize, Serialize};
 
 use crate::model::safetensors::{F32Tensor, TensorFile};
 
-/// Adam's hyper-parameters; the defaults are Keras'.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AdamSettings {
-    pub beta_1: f64,
-    pub beta_2: f64,
-    pub epsilon: f64,
-}
-
-impl Default for AdamSettings {
-    fn default() -> Self {
-        Self { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 }
-    }
-}
+pub use crate::run::AdamSettings;
 
 /// First and second moments of one parameter, flattened.
 struct Moments {

@@ -92,7 +92,7 @@ fn readers_never_panic_on_damaged_input() {
     );
     tensors.blobs.insert("optimizer".into(), vec![9; 40]);
     tensors.metadata.insert("format".into(), "x".into());
-    let weights = tensors.to_bytes();
+    let weights = tensors.to_bytes().expect("writes");
 
     let mut total = 0;
     total += fuzz("cifar batch", &small_batch, 1, |b| Batch::parse("f.bin", b).is_ok());
@@ -111,20 +111,40 @@ fn readers_never_panic_on_damaged_input() {
 
 /// Checkpoints are read by burn code (the trainer's resume), which cargo-fuzz cannot build
 /// cheaply with sanitizers: they are mutated here instead, half of the mutations aimed at the JSON
-/// header (names, shapes, offsets, the trainer's config and state), half anywhere.
+/// header (names, shapes, offsets, the run's description, data record and state), half anywhere.
+/// Whatever is accepted must also rebuild its triplets and take a step without panicking: a
+/// checkpoint is checked before the first step, not by it.
 #[test]
 fn damaged_checkpoints_are_errors_never_panics() {
     use burn::tensor::Device;
+    use tripletlab_core::data::{Dataset, synthetic};
     use tripletlab_core::model::MobileNetV2Config;
-    use tripletlab_core::train::{Trainer, TrainerConfig};
+    use tripletlab_core::run::{DataSpec, RunSpec};
+    use tripletlab_core::train::Trainer;
 
     const INPUTS: usize = 300;
-    let config =
-        TrainerConfig { model: MobileNetV2Config { width: 0.35, bn_momentum: 0.9 }, ..TrainerConfig::default() };
+    let config = RunSpec {
+        data: DataSpec { held_out: 0.2, ..DataSpec::default() },
+        pretrained: false,
+        batch_size: 4,
+        model: MobileNetV2Config { width: 0.35, bn_momentum: 0.9 },
+        ..RunSpec::default()
+    };
+    let names = synthetic::CLASS_NAMES.iter().map(|name| name.to_string()).collect();
+    let data = Dataset::from_batches(synthetic::NAME, true, names, [synthetic::batch(3, 40)]);
     let device = Device::flex();
     let model = tripletlab_core::model::weights::seeded_init(&config.model, 1, &device).expect("weights");
-    let checkpoint = pollster::block_on(Trainer::new(model, config, &device).checkpoint()).expect("checkpoint");
-    assert!(Trainer::resume("c", &checkpoint, &device).is_ok(), "the undamaged checkpoint resumes");
+    let mut trainer = Trainer::new(model, config, &device);
+    let triplets = trainer.triplets(&data).expect("triplets");
+    pollster::block_on(trainer.step(&data, &triplets.train)).expect("a step");
+    let checkpoint = pollster::block_on(trainer.checkpoint()).expect("checkpoint");
+    let resume_and_step = |bytes: &[u8]| -> Result<(), String> {
+        let mut trainer = Trainer::resume("damaged.safetensors", bytes, &device).map_err(|err| err.to_string())?;
+        let triplets = trainer.triplets(&data).map_err(|err| err.to_string())?;
+        pollster::block_on(trainer.step(&data, &triplets.train)).map_err(|err| err.to_string())?;
+        Ok(())
+    };
+    assert_eq!(resume_and_step(&checkpoint), Ok(()), "the undamaged checkpoint resumes and steps");
     let header_end = 8 + u64::from_le_bytes(checkpoint[..8].try_into().expect("8 bytes")) as usize;
 
     let mut rng = SeededRng::new(7);
@@ -137,9 +157,9 @@ fn damaged_checkpoints_are_errors_never_panics() {
         } else {
             mutate(&checkpoint, &mut rng)
         };
-        if Trainer::resume("damaged.safetensors", &damaged, &device).is_ok() {
+        if resume_and_step(&damaged).is_ok() {
             accepted += 1;
         }
     }
-    println!("checkpoint: {INPUTS} inputs, no panic, {accepted} accepted as valid");
+    println!("checkpoint: {INPUTS} inputs, no panic, {accepted} resumed and stepped");
 }

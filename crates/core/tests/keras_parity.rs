@@ -89,7 +89,7 @@ fn loading_rejects_files_that_do_not_fit() {
     let mut renamed = TensorFile::parse("w", &bytes).expect("valid");
     let tensor = renamed.tensors.remove("head.norm.gamma").expect("present");
     renamed.tensors.insert("head.norm.scale".into(), tensor);
-    let err = weights::load("w.safetensors", &renamed.to_bytes(), &full, &device).unwrap_err();
+    let err = weights::load("w.safetensors", &renamed.to_bytes().expect("writes"), &full, &device).unwrap_err();
     assert_eq!(
         err.to_string(),
         "w.safetensors has no tensor head.norm.gamma (shape [1280]): it is not a MobileNetV2 of this width"
@@ -97,7 +97,7 @@ fn loading_rejects_files_that_do_not_fit() {
 
     let mut poisoned = TensorFile::parse("w", &bytes).expect("valid");
     poisoned.tensors.get_mut("stem.norm.beta").expect("present").values[0] = f32::NAN;
-    let err = weights::load("w.safetensors", &poisoned.to_bytes(), &full, &device).unwrap_err();
+    let err = weights::load("w.safetensors", &poisoned.to_bytes().expect("writes"), &full, &device).unwrap_err();
     assert!(matches!(err, WeightsError::NotFinite { .. }), "{err}");
 }
 

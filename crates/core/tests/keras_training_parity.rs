@@ -27,7 +27,8 @@ use tripletlab_core::model::safetensors::TensorFile;
 use tripletlab_core::model::weights::{self, named_id};
 use tripletlab_core::model::{MobileNetV2, MobileNetV2Config};
 use tripletlab_core::optim::AdamSettings;
-use tripletlab_core::train::{Trainer, TrainerConfig};
+use tripletlab_core::run::RunSpec;
+use tripletlab_core::train::Trainer;
 
 /// Losses lie in [0, 1.4]; f32 sums over 1,280 channels and batch statistics over up to 1,024
 /// values per channel, accumulated in another order than the float64 reference, differ by ~1e-6.
@@ -144,11 +145,11 @@ fn load() -> (Fixture, Dataset, Vec<f32>) {
 /// The trainer as the Keras fixture was made: the recipe with its batch size.
 fn trainer(fixture: &Fixture, batch_size: usize) -> Trainer {
     let device = Device::flex();
-    let config = TrainerConfig {
+    let config = RunSpec {
         learning_rate: fixture.learning_rate,
         batch_size,
         adam: AdamSettings { beta_1: fixture.adam.beta_1, beta_2: fixture.adam.beta_2, epsilon: fixture.adam.epsilon },
-        ..TrainerConfig::default()
+        ..RunSpec::tutorial()
     };
     assert_eq!(config.loss.margin, fixture.margin, "the recipe's margin");
     assert_eq!(config.model.bn_momentum, fixture.batch_norm.momentum, "Keras' BatchNorm momentum");

@@ -14,10 +14,9 @@ use web_sys::{Blob, ImageBitmap, OffscreenCanvas, OffscreenCanvasRenderingContex
 
 use tripletlab_core::data::Dataset;
 use tripletlab_core::data::cifar::IMAGE_SIDE;
-use tripletlab_core::data::triplets::{Triplet, distinct_images};
-use tripletlab_core::explore::{embedding_map, evenly_spaced, rgba_to_planar};
-use tripletlab_core::metrics::{RetrievalConfig, RetrievalDistance, angular_similarity, nearest, retrieval};
+use tripletlab_core::explore::{MapIndex, embedding_map, rgba_to_planar};
 use tripletlab_core::model::{InputScaling, MobileNetV2};
+use tripletlab_core::run::Distance;
 use tripletlab_core::train::embed_images;
 use tripletlab_protocol::{EmbeddingMap, Event, RetrievalSummary, SearchHit, SearchQuery, SearchResults};
 
@@ -31,52 +30,38 @@ const MAX_HITS: u32 = 50;
 /// a browser) at each epoch.
 const RETRIEVAL_IMAGES: usize = 2_000;
 
-/// What a search needs: the latest map's images and embeddings, and the model that made them.
+/// What a search needs: the latest map (images, embeddings, the run's distance), and the model
+/// that made it.
 pub struct Explorer {
     pub model: MobileNetV2,
     pub scaling: InputScaling,
     pub device: Device,
     pub data: Rc<Dataset>,
-    pub images: Vec<u32>,
-    pub labels: Vec<u8>,
-    pub rows: Vec<f32>,
-    pub dims: usize,
+    pub index: MapIndex,
 }
 
-/// The images of the map: the distinct images of `held_out`, sorted, at most `limit` (evenly
-/// spaced).
-pub fn map_images(held_out: &[Triplet], limit: usize) -> Vec<u32> {
-    let images = distinct_images(held_out);
-    evenly_spaced(images.len(), limit.clamp(100, 10_000)).into_iter().map(|at| images[at]).collect()
-}
-
-/// The map event for `explorer` (whose rows are scaled to unit length first when `cosine`), with
-/// thumbnails of the images not `sent` before.
+/// The map event for `explorer` (whose rows are scaled to unit length first for a cosine run,
+/// which changes no cosine between them), with thumbnails of the images not `sent` before.
 pub fn map_event(
     explorer: &mut Explorer,
-    cosine: bool,
     seed: u64,
     (epoch, global_step): (u32, u32),
     sent: &mut HashSet<u32>,
     millis_before: f64,
 ) -> Result<EmbeddingMap, String> {
     let started = web_time::Instant::now();
-    let projection = embedding_map(&mut explorer.rows, explorer.dims, cosine, seed).map_err(|err| err.to_string())?;
-    let kept = evenly_spaced(explorer.images.len(), RETRIEVAL_IMAGES);
-    let labels: Vec<u32> = kept.iter().map(|&at| u32::from(explorer.labels[at])).collect();
-    let rows: Vec<f32> = kept
-        .iter()
-        .flat_map(|&at| explorer.rows[at * explorer.dims..(at + 1) * explorer.dims].iter().copied())
-        .collect();
-    let config = RetrievalConfig { distance: RetrievalDistance::Cosine, ..RetrievalConfig::default() };
-    let retrieval = retrieval(&rows, explorer.dims, &labels, &config).ok().map(|found| RetrievalSummary {
+    let index = &mut explorer.index;
+    let cosine = index.distance == Distance::Cosine;
+    let projection = embedding_map(&mut index.rows, index.dims, cosine, seed).map_err(|err| err.to_string())?;
+    let retrieval = index.retrieval(RETRIEVAL_IMAGES).ok().map(|found| RetrievalSummary {
         // `queries` already leaves out lone queries (a class with one image here).
         queries: found.queries as u32,
         precision_at_1: found.precision_at_1,
         r_precision: found.r_precision,
         map_at_r: found.map_at_r,
     });
-    let thumbnails = explorer
+    let index = &explorer.index;
+    let thumbnails = index
         .images
         .iter()
         .filter(|&&image| sent.insert(image))
@@ -85,8 +70,8 @@ pub fn map_event(
     Ok(EmbeddingMap {
         epoch,
         global_step,
-        images: explorer.images.clone(),
-        labels: explorer.labels.clone(),
+        images: index.images.clone(),
+        labels: index.labels.clone(),
         coords: projection.coords,
         explained: projection.explained,
         cosine,
@@ -108,16 +93,13 @@ pub async fn search(explorer: Option<&Explorer>, query: SearchQuery, k: u32) -> 
 async fn run_search(explorer: Option<&Explorer>, query: SearchQuery, k: u32) -> Result<SearchResults, String> {
     let explorer =
         explorer.ok_or("Nothing to search yet: train (or resume) until the first evaluation draws the map.")?;
-    let dims = explorer.dims;
+    let index = &explorer.index;
     let (description, picture, label, embedding, exclude) = match query {
         SearchQuery::Image(image) => {
-            let at = explorer
-                .images
-                .binary_search(&image)
-                .map_err(|_| format!("Image {image} is not on the current map."))?;
-            let label = explorer.labels[at];
+            let at = index.position(image).ok_or_else(|| format!("Image {image} is not on the current map."))?;
+            let label = index.labels[at];
             let class = explorer.data.class_names.get(usize::from(label)).cloned().unwrap_or_default();
-            let row = explorer.rows[at * dims..(at + 1) * dims].to_vec();
+            let row = index.row(at).to_vec();
             (
                 format!("image {image} ({class})"),
                 explorer.data.image(image as usize).to_vec(),
@@ -135,16 +117,9 @@ async fn run_search(explorer: Option<&Explorer>, query: SearchQuery, k: u32) -> 
             (name, picture, None, row, None)
         }
     };
-    let found = nearest(&explorer.rows, dims, &embedding, k as usize, RetrievalDistance::Cosine, exclude)
-        .map_err(|err| err.to_string())?;
-    let hits = found
-        .into_iter()
-        .map(|hit| SearchHit {
-            image: explorer.images[hit.index],
-            label: explorer.labels[hit.index],
-            similarity: angular_similarity(hit.score),
-        })
-        .collect();
+    let found = index.search(&embedding, k as usize, exclude).map_err(|err| err.to_string())?;
+    let hits =
+        found.into_iter().map(|hit| SearchHit { image: hit.image, label: hit.label, similarity: hit.similarity }).collect();
     Ok(SearchResults { query: description, picture, label, hits })
 }
 

@@ -8,6 +8,7 @@
 mod adapter;
 mod cache;
 mod dataset;
+mod drive;
 mod explore;
 mod fast;
 mod net;
@@ -26,6 +27,7 @@ use web_time::Instant;
 use tripletlab_core::train::Trainer;
 use tripletlab_protocol::{
     AdapterReport, BackendChoice, Command, DatasetRequest, EpochEvent, Event, PingReport, RunHistory, SavedRunInfo,
+    TrainSettings,
 };
 
 use training::{Control, Run, Session, Start};
@@ -228,13 +230,19 @@ async fn import(name: &str, bytes: Vec<u8>) -> Event {
         epochs_done: state.epoch as u32,
         step_in_epoch: state.step_in_epoch as u32,
         global_step: 0,
-        epochs: trainer.config().epochs as u32,
+        epochs: trainer.spec().epochs as u32,
         finished: trainer.is_finished(),
         saved_at_ms: js_sys::Date::now(),
         bytes: bytes.len() as u64,
     };
     let meta = store::SavedMeta {
-        settings: training::settings_of(trainer.config(), BackendChoice::Cpu, 5.0),
+        // The run's own description, split included: resuming rebuilds exactly its held-out set
+        // on the loaded data, or says what differs.
+        settings: TrainSettings {
+            backend: BackendChoice::Cpu,
+            run: trainer.spec().clone(),
+            map_images: tripletlab_protocol::DEFAULT_MAP_IMAGES,
+        },
         dataset: String::new(),
         source: None,
         history,

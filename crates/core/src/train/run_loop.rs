@@ -1,0 +1,67 @@
+//! What a run does next, one call at a time, for every face's loop (the page's worker in full and
+//! fast mode, the CLI): end the run when it is finished, else close the epoch when its steps are
+//! done, else take a step. Each face only adds what is its own between calls (messages, pauses,
+//! checkpoints, printing).
+
+use std::future::Future;
+
+use super::{EpochRecord, StepReport, TrainError, Trainer};
+use crate::data::Dataset;
+use crate::data::triplets::TripletSet;
+
+/// A run that can be driven by [`advance`]: the full trainer on its data ([`OnData`]) or fast
+/// mode's head (`crate::head::HeadOn`).
+pub trait Steps {
+    /// Early stopping or the epoch limit ended it.
+    fn is_finished(&self) -> bool;
+    /// This epoch's steps are all done.
+    fn epoch_done(&self) -> bool;
+    fn step(&mut self) -> impl Future<Output = Result<StepReport, TrainError>>;
+    /// Close the epoch now (also before its last step, for quick trials).
+    fn end_epoch(&mut self) -> impl Future<Output = Result<EpochRecord, TrainError>>;
+}
+
+/// What [`advance`] did.
+#[derive(Debug)]
+pub enum Next {
+    Step(StepReport),
+    Epoch(EpochRecord),
+    /// Nothing: the run is over.
+    Finished,
+}
+
+/// One move of a run: the only place the order step / end of epoch / end of run is decided.
+pub async fn advance(run: &mut impl Steps) -> Result<Next, TrainError> {
+    if run.is_finished() {
+        return Ok(Next::Finished);
+    }
+    if run.epoch_done() {
+        return run.end_epoch().await.map(Next::Epoch);
+    }
+    run.step().await.map(Next::Step)
+}
+
+/// The full trainer with the data and triplets it trains on.
+pub struct OnData<'a> {
+    pub trainer: &'a mut Trainer,
+    pub data: &'a Dataset,
+    pub triplets: &'a TripletSet,
+}
+
+impl Steps for OnData<'_> {
+    fn is_finished(&self) -> bool {
+        self.trainer.is_finished()
+    }
+
+    fn epoch_done(&self) -> bool {
+        self.trainer.epoch_done(self.triplets.train.len())
+    }
+
+    fn step(&mut self) -> impl Future<Output = Result<StepReport, TrainError>> {
+        self.trainer.step(self.data, &self.triplets.train)
+    }
+
+    fn end_epoch(&mut self) -> impl Future<Output = Result<EpochRecord, TrainError>> {
+        self.trainer.end_epoch(self.data, &self.triplets.held_out)
+    }
+}

@@ -1,0 +1,99 @@
+//! The worker's one run loop, for a full run and fast mode alike: between two moves of the run
+//! ([`advance`]) it yields to the worker's event loop, so pause, stop and "evaluate now" are
+//! heard; it evaluates after each epoch and at the end, stores checkpoints (where the run has
+//! them), and sends the page an event for everything.
+
+use std::rc::Rc;
+
+use gloo_timers::future::TimeoutFuture;
+use tripletlab_core::train::{Next, Steps, advance};
+use tripletlab_protocol::{Event, RunHistory};
+use web_time::Instant;
+
+use crate::training::{Control, Failure, Run, epoch_event, step_event};
+
+/// A run the loop can drive: its steps, and what it does to evaluate and to save.
+pub(crate) trait Driven {
+    /// The run's next moves ([`advance`] takes one).
+    fn steps(&mut self) -> impl Steps;
+    /// Score the held-out pairs with the current weights and send them.
+    async fn evaluate(&mut self, history: &mut RunHistory) -> Result<(), Failure>;
+    /// Store a checkpoint `now`, or when one is due: `None` when none was due, else whether it
+    /// was stored (fast mode stores none).
+    async fn save(&mut self, history: &RunHistory, now: bool) -> Option<bool>;
+    /// The epoch whose weights the run keeps.
+    fn best_epoch(&self) -> Option<u32>;
+}
+
+/// Run until finished, stopped or failed. A resumed run (one with steps behind it) is evaluated
+/// first, so the page shows where it stands before it moves on.
+pub(crate) async fn drive(run: &Run, driven: &mut impl Driven, mut history: RunHistory) -> Result<(), Failure> {
+    let session = Rc::clone(&run.session);
+    let elapsed_before = history.elapsed_s;
+    let mut session_started = Instant::now();
+    if history.global_step > 0 && !driven.steps().is_finished() {
+        driven.evaluate(&mut history).await?;
+    }
+    loop {
+        // Let the worker handle the visitor's commands between moves.
+        TimeoutFuture::new(0).await;
+        history.elapsed_s = elapsed_before + session_started.elapsed().as_secs_f64();
+        match session.control.get() {
+            Control::StopRequested => {
+                let saved = driven.save(&history, true).await.unwrap_or(false);
+                run.respond.send(Event::TrainingStopped { saved });
+                return Ok(());
+            }
+            Control::PauseRequested => {
+                let saved = driven.save(&history, true).await.unwrap_or(false);
+                session.control.set(Control::Paused);
+                run.respond.send(Event::TrainingPaused { saved });
+                let paused_at = Instant::now();
+                while session.control.get() == Control::Paused {
+                    if session.evaluate_now.take() {
+                        driven.evaluate(&mut history).await?;
+                    }
+                    TimeoutFuture::new(50).await;
+                }
+                // Time spent paused is not training time.
+                session_started += paused_at.elapsed();
+                if session.control.get() == Control::Running {
+                    run.respond.send(Event::TrainingResumed);
+                }
+                continue;
+            }
+            _ => {}
+        }
+        if session.evaluate_now.take() {
+            driven.evaluate(&mut history).await?;
+        }
+        let started = Instant::now();
+        let next = advance(&mut driven.steps()).await?;
+        match next {
+            Next::Finished => {
+                driven.evaluate(&mut history).await?;
+                let saved = driven.save(&history, true).await.unwrap_or(false);
+                run.respond.send(Event::TrainingFinished { best_epoch: driven.best_epoch(), saved });
+                return Ok(());
+            }
+            Next::Epoch(record) => {
+                let event = epoch_event(&record);
+                history.epochs.push(event.clone());
+                run.respond.send(Event::EpochDone(event));
+                // The last epoch is evaluated (once) as the run finishes.
+                if !driven.steps().is_finished() {
+                    driven.evaluate(&mut history).await?;
+                    driven.save(&history, true).await;
+                }
+            }
+            Next::Step(report) => {
+                let seconds = started.elapsed().as_secs_f64().max(1e-9);
+                let global_step = history.global_step + 1;
+                history.push_step(global_step, report.loss);
+                let elapsed_s = elapsed_before + session_started.elapsed().as_secs_f64();
+                run.respond.send(Event::Step(step_event(&report, global_step, seconds, elapsed_s)));
+                driven.save(&history, false).await;
+            }
+        }
+    }
+}
