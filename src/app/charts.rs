@@ -1,6 +1,7 @@
 //! Charts drawn as SVG by us: a frame that maps data to pixels, axes with ticks and labels, and
 //! downsampling so long runs draw as fast as short ones.
 
+use base64::Engine as _;
 use leptos::prelude::*;
 
 /// A plot area inside an SVG of `width` x `height`, mapping `x` and `y` ranges onto it.
@@ -187,22 +188,6 @@ pub fn image_url(chw: &[u8]) -> String {
             bmp.extend_from_slice(&[channel(2), channel(1), channel(0)]);
         }
     }
-    format!("data:image/bmp;base64,{}", base64(&bmp))
+    format!("data:image/bmp;base64,{}", base64::engine::general_purpose::STANDARD.encode(&bmp))
 }
 
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> shift & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}

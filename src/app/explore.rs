@@ -349,7 +349,7 @@ fn SearchResultsView(state: ExploreState, class_name: Callback<u8, String>) -> i
                                     None => "hit",
                                 };
                                 view! {
-                                    <li class=mark data-testid="search-hit" data-similarity=format!("{:.4}", hit.similarity)>
+                                    <li class=mark data-testid="search-hit" data-similarity=format!("{:.4}", hit.similarity) data-image=hit.image.to_string()>
                                         <img src=url alt=class.clone() width="48" height="48" />
                                         <span>{format!("{:.3}", hit.similarity)}</span>
                                         <small>{class}</small>

@@ -199,4 +199,36 @@ describe("embedding map and search", { timeout: 300_000 }, () => {
     assert.deepEqual(requests.filter((url) => !url.startsWith(server.url)), []);
     await page.close();
   });
+
+  // The test above runs on a collapsed model, where every similarity is 1.000 and no ranking can
+  // be seen. The pretrained encoder after a few steps of the recipe spreads the images out: a
+  // search must rank them, most similar first, without the query itself, with similarities that
+  // differ (a ranking that ignored them, or sorted them the wrong way, fails here).
+  test("on a model that has not collapsed, a search ranks the images by similarity", async () => {
+    const { page, log } = await open("?preset=tutorial&images=96&held_out=40&batch=8&epochs=1&patience=1");
+    await page.getByTestId("backend-cpu").check();
+    await loadSynthetic(page);
+    await page.getByRole("button", { name: "Start training" }).click();
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 240_000), "finished", await page.getByTestId("phase").innerText());
+    assert.equal(await page.getByTestId("collapse-warning").count(), 0, "the pretrained encoder does not collapse");
+    const map = page.getByTestId("map");
+    await map.waitFor();
+    await map.focus();
+    await page.keyboard.press("ArrowRight");
+    const hovered = await page.getByTestId("map-hovered").innerText();
+    const queried = Number(hovered.match(/^image (\d+):/)[1]);
+    await page.keyboard.press("Enter");
+    await page.getByTestId("search-results").waitFor({ timeout: 60_000 });
+    const hits = await page.getByTestId("search-hit").evaluateAll((items) =>
+      items.map((hit) => ({ similarity: Number(hit.dataset.similarity), image: Number(hit.dataset.image) })),
+    );
+    const similarities = hits.map((hit) => hit.similarity);
+    assert.equal(hits.length, 8);
+    assert.ok(similarities.every((s, at) => at === 0 || s <= similarities[at - 1]), `most similar first: ${similarities}`);
+    assert.ok(similarities[0] - similarities[7] > 0.005, `the similarities differ: ${similarities}`);
+    assert.ok(similarities[0] < 1, `not collapsed: ${similarities}`);
+    assert.ok(!hits.some((hit) => hit.image === queried), `the query (image ${queried}) is not its own hit: ${JSON.stringify(hits)}`);
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    await page.close();
+  });
 });

@@ -65,13 +65,20 @@ fn weight_tolerance(learning_rate: f64, steps: usize) -> Tolerance {
 }
 /// The root mean square over a tensor's compared elements of `ours - keras`, for weights: a
 /// wrong update rule (bias correction, epsilon, a missed step, a wrong gradient) moves most
-/// elements by ~lr, i.e. an RMS of ~1e-4; agreement leaves ~1e-6.
-const WEIGHT_RMS: f64 = 1e-5;
+/// elements by ~lr, i.e. an RMS of ~1e-4 (no bias correction: ~7e-5); agreement leaves ~1e-6,
+/// plus 2 lr for each element whose gradient is at rounding level and went the other way. How
+/// many do depends on the CPU's float32 summation order: on an AVX2 machine the worst tensor was
+/// under 1e-5, on an AVX-512 one (gemm's other kernels) 1.25e-5, about one element in 256:
+/// twice that is allowed.
+const WEIGHT_RMS: f64 = 2.5e-5;
 /// Adam's first moment after one step is 0.1 g, the second 0.001 g^2. Our float32 gradients are
 /// within ~3e-4 (relative to the tensor's norm) of the float64 reference in the lowest layers (and
 /// TensorFlow's own float32 ones within ~5e-3): compared per element relative to the tensor's
-/// largest reference value.
-const MOMENT_REL_TO_MAX: f64 = 5e-3;
+/// largest reference value. Single elements of small-variance BatchNorm layers amplify float32
+/// rounding: the worst seen was 0.5% of the tensor's largest value on an AVX2 machine and 1.43%
+/// (a second moment, which squares the gradient's error) on an AVX-512 one: twice that is allowed.
+/// Adam's own formula is held to 1e-6 by its own test against Keras (`optim.rs`).
+const MOMENT_REL_TO_MAX: f64 = 3e-2;
 /// Below these, a reference moment is float32 noise, not a gradient: the BatchNorm beta of every
 /// "project" layer has an exactly zero gradient (the next BatchNorm removes any shift), which
 /// float64 computes as ~1e-17 and float32 as ~1e-7. There ours must be noise too, and the weight
@@ -243,10 +250,13 @@ fn compare(
         return Ok(worst);
     }
     // The whole tensor, not just the stored elements: sum of squares (relative) for every kind.
+    // A second moment is the gradient squared, so its sum of squares carries four times the
+    // gradient's relative error: 1% of the gradient's is 4% there (1.07% seen on an AVX-512
+    // machine for one BatchNorm beta, whose gradient is off 0.27%).
     let ours_squares: f64 = ours.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
     let scale = entry.sum_of_squares.abs().max(1e-30);
     let relative = (ours_squares - entry.sum_of_squares).abs() / scale;
-    let allowed = 1e-2;
+    let allowed = if name.starts_with("adam.v.") { 4e-2 } else { 1e-2 };
     if relative > allowed {
         return Err(format!(
             "{name}: sum of squares {ours_squares:e}, Keras {:e} (relative {relative:e} > {allowed:e}); sum {:e} vs {:e}",

@@ -342,11 +342,20 @@ fn a_checkpoint_carries_its_run_and_split() {
     let mut crafted = Trainer::resume("crafted", &reseeded, &device).expect("reads");
     let err = crafted.triplets(&data).err().map(|err| err.to_string()).unwrap_or_default();
     assert!(err.contains("could not be rebuilt bit for bit"), "{err}");
+    // A version-1 checkpoint: its settings under "config", no run, no data record.
     let old = edited(&|file| {
         file.metadata.insert("format".into(), "tripletlab-checkpoint-v1".into());
+        let run = file.metadata.remove("run").expect("a run");
+        file.metadata.insert("config".into(), run);
+        file.metadata.remove("data");
     });
     let err = Trainer::resume("old.safetensors", &old, &device).err().map(|err| err.to_string()).unwrap_or_default();
     assert!(err.contains("tripletlab-checkpoint-v1") && err.contains("cannot be resumed"), "{err}");
+    let undated = edited(&|file| {
+        file.metadata.remove("data");
+    });
+    let err = Trainer::resume("undated", &undated, &device).err().map(|err| err.to_string()).unwrap_or_default();
+    assert!(err.contains("records no data"), "{err}");
     // Its weights still load, as a version-1 file's did.
     assert!(tripletlab_core::train::load_encoder("old.safetensors", &old, &device).is_ok());
 }

@@ -39,9 +39,6 @@ impl Trainer {
     /// asynchronously, so it works on WebGPU in a browser; the bytes are the same natively and in
     /// wasm.
     pub async fn checkpoint(&self) -> Result<Vec<u8>, TrainError> {
-        let Some(data) = &self.data else {
-            return Err(TrainError::Checkpoint("the run has not built its triplets yet: nothing to save".into()));
-        };
         let mut file = weights::export(&self.inference_model()).await.map_err(TrainError::Readback)?;
         if let Some(best) = &self.best {
             for (name, tensor) in &best.tensors {
@@ -52,7 +49,11 @@ impl Trainer {
         let json = |value: serde_json::Result<String>| value.map_err(|err| TrainError::Checkpoint(err.to_string()));
         file.metadata.insert("format".into(), CHECKPOINT_FORMAT.into());
         file.metadata.insert("run".into(), json(serde_json::to_string(&self.spec))?);
-        file.metadata.insert("data".into(), json(serde_json::to_string(data))?);
+        // A trainer stepped on triplets given by hand (the Keras parity test) has no data record:
+        // its checkpoint holds the weights and Adam's state, and is refused for resuming.
+        if let Some(data) = &self.data {
+            file.metadata.insert("data".into(), json(serde_json::to_string(data))?);
+        }
         file.metadata.insert("state".into(), json(serde_json::to_string(&self.state))?);
         file.to_bytes().map_err(|err| TrainError::Checkpoint(err.to_string()))
     }
@@ -71,14 +72,27 @@ impl Trainer {
                      still be used (`tripletlab embed --weights`)."
                 )));
             }
-            Some(other) => return Err(fail(format!("format '{other}' is not one this version reads"))),
+            Some(other) if other.starts_with("tripletlab-checkpoint-") => {
+                return Err(fail(format!("checkpoint format '{other}' is not one this version reads")));
+            }
+            Some(other) => {
+                return Err(fail(format!("not a Triplet Lab checkpoint (its format tag is '{other}': a weights file?)")));
+            }
             None => return Err(fail("not a Triplet Lab checkpoint (no checkpoint format tag)".into())),
         }
         let read = |key: &str| tensors.metadata.get(key).map_or("", String::as_str);
         let spec: RunSpec =
             serde_json::from_str(read("run")).map_err(|err| fail(format!("unreadable run description: {err}")))?;
-        let data: RunData =
-            serde_json::from_str(read("data")).map_err(|err| fail(format!("unreadable data record: {err}")))?;
+        let data: RunData = match tensors.metadata.get("data") {
+            Some(text) => serde_json::from_str(text).map_err(|err| fail(format!("unreadable data record: {err}")))?,
+            None => {
+                return Err(fail(
+                    "it records no data (saved before its run built its triplets), so its held-out split cannot be \
+                     rebuilt: it cannot be resumed"
+                        .into(),
+                ));
+            }
+        };
         let state: TrainerState =
             serde_json::from_str(read("state")).map_err(|err| fail(format!("unreadable trainer state: {err}")))?;
         let optim = KerasAdam::import(&mut tensors, &device.clone().inner()).map_err(fail)?;
@@ -142,8 +156,11 @@ pub fn load_encoder(file: &str, bytes: &[u8], device: &Device) -> Result<LoadedE
     let key = match tensors.metadata.get("format").map(String::as_str) {
         Some(CHECKPOINT_FORMAT) => Some("run"),
         Some(CHECKPOINT_FORMAT_V1) => Some("config"),
-        Some(other) => return Err(fail(format!("{file}: format '{other}' is not one this version reads"))),
-        None => None,
+        Some(other) if other.starts_with("tripletlab-checkpoint-") => {
+            return Err(fail(format!("{file}: checkpoint format '{other}' is not one this version reads")));
+        }
+        // A weights file (the shipped one is tagged `tripletlab-mobilenetv2-v1`), or another's.
+        _ => None,
     };
     if let Some(key) = key {
         let part: EncoderPart = serde_json::from_str(tensors.metadata.get(key).map_or("", String::as_str))
