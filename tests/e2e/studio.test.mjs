@@ -327,7 +327,11 @@ describe("checkpoints as files", { timeout: 600_000 }, () => {
     assert.deepEqual([sizes.train, sizes.heldOut], [report.train_triplets, report.held_out_triplets], sizes.line);
     const shown = await page.getByTestId("auc").innerText();
     assert.match(shown, /^AUC (0|1)\.\d{3} after 2 epochs/);
-    assert.ok(Math.abs(aucOf(shown) - report.held_out.summary.auc) <= 0.0005 + 1e-9, `${shown} vs the CLI's ${report.held_out.summary.auc}`);
+    // The same weights on the same pairs; WebAssembly's and the native build's float32 differ in
+    // the last bits, which reorders near-tied pairs of this barely trained model (one swap of 40 x
+    // 40 pairs moves the AUC by 0.000625; 0.0014 was seen): a few swaps are allowed, a different
+    // held-out set is not (the counts above, and the page checks the split's hash).
+    assert.ok(Math.abs(aucOf(shown) - report.held_out.summary.auc) <= 0.005, `${shown} vs the CLI's ${report.held_out.summary.auc}`);
     assertClean(session, []);
     await page.close();
   });

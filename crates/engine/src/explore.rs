@@ -98,10 +98,10 @@ async fn run_search(explorer: Option<&Explorer>, query: SearchQuery, k: u32) -> 
         SearchQuery::Image(image) => {
             let at = index.position(image).ok_or_else(|| format!("Image {image} is not on the current map."))?;
             let label = index.labels[at];
-            let class = explorer.data.class_names.get(usize::from(label)).cloned().unwrap_or_default();
             let row = index.row(at).to_vec();
             (
-                format!("image {image} ({class})"),
+                // The page adds the class from `label`.
+                format!("image {image}"),
                 explorer.data.image(image as usize).to_vec(),
                 Some(label),
                 row,
