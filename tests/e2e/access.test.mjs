@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 
 import { serveDist } from "../support/server.mjs";
 import { launch, openRecorded } from "../support/browser.mjs";
-import { loadSynthetic, tinySettings, waitForPhase, waitForStep } from "../support/studio.mjs";
+import { globalStep, loadSynthetic, tinySettings, waitForPhase, waitForStep } from "../support/studio.mjs";
+import { loadVerdict } from "../support/dataset.mjs";
 
 const AXE = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
@@ -53,6 +54,64 @@ describe("accessibility and layout", { timeout: 300_000 }, () => {
     await page.getByRole("button", { name: "Resume", exact: true }).click();
     assert.equal(await waitForPhase(page, ["finished", "failed"], 180_000), "finished");
     assert.deepEqual(await seriousViolations(page), [], "after a run");
+    await page.close();
+  });
+
+  // A visitor without a mouse: every control on the way to a run is reached with Tab, shows where
+  // the focus is, and works with Enter, Space or typing.
+  test("a run started and stopped with the keyboard alone", async () => {
+    const { page } = await openRecorded(browser, server.url);
+    await page.getByTestId("backend-cpu").waitFor();
+    await page.getByTestId("dataset-select").waitFor({ timeout: 60_000 });
+    const tabTo = async (what, matches) => {
+      for (let presses = 0; presses < 300; presses += 1) {
+        await page.keyboard.press("Tab");
+        const found = await page.evaluate(matches);
+        if (found) {
+          const visible = await page.evaluate(() => {
+            const style = getComputedStyle(document.activeElement);
+            return style.outlineStyle !== "none" || style.boxShadow !== "none";
+          });
+          assert.ok(visible, `${what} shows that it has the focus`);
+          return;
+        }
+      }
+      throw new Error(`${what} cannot be reached with Tab`);
+    };
+    const byTestId = (id) => new Function(`return document.activeElement?.dataset?.testid === ${JSON.stringify(id)}`);
+    const byText = (text) => new Function(`return document.activeElement?.textContent?.trim() === ${JSON.stringify(text)}`);
+    const byLabel = (label) =>
+      new Function(`const el = document.activeElement; return !!el?.labels && [...el.labels].some((l) => l.textContent.trim() === ${JSON.stringify(label)});`);
+
+    await tabTo("the CPU backend", byTestId("backend-cpu"));
+    await page.keyboard.press("Space");
+    assert.ok(await page.getByTestId("backend-cpu").isChecked());
+    await tabTo("the dataset list", byTestId("dataset-select"));
+    const wanted = await page.getByTestId("dataset-select").evaluate((el) => [...el.options].findIndex((o) => o.textContent.startsWith("synthetic-shapes")));
+    const current = await page.getByTestId("dataset-select").evaluate((el) => el.selectedIndex);
+    for (let at = current; at < wanted; at += 1) await page.keyboard.press("ArrowDown");
+    for (let at = current; at > wanted; at -= 1) await page.keyboard.press("ArrowUp");
+    await tabTo("Load", byTestId("dataset-load"));
+    await page.keyboard.press("Enter");
+    assert.equal((await loadVerdict(page)).state, "ready");
+    await tabTo("Quick demo", byText("Quick demo"));
+    await page.keyboard.press("Enter");
+    for (const [label, value] of [["Images", "48"], ["Epochs", "30"], ["Patience", "30"]]) {
+      await tabTo(label, byLabel(label));
+      await page.keyboard.press("Control+A");
+      await page.keyboard.type(value);
+    }
+    await tabTo("Start training", byText("Start training"));
+    assert.equal(await page.getByLabel("Images", { exact: true }).inputValue(), "48", "typed, committed when the focus left");
+    await page.keyboard.press("Enter");
+    await waitForStep(page, 1);
+    await tabTo("Stop", byText("Stop"));
+    await page.keyboard.press("Enter");
+    assert.equal(await waitForPhase(page, ["stopped", "finished"]), "stopped");
+    assert.ok((await globalStep(page)) >= 1);
+    // The typed settings were the run's: 48 images make at most 24 triplets.
+    const [, train, heldOut] = (await page.getByTestId("run-line").innerText()).match(/(\d+) training and (\d+) held-out triplets/);
+    assert.ok(Number(train) + Number(heldOut) <= 24, `${train} + ${heldOut} triplets from 48 images`);
     await page.close();
   });
 
