@@ -302,12 +302,16 @@ pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoVie
                     on:drop=on_drop
                     on:paste=on_paste
                 >
-                    "Click a point on the map, or drop, paste or "
+                    // One sentence, then the file button on its own line (inside the sentence, the
+                    // browser's file widget broke it in two).
+                    <p>
+                        "Click a point on the map, or drop, paste or choose a picture of your own: it is resized to "
+                        "32 x 32 and embedded in this browser; it never leaves it."
+                    </p>
                     <label class="file-button">
-                        "choose a picture"
+                        "Choose a picture"
                         <input type="file" accept="image/*" data-testid="search-file" on:change=on_pick />
                     </label>
-                    " of your own: it is resized to 32 x 32 and embedded in this browser; it never leaves it."
                 </div>
                 <SearchResultsView state=state class_name=Callback::new(class_name) />
             </section>

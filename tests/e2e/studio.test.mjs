@@ -18,6 +18,7 @@ import {
   longTasksSince,
   lossSummary,
   now,
+  phase,
   screenshot,
   setNumber,
   tinySettings,
@@ -222,6 +223,13 @@ describe("training studio on the CPU", { timeout: 600_000 }, () => {
     assert.equal(await waitForPhase(page, ["stopped", "failed"]), "stopped");
     assert.match(await page.getByTestId("notice").innerText(), /Stopped\. The checkpoint is stored/);
     assert.equal(await page.getByRole("button", { name: "Start training" }).isEnabled(), true);
+    // After a run, a damaged checkpoint is refused with a message too (once it showed nothing),
+    // naming the file once.
+    await page.getByLabel("Import checkpoint").setInputFiles({ name: "broken.safetensors", mimeType: "application/octet-stream", buffer: Buffer.from("not a checkpoint") });
+    await page.waitForFunction(() => /Choose a/.test(document.querySelector('[data-testid="notice"]')?.innerText ?? ""), null, { timeout: 30_000 });
+    const refusal = await page.getByTestId("notice").innerText();
+    assert.equal(refusal.split("broken.safetensors").length - 1, 1, refusal);
+    assert.equal(await phase(page), "stopped", "the stopped run's state stays");
     assertClean(session, []);
     await page.close();
   });

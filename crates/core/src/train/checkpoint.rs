@@ -62,7 +62,8 @@ impl Trainer {
     /// [`Self::triplets`], which rebuilds exactly the split it trained with.
     pub fn resume(file: &str, bytes: &[u8], device: &Device) -> Result<Self, TrainError> {
         let fail = |reason: String| TrainError::Checkpoint(format!("{file}: {reason}"));
-        let mut tensors = TensorFile::parse(file, bytes).map_err(|err| fail(err.to_string()))?;
+        // The format's errors name the file already.
+        let mut tensors = TensorFile::parse(file, bytes).map_err(|err| TrainError::Checkpoint(err.to_string()))?;
         match tensors.metadata.get("format").map(String::as_str) {
             Some(CHECKPOINT_FORMAT) => {}
             Some(CHECKPOINT_FORMAT_V1) => {
