@@ -229,6 +229,12 @@ describe("embedding map and search", { timeout: 300_000 }, () => {
     assert.ok(similarities[0] - similarities[7] > 0.005, `the similarities differ: ${similarities}`);
     assert.ok(similarities[0] < 1, `not collapsed: ${similarities}`);
     assert.ok(!hits.some((hit) => hit.image === queried), `the query (image ${queried}) is not its own hit: ${JSON.stringify(hits)}`);
+    // The README's two pictures, when asked for (`TRIPLETLAB_README_SHOTS=1 cargo xtask test`):
+    // a finished run's ROC curve and the embedding map with a search, from this non-collapsed run.
+    if (process.env.TRIPLETLAB_README_SHOTS) {
+      await page.locator("section.card:has(> #roc-title)").screenshot({ path: "../docs/images/finished-run.png" });
+      await page.locator("section.card:has(> #map-title)").screenshot({ path: "../docs/images/embedding-map.png" });
+    }
     assert.deepEqual(errorsIn(log), [], log.join("\n"));
     await page.close();
   });
