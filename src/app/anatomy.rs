@@ -127,7 +127,12 @@ pub fn TripletAnatomy(state: TrainState) -> impl IntoView {
                 </table>
                 <p data-testid="anatomy-verdict">{verdict}</p>
                 <p class="hint" data-testid="anatomy-batch">{batch_line}</p>
-                <p class="hint">"Distances are cosine distances (1 - cosine similarity) of the held-out images, as the recipe's loss measures them."</p>
+                <p class="hint">
+                    {move || match measure() {
+                        Distance::Cosine => "Distances are cosine distances (1 - cosine similarity) of the held-out images, as the recipe's loss measures them.",
+                        Distance::Euclidean => "Distances are euclidean (straight-line) distances between the held-out images' embeddings, as this run's loss measures them.",
+                    }}
+                </p>
             </section>
         </Show>
     }

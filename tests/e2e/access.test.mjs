@@ -1,6 +1,7 @@
 // Accessibility and layout, checked the way a classroom meets the page: axe-core (serious and
-// critical violations) before, during and after a run; no horizontal scroll on a phone (390 px
-// wide) or a projector (1280 x 720).
+// critical violations) before, during and after a run, light and dark; a run started and stopped
+// with the keyboard alone; no horizontal scroll on a phone (390 px wide) or a projector
+// (1280 x 720).
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { after, before, describe, test } from "node:test";
@@ -54,6 +55,10 @@ describe("accessibility and layout", { timeout: 300_000 }, () => {
     await page.getByRole("button", { name: "Resume", exact: true }).click();
     assert.equal(await waitForPhase(page, ["finished", "failed"], 180_000), "finished");
     assert.deepEqual(await seriousViolations(page), [], "after a run");
+    // The dark scheme (prefers-color-scheme) meets the same bar.
+    await page.emulateMedia({ colorScheme: "dark" });
+    assert.equal(await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor), "rgb(15, 20, 32)", "dark");
+    assert.deepEqual(await seriousViolations(page), [], "after a run, dark");
     await page.close();
   });
 
