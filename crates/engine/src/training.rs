@@ -9,7 +9,7 @@ use burn::tensor::Device;
 use tripletlab_core::data::Dataset;
 use tripletlab_core::data::triplets::{Triplet, TripletSet};
 use tripletlab_core::model::{MobileNetV2, weights};
-use tripletlab_core::run::RunSpec;
+use tripletlab_core::run::{RunDataError, RunSpec};
 use tripletlab_core::train::{EpochRecord, OnData, StepReport, Steps, TrainError, Trainer};
 use web_time::Instant;
 
@@ -89,6 +89,9 @@ impl From<TrainError> for Failure {
                  on the CPU if WebGPU keeps failing, or with a smaller batch."
             }
             TrainError::Checkpoint(_) => "Start a new run, or import a checkpoint made by Triplet Lab.",
+            TrainError::Data(RunDataError::EmptySide { .. } | RunDataError::Triplets(_)) => {
+                "Use more images or a larger held-out share."
+            }
             TrainError::Data(_) => "Load the dataset the run was trained on, then resume.",
             TrainError::Spec(_) => "Change the setting named above and start again.",
             TrainError::NoTriplets
