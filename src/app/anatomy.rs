@@ -26,7 +26,8 @@ fn distances(evaluation: &Evaluation, k: usize, measure: Distance) -> Option<(u3
 pub fn TripletAnatomy(state: TrainState) -> impl IntoView {
     let chosen = RwSignal::new(0usize);
     let margin = move || state.run.with(|run| run.as_ref().map_or(0.4, |run| run.settings.run.loss.margin));
-    let measure = move || state.run.with(|run| run.as_ref().map_or(Distance::Cosine, |run| run.settings.run.loss.distance));
+    let measure =
+        move || state.run.with(|run| run.as_ref().map_or(Distance::Cosine, |run| run.settings.run.loss.distance));
     let latest = Memo::new(move |_| state.evaluations.with(|all| all.last().cloned()));
     let shown = move || latest.with(|e| e.as_ref().map_or(0, |e| e.gallery.len() / 2));
     let images = move || {

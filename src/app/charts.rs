@@ -190,4 +190,3 @@ pub fn image_url(chw: &[u8]) -> String {
     }
     format!("data:image/bmp;base64,{}", base64::engine::general_purpose::STANDARD.encode(&bmp))
 }
-

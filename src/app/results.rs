@@ -119,7 +119,11 @@ fn RocChart(state: TrainState, verification: Memo<Option<Verification>>, thresho
 
 /// Histograms of the genuine and impostor pairs' similarities.
 #[component]
-fn Distributions(latest: Memo<Option<Evaluation>>, threshold: RwSignal<f64>, measure: Signal<Distance>) -> impl IntoView {
+fn Distributions(
+    latest: Memo<Option<Evaluation>>,
+    threshold: RwSignal<f64>,
+    measure: Signal<Distance>,
+) -> impl IntoView {
     const BINS: usize = 40;
     let chart = move || {
         latest.with(|evaluation| {

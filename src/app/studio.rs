@@ -526,7 +526,9 @@ fn SettingsFields(settings: RwSignal<TrainSettings>) -> impl IntoView {
     let set_held_out = Callback::new(move |percent: f64| settings.update(|s| s.run.data.held_out = percent / 100.0));
     let augment = Signal::derive(move || settings.with(|s| !s.run.augmentation.is_off()));
     let set_augment = Callback::new(move |on: bool| {
-        settings.update(|s| s.run.augmentation = if on { Augmentation { flip: true, crop_padding: 4 } } else { Augmentation::default() })
+        settings.update(|s| {
+            s.run.augmentation = if on { Augmentation { flip: true, crop_padding: 4 } } else { Augmentation::default() }
+        })
     });
     view! {
         <div class="fields">

@@ -81,12 +81,7 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
     } else {
         weights::seeded_init(&model_config, 42, &device)?
     };
-    let config = RunSpec {
-        batch_size: args.batch,
-        epochs: 1_000,
-        model: model_config.clone(),
-        ..RunSpec::default()
-    };
+    let config = RunSpec { batch_size: args.batch, epochs: 1_000, model: model_config.clone(), ..RunSpec::default() };
     let mut trainer = Trainer::new(model, config, &device);
     let mut seconds = Vec::new();
     for step in 0..args.warmup + args.steps {

@@ -202,7 +202,10 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
                 weights::load(&args.weights.display().to_string(), &bytes, &spec.model, &device)?
             } else {
                 if spec.model.width != 1.0 && !args.no_pretrained {
-                    eprintln!("note: width {} has no pretrained weights; starting from random weights", spec.model.width);
+                    eprintln!(
+                        "note: width {} has no pretrained weights; starting from random weights",
+                        spec.model.width
+                    );
                 }
                 weights::seeded_init(&spec.model, spec.seed, &device)?
             };
@@ -327,59 +330,77 @@ impl TrainArgs {
             }
             None => RunSpec::tutorial(),
         };
-        let mut set = |given: bool, apply: &mut dyn FnMut(&mut RunSpec)| {
-            if given {
-                apply(&mut spec);
-            }
-        };
-        set(self.no_pretrained, &mut |s| s.pretrained = false);
-        if let Some(width) = self.width {
-            set(true, &mut |s| {
-                s.model.width = width;
-                s.pretrained &= width == 1.0;
-            });
+        if self.no_pretrained {
+            spec.pretrained = false;
         }
-        set(self.augment, &mut |s| s.augmentation = Augmentation { flip: true, crop_padding: 4 });
-        macro_rules! flag {
-            ($arg:ident, $s:ident => $apply:expr) => {
-                if let Some(value) = self.$arg {
-                    let $s = &mut spec;
-                    $apply(value);
-                }
+        if let Some(width) = self.width {
+            spec.model.width = width;
+            spec.pretrained &= width == 1.0;
+        }
+        if self.augment {
+            spec.augmentation = Augmentation { flip: true, crop_padding: 4 };
+        }
+        if let Some(v) = self.bn_momentum {
+            spec.model.bn_momentum = v;
+        }
+        if let Some(v) = self.epochs {
+            spec.epochs = v;
+        }
+        if let Some(v) = self.batch {
+            spec.batch_size = v;
+        }
+        if let Some(v) = self.lr {
+            spec.learning_rate = v;
+        }
+        if let Some(v) = self.margin {
+            spec.loss.margin = v;
+        }
+        if let Some(v) = self.patience {
+            spec.patience = v;
+        }
+        if let Some(v) = self.seed {
+            spec.seed = v;
+        }
+        if let Some(v) = self.held_out {
+            spec.data.held_out = v;
+        }
+        if let Some(v) = self.images {
+            spec.data.images = v;
+        }
+        if let Some(v) = self.split {
+            spec.data.split = v.into_split();
+        }
+        if let Some(v) = self.scaling {
+            spec.scaling = v.into_scaling();
+        }
+        if let Some(v) = self.distance {
+            spec.loss.distance = match v {
+                DistanceArg::Cosine => Distance::Cosine,
+                DistanceArg::Euclidean => Distance::Euclidean,
             };
         }
-        flag!(bn_momentum, s => |v| s.model.bn_momentum = v);
-        flag!(epochs, s => |v| s.epochs = v);
-        flag!(batch, s => |v| s.batch_size = v);
-        flag!(lr, s => |v| s.learning_rate = v);
-        flag!(margin, s => |v| s.loss.margin = v);
-        flag!(patience, s => |v| s.patience = v);
-        flag!(seed, s => |v| s.seed = v);
-        flag!(held_out, s => |v| s.data.held_out = v);
-        flag!(images, s => |v| s.data.images = v);
-        flag!(split, s => |v: SplitArg| s.data.split = v.into_split());
-        flag!(scaling, s => |v: ScalingArg| s.scaling = v.into_scaling());
-        flag!(distance, s => |v| s.loss.distance = match v {
-            DistanceArg::Cosine => Distance::Cosine,
-            DistanceArg::Euclidean => Distance::Euclidean,
-        });
-        flag!(reduction, s => |v| s.loss.reduction = match v {
-            ReductionArg::MeanWithZeros => Reduction::MeanWithZeros,
-            ReductionArg::MeanOverActive => Reduction::MeanOverActive,
-        });
-        flag!(passes, s => |v| s.passes = match v {
-            PassesArg::Separate => BranchPasses::Separate,
-            PassesArg::Concatenated => BranchPasses::Concatenated,
-        });
-        flag!(mining, s => |v: MiningArg| s.mining = v.strategy().map(|strategy| {
-            let (classes, per_class) = s.mining.map_or(DEFAULT_PK, |m| (m.classes, m.per_class));
-            MiningConfig { strategy, classes, per_class }
-        }));
+        if let Some(v) = self.reduction {
+            spec.loss.reduction = match v {
+                ReductionArg::MeanWithZeros => Reduction::MeanWithZeros,
+                ReductionArg::MeanOverActive => Reduction::MeanOverActive,
+            };
+        }
+        if let Some(v) = self.passes {
+            spec.passes = match v {
+                PassesArg::Separate => BranchPasses::Separate,
+                PassesArg::Concatenated => BranchPasses::Concatenated,
+            };
+        }
+        if let Some(v) = self.mining {
+            let (classes, per_class) = spec.mining.map_or(DEFAULT_PK, |m| (m.classes, m.per_class));
+            spec.mining = v.strategy().map(|strategy| MiningConfig { strategy, classes, per_class });
+        }
         for (count, is_p) in [(self.classes_per_batch, true), (self.images_per_class, false)] {
             let Some(count) = count else { continue };
             let Some(mining) = spec.mining.as_mut() else {
                 return Err(CliError::Usage(
-                    "--classes-per-batch and --images-per-class need --mining (batch-all, batch-hard or semi-hard)".into(),
+                    "--classes-per-batch and --images-per-class need --mining (batch-all, batch-hard or semi-hard)"
+                        .into(),
                 ));
             };
             if is_p {
@@ -444,11 +465,44 @@ mod tests {
     fn flags_make_the_run_description() {
         assert_eq!(spec_of(&[]), Ok(RunSpec::tutorial()), "no flags: the recipe");
         let flags = [
-            "--no-pretrained", "--width", "0.5", "--bn-momentum", "0.9", "--epochs", "3", "--batch", "16", "--lr",
-            "0.002", "--margin", "0.3", "--patience", "5", "--seed", "9", "--distance", "euclidean", "--reduction",
-            "mean-over-active", "--passes", "concatenated", "--scaling", "symmetric", "--split", "image",
-            "--held-out", "0.25", "--images", "500", "--augment", "--mining", "batch-hard", "--classes-per-batch",
-            "6", "--images-per-class", "3",
+            "--no-pretrained",
+            "--width",
+            "0.5",
+            "--bn-momentum",
+            "0.9",
+            "--epochs",
+            "3",
+            "--batch",
+            "16",
+            "--lr",
+            "0.002",
+            "--margin",
+            "0.3",
+            "--patience",
+            "5",
+            "--seed",
+            "9",
+            "--distance",
+            "euclidean",
+            "--reduction",
+            "mean-over-active",
+            "--passes",
+            "concatenated",
+            "--scaling",
+            "symmetric",
+            "--split",
+            "image",
+            "--held-out",
+            "0.25",
+            "--images",
+            "500",
+            "--augment",
+            "--mining",
+            "batch-hard",
+            "--classes-per-batch",
+            "6",
+            "--images-per-class",
+            "3",
         ];
         let expected = RunSpec {
             data: DataSpec { images: 500, held_out: 0.25, split: HeldOutSplit::ByImage },
@@ -486,7 +540,8 @@ mod tests {
         assert!(err.contains("need --mining"), "{err}");
         let err = spec_of(&["--epochs", "0"]).expect_err("refused");
         assert!(err.contains("epochs 0 is outside"), "{err}");
-        let err = spec_of(&["--width", "0.75", "--settings", "preset=tutorial&fast=1&mining=batch-all"]).expect_err("no");
+        let err =
+            spec_of(&["--width", "0.75", "--settings", "preset=tutorial&fast=1&mining=batch-all"]).expect_err("no");
         assert!(err.contains("fast mode"), "{err}");
     }
 }

@@ -181,7 +181,10 @@ mod tests {
         assert_eq!(all.len(), 900);
         assert!(all.windows(2).all(|pair| pair[0] < pair[1]), "sorted and distinct");
         assert_eq!(map_images(&triplets, 10).len(), 100, "never fewer than 100 when there are");
-        assert_eq!(map_images(&triplets, 450), evenly_spaced(900, 450).into_iter().map(|at| at as u32).collect::<Vec<_>>());
+        assert_eq!(
+            map_images(&triplets, 450),
+            evenly_spaced(900, 450).into_iter().map(|at| at as u32).collect::<Vec<_>>()
+        );
     }
 
     #[test]

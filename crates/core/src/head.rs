@@ -9,16 +9,15 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::data::Dataset;
-use crate::data::triplets::{Triplet, distinct_images};
 use crate::data::triplets::TripletSet;
+use crate::data::triplets::{Triplet, distinct_images};
 use crate::metrics::Verification;
 use crate::model::{InputScaling, MobileNetV2};
 use crate::optim::KerasAdam;
 use crate::random::SeededRng;
 use crate::run::{Reduction, RunSpec};
 use crate::train::{
-    BatchLoss, EpochRecord, HeldOutScores, StepReport, Steps, TrainError, distance_score, embed_images,
-    is_improvement, read_f32, row_distance,
+    BatchLoss, EpochRecord, HeldOutScores, StepReport, Steps, TrainError, embed_images, is_improvement, read_f32,
 };
 
 /// The backbone's templates of a set of images, computed once.
@@ -235,12 +234,12 @@ impl HeadTrainer {
     }
 
     /// The recipe's evaluation with the head, scored as the full trainer scores (see
-    /// [`pair_score`]): the held-out (anchor, positive) pairs, then (anchor, negative).
+    /// [`crate::run::Distance::similarity`]): the held-out (anchor, positive) pairs, then (anchor, negative).
     pub async fn held_out_scores(&self, held_out: &[Triplet]) -> Result<HeldOutScores, TrainError> {
         let distances = self.held_out_distances(held_out).await?;
         let distance = self.spec.loss.distance;
-        let mut scores: Vec<f64> = distances.iter().map(|(ap, _)| distance_score(distance, *ap)).collect();
-        scores.extend(distances.iter().map(|(_, an)| distance_score(distance, *an)));
+        let mut scores: Vec<f64> = distances.iter().map(|(ap, _)| distance.similarity(*ap)).collect();
+        scores.extend(distances.iter().map(|(_, an)| distance.similarity(*an)));
         let labels: Vec<bool> = (0..2 * held_out.len()).map(|at| at < held_out.len()).collect();
         let summary = Verification::new(&scores, &labels)?.summary();
         Ok(HeldOutScores { scores, labels, summary })
@@ -270,7 +269,7 @@ impl HeadTrainer {
                 let a = project(t.anchor)?;
                 let p = project(t.positive)?;
                 let n = project(t.negative)?;
-                Ok((row_distance(distance, &a, &p), row_distance(distance, &a, &n)))
+                Ok((distance.of_rows(&a, &p), distance.of_rows(&a, &n)))
             })
             .collect()
     }

@@ -118,8 +118,10 @@ async fn run_search(explorer: Option<&Explorer>, query: SearchQuery, k: u32) -> 
         }
     };
     let found = index.search(&embedding, k as usize, exclude).map_err(|err| err.to_string())?;
-    let hits =
-        found.into_iter().map(|hit| SearchHit { image: hit.image, label: hit.label, similarity: hit.similarity }).collect();
+    let hits = found
+        .into_iter()
+        .map(|hit| SearchHit { image: hit.image, label: hit.label, similarity: hit.similarity })
+        .collect();
     Ok(SearchResults { query: description, picture, label, hits })
 }
 

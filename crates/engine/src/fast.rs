@@ -14,7 +14,8 @@ use tripletlab_core::train::{Steps, TrainError};
 use web_time::Instant;
 
 use crate::describe;
-use crate::training::{Driven, Failure, Run, drive, send_evaluation};
+use crate::drive::{Driven, drive};
+use crate::training::{Failure, Run, send_evaluation};
 use tripletlab_protocol::{Event, RunHistory, RunInfo, TrainSettings};
 
 /// Images embedded per forward pass of the frozen encoder.

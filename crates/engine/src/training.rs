@@ -15,15 +15,15 @@ use web_time::Instant;
 
 use crate::cache::FileCache;
 use crate::explore::{Explorer, map_event};
-use tripletlab_core::explore::{MapIndex, map_images};
 use crate::store::{self, SavedMeta};
 use crate::{Devices, Responder, dataset, describe, net};
+use tripletlab_core::explore::{MapIndex, map_images};
 use tripletlab_protocol::{
     BackendChoice, EpochEvent, Evaluation, Event, GalleryPair, RunHistory, RunInfo, SavedRunInfo, StepEvent,
     TrainSettings,
 };
 
-pub(crate) use crate::drive::{Driven, drive};
+use crate::drive::{Driven, drive};
 
 /// Where the pretrained MobileNetV2 (width 1.0) is served, and its SHA-256.
 const WEIGHTS_URL: &str = "./public/weights/mobilenetv2_1.0.safetensors";
@@ -316,13 +316,7 @@ impl Training<'_> {
         };
         let embed_millis = started.elapsed().as_secs_f64() * 1000.0;
         let mut sent = self.run.session.sent_thumbnails.borrow_mut();
-        let map = map_event(
-            &mut explorer,
-            self.settings.run.seed,
-            (epoch, global_step),
-            &mut sent,
-            embed_millis,
-        );
+        let map = map_event(&mut explorer, self.settings.run.seed, (epoch, global_step), &mut sent, embed_millis);
         drop(sent);
         *self.run.session.explorer.borrow_mut() = Some(Rc::new(explorer));
         match map {

@@ -161,9 +161,8 @@ fn page_key(lesson: &mut Lesson, map_images: &mut u32, key: &str, value: &str) -
                     Some(control) if !lesson.hidden.contains(&control) => lesson.hidden.push(control),
                     Some(_) => {}
                     None => {
-                        outcome = Err(format!(
-                            "hide: '{name}' is not one of backend, dataset, settings, checkpoints, recipe"
-                        ))
+                        outcome =
+                            Err(format!("hide: '{name}' is not one of backend, dataset, settings, checkpoints, recipe"))
                     }
                 }
             }

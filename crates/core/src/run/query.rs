@@ -159,9 +159,8 @@ pub fn apply(spec: &mut RunSpec, key: &str, value: &str) -> Option<Result<(), St
     let outcome = match key {
         "images" => number(key, value, IMAGES).map(|n| spec.data.images = n as usize),
         "held_out" => number(key, value, HELD_OUT_PERCENT).map(|p| spec.data.held_out = p / 100.0),
-        "split" => choice(key, value, ["triplet", "image"]).map(|by_image| {
-            spec.data.split = if by_image { HeldOutSplit::ByImage } else { HeldOutSplit::ByTriplet }
-        }),
+        "split" => choice(key, value, ["triplet", "image"])
+            .map(|by_image| spec.data.split = if by_image { HeldOutSplit::ByImage } else { HeldOutSplit::ByTriplet }),
         "width" => number(key, value, range(WIDTHS[0], WIDTHS[3])).and_then(|width| {
             if !WIDTHS.contains(&width) {
                 return Err(format!("width={value} is not 0.35, 0.5, 0.75 or 1"));
@@ -173,9 +172,8 @@ pub fn apply(spec: &mut RunSpec, key: &str, value: &str) -> Option<Result<(), St
         "pretrained" => {
             choice(key, value, ["0", "1"]).map(|pretrained| spec.pretrained = pretrained && spec.model.width == 1.0)
         }
-        "inputs" => choice(key, value, ["unit", "symmetric"]).map(|symmetric| {
-            spec.scaling = if symmetric { InputScaling::Symmetric } else { InputScaling::Unit }
-        }),
+        "inputs" => choice(key, value, ["unit", "symmetric"])
+            .map(|symmetric| spec.scaling = if symmetric { InputScaling::Symmetric } else { InputScaling::Unit }),
         "margin" => number(key, value, MARGIN).map(|v| spec.loss.margin = v),
         "lr" => number(key, value, LEARNING_RATE).map(|v| spec.learning_rate = v),
         "beta1" => number(key, value, BETA).map(|v| spec.adam.beta_1 = v),
@@ -184,15 +182,13 @@ pub fn apply(spec: &mut RunSpec, key: &str, value: &str) -> Option<Result<(), St
         "batch" => whole(key, value, BATCH).map(|v| spec.batch_size = v as usize),
         "epochs" => whole(key, value, EPOCHS).map(|v| spec.epochs = v as usize),
         "patience" => whole(key, value, PATIENCE).map(|v| spec.patience = v as usize),
-        "distance" => choice(key, value, ["cosine", "euclidean"]).map(|euclidean| {
-            spec.loss.distance = if euclidean { Distance::Euclidean } else { Distance::Cosine }
-        }),
+        "distance" => choice(key, value, ["cosine", "euclidean"])
+            .map(|euclidean| spec.loss.distance = if euclidean { Distance::Euclidean } else { Distance::Cosine }),
         "reduction" => choice(key, value, ["mean", "active"]).map(|active| {
             spec.loss.reduction = if active { Reduction::MeanOverActive } else { Reduction::MeanWithZeros }
         }),
-        "passes" => choice(key, value, ["separate", "concatenated"]).map(|one| {
-            spec.passes = if one { BranchPasses::Concatenated } else { BranchPasses::Separate }
-        }),
+        "passes" => choice(key, value, ["separate", "concatenated"])
+            .map(|one| spec.passes = if one { BranchPasses::Concatenated } else { BranchPasses::Separate }),
         "bn_momentum" => number(key, value, BN_MOMENTUM).map(|v| spec.model.bn_momentum = v),
         "seed" => whole(key, value, SEED).map(|v| spec.seed = v),
         "flip" => choice(key, value, ["0", "1"]).map(|flip| spec.augmentation.flip = flip),

@@ -77,7 +77,9 @@ impl Trainer {
                 return Err(fail(format!("checkpoint format '{other}' is not one this version reads")));
             }
             Some(other) => {
-                return Err(fail(format!("not a Triplet Lab checkpoint (its format tag is '{other}': a weights file?)")));
+                return Err(fail(format!(
+                    "not a Triplet Lab checkpoint (its format tag is '{other}': a weights file?)"
+                )));
             }
             None => return Err(fail("not a Triplet Lab checkpoint (no checkpoint format tag)".into())),
         }

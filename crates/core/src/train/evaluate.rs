@@ -8,9 +8,7 @@ use super::step::triplet_images;
 use super::{TrainError, Trainer, read_f32};
 use crate::data::Dataset;
 use crate::data::triplets::{Triplet, distinct_images};
-use crate::metrics::{
-    Retrieval, RetrievalConfig, Verification, VerificationSummary, retrieval,
-};
+use crate::metrics::{Retrieval, RetrievalConfig, Verification, VerificationSummary, retrieval};
 use crate::model::input::images_to_tensor;
 use crate::model::{InputScaling, MobileNetV2};
 use crate::run::Distance;
@@ -89,17 +87,7 @@ pub async fn embed_images(
     Ok(rows)
 }
 
-/// How similar two templates are, from their distance (see [`Distance::similarity`]).
-pub fn distance_score(distance: Distance, d: f64) -> f64 {
-    distance.similarity(d)
-}
-
-/// The distance between two templates under `distance` (see [`Distance::of_rows`]).
-pub fn row_distance(distance: Distance, a: &[f32], b: &[f32]) -> f64 {
-    distance.of_rows(a, b)
-}
-
-/// The recipe's evaluation: similarities ([`distance_score`]) of the held-out (anchor, positive)
+/// The recipe's evaluation: similarities ([`Distance::similarity`]) of the held-out (anchor, positive)
 /// pairs, labelled genuine, then of the (anchor, negative) pairs, labelled impostor, with their
 /// verification summary (ROC AUC, EER, operating points).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -127,8 +115,8 @@ pub async fn held_out_scores(
     let positives = embed_all(|t| t.positive).await?;
     let negatives = embed_all(|t| t.negative).await?;
     let mut scores = Vec::with_capacity(2 * held_out.len());
-    scores.extend(anchors.iter().zip(&positives).map(|(a, p)| distance_score(distance, row_distance(distance, a, p))));
-    scores.extend(anchors.iter().zip(&negatives).map(|(a, n)| distance_score(distance, row_distance(distance, a, n))));
+    scores.extend(anchors.iter().zip(&positives).map(|(a, p)| distance.similarity(distance.of_rows(a, p))));
+    scores.extend(anchors.iter().zip(&negatives).map(|(a, n)| distance.similarity(distance.of_rows(a, n))));
     let labels: Vec<bool> = (0..2 * held_out.len()).map(|at| at < held_out.len()).collect();
     let summary = Verification::new(&scores, &labels)?.summary();
     Ok(HeldOutScores { scores, labels, summary })

@@ -24,9 +24,9 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 pub use checkpoint::{CHECKPOINT_FORMAT, LoadedEncoder, load_encoder};
-pub use evaluate::{HeldOutScores, distance_score, embed, embed_images, held_out_scores, row_distance};
-pub(crate) use step::is_improvement;
+pub use evaluate::{HeldOutScores, embed, embed_images, held_out_scores};
 pub use run_loop::{Next, OnData, Steps, advance};
+pub(crate) use step::is_improvement;
 pub(crate) use step::{BatchLoss, read_f32};
 
 use crate::data::Dataset;
@@ -236,4 +236,3 @@ impl Trainer {
         self.data.as_ref()
     }
 }
-

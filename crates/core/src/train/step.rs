@@ -111,8 +111,7 @@ impl Trainer {
         self.last_images.clone_from(&images);
         let n = images.len();
         // Augmented as the fixed triplets are (it was silently left out here once).
-        let mut augment =
-            (!self.spec.augmentation.is_off()).then_some((&self.spec.augmentation, &mut self.state.rng));
+        let mut augment = (!self.spec.augmentation.is_off()).then_some((&self.spec.augmentation, &mut self.state.rng));
         let pixels = image_pixels(data, images.iter().copied(), &mut augment);
         let batch = images_to_tensor(pixels.iter().map(Vec::as_slice), self.spec.scaling, &self.device);
         let embeddings = self.model.forward(batch);
@@ -151,7 +150,15 @@ impl Trainer {
                 return Err(TrainError::NotFinite(value));
             }
             let (positive, negative) = chosen.active_means;
-            (loss, BatchLoss { loss: value, active_fraction: 1.0, mean_positive_distance: positive, mean_negative_distance: negative })
+            (
+                loss,
+                BatchLoss {
+                    loss: value,
+                    active_fraction: 1.0,
+                    mean_positive_distance: positive,
+                    mean_negative_distance: negative,
+                },
+            )
         } else {
             drop(matrix);
             let device = self.device.clone();
@@ -234,7 +241,6 @@ impl Trainer {
         self.model = restored.fork(&self.device).train();
         Ok(())
     }
-
 }
 
 /// Anchor, positive and negative images of `triplets` as three `[n, 3, 32, 32]` tensors, each image
@@ -281,7 +287,13 @@ pub(crate) fn is_improvement(val_loss: f64, best: Option<f64>) -> bool {
 /// one class, negative of another, hinge above 0), as `[1]`. Each anchor's positives are
 /// gathered into `[n, K - 1]` and set against its row of negatives: the largest tensors are
 /// `[n, K - 1, n]`, never a row of embeddings per triplet.
-pub(crate) fn batch_all_loss(matrix: Tensor<2>, labels: &[u8], margin: f64, active: usize, device: &Device) -> Tensor<1> {
+pub(crate) fn batch_all_loss(
+    matrix: Tensor<2>,
+    labels: &[u8],
+    margin: f64,
+    active: usize,
+    device: &Device,
+) -> Tensor<1> {
     let n = labels.len();
     let positives: Vec<Vec<usize>> =
         (0..n).map(|a| (0..n).filter(|&p| p != a && labels[p] == labels[a]).collect()).collect();
@@ -301,7 +313,8 @@ pub(crate) fn batch_all_loss(matrix: Tensor<2>, labels: &[u8], margin: f64, acti
     let real = Tensor::<2>::from_data(TensorData::new(real, [n, width]), device);
     let negatives = Tensor::<2>::from_data(TensorData::new(negatives, [n, n]), device);
     let positive_distances = matrix.clone().gather(1, index);
-    let hinges = (positive_distances.unsqueeze_dim::<3>(2) - matrix.unsqueeze_dim::<3>(1)).add_scalar(margin).clamp_min(0.0);
+    let hinges =
+        (positive_distances.unsqueeze_dim::<3>(2) - matrix.unsqueeze_dim::<3>(1)).add_scalar(margin).clamp_min(0.0);
     let mask = real.unsqueeze_dim::<3>(2) * negatives.unsqueeze_dim::<3>(1);
     (hinges * mask).sum().div_scalar(active.max(1) as f64)
 }
@@ -391,7 +404,8 @@ mod tests {
             }
         }
         let matrix = Tensor::<2>::from_data(TensorData::new(values, [5, 5]), &device);
-        let value = batch_all_loss(matrix, &labels, 0.1, active, &device).into_data().try_into_vec::<f32>().expect("f32")[0];
+        let value =
+            batch_all_loss(matrix, &labels, 0.1, active, &device).into_data().try_into_vec::<f32>().expect("f32")[0];
         assert!((f64::from(value) - expected / active as f64).abs() < 1e-6, "{value} vs {}", expected / active as f64);
     }
 
