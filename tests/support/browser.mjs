@@ -30,6 +30,7 @@ export async function openPage(browser, url) {
   page.on("pageerror", (err) => log.push(`[pageerror] ${err.message}`));
   page.on("worker", (worker) => log.push(`[worker started] ${worker.url()}`));
   await page.goto(url);
+  await mounted(page);
   return { page, log };
 }
 
@@ -46,5 +47,14 @@ export async function openRecorded(browser, url, { before } = {}) {
   page.on("request", (request) => requests.push(request.url()));
   if (before) await before(page);
   await page.goto(url);
+  await mounted(page);
   return { page, log, requests };
+}
+
+/**
+ * Resolves once the app has mounted: `goto` waits for the document's load event, which can come
+ * before the page's wasm has run and drawn anything (a count taken then is 0).
+ */
+async function mounted(page) {
+  await page.locator("main.layout").waitFor({ timeout: 30_000 });
 }
