@@ -142,7 +142,7 @@ describe("faults on the CPU", { timeout: 600_000 }, () => {
     });
     await page.getByRole("button", { name: "Start training" }).click();
     assert.equal(await waitForPhase(page, ["failed", "running"]), "failed");
-    assert.match(await page.getByTestId("phase").innerText(), /pretrained weights arrived damaged \(their SHA-256 differs\)/);
+    assert.match(await page.getByTestId("phase").innerText(), /pretrained weights arrived damaged \(their size or SHA-256 differs from weights\.json's\)/);
 
     serve = "oversized";
     await page.getByRole("button", { name: "Start training" }).click();
@@ -150,6 +150,16 @@ describe("faults on the CPU", { timeout: 600_000 }, () => {
     assert.match(await page.getByTestId("phase").innerText(), /larger than the 9057304 bytes expected of it/);
 
     await page.unroute(WEIGHTS);
+
+    // The site's weights.json decides what is fetched: one naming a file outside its folder is refused.
+    await page.route("**/weights/weights.json", (route) =>
+      route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify({ format: 1, file: "../index.html", bytes: 100, sha256: "0".repeat(64), description: "x" }) }),
+    );
+    await page.getByRole("button", { name: "Start training" }).click();
+    assert.equal(await waitForPhase(page, ["failed", "running"]), "failed");
+    assert.match(await page.getByTestId("phase").innerText(), /weights\.json is not a weights manifest: "\.\.\/index\.html" is not a plain file name/);
+    await page.unroute("**/weights/weights.json");
+
     await page.getByRole("button", { name: "Start training" }).click();
     await waitForStep(page, 1);
     await page.getByRole("button", { name: "Stop" }).click();

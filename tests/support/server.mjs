@@ -18,18 +18,26 @@ const TYPES = {
 export const DIST = resolve(import.meta.dirname, "..", "..", "dist");
 
 /**
- * Serve `root` on a free port of 127.0.0.1. Resolves to { url, requests, faults, close }.
+ * Serve `root` on a free port of 127.0.0.1, under the path `base` (a hosted site's sub-path; any
+ * other path is 404). Resolves to { url, requests, sent, faults, close }: `url` ends with `base`,
+ * `sent` lists `{ path, bytes }` of each body sent.
  *
  * `faults` injects failures the way a real network fails, below what the browser can see:
  * `faults.push({ path: "/x.bin", cut: 0.5 })` makes the next request of a path ending so send the
  * headers and half the body, then drop the connection (each fault is used once).
  */
-export async function serveDist(root = DIST) {
+export async function serveDist(root = DIST, { base = "/" } = {}) {
   const requests = [];
+  const sent = [];
   const faults = [];
   const server = createServer(async (req, res) => {
-    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-    requests.push(path);
+    const full = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    requests.push(full);
+    if (!full.startsWith(base)) {
+      res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${full}`);
+      return;
+    }
+    const path = "/" + full.slice(base.length);
     const fault = faults.findIndex((fault) => path.endsWith(fault.path));
     const cut = fault >= 0 ? faults.splice(fault, 1)[0].cut : undefined;
     const file = normalize(join(root, path.endsWith("/") ? path + "index.html" : path));
@@ -50,6 +58,7 @@ export async function serveDist(root = DIST) {
         res.write(body.subarray(0, Math.floor(body.length * cut)), () => setTimeout(() => res.destroy(), 50));
         return;
       }
+      sent.push({ path: full, bytes: body.length });
       res.end(body);
     } catch {
       res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${path}`);
@@ -58,8 +67,9 @@ export async function serveDist(root = DIST) {
   await new Promise((ready) => server.listen(0, "127.0.0.1", ready));
   const { port } = server.address();
   return {
-    url: `http://127.0.0.1:${port}/`,
+    url: `http://127.0.0.1:${port}${base}`,
     requests,
+    sent,
     faults,
     close: () => new Promise((done) => server.close(done)),
   };

@@ -53,10 +53,10 @@ pub fn cli_recipe_run(root: &Path, data: &str, report: &str) -> Result<(), Failu
     run::status(&mut cmd)
 }
 
-/// Real CIFAR-10 when it can be had (the archive named by `TRIPLETLAB_CIFAR`, an earlier
-/// preparation, or a download), and the synthetic set in any case. Says which it serves.
-pub fn prepare_for_serving(root: &Path) -> Result<(), Failure> {
-    let data = root.join(PUBLIC_DATA);
+/// Real CIFAR-10 in `data` when it can be had (the archive named by `TRIPLETLAB_CIFAR`, an earlier
+/// preparation, or a download), and the synthetic set in any case. Says which it serves, and
+/// returns whether real CIFAR-10 is there.
+pub fn prepare_for_serving(root: &Path, data: &Path) -> Result<bool, Failure> {
     let cifar_out = data.join("cifar-10");
     let cifar_out_text = cifar_out.display().to_string();
     let real = if let Ok(source) = std::env::var(CIFAR_ENV) {
@@ -86,5 +86,5 @@ pub fn prepare_for_serving(root: &Path) -> Result<(), Failure> {
     } else {
         println!("xtask: serving {real}, and the SYNTHETIC shapes dataset");
     }
-    Ok(())
+    Ok(!real.is_empty())
 }

@@ -1,4 +1,4 @@
-//! Developer commands: `cargo xtask serve`, `cargo xtask test`, `cargo xtask bench` and
+//! Developer commands: `cargo xtask serve`, `cargo xtask site`, `cargo xtask test`, `cargo xtask bench` and
 //! `cargo xtask fuzz`.
 //!
 //! Each command first installs what it is missing (and nothing it already has), so a fresh
@@ -9,6 +9,7 @@ mod data;
 mod fuzz;
 mod quality;
 mod run;
+mod site;
 mod soak;
 mod suite;
 mod tools;
@@ -22,6 +23,12 @@ usage: cargo xtask <command>
 
 commands:
   serve   install what is missing, then serve the page on http://127.0.0.1:8080 (trunk serve)
+  site --out DIR [--as-built]
+          the page as a folder of static files for any web host (root or sub-path), offline
+          after one visit: release build, datasets (real CIFAR-10 by serve's rules, and the
+          synthetic set), weights (TRIPLETLAB_WEIGHTS=FILE with TRIPLETLAB_WEIGHTS_DESCRIPTION
+          for others), _headers, service worker; --as-built: from dist/ as it is, its data too
+          (what the browser tests serve), without building
   test    install what is missing, then run the native tests, replay the fuzz corpora, build
           the page and run the browser tests in headless Chromium
           --long: then the soaks too (page and CLI, TRIPLETLAB_SOAK_MINUTES each, default 30)
@@ -45,6 +52,7 @@ fn main() -> ExitCode {
             [flag] if flag == "--long" => suite::test_all(true),
             _ => Err(Failure::new(format!("usage: cargo xtask test [--long]\n\n{USAGE}"))),
         },
+        Some("site") => site::site(&run::repo_root(), &args[1..]),
         Some("fuzz") => fuzz::fuzz(&run::repo_root(), &args[1..]),
         Some("soak") => {
             let root = run::repo_root();
@@ -78,7 +86,7 @@ fn main() -> ExitCode {
 fn serve() -> Result<(), Failure> {
     let root = run::repo_root();
     tools::ensure_web_tools(&root)?;
-    data::prepare_for_serving(&root)?;
+    data::prepare_for_serving(&root, &root.join(data::PUBLIC_DATA))?;
     println!("xtask: serving on http://127.0.0.1:8080 (Ctrl-C stops)");
     // No autoreload: its inline script would be refused by the page's Content-Security-Policy.
     run::status(run::command("trunk", &root).args(["serve", "--no-autoreload"]))

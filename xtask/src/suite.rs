@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use crate::run::{self, Failure, command};
-use crate::{data, soak, tools};
+use crate::{data, site, soak, tools};
 
 /// Install what is missing, then run: native tests (core and CLI on flex, plus the lavapipe wgpu
 /// tests), the replay of the fuzz corpora, the page's Trunk build, and the browser end-to-end
@@ -23,7 +23,7 @@ pub fn test_all(long: bool) -> Result<(), Failure> {
         ok
     };
 
-    stage("native tests (core, protocol, CLI)", &mut || {
+    stage("native tests (core, protocol, CLI, xtask)", &mut || {
         run::status(command("cargo", &root).args([
             "test",
             "-p",
@@ -32,6 +32,8 @@ pub fn test_all(long: bool) -> Result<(), Failure> {
             "tripletlab-protocol",
             "-p",
             "tripletlab-cli",
+            "-p",
+            "xtask",
             "--",
             "--include-ignored",
         ]))
@@ -46,7 +48,9 @@ pub fn test_all(long: bool) -> Result<(), Failure> {
         // A checkpoint made by the native CLI, for the page's import test.
         data::cli_checkpoint(&root, "dist/public/data/synthetic-shapes", "dist/e2e/cli.checkpoint.safetensors")?;
         // The recipe's run a browser test makes, trained natively, to compare their losses.
-        data::cli_recipe_run(&root, "dist/public/data/synthetic-shapes", "dist/e2e/cli-recipe.report.json")
+        data::cli_recipe_run(&root, "dist/public/data/synthetic-shapes", "dist/e2e/cli-recipe.report.json")?;
+        // The same build as a hosted site, for the sub-path and offline tests.
+        site::assemble(&root, &root.join("dist/e2e/site"), site::Data::AsBuilt).map(|_| ())
     });
     if built {
         stage("browser tests (headless Chromium)", &mut || {

