@@ -30,13 +30,20 @@ const hex = (buffer) => [...new Uint8Array(buffer)].map((b) => b.toString(16).pa
 const sha256 = async (buffer) => hex(await crypto.subtle.digest("SHA-256", buffer));
 const at = (path) => new URL(path, self.registration.scope).href;
 
+// The browser's HTTP cache first (the page has usually just fetched the file: no second
+// download), then the server itself when that copy is not this build's.
 async function fetchVerified(path, expected) {
-  const response = await fetch(at(path), { cache: "no-cache" });
-  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
-  const body = await response.arrayBuffer();
-  const found = await sha256(body);
-  if (found !== expected) throw new Error(`${path} changed during the install (SHA-256 ${found}, expected ${expected})`);
-  return new Response(body, { headers: { "content-type": response.headers.get("content-type") ?? "" } });
+  let found = "";
+  for (const cache of ["default", "reload"]) {
+    const response = await fetch(at(path), { cache });
+    if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+    const body = await response.arrayBuffer();
+    found = await sha256(body);
+    if (found === expected) {
+      return new Response(body, { headers: { "content-type": response.headers.get("content-type") ?? "" } });
+    }
+  }
+  throw new Error(`${path} is not this build's (SHA-256 ${found}, expected ${expected}): a deployment changed it`);
 }
 
 async function precache() {

@@ -17,8 +17,18 @@ pub fn BackendPanel(state: BackendState, on_check: Callback<()>) -> impl IntoVie
 
     view! {
         <section class="card" aria-labelledby="backend-title">
-            <h3 id="backend-title">"Compute backend"</h3>
+            <h3 id="backend-title"><span class="step">"1"</span>"Compute backend"</h3>
             <p class="adapter" data-testid="adapter-line">{move || adapter_line(state.adapter.get())}</p>
+            // Why there is no adapter, one click away: the path stays short on a projector.
+            {move || match state.adapter.get() {
+                Some(AdapterReport::Unavailable(why)) => Some(view! {
+                    <details class="why" data-testid="adapter-why">
+                        <summary>"Why, and how to get WebGPU"</summary>
+                        <p>{why.explain()}</p>
+                    </details>
+                }),
+                _ => None,
+            }}
             <fieldset class="backend-choice" disabled=running>
                 <legend>"Train on"</legend>
                 <label>
@@ -43,12 +53,14 @@ pub fn BackendPanel(state: BackendState, on_check: Callback<()>) -> impl IntoVie
                     " CPU (WebAssembly, slower)"
                 </label>
             </fieldset>
-            <button data-testid="ping-button" disabled=running on:click=move |_| on_check.run(())>
-                "Check backend"
-            </button>
-            <p class="ping" data-testid="ping-result" data-state=move || ping_state_name(&state.ping.get())>
-                {move || ping_line(state.ping.get())}
-            </p>
+            <div class="row check">
+                <button data-testid="ping-button" disabled=running on:click=move |_| on_check.run(())>
+                    "Check backend"
+                </button>
+                <p class="ping" data-testid="ping-result" data-state=move || ping_state_name(&state.ping.get())>
+                    {move || ping_line(state.ping.get())}
+                </p>
+            </div>
         </section>
     }
 }
@@ -66,8 +78,8 @@ fn adapter_line(adapter: Option<AdapterReport>) -> String {
             let name = if name.is_empty() { "unnamed adapter".to_string() } else { name };
             format!("WebGPU adapter: {name}, {kind}")
         }
-        Some(AdapterReport::Unavailable(why)) => {
-            format!("No WebGPU adapter. {} Training will use the CPU backend instead.", why.explain())
+        Some(AdapterReport::Unavailable(_)) => {
+            "No WebGPU adapter. Training will use the CPU backend instead.".to_string()
         }
     }
 }

@@ -123,7 +123,7 @@ pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoVi
 
     view! {
         <section class="card" aria-labelledby="dataset-title">
-            <h3 id="dataset-title">"Dataset"</h3>
+            <h3 id="dataset-title"><span class="step">"2"</span>"Dataset"</h3>
             {move || match state.list.get() {
                 ListState::Loading => view! { <p class="muted">"Looking for datasets..."</p> }.into_any(),
                 ListState::Failed(message) => view! {
@@ -169,11 +169,14 @@ pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoVi
                     </div>
                 }.into_any(),
             }}
-            <label
-                class="dropzone"
+            // Dropping files works on the closed line too.
+            <details
+                class="own-files"
                 on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default()
                 on:drop=on_drop
             >
+            <summary>"Or your own CIFAR-10 files (drop them here)"</summary>
+            <label class="dropzone">
                 "Or use your own CIFAR-10: drop "
                 <code>"cifar-10-binary.tar.gz"</code>
                 " (or the .bin files with batches.meta.txt) here, or "
@@ -187,6 +190,7 @@ pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoVi
                 />
                 <span class="muted">" Read in your browser; nothing is uploaded."</span>
             </label>
+            </details>
             <LoadStatus state=state retry=Callback::new(retry) />
         </section>
     }

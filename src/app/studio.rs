@@ -6,7 +6,7 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 
 use tripletlab_core::data::augment::Augmentation;
-use tripletlab_core::run::{BranchPasses, Distance, InputScaling, query};
+use tripletlab_core::run::{BranchPasses, Distance, InputScaling, RunSpec, query};
 use tripletlab_protocol::{
     BackendChoice, Command, EpochEvent, Evaluation, Event, RunHistory, RunInfo, SavedRunInfo, StepEvent, TrainSettings,
 };
@@ -237,7 +237,7 @@ pub fn StudioPanel(
 
     view! {
         <section class="card" aria-labelledby="settings-title" hidden=hide_settings data-testid="settings-card">
-            <h3 id="settings-title">"Settings"</h3>
+            <h3 id="settings-title"><span class="step">"3"</span>"Choose a recipe"</h3>
             <div class="row">
                 <button
                     class="secondary"
@@ -254,13 +254,12 @@ pub fn StudioPanel(
                     "Quick demo"
                 </button>
             </div>
-            <fieldset class="settings" disabled=active>
-                <legend class="visually-hidden">"Training settings"</legend>
-                <SettingsFields settings=state.settings />
-            </fieldset>
+            <p class="settings-summary" data-testid="settings-summary">
+                {move || state.settings.with(|s| settings_summary(&s.run))}
+            </p>
         </section>
         <section class="card" aria-labelledby="run-title">
-            <h3 id="run-title">"Run"</h3>
+            <h3 id="run-title"><span class="step">"4"</span>"Run"</h3>
             <Show when=move || state.saved.get().is_some() && !active()>
                 <div class="saved" role="status" data-testid="saved-run">
                     <p>{move || state.saved.get().map(describe_saved).unwrap_or_default()}</p>
@@ -323,7 +322,36 @@ pub fn StudioPanel(
                 </label>
             </div>
         </section>
+        // Every setting, one click away: a first visit sees the path, not twenty controls.
+        <details class="card all-settings" data-testid="all-settings" hidden=hide_settings>
+            <summary>"All settings"</summary>
+            <fieldset class="settings" disabled=active>
+                <legend class="visually-hidden">"Training settings"</legend>
+                <SettingsFields settings=state.settings />
+            </fieldset>
+        </details>
     }
+}
+
+/// The run in one line, under the recipe buttons: what Start will do.
+fn settings_summary(run: &RunSpec) -> String {
+    let start = if run.pretrained { "pretrained weights" } else { "random weights" };
+    let distance = match run.loss.distance {
+        Distance::Cosine => "cosine",
+        Distance::Euclidean => "euclidean",
+    };
+    let images = if run.data.images == 0 { "all".to_string() } else { run.data.images.to_string() };
+    let fast = if run.fast_mode { ", fast mode (a head on frozen features)" } else { "" };
+    format!(
+        "MobileNetV2 width {:?} from {start}, {images} images ({}% held out), batch {}, {} epoch{}, margin {:?} ({distance}), learning rate {}{fast}.",
+        run.model.width,
+        (run.data.held_out * 100.0).round(),
+        run.batch_size,
+        run.epochs,
+        if run.epochs == 1 { "" } else { "s" },
+        run.loss.margin,
+        run.learning_rate,
+    )
 }
 
 fn describe_saved(saved: SavedRunInfo) -> String {

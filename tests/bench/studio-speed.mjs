@@ -1,9 +1,11 @@
 // Page figures for the training studio (a benchmark: prints numbers, asserts nothing).
-//   node tests/bench/studio-speed.mjs [--steps N] [--backend cpu|webgpu|both] [--width 1|0.35] [--batch 64]
-// Serves dist/ (build it first: trunk build --release, plus a prepared dataset), then for each
+//   node tests/bench/studio-speed.mjs [--steps N] [--backend cpu|webgpu|both] [--width 1|0.35] [--batch 64] [--root DIR]
+// Serves dist/ (build it first: trunk build --release, plus a prepared dataset), or DIR (a site
+// from `cargo xtask site`), then for each
 // backend: time from navigation to the first training step (second visit: dataset shards and
 // weights in the browser's cache), triplets/s over the steps after the first, and the bytes the
 // first visit transferred by kind.
+import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 
 import { serveDist } from "../support/server.mjs";
@@ -16,12 +18,13 @@ const { values } = parseArgs({
     backend: { type: "string", default: "both" },
     width: { type: "string", default: "1" },
     batch: { type: "string", default: "64" },
+    root: { type: "string" },
   },
 });
 const steps = Number(values.steps);
 const backends = values.backend === "both" ? ["cpu", "webgpu"] : [values.backend];
 
-const server = await serveDist();
+const server = await serveDist(values.root ? resolve(values.root) : undefined);
 const kind = (url) => {
   if (url.endsWith(".wasm")) return "wasm";
   if (url.endsWith(".js")) return "js";

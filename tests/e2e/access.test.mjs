@@ -101,6 +101,8 @@ describe("accessibility and layout", { timeout: 300_000 }, () => {
     assert.equal((await loadVerdict(page)).state, "ready");
     await tabTo("Quick demo", byText("Quick demo"));
     await page.keyboard.press("Enter");
+    await tabTo("All settings", byText("All settings"));
+    await page.keyboard.press("Enter");
     for (const [label, value] of [["Images", "48"], ["Epochs", "30"], ["Patience", "30"]]) {
       await tabTo(label, byLabel(label));
       await page.keyboard.press("Control+A");
@@ -117,6 +119,34 @@ describe("accessibility and layout", { timeout: 300_000 }, () => {
     // The typed settings were the run's: 48 images make at most 24 triplets.
     const [, train, heldOut] = (await page.getByTestId("run-line").innerText()).match(/(\d+) training and (\d+) held-out triplets/);
     assert.ok(Number(train) + Number(heldOut) <= 24, `${train} + ${heldOut} triplets from 48 images`);
+    await page.close();
+  });
+
+  // An educator on a projector: what it does and the way to a run, in the first screen.
+  test("the first screen at 1280 x 720 shows the four steps and Start, the rest one click away", async () => {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    await page.goto(server.url);
+    await page.locator("main.layout").waitFor();
+    const steps = await page.locator("h3 .step").evaluateAll((spans) => spans.map((span) => span.parentElement.textContent.trim()));
+    assert.deepEqual(steps, ["1Compute backend", "2Dataset", "3Choose a recipe", "4Run"]);
+    for (const target of [page.getByRole("button", { name: "Reproduce the tutorial" }), page.getByRole("button", { name: "Start training" })]) {
+      const box = await target.boundingBox();
+      assert.ok(box && box.y + box.height <= 720, `${await target.innerText()} is in the first screen (${JSON.stringify(box)})`);
+    }
+    assert.equal(await page.getByTestId("all-settings").evaluate((el) => el.open), false, "every setting is one click away");
+    // What Start will run, in one line: the quick demo, then the tutorial's recipe (docs/recipe.md).
+    const summary = page.getByTestId("settings-summary");
+    assert.equal(
+      await summary.innerText(),
+      "MobileNetV2 width 0.35 from random weights, 400 images (20% held out), batch 16, 3 epochs, margin 0.4 (cosine), learning rate 0.003.",
+    );
+    await page.getByRole("button", { name: "Reproduce the tutorial" }).click();
+    assert.equal(
+      await summary.innerText(),
+      "MobileNetV2 width 1.0 from pretrained weights, all images (5% held out), batch 64, 50 epochs, margin 0.4 (cosine), learning rate 0.0001.",
+    );
+    await page.getByText("All settings").click();
+    assert.equal(await page.getByLabel("Images", { exact: true }).isVisible(), true);
     await page.close();
   });
 

@@ -87,6 +87,9 @@ describe("without WebGPU", { timeout: 2 * SLOW }, () => {
     const line = await page.getByTestId("adapter-line").innerText();
     assert.match(line, /^No WebGPU adapter\./, `${line}\npage log:\n${log.join("\n")}`);
     assert.match(line, /CPU backend/, line);
+    // The reason is one click away.
+    await page.getByTestId("adapter-why").locator("summary").click();
+    assert.match(await page.getByTestId("adapter-why").innerText(), /WebGPU/);
     assert.ok(await page.getByTestId("backend-webgpu").isDisabled());
     assert.ok(await page.getByTestId("backend-cpu").isChecked());
     assert.equal(cpu.state, "ok", `${cpu.text}\npage log:\n${log.join("\n")}`);

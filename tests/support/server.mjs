@@ -19,7 +19,7 @@ export const DIST = resolve(import.meta.dirname, "..", "..", "dist");
 
 /**
  * Serve `root` on a free port of 127.0.0.1, under the path `base` (a hosted site's sub-path; any
- * other path is 404). Resolves to { url, requests, sent, faults, close }: `url` ends with `base`,
+ * other path is 404). Resolves to { url, requests, sent, faults, setDown, close }: `url` ends with `base`,
  * `sent` lists `{ path, bytes }` of each body sent.
  *
  * `faults` injects failures the way a real network fails, below what the browser can see:
@@ -30,9 +30,14 @@ export async function serveDist(root = DIST, { base = "/" } = {}) {
   const requests = [];
   const sent = [];
   const faults = [];
+  const state = { down: false };
   const server = createServer(async (req, res) => {
     const full = decodeURIComponent(new URL(req.url, "http://x").pathname);
     requests.push(full);
+    if (state.down) {
+      req.socket.destroy();
+      return;
+    }
     if (!full.startsWith(base)) {
       res.writeHead(404, { "content-type": "text/plain" }).end(`not found: ${full}`);
       return;
@@ -71,6 +76,10 @@ export async function serveDist(root = DIST, { base = "/" } = {}) {
     requests,
     sent,
     faults,
+    /** Like a network gone: every connection is dropped unanswered (still recorded). */
+    setDown: (down) => {
+      state.down = down;
+    },
     close: () => new Promise((done) => server.close(done)),
   };
 }

@@ -38,8 +38,15 @@ export async function loadSynthetic(page) {
   if (verdict.state !== "ready") throw new Error(`dataset did not load: ${verdict.text}`);
 }
 
+/** Open "All settings" (closed on a first visit: the path shows only the recipe buttons). */
+export async function allSettings(page) {
+  const details = page.getByTestId("all-settings");
+  if (!(await details.evaluate((el) => el.open))) await details.locator("summary").click();
+}
+
 /** Fill a numeric setting by its label, committing it as a visitor would (change on blur). */
 export async function setNumber(page, label, value) {
+  await allSettings(page);
   const input = page.getByLabel(label, { exact: true });
   await input.fill(String(value));
   await input.blur();
@@ -48,6 +55,7 @@ export async function setNumber(page, label, value) {
 /** The quick demo preset, shrunk to `images` images, `batch` triplets a step and `epochs` epochs. */
 export async function tinySettings(page, { images, heldOut = 25, batch = 4, epochs = 2 }) {
   await page.getByRole("button", { name: "Quick demo" }).click();
+  await allSettings(page);
   await setNumber(page, "Images", images);
   await setNumber(page, "Held out (%)", heldOut);
   await setNumber(page, "Batch size", batch);

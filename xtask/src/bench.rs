@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::run::{self, Failure, command};
-use crate::{data, tools};
+use crate::{data, site, tools};
 
 /// One row of the table.
 struct Row {
@@ -57,10 +57,17 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
     }
 
     // In the page: the built site with 2,000 synthetic images, driven by tests/bench/studio-speed.mjs.
+    // The same build as a hosted site (`cargo xtask site`: the worker through wasm-opt), for its
+    // transfer sizes and a CPU row of its own.
     run::status(command("trunk", root).args(["build", "--release"]))?;
     data::prepare_synthetic(root, "dist/public/data/synthetic-shapes", 2, 1000)?;
+    let site_dir = out.join("site");
+    site::assemble(root, &site_dir, site::Data::AsBuilt)?;
+    let site_text = site_dir.display().to_string();
     let mut page = Vec::new();
-    for (backend, width, batch, steps) in [("cpu", "1", "64", "3"), ("webgpu", "0.35", "16", "2")] {
+    for (backend, width, batch, steps, site) in
+        [("cpu", "1", "64", "3", false), ("cpu", "1", "64", "3", true), ("webgpu", "0.35", "16", "2", false)]
+    {
         let mut node = command("node", &root.join("tests"));
         node.args([
             "bench/studio-speed.mjs",
@@ -73,6 +80,9 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
             "--steps",
             steps,
         ]);
+        if site {
+            node.args(["--root", &site_text]);
+        }
         let Some(stdout) = run::stdout_of(&mut node) else {
             println!("xtask: page {backend} skipped: the benchmark script failed");
             continue;
@@ -81,7 +91,11 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
             let report: Value = serde_json::from_str(line).map_err(|err| Failure::new(format!("page bench: {err}")))?;
             let tps = number(&report, &["triplets_per_second", "median"]);
             rows.push(Row {
-                name: format!("page {}", if backend == "cpu" { "CPU (flex in wasm)" } else { "WebGPU (SwiftShader)" }),
+                name: format!(
+                    "page {}{}",
+                    if backend == "cpu" { "CPU (flex in wasm)" } else { "WebGPU (SwiftShader)" },
+                    if site { ", site build (wasm-opt)" } else { "" }
+                ),
                 config: format!("width {width}, batch {batch}"),
                 triplets_per_second: tps,
                 ms_per_step: 1e3 * batch.parse::<f64>().unwrap_or(1.0) / tps,
@@ -92,7 +106,7 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
         }
     }
 
-    let sizes = transfer_sizes(root);
+    let sizes = transfer_sizes(root, &site_dir);
     println!("\n| row | config | triplets/s | ms/step | GFLOP/s | inference images/s |");
     println!("|---|---|---:|---:|---:|---:|");
     for row in &rows {
@@ -106,6 +120,8 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
     for (file, raw, gzip) in &sizes {
         println!("| {file} | {raw} | {gzip} |");
     }
+    let (raw, gzip) = sizes.iter().fold((0, 0), |(raw, gzip), (_, r, g)| (raw + r, gzip + g));
+    println!("| total (the site's first visit) | {raw} | {gzip} |");
     for report in &page {
         println!(
             "page {}: first step {} ms after navigation (first visit), {} ms (second visit)",
@@ -141,9 +157,8 @@ fn number(value: &Value, path: &[&str]) -> f64 {
     path.iter().fold(value, |value, key| &value[*key]).as_f64().unwrap_or(f64::NAN)
 }
 
-/// The wasm, JS and weights a first visit transfers: raw and gzip -9 sizes.
-fn transfer_sizes(root: &Path) -> Vec<(String, u64, u64)> {
-    let dist = root.join("dist");
+/// The wasm, JS and weights a first visit of the site transfers: raw and gzip -9 sizes.
+fn transfer_sizes(root: &Path, dist: &Path) -> Vec<(String, u64, u64)> {
     let mut files: Vec<_> = fs::read_dir(&dist)
         .into_iter()
         .flatten()
@@ -158,7 +173,7 @@ fn transfer_sizes(root: &Path) -> Vec<(String, u64, u64)> {
         .filter_map(|path| {
             let raw = fs::metadata(&path).ok()?.len();
             let gzip = run::stdout_bytes(command("gzip", root).arg("-9c").arg(&path))?.len() as u64;
-            let name = path.strip_prefix(&dist).unwrap_or(&path).display().to_string();
+            let name = path.strip_prefix(dist).unwrap_or(&path).display().to_string();
             Some((name, raw, gzip))
         })
         .collect()

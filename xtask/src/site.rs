@@ -89,6 +89,7 @@ pub fn assemble(root: &Path, out: &Path, data: Data) -> Result<Built, Failure> {
         Data::AsBuilt => out.join(data::PUBLIC_DATA).join("cifar-10/manifest.json").is_file(),
     };
     other_weights(root, out)?;
+    optimise_worker(root, out)?;
     let files = shell_files(out)?;
     let version = version_of(&files);
     write_service_worker(out, &version, &files)?;
@@ -131,6 +132,56 @@ fn copy_tree(from: &Path, to: &Path, skip: &Path) -> Result<(), Failure> {
             fs::copy(&path, &target).map_err(|err| io(&path, err))?;
         }
     }
+    Ok(())
+}
+
+/// wasm-opt's level for the worker (the engine, with burn): measured in docs/performance.md.
+const WASM_OPT_LEVEL: &str = "-Oz";
+/// Another level for a measurement (`-O3`, `-Os`, `-Oz`, or `none`), as the benchmark compares them.
+const WASM_OPT_ENV: &str = "TRIPLETLAB_WASM_OPT";
+/// The WebAssembly features the worker is built with (Rust's wasm32 defaults and +simd128).
+const WASM_FEATURES: [&str; 7] = [
+    "--enable-simd",
+    "--enable-bulk-memory",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-reference-types",
+    "--enable-multivalue",
+];
+
+/// The worker's WebAssembly through binaryen's wasm-opt. It takes minutes on burn's code, so the
+/// result is kept in the target directory under the input's SHA-256 and reused while the worker
+/// is unchanged. (The page's own wasm is left as Trunk wrote it: index.html carries its
+/// integrity hash, and it is 0.3 MB compressed.)
+fn optimise_worker(root: &Path, out: &Path) -> Result<(), Failure> {
+    let io = |path: &Path, err: std::io::Error| Failure::new(format!("{}: {err}", path.display()));
+    let level = std::env::var(WASM_OPT_ENV).unwrap_or_else(|_| WASM_OPT_LEVEL.to_string());
+    match level.as_str() {
+        "none" => return Ok(()),
+        "-O1" | "-O2" | "-O3" | "-O4" | "-Os" | "-Oz" => {}
+        other => return Err(Failure::new(format!("{WASM_OPT_ENV}={other}: use -O1 to -O4, -Os, -Oz or none"))),
+    }
+    let worker = out.join("worker_bg.wasm");
+    let bytes = fs::read(&worker).map_err(|err| io(&worker, err))?;
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let cache = target.join("wasm-opt");
+    let key = &hex(&Sha256::digest(&bytes))[..16];
+    let optimised = cache.join(format!("worker_bg-{key}{level}.wasm"));
+    if !optimised.is_file() {
+        tools::ensure_npm_packages(root)?;
+        fs::create_dir_all(&cache).map_err(|err| io(&cache, err))?;
+        let partial = optimised.with_extension("partial");
+        run::status(tools::wasm_opt(root).arg(&level).args(WASM_FEATURES).arg(&worker).arg("-o").arg(&partial))?;
+        fs::rename(&partial, &optimised).map_err(|err| io(&optimised, err))?;
+    }
+    fs::copy(&optimised, &worker).map_err(|err| io(&worker, err))?;
+    let after = fs::metadata(&worker).map_err(|err| io(&worker, err))?.len();
+    println!(
+        "xtask: worker wasm {:.1} MB -> {:.1} MB (wasm-opt {level})",
+        bytes.len() as f64 / 1e6,
+        after as f64 / 1e6
+    );
     Ok(())
 }
 

@@ -59,13 +59,29 @@ pub fn ensure_test_tools(root: &Path) -> Result<(), Failure> {
         apt_install(root, &missing)?;
     }
 
+    ensure_npm_packages(root)
+}
+
+/// The npm packages of `tests/` (playwright-core, axe-core, binaryen's wasm-opt), exactly as
+/// `tests/package-lock.json` pins them.
+pub fn ensure_npm_packages(root: &Path) -> Result<(), Failure> {
     let tests = root.join("tests");
-    let wanted = npm_locked_version(&tests, "playwright-core")?;
-    let have = fs::read_to_string(tests.join("node_modules/playwright-core/package.json")).ok();
-    if !have.is_some_and(|manifest| manifest.contains(&format!("\"version\": \"{wanted}\""))) {
-        run::status(command("npm", &tests).args(["ci", "--no-audit", "--no-fund"]))?;
+    for package in ["playwright-core", "axe-core", "binaryen"] {
+        let wanted = npm_locked_version(&tests, package)?;
+        let have = fs::read_to_string(tests.join("node_modules").join(package).join("package.json")).ok();
+        if !have.is_some_and(|manifest| manifest.contains(&format!("\"version\": \"{wanted}\""))) {
+            return run::status(command("npm", &tests).args(["ci", "--no-audit", "--no-fund"]));
+        }
     }
     Ok(())
+}
+
+/// binaryen's `wasm-opt` from npm (a WebAssembly build of it, run by Node), after
+/// [`ensure_npm_packages`].
+pub fn wasm_opt(root: &Path) -> std::process::Command {
+    let mut node = command("node", root);
+    node.arg("--max-old-space-size=8192").arg(root.join("tests/node_modules/binaryen/bin/wasm-opt"));
+    node
 }
 
 fn apt_install(root: &Path, packages: &[&str]) -> Result<(), Failure> {
