@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::run::{self, Failure, command};
-use crate::{data, site, tools};
+use crate::{data, quality, site, tools};
 
 /// One row of the table.
 struct Row {
@@ -54,6 +54,11 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
             gflop_per_second: number(&report, &["training_gflop_per_second"]),
             images_per_second: Some(number(&report, &["inference_images_per_second"])),
         });
+    }
+
+    // The tutorial's own Keras code on the same machine, when a Python with TensorFlow is there.
+    if let Some(row) = keras_row(root, &out, flops.get("1").copied().unwrap_or(f64::NAN))? {
+        rows.push(row);
     }
 
     // In the page: the built site with 2,000 synthetic images, driven by tests/bench/studio-speed.mjs.
@@ -146,6 +151,45 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
     fs::write(&path, text).map_err(|err| Failure::new(format!("{}: {err}", path.display())))?;
     println!("xtask: wrote {}", path.display());
     Ok(())
+}
+
+/// `tools/keras_speed.py` at the recipe's size, with the Python of `cargo xtask bench quality`
+/// (`TRIPLETLAB_PYTHON`, else `python3`); `None`, said, when it has no TensorFlow.
+fn keras_row(root: &Path, out: &Path, gflops_per_triplet: f64) -> Result<Option<Row>, Failure> {
+    let python = std::env::var(quality::PYTHON_ENV).unwrap_or_else(|_| "python3".to_string());
+    let has_keras = command(&python, root)
+        .args(["-c", "import tensorflow, keras, safetensors"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !has_keras {
+        println!(
+            "xtask: the Keras row is skipped: {python} has no TensorFlow/Keras/safetensors (pip install \
+             tensorflow-cpu==2.21.* keras==3.15.* safetensors, then set {})",
+            quality::PYTHON_ENV
+        );
+        return Ok(None);
+    }
+    let json = out.join("keras.json");
+    let json_text = json.display().to_string();
+    run::status(command(&python, root).args([
+        "tools/keras_speed.py",
+        "--batch",
+        "64",
+        "--steps",
+        "20",
+        "--json",
+        &json_text,
+    ]))?;
+    let report = read_json(&json)?;
+    let tps = number(&report, &["triplets_per_second"]);
+    Ok(Some(Row {
+        name: format!("Keras {} (TensorFlow CPU)", report["tensorflow"].as_str().unwrap_or("?")),
+        config: "width 1, batch 64".to_string(),
+        triplets_per_second: tps,
+        ms_per_step: number(&report, &["ms_per_step"]),
+        gflop_per_second: tps * gflops_per_triplet,
+        images_per_second: None,
+    }))
 }
 
 fn read_json(path: &Path) -> Result<Value, Failure> {

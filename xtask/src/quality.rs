@@ -9,7 +9,7 @@ use crate::data;
 use crate::run::{self, Failure, command};
 
 /// Python used for the Keras side: `TRIPLETLAB_PYTHON`, else `python3`.
-const PYTHON_ENV: &str = "TRIPLETLAB_PYTHON";
+pub const PYTHON_ENV: &str = "TRIPLETLAB_PYTHON";
 
 pub fn bench_quality(root: &Path, args: &[String]) -> Result<(), Failure> {
     let mut data_dir: Option<String> = None;
