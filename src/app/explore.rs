@@ -372,10 +372,11 @@ fn SearchResultsView(state: ExploreState, class_name: Callback<u8, String>) -> i
 fn map_caption(map: &EmbeddingMap) -> String {
     let share = |at: usize| map.explained.get(at).map_or(0.0, |share| 100.0 * share);
     format!(
-        "{} held-out images after {} epochs (step {}), on their first two principal components ({:.0}% and {:.0}% \
+        "{} held-out images after {} epoch{} (step {}), on their first two principal components ({:.0}% and {:.0}% \
          of the variance){}. Hover for the image; click to search with it.",
         map.images.len(),
         map.epoch,
+        if map.epoch == 1 { "" } else { "s" },
         map.global_step,
         share(0),
         share(1),

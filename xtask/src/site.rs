@@ -22,14 +22,6 @@ const WEIGHTS_DESCRIPTION_ENV: &str = "TRIPLETLAB_WEIGHTS_DESCRIPTION";
 const SERVICE_WORKER: &str = "sw.js";
 const HEADERS: &str = "_headers";
 
-/// Where the datasets of the site come from.
-pub enum Data {
-    /// Real CIFAR-10 when it can be had, and the synthetic set: what a visitor gets.
-    Serving,
-    /// Whatever `dist/public/data` holds (the browser tests' tiny synthetic set).
-    AsBuilt,
-}
-
 /// `cargo xtask site --out DIR`.
 pub fn site(root: &Path, args: &[String]) -> Result<(), Failure> {
     let (out, as_built) = match args {
@@ -38,13 +30,14 @@ pub fn site(root: &Path, args: &[String]) -> Result<(), Failure> {
         _ => return Err(Failure::new("usage: cargo xtask site --out DIR [--as-built]")),
     };
     let out = std::path::absolute(&out).map_err(|err| Failure::new(format!("{}: {err}", out.display())))?;
-    let built = if as_built {
-        assemble(root, &out, Data::AsBuilt)?
-    } else {
+    if !as_built {
         tools::ensure_web_tools(root)?;
+        // The datasets by `serve`'s rules, into public/data/ (where a downloaded archive stays for
+        // the next build), which Trunk copies into dist/.
+        data::prepare_for_serving(root, &root.join(data::PUBLIC_DATA))?;
         run::status(command("trunk", root).args(["build", "--release"]))?;
-        assemble(root, &out, Data::Serving)?
-    };
+    }
+    let built = assemble(root, &out)?;
     println!(
         "xtask: the site is in {} ({} files, {:.1} MB, version {}).\n\
          Copy the folder's contents to any static web host, at its root or under a sub-path; a \
@@ -72,8 +65,9 @@ pub struct Built {
     pub real_cifar: bool,
 }
 
-/// Make the site in `out` from the release build in `dist/` (built already).
-pub fn assemble(root: &Path, out: &Path, data: Data) -> Result<Built, Failure> {
+/// Make the site in `out` from the release build in `dist/` (built already) and the datasets in
+/// `dist/public/data`, without a downloaded archive (not for visitors).
+pub fn assemble(root: &Path, out: &Path) -> Result<Built, Failure> {
     let dist = root.join("dist");
     if !dist.join("index.html").is_file() {
         return Err(Failure::new("dist/index.html is missing: run `trunk build --release` first"));
@@ -83,11 +77,18 @@ pub fn assemble(root: &Path, out: &Path, data: Data) -> Result<Built, Failure> {
         return Err(Failure::new(format!("{}: choose a folder outside dist/ (Trunk clears dist/)", out.display())));
     }
     clear(out)?;
-    copy_tree(&dist, out, &e2e)?;
-    let real_cifar = match data {
-        Data::Serving => data::prepare_for_serving(root, &out.join(data::PUBLIC_DATA))?,
-        Data::AsBuilt => out.join(data::PUBLIC_DATA).join("cifar-10/manifest.json").is_file(),
-    };
+    let built = fill(root, &dist, out);
+    if built.is_err() {
+        // Half a site is no site: leave no folder that a host could serve, or that the next
+        // build would refuse to clear.
+        let _ = fs::remove_dir_all(out);
+    }
+    built
+}
+
+fn fill(root: &Path, dist: &Path, out: &Path) -> Result<Built, Failure> {
+    copy_tree(dist, out, &[dist.join("e2e"), dist.join(data::PUBLIC_DATA).join("downloads")])?;
+    let real_cifar = out.join(data::PUBLIC_DATA).join("cifar-10/manifest.json").is_file();
     other_weights(root, out)?;
     optimise_worker(root, out)?;
     let files = shell_files(out)?;
@@ -117,12 +118,12 @@ fn clear(out: &Path) -> Result<(), Failure> {
     fs::create_dir_all(out).map_err(|err| Failure::new(format!("cannot create {}: {err}", out.display())))
 }
 
-fn copy_tree(from: &Path, to: &Path, skip: &Path) -> Result<(), Failure> {
+fn copy_tree(from: &Path, to: &Path, skip: &[PathBuf]) -> Result<(), Failure> {
     let io = |path: &Path, err: std::io::Error| Failure::new(format!("{}: {err}", path.display()));
     fs::create_dir_all(to).map_err(|err| io(to, err))?;
     for entry in fs::read_dir(from).map_err(|err| io(from, err))? {
         let path = entry.map_err(|err| io(from, err))?.path();
-        if path == skip {
+        if skip.contains(&path) {
             continue;
         }
         let target = to.join(path.file_name().unwrap_or_default());
@@ -302,14 +303,15 @@ fn headers(files: &[(String, String)]) -> String {
     text
 }
 
-/// Trunk's content-hashed names: `name-<16 hex>.ext` or `name-<16 hex>_bg.wasm`, at the top.
+/// Trunk's content-hashed names: `name-<hash>.ext` or `name-<hash>_bg.wasm`, at the top, where the
+/// hash is a u64 in hex without leading zeros (so 8 to 16 digits in practice).
 fn is_hashed(path: &str) -> bool {
     let stem = path.rsplit_once('.').map_or(path, |(stem, _)| stem);
     let stem = stem.strip_suffix("_bg").unwrap_or(stem);
     !path.contains('/')
         && stem
             .rsplit_once('-')
-            .is_some_and(|(_, hash)| hash.len() == 16 && hash.chars().all(|c| c.is_ascii_hexdigit()))
+            .is_some_and(|(_, hash)| (8..=16).contains(&hash.len()) && hash.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Failure> {
@@ -326,12 +328,18 @@ mod tests {
             "tripletlab-web-33b3c40e8da88a4f.js",
             "tripletlab-web-33b3c40e8da88a4f_bg.wasm",
             "main-a1edb1429a075519.css",
+            "main-c47e2ef96d38712.css",
         ] {
             assert!(is_hashed(hashed), "{hashed}");
         }
-        for plain in
-            ["worker.js", "worker_bg.wasm", "index.html", "public/boot.js", "public/data/x-33b3c40e8da88a4f.json"]
-        {
+        for plain in [
+            "worker.js",
+            "worker_bg.wasm",
+            "index.html",
+            "public/boot.js",
+            "public/data/x-33b3c40e8da88a4f.json",
+            "shapes.json",
+        ] {
             assert!(!is_hashed(plain), "{plain}");
         }
     }

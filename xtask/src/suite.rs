@@ -50,7 +50,7 @@ pub fn test_all(long: bool) -> Result<(), Failure> {
         // The recipe's run a browser test makes, trained natively, to compare their losses.
         data::cli_recipe_run(&root, "dist/public/data/synthetic-shapes", "dist/e2e/cli-recipe.report.json")?;
         // The same build as a hosted site, for the sub-path and offline tests.
-        site::assemble(&root, &root.join("dist/e2e/site"), site::Data::AsBuilt).map(|_| ())
+        site::assemble(&root, &root.join("dist/e2e/site")).map(|_| ())
     });
     if built {
         stage("browser tests (headless Chromium)", &mut || {
