@@ -105,7 +105,7 @@ export async function lossSummary(page) {
 /** Wait for an evaluation after `epochs` epochs; returns the AUC line. */
 export async function waitForEvaluation(page, epochs, timeout = 180_000) {
   await page.waitForFunction(
-    (epochs) => new RegExp(`after ${epochs} epochs`).test(document.querySelector('[data-testid="auc"]')?.innerText ?? ""),
+    (epochs) => new RegExp(`after ${epochs} epochs? `).test(document.querySelector('[data-testid="auc"]')?.innerText ?? ""),
     epochs,
     { timeout },
   );

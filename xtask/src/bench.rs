@@ -156,19 +156,7 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
 /// `tools/keras_speed.py` at the recipe's size, with the Python of `cargo xtask bench quality`
 /// (`TRIPLETLAB_PYTHON`, else `python3`); `None`, said, when it has no TensorFlow.
 fn keras_row(root: &Path, out: &Path, gflops_per_triplet: f64) -> Result<Option<Row>, Failure> {
-    let python = std::env::var(quality::PYTHON_ENV).unwrap_or_else(|_| "python3".to_string());
-    let has_keras = command(&python, root)
-        .args(["-c", "import tensorflow, keras, safetensors"])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !has_keras {
-        println!(
-            "xtask: the Keras row is skipped: {python} has no TensorFlow/Keras/safetensors (pip install \
-             tensorflow-cpu==2.21.* keras==3.15.* safetensors, then set {})",
-            quality::PYTHON_ENV
-        );
-        return Ok(None);
-    }
+    let Some(python) = quality::python_with_keras(root, "the Keras row") else { return Ok(None) };
     let json = out.join("keras.json");
     let json_text = json.display().to_string();
     run::status(command(&python, root).args([

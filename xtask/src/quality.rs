@@ -9,7 +9,7 @@ use crate::data;
 use crate::run::{self, Failure, command};
 
 /// Python used for the Keras side: `TRIPLETLAB_PYTHON`, else `python3`.
-pub const PYTHON_ENV: &str = "TRIPLETLAB_PYTHON";
+const PYTHON_ENV: &str = "TRIPLETLAB_PYTHON";
 
 pub fn bench_quality(root: &Path, args: &[String]) -> Result<(), Failure> {
     let mut data_dir: Option<String> = None;
@@ -46,18 +46,7 @@ pub fn bench_quality(root: &Path, args: &[String]) -> Result<(), Failure> {
     }
     run::status(&mut cli)?;
 
-    let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".to_string());
-    let has_keras = command(&python, root)
-        .args(["-c", "import tensorflow, keras, safetensors"])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    if !has_keras {
-        println!(
-            "xtask: the Keras side is skipped: {python} has no TensorFlow/Keras/safetensors \
-             (pip install tensorflow-cpu==2.21.* keras==3.15.* safetensors, then set {PYTHON_ENV})"
-        );
-        return Ok(());
-    }
+    let Some(python) = python_with_keras(root, "the Keras side") else { return Ok(()) };
     let keras = out.join("keras.json").display().to_string();
     run::status(command(&python, root).args([
         "tools/keras_quality.py",
@@ -68,4 +57,21 @@ pub fn bench_quality(root: &Path, args: &[String]) -> Result<(), Failure> {
         "--report",
         &keras,
     ]))
+}
+
+/// The Python for the Keras tools (`TRIPLETLAB_PYTHON`, else `python3`), when it has TensorFlow,
+/// Keras and safetensors; otherwise `None`, after saying that `what` is skipped and how to get it.
+pub fn python_with_keras(root: &Path, what: &str) -> Option<String> {
+    let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".to_string());
+    let has_keras = command(&python, root)
+        .args(["-c", "import tensorflow, keras, safetensors"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !has_keras {
+        println!(
+            "xtask: {what} is skipped: {python} has no TensorFlow/Keras/safetensors (pip install \
+             tensorflow-cpu==2.21.* keras==3.15.* safetensors, then set {PYTHON_ENV})"
+        );
+    }
+    has_keras.then_some(python)
 }
