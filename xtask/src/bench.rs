@@ -24,7 +24,7 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
     // Chromium, the lavapipe Vulkan driver and the npm packages of tests/, as for the tests.
     tools::ensure_test_tools(root)?;
     let out = root.join("target").join("bench");
-    fs::create_dir_all(&out).map_err(|err| Failure::new(format!("{}: {err}", out.display())))?;
+    fs::create_dir_all(&out).map_err(Failure::at(&out))?;
     let mut rows = Vec::new();
     let mut flops = std::collections::BTreeMap::new();
 
@@ -148,7 +148,7 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
     });
     let path = out.join("bench.json");
     let text = serde_json::to_string_pretty(&summary).map_err(|err| Failure::new(err.to_string()))?;
-    fs::write(&path, text).map_err(|err| Failure::new(format!("{}: {err}", path.display())))?;
+    fs::write(&path, text).map_err(Failure::at(&path))?;
     println!("xtask: wrote {}", path.display());
     Ok(())
 }
@@ -181,8 +181,8 @@ fn keras_row(root: &Path, out: &Path, gflops_per_triplet: f64) -> Result<Option<
 }
 
 fn read_json(path: &Path) -> Result<Value, Failure> {
-    let text = fs::read_to_string(path).map_err(|err| Failure::new(format!("{}: {err}", path.display())))?;
-    serde_json::from_str(&text).map_err(|err| Failure::new(format!("{}: {err}", path.display())))
+    let text = fs::read_to_string(path).map_err(Failure::at(&path))?;
+    serde_json::from_str(&text).map_err(Failure::at(&path))
 }
 
 fn number(value: &Value, path: &[&str]) -> f64 {
@@ -191,7 +191,7 @@ fn number(value: &Value, path: &[&str]) -> f64 {
 
 /// The wasm, JS and weights a first visit of the site transfers: raw and gzip -9 sizes.
 fn transfer_sizes(root: &Path, dist: &Path) -> Vec<(String, u64, u64)> {
-    let mut files: Vec<_> = fs::read_dir(&dist)
+    let mut files: Vec<_> = fs::read_dir(dist)
         .into_iter()
         .flatten()
         .flatten()

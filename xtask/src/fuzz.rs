@@ -71,7 +71,7 @@ pub fn fuzz(root: &Path, args: &[String]) -> Result<(), Failure> {
         })
         .collect();
     let out = root.join("target/fuzz");
-    fs::create_dir_all(&out).map_err(|err| Failure::new(format!("{}: {err}", out.display())))?;
+    fs::create_dir_all(&out).map_err(Failure::at(&out))?;
     let text = serde_json::to_string_pretty(&json).map_err(|err| Failure::new(err.to_string()))?;
     fs::write(out.join("fuzz.json"), text).map_err(|err| Failure::new(format!("fuzz.json: {err}")))?;
     let crashed: Vec<&str> = rows.iter().filter(|row| !row.4).map(|row| row.0).collect();

@@ -12,6 +12,12 @@ impl Failure {
     pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
     }
+
+    /// For `map_err`: an error met at `path`, said as "PATH: error".
+    pub fn at<E: fmt::Display>(path: impl AsRef<Path>) -> impl FnOnce(E) -> Self {
+        let shown = path.as_ref().display().to_string();
+        move |err| Self(format!("{shown}: {err}"))
+    }
 }
 
 impl fmt::Display for Failure {

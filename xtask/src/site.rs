@@ -29,7 +29,7 @@ pub fn site(root: &Path, args: &[String]) -> Result<(), Failure> {
         [flag, dir, as_built] if flag == "--out" && as_built == "--as-built" => (PathBuf::from(dir), true),
         _ => return Err(Failure::new("usage: cargo xtask site --out DIR [--as-built]")),
     };
-    let out = std::path::absolute(&out).map_err(|err| Failure::new(format!("{}: {err}", out.display())))?;
+    let out = std::path::absolute(&out).map_err(Failure::at(&out))?;
     if !as_built {
         tools::ensure_web_tools(root)?;
         // The datasets by `serve`'s rules, into public/data/ (where a downloaded archive stays for
@@ -119,10 +119,9 @@ fn clear(out: &Path) -> Result<(), Failure> {
 }
 
 fn copy_tree(from: &Path, to: &Path, skip: &[PathBuf]) -> Result<(), Failure> {
-    let io = |path: &Path, err: std::io::Error| Failure::new(format!("{}: {err}", path.display()));
-    fs::create_dir_all(to).map_err(|err| io(to, err))?;
-    for entry in fs::read_dir(from).map_err(|err| io(from, err))? {
-        let path = entry.map_err(|err| io(from, err))?.path();
+    fs::create_dir_all(to).map_err(Failure::at(&to))?;
+    for entry in fs::read_dir(from).map_err(Failure::at(&from))? {
+        let path = entry.map_err(Failure::at(&from))?.path();
         if skip.contains(&path) {
             continue;
         }
@@ -130,7 +129,7 @@ fn copy_tree(from: &Path, to: &Path, skip: &[PathBuf]) -> Result<(), Failure> {
         if path.is_dir() {
             copy_tree(&path, &target, skip)?;
         } else {
-            fs::copy(&path, &target).map_err(|err| io(&path, err))?;
+            fs::copy(&path, &target).map_err(Failure::at(&path))?;
         }
     }
     Ok(())
@@ -156,7 +155,6 @@ const WASM_FEATURES: [&str; 7] = [
 /// is unchanged. (The page's own wasm is left as Trunk wrote it: index.html carries its
 /// integrity hash, and it is 0.3 MB compressed.)
 fn optimise_worker(root: &Path, out: &Path) -> Result<(), Failure> {
-    let io = |path: &Path, err: std::io::Error| Failure::new(format!("{}: {err}", path.display()));
     let level = std::env::var(WASM_OPT_ENV).unwrap_or_else(|_| WASM_OPT_LEVEL.to_string());
     match level.as_str() {
         "none" => return Ok(()),
@@ -164,20 +162,20 @@ fn optimise_worker(root: &Path, out: &Path) -> Result<(), Failure> {
         other => return Err(Failure::new(format!("{WASM_OPT_ENV}={other}: use -O1 to -O4, -Os, -Oz or none"))),
     }
     let worker = out.join("worker_bg.wasm");
-    let bytes = fs::read(&worker).map_err(|err| io(&worker, err))?;
+    let bytes = fs::read(&worker).map_err(Failure::at(&worker))?;
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let cache = target.join("wasm-opt");
     let key = &hex(&Sha256::digest(&bytes))[..16];
     let optimised = cache.join(format!("worker_bg-{key}{level}.wasm"));
     if !optimised.is_file() {
         tools::ensure_npm_packages(root)?;
-        fs::create_dir_all(&cache).map_err(|err| io(&cache, err))?;
+        fs::create_dir_all(&cache).map_err(Failure::at(&cache))?;
         let partial = optimised.with_extension("partial");
         run::status(tools::wasm_opt(root).arg(&level).args(WASM_FEATURES).arg(&worker).arg("-o").arg(&partial))?;
-        fs::rename(&partial, &optimised).map_err(|err| io(&optimised, err))?;
+        fs::rename(&partial, &optimised).map_err(Failure::at(&optimised))?;
     }
-    fs::copy(&optimised, &worker).map_err(|err| io(&worker, err))?;
-    let after = fs::metadata(&worker).map_err(|err| io(&worker, err))?.len();
+    fs::copy(&optimised, &worker).map_err(Failure::at(&worker))?;
+    let after = fs::metadata(&worker).map_err(Failure::at(&worker))?.len();
     println!(
         "xtask: worker wasm {:.1} MB -> {:.1} MB (wasm-opt {level})",
         bytes.len() as f64 / 1e6,
@@ -199,10 +197,10 @@ fn other_weights(root: &Path, out: &Path) -> Result<(), Failure> {
     let source = PathBuf::from(&file);
     let name = source.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_string();
     let folder = out.join("public/weights");
-    for entry in fs::read_dir(&folder).map_err(|err| Failure::new(format!("{}: {err}", folder.display())))? {
-        let path = entry.map_err(|err| Failure::new(format!("{}: {err}", folder.display())))?.path();
+    for entry in fs::read_dir(&folder).map_err(Failure::at(&folder))? {
+        let path = entry.map_err(Failure::at(&folder))?.path();
         if path.extension().is_some_and(|ext| ext == "safetensors") {
-            fs::remove_file(&path).map_err(|err| Failure::new(format!("{}: {err}", path.display())))?;
+            fs::remove_file(&path).map_err(Failure::at(&path))?;
         }
     }
     let target = folder.join(&name);
@@ -223,7 +221,7 @@ fn shell_files(out: &Path) -> Result<Vec<(String, String)>, Failure> {
             || relative.ends_with(".safetensors")
             || relative.starts_with("public/data/") && !relative.ends_with(".json");
         if !skipped {
-            let bytes = fs::read(path).map_err(|err| Failure::new(format!("{}: {err}", path.display())))?;
+            let bytes = fs::read(path).map_err(Failure::at(&path))?;
             files.push((relative.to_string(), hex(&Sha256::digest(&bytes))));
         }
         Ok(())
@@ -233,9 +231,11 @@ fn shell_files(out: &Path) -> Result<Vec<(String, String)>, Failure> {
 }
 
 fn walk(root: &Path, dir: &Path, visit: &mut dyn FnMut(&Path, &str) -> Result<(), Failure>) -> Result<(), Failure> {
-    let io = |err: std::io::Error| Failure::new(format!("{}: {err}", dir.display()));
-    let mut entries: Vec<PathBuf> =
-        fs::read_dir(dir).map_err(io)?.map(|entry| entry.map(|e| e.path())).collect::<Result<_, _>>().map_err(io)?;
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(Failure::at(dir))?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<Result<_, _>>()
+        .map_err(Failure::at(dir))?;
     entries.sort();
     for path in entries {
         if path.is_dir() {
@@ -315,7 +315,7 @@ fn is_hashed(path: &str) -> bool {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), Failure> {
-    fs::write(path, text).map_err(|err| Failure::new(format!("{}: {err}", path.display())))
+    fs::write(path, text).map_err(Failure::at(&path))
 }
 
 #[cfg(test)]

@@ -88,7 +88,7 @@ pub fn cli(root: &Path) -> Result<(), Failure> {
     });
     let out = root.join("target/soak/cli.json");
     let text = serde_json::to_string_pretty(&json).map_err(|err| Failure::new(err.to_string()))?;
-    std::fs::write(&out, text).map_err(|err| Failure::new(format!("{}: {err}", out.display())))?;
+    std::fs::write(&out, text).map_err(Failure::at(&out))?;
     println!("soak cli summary: {}", json["rss"]);
     if summary.3 { Ok(()) } else { Err(Failure::new(format!("the CLI's memory grew after epoch 1: {}", json["rss"]))) }
 }
