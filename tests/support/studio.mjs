@@ -112,5 +112,19 @@ export async function waitForEvaluation(page, epochs, timeout = 180_000) {
   return page.getByTestId("auc").innerText();
 }
 
+/**
+ * Wait for an evaluation at global step `step` (whichever epoch that is); returns
+ * { line, epochs }, the AUC line and the epochs it says were done.
+ */
+export async function waitForEvaluationAt(page, step, timeout = 180_000) {
+  await page.waitForFunction(
+    (step) => new RegExp(`after \\d+ epochs? \\(step ${step}\\)`).test(document.querySelector('[data-testid="auc"]')?.innerText ?? ""),
+    step,
+    { timeout },
+  );
+  const line = await page.getByTestId("auc").innerText();
+  return { line, epochs: Number(/after (\d+) epochs? /.exec(line)[1]) };
+}
+
 /** Console errors and page errors, from openPage's log. */
 export const errorsIn = (log) => log.filter((line) => line.startsWith("[error]") || line.startsWith("[pageerror]"));
