@@ -53,13 +53,7 @@ pub fn map_event(
     let index = &mut explorer.index;
     let cosine = index.distance == Distance::Cosine;
     let projection = embedding_map(&mut index.rows, index.dims, cosine, seed).map_err(|err| err.to_string())?;
-    let retrieval = index.retrieval(RETRIEVAL_IMAGES).ok().map(|found| RetrievalSummary {
-        // `queries` already leaves out lone queries (a class with one image here).
-        queries: found.queries as u32,
-        precision_at_1: found.precision_at_1,
-        r_precision: found.r_precision,
-        map_at_r: found.map_at_r,
-    });
+    let retrieval = index.retrieval(RETRIEVAL_IMAGES).ok().map(|found| RetrievalSummary::from(&found));
     let index = &explorer.index;
     let thumbnails = index
         .images

@@ -32,9 +32,6 @@ const WEIGHTS_DIR: &str = "./public/weights";
 /// A manifest is a few hundred bytes; anything past this is not one.
 const WEIGHTS_MANIFEST_LIMIT: u64 = 64 << 10;
 
-/// Pairs of each kind shown in the gallery.
-const GALLERY_PAIRS: usize = 6;
-
 /// What the visitor asked of the running loop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Control {
@@ -353,12 +350,7 @@ impl Training<'_> {
             saved_at_ms: js_sys::Date::now(),
             bytes: bytes.len() as u64,
         };
-        let file_name = format!(
-            "tripletlab-{}-epoch{}-step{}.safetensors",
-            self.data.name.split_whitespace().next().unwrap_or("run"),
-            info.epochs_done,
-            info.global_step
-        );
+        let file_name = info.file_name();
         let meta = SavedMeta {
             settings: self.settings.clone(),
             dataset: self.data.name.clone(),
@@ -429,9 +421,9 @@ pub(crate) fn send_evaluation(
     epoch: u32,
     scores: tripletlab_core::train::HeldOutScores,
 ) {
-    history.aucs.retain(|&(done, _)| done != epoch);
-    history.aucs.push((epoch, scores.summary.auc));
-    let gallery = gallery(data, held_out, &scores.scores);
+    history.record_auc(epoch, scores.summary.auc);
+    // The recipe's scores are two a triplet; a gallery is only left out if they were not.
+    let gallery = GalleryPair::gallery(data, held_out, &scores.scores).unwrap_or_default();
     run.respond.send(Event::Evaluated(Evaluation {
         epoch,
         global_step: history.global_step,
@@ -464,29 +456,4 @@ pub(crate) fn step_event(report: &StepReport, global_step: u32, seconds: f64, el
         memory_bytes: core::arch::wasm32::memory_size(0) as u64 * 65_536,
         mined: report.mined,
     }
-}
-
-/// Up to [`GALLERY_PAIRS`] genuine and as many impostor pairs, spread over the held-out set:
-/// genuine pair k and impostor pair k are held-out triplet `evenly_spaced(count, shown)[k]`'s
-/// (anchor, positive) and (anchor, negative), scored `scores[i]` and `scores[count + i]` (the page's
-/// triplet anatomy relies on it).
-pub(crate) fn gallery(data: &Dataset, held_out: &[Triplet], scores: &[f64]) -> Vec<GalleryPair> {
-    let count = held_out.len();
-    let shown = GALLERY_PAIRS.min(count);
-    let class = |index: u32| {
-        let label = data.labels[index as usize] as usize;
-        data.class_names.get(label).cloned().unwrap_or_else(|| format!("class {label}"))
-    };
-    let pair = |first: u32, second: u32, genuine: bool, score: f64| GalleryPair {
-        first: data.image(first as usize).to_vec(),
-        second: data.image(second as usize).to_vec(),
-        first_class: class(first),
-        second_class: class(second),
-        genuine,
-        score,
-    };
-    let picks = tripletlab_core::explore::evenly_spaced(count, shown);
-    let genuine = picks.iter().map(|&at| pair(held_out[at].anchor, held_out[at].positive, true, scores[at]));
-    let impostor = picks.iter().map(|&at| pair(held_out[at].anchor, held_out[at].negative, false, scores[count + at]));
-    genuine.chain(impostor).collect()
 }
