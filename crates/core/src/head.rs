@@ -311,7 +311,74 @@ impl Steps for HeadOn<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Reduction, reduce};
+    use burn::module::Param;
+    use burn::tensor::{Device, Tensor, TensorData};
+
+    use super::{Features, HEAD_OUTPUT, HeadTrainer, ProjectionHead, Reduction, reduce};
+    use crate::data::triplets::Triplet;
+    use crate::run::{Distance, RunSpec, TripletLoss};
+    use crate::train::TrainError;
+
+    /// A head trainer over three 2-D features, a = (1, 0), p = (0, 1), n = (-1, 0) (images 0, 1,
+    /// 2), whose head copies its input into the first two outputs: every distance is known.
+    fn known_head(distance: Distance) -> HeadTrainer {
+        let device = Device::flex();
+        let features = Features {
+            rows: vec![1.0, 0.0, 0.0, 1.0, -1.0, 0.0],
+            dims: 2,
+            index: [(0, 0), (1, 1), (2, 2)].into_iter().collect(),
+        };
+        let loss = TripletLoss { margin: 0.4, distance, reduction: Reduction::MeanWithZeros };
+        let mut trainer = HeadTrainer::new(features, RunSpec { loss, epochs: 3, ..RunSpec::default() }, &device);
+        let mut weight = vec![0.0f32; 2 * HEAD_OUTPUT];
+        weight[0] = 1.0;
+        weight[HEAD_OUTPUT + 1] = 1.0;
+        let device = trainer.device.clone();
+        trainer.head = ProjectionHead {
+            weight: Param::from_tensor(Tensor::from_data(TensorData::new(weight, [2, HEAD_OUTPUT]), &device)),
+            bias: Param::from_tensor(Tensor::zeros([HEAD_OUTPUT], &device)),
+        };
+        trainer
+    }
+
+    const TRIPLET: Triplet = Triplet { anchor: 0, positive: 1, negative: 2 };
+
+    /// Fast mode scores and stops by the run's distance (it scored by cosine even for a euclidean
+    /// run): d(a,p) = sqrt 2 and d(a,n) = 2 euclidean, 1 and 2 by cosine.
+    #[test]
+    fn fast_mode_scores_and_stops_by_the_runs_distance() {
+        let euclidean = known_head(Distance::Euclidean);
+        let scores = pollster::block_on(euclidean.held_out_scores(&[TRIPLET])).expect("scores").scores;
+        let expected = [1.0 / (1.0 + 2f64.sqrt()), 1.0 / 3.0];
+        assert!(scores.iter().zip(expected).all(|(s, e)| (s - e).abs() < 1e-6), "{scores:?} vs {expected:?}");
+        let cosine = known_head(Distance::Cosine);
+        let scores = pollster::block_on(cosine.held_out_scores(&[TRIPLET])).expect("scores").scores;
+        // Angular similarity: 90 degrees apart is 0.5, opposite is 0.
+        assert!((scores[0] - 0.5).abs() < 1e-6 && scores[1].abs() < 1e-6, "{scores:?}");
+
+        // Held-out loss max(0, d(a,p) - d(a,n) + 0.4): euclidean sqrt 2 - 2 + 0.4 < 0 -> 0; cosine
+        // 1 - 2 + 0.4 < 0 -> 0. A triplet the other way round (p and n swapped) is 2 - sqrt 2 + 0.4.
+        let mut euclidean = euclidean;
+        let swapped = Triplet { anchor: 0, positive: 2, negative: 1 };
+        let first = pollster::block_on(euclidean.end_epoch(&[swapped])).expect("epoch");
+        assert!((first.val_loss - (2.0 - 2f64.sqrt() + 0.4)).abs() < 1e-6, "{first:?}");
+        assert!(first.improved, "the first finite held-out loss is the best so far");
+        let same = pollster::block_on(euclidean.end_epoch(&[swapped])).expect("epoch");
+        assert!(!same.improved, "an equal loss is no improvement: {same:?}");
+    }
+
+    /// An image that was not embedded is an error naming it, never another image's row (it fell
+    /// back to row 0).
+    #[test]
+    fn a_triplet_naming_an_image_not_embedded_is_an_error() {
+        let mut trainer = known_head(Distance::Cosine);
+        let stranger = Triplet { anchor: 0, positive: 1, negative: 7 };
+        let step = pollster::block_on(trainer.step(&[stranger]));
+        assert!(matches!(step, Err(TrainError::NotEmbedded(7))), "{step:?}");
+        let scores = pollster::block_on(trainer.held_out_scores(&[stranger]));
+        assert!(matches!(scores, Err(TrainError::NotEmbedded(7))), "{:?}", scores.map(|s| s.scores));
+        assert_eq!(trainer.step_in_epoch, 0, "nothing was trained");
+    }
 
     #[test]
     fn held_out_losses_reduce_as_the_batch_loss_does() {

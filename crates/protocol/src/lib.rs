@@ -615,6 +615,20 @@ mod tests {
         assert_eq!(GalleryPair::gallery(&data, &held_out, &scores[..19]), None);
     }
 
+    /// Five images: two cats close together, two dogs close together, one lone ship. Four queries
+    /// count (the ship has no other member), all four find their own class first. The page's line
+    /// took the lone queries off a count that had already left them out (4 - 1 = 3).
+    #[test]
+    fn the_retrieval_summary_counts_the_queries_that_have_a_class_mate() {
+        use tripletlab_core::metrics::{RetrievalConfig, retrieval};
+        let rows = [1.0, 0.0, 0.9, 0.1, 0.0, 1.0, 0.1, 0.9, -1.0, -1.0];
+        let found = retrieval(&rows, 2, &[0, 0, 1, 1, 2], &RetrievalConfig::default()).expect("retrieval");
+        let summary = RetrievalSummary::from(&found);
+        assert_eq!((found.queries, found.lone_queries), (4, 1));
+        assert_eq!(summary.queries, 4);
+        assert_eq!((summary.precision_at_1, summary.r_precision, summary.map_at_r), (1.0, 1.0, 1.0));
+    }
+
     #[test]
     fn an_evaluation_after_the_same_epochs_replaces_the_earlier_auc() {
         let mut history = RunHistory::default();
