@@ -2,16 +2,19 @@
 //! printed (and written as JSON) for `cargo xtask bench`. A benchmark: it measures, never judges.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use clap::Args;
+use cubecl_runtime::logging::{LaunchObservation, LaunchObserver};
 use serde::Serialize;
 use tripletlab_core::data::Dataset;
 use tripletlab_core::data::synthetic;
 use tripletlab_core::data::triplets::{TripletConfig, TripletSet};
 use tripletlab_core::model::{MobileNetV2Config, weights};
 use tripletlab_core::run::RunSpec;
-use tripletlab_core::train::Trainer;
+use tripletlab_core::train::{Trainer, readbacks};
 
 use crate::backend::BackendName;
 use crate::error::CliError;
@@ -52,6 +55,22 @@ pub struct SpeedReport {
     pub training_gflop_per_second: f64,
     pub inference_images_per_second: f64,
     pub inference_gflop_per_second: f64,
+    /// Kernels issued per training step (CubeCL backends; `None` on flex, which launches none).
+    pub dispatches_per_step: Option<f64>,
+    /// Times per training step the host waited to read a result from the device.
+    pub readbacks_per_step: f64,
+    /// burn features compiled in: "fusion", "autotune".
+    pub features: Vec<&'static str>,
+}
+
+/// Counts every kernel launch in the process while installed ([`LaunchObservation`]).
+#[derive(Default)]
+struct Launches(AtomicU64);
+
+impl LaunchObserver for Launches {
+    fn launched(&self, _kernel: &'static str) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Serialize)]
@@ -84,13 +103,27 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
     let config = RunSpec { batch_size: args.batch, epochs: 1_000, model: model_config.clone(), ..RunSpec::default() };
     let mut trainer = Trainer::new(model, config, &device);
     let mut seconds = Vec::new();
+    let launches = Arc::new(Launches::default());
+    let mut counted = None;
     for step in 0..args.warmup + args.steps {
+        // The measured steps only: the warm-up compiles kernels (and autotunes).
+        if step == args.warmup {
+            counted = Some((LaunchObservation::new(launches.clone()), readbacks()));
+        }
         let started = Instant::now();
         pollster::block_on(trainer.step(&data, &triplets.train))?;
         if step >= args.warmup {
             seconds.push(started.elapsed().as_secs_f64());
         }
     }
+    let measured = args.steps.max(1) as f64;
+    let readbacks_per_step = counted.map_or(0, |(watching, before)| {
+        drop(watching);
+        readbacks() - before
+    }) as f64
+        / measured;
+    let dispatches = launches.0.load(Ordering::Relaxed);
+    let dispatches_per_step = (args.backend != BackendName::Flex).then_some(dispatches as f64 / measured);
     seconds.sort_by(f64::total_cmp);
     let median = seconds.get(seconds.len() / 2).copied().unwrap_or(f64::NAN);
     let indices: Vec<u32> = (0..args.images as u32).collect();
@@ -117,6 +150,12 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
         training_gflop_per_second: triplets_per_second * flops_per_triplet / 1e9,
         inference_images_per_second: images_per_second,
         inference_gflop_per_second: images_per_second * 2.0 * model_config.forward_macs(32) as f64 / 1e9,
+        dispatches_per_step,
+        readbacks_per_step,
+        features: [("fusion", cfg!(feature = "fusion")), ("autotune", cfg!(feature = "autotune"))]
+            .into_iter()
+            .filter_map(|(name, on)| on.then_some(name))
+            .collect(),
     };
     println!(
         "{}: width {}, batch {}: {:.0} ms/step (min {:.0}, max {:.0}), {:.1} triplets/s, {:.1} GFLOP/s; \
@@ -132,6 +171,17 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
         report.inference_images_per_second,
         report.inference_gflop_per_second
     );
+    let features = if report.features.is_empty() { "none".to_string() } else { report.features.join(", ") };
+    match report.dispatches_per_step {
+        Some(dispatches) => println!(
+            "  per training step: {dispatches:.0} kernel dispatches, {:.1} host read-backs (burn features: {features})",
+            report.readbacks_per_step
+        ),
+        None => println!(
+            "  per training step: no kernel dispatches (flex runs on the CPU), {:.1} host read-backs",
+            report.readbacks_per_step
+        ),
+    }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report).map_err(|err| CliError::Source(err.to_string()))?;
         write(path, text.as_bytes())?;

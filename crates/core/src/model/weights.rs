@@ -100,6 +100,33 @@ pub fn with_named_ids(model: MobileNetV2) -> MobileNetV2 {
     model
 }
 
+/// BatchNorm's running statistics, layer by layer: `(mean, variance)` tensor handles (nothing is
+/// read back). A training pass replaces them; [`with_running_statistics`] puts these back.
+pub fn running_statistics(model: &MobileNetV2) -> Vec<(Tensor<1>, Tensor<1>)> {
+    let mut statistics = Vec::new();
+    let visited = map_layers(model.clone(), |_, layer| -> Result<ConvNorm, std::convert::Infallible> {
+        statistics.push((layer.norm.running_mean.value(), layer.norm.running_var.value()));
+        Ok(layer)
+    });
+    drop(visited);
+    statistics
+}
+
+/// `model` with the running statistics [`running_statistics`] took (of this architecture), under
+/// their named ids.
+pub fn with_running_statistics(model: MobileNetV2, statistics: Vec<(Tensor<1>, Tensor<1>)>) -> MobileNetV2 {
+    let mut statistics = statistics.into_iter();
+    let restored = map_layers(model, |prefix, mut layer| -> Result<ConvNorm, std::convert::Infallible> {
+        if let Some((mean, var)) = statistics.next() {
+            layer.norm.running_mean = RunningState::with_id(named_id(&format!("{prefix}.norm.running_mean")), mean);
+            layer.norm.running_var = RunningState::with_id(named_id(&format!("{prefix}.norm.running_var")), var);
+        }
+        Ok(layer)
+    });
+    let Ok(model) = restored;
+    model
+}
+
 /// Random weights from our own seeded generator, so a seed gives the same model on every
 /// platform and backend (burn's initialisers draw from a backend-global generator). Convolutions
 /// are uniform in +-1/sqrt(fan_in) (burn's default Kaiming-uniform); BatchNorm starts as the

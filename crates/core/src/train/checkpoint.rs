@@ -107,12 +107,13 @@ impl Trainer {
             }
         }
         let plain = device.clone().inner();
-        let model =
-            weights::apply(file, &tensors, spec.model.init(&plain), &plain).map_err(|err| fail(err.to_string()))?;
+        // The weights' errors name the file already.
+        let model = weights::apply(file, &tensors, spec.model.init(&plain), &plain)
+            .map_err(|err| TrainError::Checkpoint(err.to_string()))?;
         if !best.tensors.is_empty() {
             // The best weights are restored at the end: checked now, not then.
             weights::apply(file, &best, spec.model.init(&plain), &plain)
-                .map_err(|err| fail(format!("best weights: {err}")))?;
+                .map_err(|err| TrainError::Checkpoint(format!("{err} (in the best epoch's weights)")))?;
         }
         // Everything the first step will index with, checked now (the weights were, by `apply`;
         // the epoch order against the triplets by `triplets`).

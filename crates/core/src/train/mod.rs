@@ -27,6 +27,7 @@ pub use checkpoint::{CHECKPOINT_FORMAT, LoadedEncoder, load_encoder};
 pub use evaluate::{HeldOutScores, embed, embed_images, held_out_scores};
 pub use run_loop::{Next, OnData, Steps, advance};
 pub(crate) use step::is_improvement;
+pub use step::readbacks;
 pub(crate) use step::{BatchLoss, read_f32};
 
 use crate::data::Dataset;

@@ -50,6 +50,42 @@ impl Trainer {
         chosen: &[Triplet],
         steps_per_epoch: usize,
     ) -> Result<StepReport, TrainError> {
+        let undo = self.before_a_step();
+        let result = self.unguarded_batch(data, chosen, steps_per_epoch).await;
+        self.undo_if_refused(undo, result)
+    }
+
+    /// What a step changes before its loss is known: BatchNorm's running statistics (the training
+    /// pass updates them itself), the random numbers (augmentation, mining) and the step count.
+    /// Kept as tensor handles and counters (nothing is read back), and put back by
+    /// [`Self::undo_if_refused`] when the step fails, so a refused batch changes nothing.
+    fn before_a_step(&self) -> Undo {
+        Undo {
+            statistics: weights::running_statistics(&self.model),
+            rng: self.state.rng.clone(),
+            step_in_epoch: self.state.step_in_epoch,
+        }
+    }
+
+    fn undo_if_refused(
+        &mut self,
+        undo: Undo,
+        result: Result<StepReport, TrainError>,
+    ) -> Result<StepReport, TrainError> {
+        if result.is_err() {
+            self.model = weights::with_running_statistics(self.model.clone(), undo.statistics);
+            self.state.rng = undo.rng;
+            self.state.step_in_epoch = undo.step_in_epoch;
+        }
+        result
+    }
+
+    async fn unguarded_batch(
+        &mut self,
+        data: &Dataset,
+        chosen: &[Triplet],
+        steps_per_epoch: usize,
+    ) -> Result<StepReport, TrainError> {
         if chosen.is_empty() {
             return Err(TrainError::NoTriplets);
         }
@@ -88,6 +124,17 @@ impl Trainer {
     /// chosen by the strategy, and the loss over them. An epoch has as many steps as with fixed
     /// triplets. A batch with nothing to learn (batch-all, every hinge 0) makes no update.
     async fn mined_step(
+        &mut self,
+        data: &Dataset,
+        train: &[Triplet],
+        mining: MiningConfig,
+    ) -> Result<StepReport, TrainError> {
+        let undo = self.before_a_step();
+        let result = self.unguarded_mined_step(data, train, mining).await;
+        self.undo_if_refused(undo, result)
+    }
+
+    async fn unguarded_mined_step(
         &mut self,
         data: &Dataset,
         train: &[Triplet],
@@ -319,6 +366,13 @@ pub(crate) fn batch_all_loss(
     (hinges * mask).sum().div_scalar(active.max(1) as f64)
 }
 
+/// What [`Trainer::undo_if_refused`] puts back.
+struct Undo {
+    statistics: Vec<(Tensor<1>, Tensor<1>)>,
+    rng: SeededRng,
+    step_in_epoch: usize,
+}
+
 /// A batch's loss and distances, read back from a [`TripletLossOutput`] in one transfer.
 pub(crate) struct BatchLoss {
     pub loss: f32,
@@ -365,7 +419,18 @@ impl BatchLoss {
     }
 }
 
+/// Host read-backs the trainers have made in this process: every one goes through [`read_f32`]
+/// (the step's loss, a mined batch's distances, held-out losses and embeddings), so this is what
+/// a training step makes the host wait for. `tripletlab speed` reports it per step.
+static READBACKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Read-backs so far (see [`READBACKS`]): subtract two readings for a stretch of work.
+pub fn readbacks() -> u64 {
+    READBACKS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub(crate) async fn read_f32(tensor: Tensor<1>) -> Result<Vec<f32>, TrainError> {
+    READBACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let data = tensor.into_data_async().await.map_err(|err| TrainError::Readback(err.to_string()))?;
     data.convert::<f32>().try_into_vec::<f32>().map_err(|err| TrainError::Readback(format!("{err:?}")))
 }
