@@ -17,6 +17,8 @@ struct Row {
     ms_per_step: f64,
     gflop_per_second: f64,
     images_per_second: Option<f64>,
+    /// Native rows: kernel dispatches (none on flex) and host read-backs per training step.
+    per_step: Option<(Option<f64>, f64)>,
 }
 
 pub fn bench(root: &Path) -> Result<(), Failure> {
@@ -53,6 +55,7 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
             ms_per_step: number(&report, &["ms_per_step", "median"]),
             gflop_per_second: number(&report, &["training_gflop_per_second"]),
             images_per_second: Some(number(&report, &["inference_images_per_second"])),
+            per_step: Some((report["dispatches_per_step"].as_f64(), number(&report, &["readbacks_per_step"]))),
         });
     }
 
@@ -106,18 +109,24 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
                 ms_per_step: 1e3 * batch.parse::<f64>().unwrap_or(1.0) / tps,
                 gflop_per_second: tps * flops.get(width).copied().unwrap_or(f64::NAN),
                 images_per_second: None,
+                per_step: None,
             });
             page.push(report);
         }
     }
 
     let sizes = transfer_sizes(root, &site_dir);
-    println!("\n| row | config | triplets/s | ms/step | GFLOP/s | inference images/s |");
-    println!("|---|---|---:|---:|---:|---:|");
+    println!(
+        "\n| row | config | triplets/s | ms/step | GFLOP/s | inference images/s | dispatches / read-backs a step |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
     for row in &rows {
         let images = row.images_per_second.map_or("-".to_string(), |v| format!("{v:.0}"));
+        let per_step = row.per_step.map_or("-".to_string(), |(dispatches, readbacks)| {
+            format!("{} / {readbacks:.1}", dispatches.map_or("none (CPU)".to_string(), |d| format!("{d:.0}")))
+        });
         println!(
-            "| {} | {} | {:.1} | {:.0} | {:.2} | {images} |",
+            "| {} | {} | {:.1} | {:.0} | {:.2} | {images} | {per_step} |",
             row.name, row.config, row.triplets_per_second, row.ms_per_step, row.gflop_per_second
         );
     }
@@ -141,6 +150,8 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
             "ms_per_step": row.ms_per_step,
             "gflop_per_second": row.gflop_per_second,
             "inference_images_per_second": row.images_per_second,
+            "dispatches_per_step": row.per_step.and_then(|(dispatches, _)| dispatches),
+            "readbacks_per_step": row.per_step.map(|(_, readbacks)| readbacks),
         })).collect::<Vec<_>>(),
         "training_gflops_per_triplet": flops,
         "page": page,
@@ -177,6 +188,7 @@ fn keras_row(root: &Path, out: &Path, gflops_per_triplet: f64) -> Result<Option<
         ms_per_step: number(&report, &["ms_per_step"]),
         gflop_per_second: tps * gflops_per_triplet,
         images_per_second: None,
+        per_step: None,
     }))
 }
 
