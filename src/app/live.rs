@@ -35,6 +35,9 @@ pub fn LiveView(state: TrainState) -> impl IntoView {
                 <div><dt>"Triplets/s"</dt><dd data-testid="stat-speed">{stat(|s| format!("{:.1}", s.triplets_per_second))}</dd></div>
                 <div><dt>"ms/step"</dt><dd>{stat(|s| format!("{:.0}", s.ms_per_step))}</dd></div>
                 <div><dt>"Elapsed"</dt><dd>{stat(|s| clock(s.elapsed_s))}</dd></div>
+                <Show when=move || step.with(|s| s.as_ref().is_some_and(|s| s.dispatches.is_some()))>
+                    <div><dt>"GPU kernels a step"</dt><dd data-testid="stat-dispatches">{stat(|s| s.dispatches.map(|d| d.to_string()).unwrap_or_default())}</dd></div>
+                </Show>
                 <div><dt>"Engine memory"</dt><dd data-testid="stat-memory" data-bytes=move || step.get().map(|s| s.memory_bytes.to_string())>{stat(|s| format!("{:.0} MB", s.memory_bytes as f64 / 1e6))}</dd></div>
                 <div><dt>"Remaining"</dt><dd>{move || remaining(run.get().as_ref(), step.get().as_ref())}</dd></div>
             </dl>

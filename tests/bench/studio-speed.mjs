@@ -79,6 +79,10 @@ for (const backend of backends) {
     samples.push(Number(await page.getByTestId("stat-speed").innerText()));
   }
   samples.sort((a, b) => a - b);
+  // WebGPU only: the kernels the last step dispatched (CubeCL's launch observer in the worker).
+  const dispatches = await page.getByTestId("stat-dispatches").count()
+    ? Number(await page.getByTestId("stat-dispatches").innerText())
+    : null;
   await page.getByRole("button", { name: "Stop" }).click();
   const warm = await visit();
   await page.getByRole("button", { name: "Stop" }).click();
@@ -90,6 +94,7 @@ for (const backend of backends) {
     first_step_ms_second_visit: warm,
     triplets_per_second: { median: samples[Math.floor(samples.length / 2)], min: samples[0], max: samples.at(-1), last_shown: Number(speeds) },
     first_visit_bytes: transferred,
+    dispatches_per_step: dispatches,
   }));
   await browser.close();
 }

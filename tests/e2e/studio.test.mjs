@@ -100,6 +100,7 @@ describe("training studio on the CPU", { timeout: 600_000 }, () => {
     assert.equal(run.steps, Math.ceil(run.train / 4), run.line);
     assert.ok(run.train >= 12 && run.heldOut === Math.ceil((run.train + run.heldOut) / 4), run.line);
     assert.match(run.line, /SYNTHETIC.*on CPU/, run.line);
+    assert.equal(await page.getByTestId("stat-dispatches").count(), 0, "the CPU backend dispatches no GPU kernels");
 
     await page.getByRole("button", { name: "Pause" }).click();
     assert.equal(await waitForPhase(page, "paused"), "paused");
@@ -372,6 +373,11 @@ describe("training studio on WebGPU (SwiftShader)", { timeout: 600_000 }, () => 
     await waitForStep(page, 1, 240_000);
     const run = await runSizes(page);
     assert.match(run.line, /on WebGPU/);
+    // The kernels a step dispatched, counted by CubeCL's launch observer in the worker: the
+    // whole graph (three branch passes, their backward, Adam), thousands of kernels (9,847 natively).
+    const dispatches = Number(await page.getByTestId("stat-dispatches").innerText());
+    assert.ok(dispatches > 1000, `kernels a step on WebGPU: ${dispatches}`);
+    console.log(`WebGPU: ${dispatches} kernel dispatches in step 1`);
     await page.getByRole("button", { name: "Pause" }).click();
     assert.equal(await waitForPhase(page, "paused", 240_000), "paused", log.join("\n"));
     const pausedAt = await globalStep(page);

@@ -4,6 +4,10 @@
 //! them), and sends the page an event for everything.
 
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cubecl_runtime::logging::{LaunchObservation, LaunchObserver};
 
 use gloo_timers::future::TimeoutFuture;
 use tripletlab_core::train::{Next, Steps, advance};
@@ -29,6 +33,10 @@ pub(crate) trait Driven {
 /// first, so the page shows where it stands before it moves on.
 pub(crate) async fn drive(run: &Run, driven: &mut impl Driven, mut history: RunHistory) -> Result<(), Failure> {
     let session = Rc::clone(&run.session);
+    // Every kernel the GPU runtime dispatches while this run goes (the CPU backend dispatches
+    // none): the page shows the count of each step.
+    let launches = Arc::new(Launches::default());
+    let _watching = LaunchObservation::new(launches.clone());
     let elapsed_before = history.elapsed_s;
     let mut session_started = Instant::now();
     if history.global_step > 0 && !driven.steps().is_finished() {
@@ -68,7 +76,9 @@ pub(crate) async fn drive(run: &Run, driven: &mut impl Driven, mut history: RunH
             driven.evaluate(&mut history).await?;
         }
         let started = Instant::now();
+        let launched_before = launches.count();
         let next = advance(&mut driven.steps()).await?;
+        let dispatches = u32::try_from(launches.count() - launched_before).ok().filter(|&count| count > 0);
         match next {
             Next::Finished => {
                 driven.evaluate(&mut history).await?;
@@ -91,9 +101,26 @@ pub(crate) async fn drive(run: &Run, driven: &mut impl Driven, mut history: RunH
                 let global_step = history.global_step + 1;
                 history.push_step(global_step, report.loss);
                 let elapsed_s = elapsed_before + session_started.elapsed().as_secs_f64();
-                run.respond.send(Event::Step(step_event(&report, global_step, seconds, elapsed_s)));
+                run.respond.send(Event::Step(step_event(&report, global_step, (seconds, elapsed_s), dispatches)));
                 driven.save(&history, false).await;
             }
         }
+    }
+}
+
+/// Counts kernel launches ([`LaunchObservation`] installs it for the process: the worker's one
+/// thread).
+#[derive(Default)]
+struct Launches(AtomicU64);
+
+impl Launches {
+    fn count(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl LaunchObserver for Launches {
+    fn launched(&self, _kernel: &'static str) {
+        self.0.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -439,8 +439,14 @@ pub(crate) fn epoch_event(record: &EpochRecord) -> EpochEvent {
     EpochEvent { epoch: record.epoch as u32, loss: record.loss, val_loss: record.val_loss, improved: record.improved }
 }
 
-/// The page's view of one step (`seconds` it took, `elapsed_s` of training so far).
-pub(crate) fn step_event(report: &StepReport, global_step: u32, seconds: f64, elapsed_s: f64) -> StepEvent {
+/// The page's view of one step (`seconds` it took, `elapsed_s` of training so far, the kernels it
+/// `dispatched`).
+pub(crate) fn step_event(
+    report: &StepReport,
+    global_step: u32,
+    (seconds, elapsed_s): (f64, f64),
+    dispatches: Option<u32>,
+) -> StepEvent {
     StepEvent {
         epoch: report.epoch as u32,
         step: report.step as u32,
@@ -455,5 +461,6 @@ pub(crate) fn step_event(report: &StepReport, global_step: u32, seconds: f64, el
         elapsed_s,
         memory_bytes: core::arch::wasm32::memory_size(0) as u64 * 65_536,
         mined: report.mined,
+        dispatches,
     }
 }

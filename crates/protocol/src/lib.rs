@@ -246,6 +246,10 @@ pub struct StepEvent {
     /// With online mining: the batch's valid and active triplets and how many were mined.
     #[serde(default)]
     pub mined: Option<MinedCounts>,
+    /// On WebGPU: the kernels the step dispatched (none on the CPU backend, which is not a GPU
+    /// runtime).
+    #[serde(default)]
+    pub dispatches: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
