@@ -3,17 +3,16 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use clap::Args;
-use cubecl_runtime::logging::{LaunchObservation, LaunchObserver};
 use serde::Serialize;
 use tripletlab_core::data::Dataset;
 use tripletlab_core::data::synthetic;
 use tripletlab_core::data::triplets::{TripletConfig, TripletSet};
 use tripletlab_core::model::{MobileNetV2Config, weights};
 use tripletlab_core::run::RunSpec;
+use tripletlab_core::train::launches::{LaunchObservation, Launches};
 use tripletlab_core::train::{Trainer, readbacks};
 
 use crate::backend::BackendName;
@@ -61,16 +60,6 @@ pub struct SpeedReport {
     pub readbacks_per_step: f64,
     /// burn features compiled in: "fusion", "autotune".
     pub features: Vec<&'static str>,
-}
-
-/// Counts every kernel launch in the process while installed ([`LaunchObservation`]).
-#[derive(Default)]
-struct Launches(AtomicU64);
-
-impl LaunchObserver for Launches {
-    fn launched(&self, _kernel: &'static str) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 #[derive(Serialize)]
@@ -122,7 +111,7 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
         readbacks() - before
     }) as f64
         / measured;
-    let dispatches = launches.0.load(Ordering::Relaxed);
+    let dispatches = launches.count();
     let dispatches_per_step = (args.backend != BackendName::Flex).then_some(dispatches as f64 / measured);
     seconds.sort_by(f64::total_cmp);
     let median = seconds.get(seconds.len() / 2).copied().unwrap_or(f64::NAN);

@@ -5,11 +5,9 @@
 
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use cubecl_runtime::logging::{LaunchObservation, LaunchObserver};
 
 use gloo_timers::future::TimeoutFuture;
+use tripletlab_core::train::launches::{LaunchObservation, Launches};
 use tripletlab_core::train::{Next, Steps, advance};
 use tripletlab_protocol::{Event, RunHistory};
 use web_time::Instant;
@@ -105,22 +103,5 @@ pub(crate) async fn drive(run: &Run, driven: &mut impl Driven, mut history: RunH
                 driven.save(&history, false).await;
             }
         }
-    }
-}
-
-/// Counts kernel launches ([`LaunchObservation`] installs it for the process: the worker's one
-/// thread).
-#[derive(Default)]
-struct Launches(AtomicU64);
-
-impl Launches {
-    fn count(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-impl LaunchObserver for Launches {
-    fn launched(&self, _kernel: &'static str) {
-        self.0.fetch_add(1, Ordering::Relaxed);
     }
 }

@@ -16,6 +16,7 @@
 
 mod checkpoint;
 mod evaluate;
+pub mod launches;
 mod run_loop;
 mod step;
 
