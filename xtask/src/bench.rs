@@ -212,7 +212,9 @@ fn transfer_sizes(root: &Path, dist: &Path) -> Vec<(String, u64, u64)> {
         .map(|entry| entry.path())
         .filter(|path| path.extension().is_some_and(|ext| ext == "wasm" || ext == "js"))
         .collect();
-    files.push(dist.join("public/weights/mobilenetv2_1.0.safetensors"));
+    if let Ok(weights) = data::page_weights(dist) {
+        files.push(dist.join(weights));
+    }
     files.sort();
     files
         .into_iter()

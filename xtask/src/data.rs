@@ -1,5 +1,6 @@
 //! Preparing the datasets the page serves, through the CLI's `prepare` command.
 
+use std::fs;
 use std::path::Path;
 
 use crate::run::{self, Failure, command};
@@ -32,15 +33,30 @@ pub fn cli_checkpoint(root: &Path, data: &str, out: &str) -> Result<(), Failure>
     run::status(&mut cmd)
 }
 
+/// The pretrained weights the page loads, relative to `folder` (the repository or a build of the
+/// site): the file its `public/weights/weights.json` names (the f16 copy, `tripletlab weights --half`).
+pub fn page_weights(folder: &Path) -> Result<String, Failure> {
+    let manifest = folder.join("public/weights/weights.json");
+    let text = fs::read_to_string(&manifest).map_err(Failure::at(&manifest))?;
+    let value: serde_json::Value = serde_json::from_str(&text).map_err(Failure::at(&manifest))?;
+    let file = value["file"]
+        .as_str()
+        .ok_or_else(|| Failure::new(format!("{} names no \"file\"", manifest.display())))?;
+    Ok(format!("public/weights/{file}"))
+}
+
 /// The run the page's "recipe's settings" browser test makes, made by the native CLI on the same
 /// data with the same settings, so the test can check that the page shows the recipe's numbers:
 /// the recipe (width 1.0 from the shipped weights, Adam 1e-4, batch 64, BatchNorm momentum 0.999,
 /// margin 0.4, seed 42) on the first 200 images, 25% held out, 2 epochs (keep in step with
-/// `tests/e2e/studio.test.mjs`).
+/// `tests/e2e/studio.test.mjs`), from the weights the page loads.
 pub fn cli_recipe_run(root: &Path, data: &str, report: &str) -> Result<(), Failure> {
     let checkpoint = format!("{report}.checkpoint.safetensors");
+    let weights = page_weights(root)?;
     let mut cmd = command("cargo", root);
     cmd.args(["run", "--quiet", "-p", "tripletlab-cli", "--", "train", "--data", data, "--report", report]).args([
+        "--weights",
+        &weights,
         "--checkpoint",
         &checkpoint,
         "--images",

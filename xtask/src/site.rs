@@ -90,6 +90,7 @@ fn fill(root: &Path, dist: &Path, out: &Path) -> Result<Built, Failure> {
     copy_tree(dist, out, &[dist.join("e2e"), dist.join(data::PUBLIC_DATA).join("downloads")])?;
     let real_cifar = out.join(data::PUBLIC_DATA).join("cifar-10/manifest.json").is_file();
     other_weights(root, out)?;
+    only_the_sent_weights(out)?;
     optimise_worker(root, out)?;
     let files = shell_files(out)?;
     let version = version_of(&files);
@@ -185,7 +186,8 @@ fn optimise_worker(root: &Path, out: &Path) -> Result<(), Failure> {
 }
 
 /// `TRIPLETLAB_WEIGHTS=FILE`: FILE replaces the shipped weights, checked by the CLI, which writes
-/// the `weights.json` the page reads.
+/// an f16 copy (`tripletlab weights --half`, what the page downloads) and the `weights.json`
+/// that names it.
 fn other_weights(root: &Path, out: &Path) -> Result<(), Failure> {
     let Ok(file) = std::env::var(WEIGHTS_ENV) else { return Ok(()) };
     let Ok(description) = std::env::var(WEIGHTS_DESCRIPTION_ENV) else {
@@ -208,7 +210,21 @@ fn other_weights(root: &Path, out: &Path) -> Result<(), Failure> {
     let target_text = target.display().to_string();
     let mut cmd = command("cargo", root);
     cmd.args(["run", "--quiet", "-p", "tripletlab-cli", "--", "weights", &target_text, "--description", &description]);
-    run::status(&mut cmd)
+    run::status(cmd.arg("--half"))
+}
+
+/// The site keeps only the weights file its `weights.json` names (the f16 copy): the f32 file
+/// beside it in `public/weights/` is the CLI's, and no page fetches it.
+fn only_the_sent_weights(out: &Path) -> Result<(), Failure> {
+    let sent = out.join(data::page_weights(out)?);
+    let folder = out.join("public/weights");
+    for entry in fs::read_dir(&folder).map_err(Failure::at(&folder))? {
+        let path = entry.map_err(Failure::at(&folder))?.path();
+        if path.extension().is_some_and(|ext| ext == "safetensors") && path != sent {
+            fs::remove_file(&path).map_err(Failure::at(&path))?;
+        }
+    }
+    Ok(())
 }
 
 /// Every file the service worker precaches, as (path relative to the site, SHA-256): all but the

@@ -2,11 +2,14 @@
 //! dtype, shape and byte range, then the data), read by the `safetensors` crate, the format's
 //! reference implementation: its checks (header size, offsets that cover the data exactly, no
 //! overflow) are the ones every other reader applies. Written here in a few lines, so that the
-//! same file always gives the same bytes (see [`TensorFile::to_bytes`]). Only f32 tensors and
-//! u8 blobs are used here; errors name the file.
+//! same file always gives the same bytes (see [`TensorFile::to_bytes`]). Tensors are f32 in
+//! memory; a file may store them as F32 or as F16 (widened to f32 when read: the site sends its
+//! pretrained kernels as f16, [`TensorFile::to_bytes_with_f16`]), and raw blobs as U8. Errors name
+//! the file.
 
 use std::collections::BTreeMap;
 
+use half::f16;
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
 /// A safetensors file that cannot be read, and why.
@@ -18,12 +21,22 @@ pub enum SafetensorsError {
     BadHeaderLength { file: String, header: u64, len: usize },
     #[error("{file} has an unreadable header: {reason}")]
     BadHeader { file: String, reason: String },
-    #[error("{file}: tensor {name} is {dtype}; only F32 (and U8 blobs) are supported")]
+    #[error("{file}: tensor {name} is {dtype}; only F32, F16 (widened to f32) and U8 blobs are read")]
     DType { file: String, name: String, dtype: String },
     #[error("{file}: its tensors do not lie in its data as its header says ({reason})")]
     BadLayout { file: String, reason: String },
     #[error("tensor {name} has shape {shape:?} but {values} values: it cannot be written")]
     Inconsistent { name: String, shape: Vec<usize>, values: usize },
+    #[error("tensor {name} holds {value}, beyond f16's range (±65504): it cannot be stored as f16")]
+    BeyondHalf { name: String, value: String },
+}
+
+/// How a tensor's values are stored in a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stored {
+    F32,
+    /// Rounded to the nearest f16 (ties to even).
+    F16,
 }
 
 /// One f32 tensor.
@@ -62,6 +75,14 @@ impl TensorFile {
                         .collect();
                     out.tensors.insert(name, F32Tensor { shape: view.shape().to_vec(), values });
                 }
+                Dtype::F16 => {
+                    let values = view
+                        .data()
+                        .chunks_exact(2)
+                        .map(|chunk| f16::from_le_bytes([chunk[0], chunk[1]]).to_f32())
+                        .collect();
+                    out.tensors.insert(name, F32Tensor { shape: view.shape().to_vec(), values });
+                }
                 Dtype::U8 => {
                     out.blobs.insert(name, view.data().to_vec());
                 }
@@ -80,6 +101,26 @@ impl TensorFile {
     /// each time (the fuzz check "writing is stable" caught it). The crate reads what this writes
     /// (`round_trips`, and every checkpoint resumed in the tests).
     pub fn to_bytes(&self) -> Result<Vec<u8>, SafetensorsError> {
+        self.write(|_, _| Stored::F32)
+    }
+
+    /// Serialise as [`to_bytes`](Self::to_bytes) does, but with the tensors `half` names
+    /// rounded to the nearest f16 (ties to even): half their bytes. [`parse`](Self::parse)
+    /// widens them back to f32 (exactly: every f16 is an f32). A value beyond f16's range is an
+    /// error. Which tensors can take it is the model's call (`weights::to_half_bytes`).
+    pub fn to_bytes_with_f16(&self, half: impl Fn(&str, &F32Tensor) -> bool) -> Result<Vec<u8>, SafetensorsError> {
+        for (name, tensor) in &self.tensors {
+            if half(name, tensor)
+                && let Some(&value) = tensor.values.iter().find(|value| f16::from_f32(**value).is_infinite())
+                && value.is_finite()
+            {
+                return Err(SafetensorsError::BeyondHalf { name: name.clone(), value: value.to_string() });
+            }
+        }
+        self.write(|name, tensor| if half(name, tensor) { Stored::F16 } else { Stored::F32 })
+    }
+
+    fn write(&self, stored: impl Fn(&str, &F32Tensor) -> Stored) -> Result<Vec<u8>, SafetensorsError> {
         let mut header = serde_json::Map::new();
         let mut offset = 0;
         let mut entry = |name: &str, dtype: &str, shape: &[usize], len: usize| {
@@ -96,7 +137,10 @@ impl TensorFile {
                     values: tensor.values.len(),
                 });
             }
-            entry(name, "F32", &tensor.shape, tensor.values.len() * 4);
+            match stored(name, tensor) {
+                Stored::F32 => entry(name, "F32", &tensor.shape, tensor.values.len() * 4),
+                Stored::F16 => entry(name, "F16", &tensor.shape, tensor.values.len() * 2),
+            }
         }
         for (name, blob) in &self.blobs {
             entry(name, "U8", &[blob.len()], blob.len());
@@ -111,8 +155,13 @@ impl TensorFile {
         let mut bytes = Vec::with_capacity(8 + json.len() + offset);
         bytes.extend_from_slice(&(json.len() as u64).to_le_bytes());
         bytes.extend_from_slice(&json);
-        for tensor in self.tensors.values() {
-            tensor.values.iter().for_each(|value| bytes.extend_from_slice(&value.to_le_bytes()));
+        for (name, tensor) in &self.tensors {
+            match stored(name, tensor) {
+                Stored::F32 => tensor.values.iter().for_each(|value| bytes.extend_from_slice(&value.to_le_bytes())),
+                Stored::F16 => {
+                    tensor.values.iter().for_each(|value| bytes.extend_from_slice(&f16::from_f32(*value).to_le_bytes()))
+                }
+            }
         }
         for blob in self.blobs.values() {
             bytes.extend_from_slice(blob);
@@ -185,6 +234,34 @@ mod tests {
         let mut wrong = sample();
         wrong.tensors.insert("c".into(), F32Tensor { shape: vec![2, 2], values: vec![1.0] });
         assert!(matches!(wrong.to_bytes(), Err(SafetensorsError::Inconsistent { values: 1, .. })));
+    }
+
+    #[test]
+    fn tensors_written_as_f16_read_back_as_the_nearest_f16() {
+        let kernels = |name: &str, _: &F32Tensor| name != "b";
+        let mut original = sample();
+        original.tensors.insert("c.kernel".into(), F32Tensor { shape: vec![1, 3], values: vec![0.1, 1.0e-8, 65519.0] });
+        let bytes = original.to_bytes_with_f16(kernels).expect("writes");
+        let header_len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).expect("json");
+        assert_eq!(header["a.weight"]["dtype"], "F16");
+        assert_eq!(header["a.weight"]["data_offsets"], serde_json::json!([0, 12]));
+        assert_eq!(header["b"]["dtype"], "F32");
+        assert_eq!(header["c.kernel"]["data_offsets"], serde_json::json!([16, 22]));
+        let read = TensorFile::parse("half", &bytes).expect("valid");
+        // Values an f16 holds exactly come back exactly; the rest as the nearest f16: 0.1 is
+        // 0x2E66 = 0.0999755859375, 1e-8 is below the smallest subnormal's half (2^-25) and
+        // rounds to 0, and 65519 is the largest value that rounds down to f16's maximum, 65504.
+        assert_eq!(read.tensors["a.weight"], original.tensors["a.weight"]);
+        assert_eq!(read.tensors["b"], original.tensors["b"]);
+        assert_eq!(read.tensors["c.kernel"].values, vec![0.0999755859375, 0.0, 65504.0]);
+        assert_eq!((read.blobs.clone(), read.metadata.clone()), (original.blobs.clone(), original.metadata.clone()));
+        // Read back and written again, the file is the same bytes.
+        assert_eq!(read.to_bytes_with_f16(kernels).expect("writes"), bytes);
+
+        original.tensors.insert("d.kernel".into(), F32Tensor { shape: vec![2, 1], values: vec![1.0, -65520.0] });
+        let beyond = original.to_bytes_with_f16(kernels).unwrap_err();
+        assert_eq!(beyond, SafetensorsError::BeyondHalf { name: "d.kernel".into(), value: "-65520".into() });
     }
 
     /// A file written by Python's `safetensors` (the shipped weights) reads, and reads back the

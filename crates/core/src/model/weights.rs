@@ -209,6 +209,17 @@ pub fn apply(
     Ok(model)
 }
 
+/// A weights file as a site sends it (`tripletlab weights --half`): the kernels of the stem,
+/// expansion, projection and head convolutions (94% of the numbers) rounded to f16, half their
+/// bytes; the depthwise kernels and every one-dimensional tensor (BatchNorm's scales, offsets
+/// and running statistics) kept f32. Depthwise kernels stay exact because BatchNorm scales some
+/// of their few weights a channel up many times: rounded too, they move the templates several
+/// times more than all the other kernels together (`the_half_weights_move_the_templates_little`
+/// in `tests/keras_parity.rs` measures both; docs/performance.md quotes it).
+pub fn to_half_bytes(weights: &TensorFile) -> Result<Vec<u8>, SafetensorsError> {
+    weights.to_bytes_with_f16(|name, tensor| tensor.shape.len() >= 2 && !name.contains(".depthwise."))
+}
+
 /// The model's tensors, read back asynchronously (safe in a browser), as a safetensors file.
 pub async fn export(model: &MobileNetV2) -> Result<TensorFile, String> {
     let mut out = TensorFile::default();
