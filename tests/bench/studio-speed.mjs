@@ -52,7 +52,8 @@ for (const backend of backends) {
     const started = Date.now();
     await page.goto(server.url);
     if (backend === "webgpu") {
-      await page.waitForFunction(() => !document.querySelector('[data-testid="backend-webgpu"]').disabled, null, { timeout: 60_000 });
+      // The page may not have drawn the choice yet (a second visit starts from a blank document).
+      await page.waitForFunction(() => document.querySelector('[data-testid="backend-webgpu"]')?.disabled === false, null, { timeout: 60_000 });
       await page.getByTestId("backend-webgpu").check();
     } else {
       await page.getByTestId("backend-cpu").check();

@@ -362,7 +362,7 @@ describe("training studio on WebGPU (SwiftShader)", { timeout: 600_000 }, () => 
     const session = await openStudio(browser);
     const { page, log } = session;
     await page.getByTestId("backend-webgpu").waitFor();
-    await page.waitForFunction(() => !document.querySelector('[data-testid="backend-webgpu"]').disabled, null, { timeout: 60_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="backend-webgpu"]')?.disabled === false, null, { timeout: 60_000 });
     await page.getByTestId("backend-webgpu").check();
     await loadSynthetic(page);
     // 32 images: about 16 triplets, a quarter held out; steps of 4; one epoch. SwiftShader runs
