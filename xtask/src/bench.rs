@@ -31,17 +31,26 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
     let mut rows = Vec::new();
     let mut flops = std::collections::BTreeMap::new();
 
-    // Native: the CLI's `speed` (flex and wgpu at the recipe's size; flex also at the page's
-    // WebGPU-row size, for comparison and its FLOP count).
-    for (backend, width, batch, steps) in
-        [("flex", "1", "64", "5"), ("wgpu", "1", "64", "2"), ("flex", "0.35", "16", "5")]
-    {
-        let json = out.join(format!("native-{backend}-{width}-{batch}.json"));
+    // Native: the CLI's `speed`, release build (what a training run should use: the dev profile of
+    // the tests is about half as fast), flex and wgpu at the recipe's size, flex also at the page's
+    // WebGPU-row size (for comparison and its FLOP count); and flex in the dev profile, for the
+    // difference.
+    for (backend, width, batch, steps, release) in [
+        ("flex", "1", "64", "5", true),
+        ("wgpu", "1", "64", "2", true),
+        ("flex", "0.35", "16", "5", true),
+        ("flex", "1", "64", "5", false),
+    ] {
+        let profile = if release { "release" } else { "dev" };
+        let json = out.join(format!("native-{backend}-{width}-{batch}-{profile}.json"));
         let json_text = json.display().to_string();
         let args = ["--backend", backend, "--width", width, "--batch", batch, "--steps", steps, "--json", &json_text];
-        let ran = run::status(
-            command("cargo", root).args(["run", "--quiet", "-p", "tripletlab-cli", "--", "speed"]).args(args),
-        );
+        let mut cargo = command("cargo", root);
+        cargo.args(["run", "--quiet"]);
+        if release {
+            cargo.arg("--release");
+        }
+        let ran = run::status(cargo.args(["-p", "tripletlab-cli", "--", "speed"]).args(args));
         if let Err(err) = ran {
             println!("xtask: native {backend} skipped: {err}");
             continue;
@@ -50,7 +59,7 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
         let per_triplet = number(&report, &["training_gflops_per_triplet"]);
         flops.insert(width.to_string(), per_triplet);
         rows.push(Row {
-            name: format!("native {backend}"),
+            name: format!("native {backend}{}", if release { "" } else { ", dev profile (the tests' build)" }),
             config: format!("width {width}, batch {batch}"),
             triplets_per_second: number(&report, &["triplets_per_second"]),
             ms_per_step: number(&report, &["ms_per_step", "median"]),

@@ -60,6 +60,9 @@ pub struct SpeedReport {
     pub readbacks_per_step: f64,
     /// burn features compiled in: "fusion", "autotune".
     pub features: Vec<&'static str>,
+    /// "release" or "dev": the dev profile (the tests' build, debug assertions on) trains about
+    /// half as fast (docs/performance.md).
+    pub profile: &'static str,
 }
 
 #[derive(Serialize)]
@@ -145,11 +148,13 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
             .into_iter()
             .filter_map(|(name, on)| on.then_some(name))
             .collect(),
+        profile: if cfg!(debug_assertions) { "dev" } else { "release" },
     };
     println!(
-        "{}: width {}, batch {}: {:.0} ms/step (min {:.0}, max {:.0}), {:.1} triplets/s, {:.1} GFLOP/s; \
+        "{} ({} build): width {}, batch {}: {:.0} ms/step (min {:.0}, max {:.0}), {:.1} triplets/s, {:.1} GFLOP/s; \
          inference {:.0} images/s ({:.1} GFLOP/s)",
         report.backend,
+        report.profile,
         report.width,
         report.batch,
         report.ms_per_step.median,

@@ -37,12 +37,12 @@ pub struct WeightsArgs {
 pub const HALF_SENTENCE: &str = "Sent with most convolution kernels rounded to f16 (half the download), widened to f32 on load.";
 
 pub fn run(args: WeightsArgs) -> Result<(), CliError> {
-    let manifest = if args.half {
+    // The file itself first: nothing is written for one that is not a MobileNetV2.
+    let mut manifest = check(&args.file, &args.description)?;
+    if args.half {
         let half = write_half(&args.file)?;
-        check(&half, &format!("{} {HALF_SENTENCE}", args.description.trim()))?
-    } else {
-        check(&args.file, &args.description)?
-    };
+        manifest = check(&half, &format!("{} {HALF_SENTENCE}", args.description.trim()))?;
+    }
     let out = args.manifest.unwrap_or_else(|| args.file.with_file_name(WEIGHTS_MANIFEST));
     fs::write(&out, manifest.to_json()).map_err(CliError::io(&out))?;
     println!(

@@ -201,3 +201,39 @@ fn the_shipped_weights_score_the_held_out_pairs_and_quality_reports_intervals() 
     assert_eq!(json["auc"]["runs"], 2);
     assert_eq!(json["interval"], "DeLong 95%");
 }
+
+/// `tripletlab weights --half` writes exactly the site's f16 copy and a manifest naming it; a
+/// file that is not a MobileNetV2 is refused with its name and nothing is written.
+#[test]
+fn weights_half_writes_the_sites_copy_and_its_manifest() {
+    let dir = scratch("weights-half");
+    let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../../public/weights/");
+    let copy = dir.join("mobilenetv2_1.0.safetensors");
+    fs::copy(format!("{shipped}mobilenetv2_1.0.safetensors"), &copy).expect("copies");
+    let copy_text = copy.to_str().expect("utf-8");
+    let stdout = ok(&tripletlab(&["weights", copy_text, "--description", "Test weights.", "--half"]));
+    assert!(stdout.starts_with("mobilenetv2_1.0.f16.safetensors: a MobileNetV2 of width 1.0, 4806184 bytes"), "{stdout}");
+    let half = fs::read(dir.join("mobilenetv2_1.0.f16.safetensors")).expect("written");
+    let site = fs::read(format!("{shipped}mobilenetv2_1.0.f16.safetensors")).expect("the site's copy");
+    assert!(half == site, "the same bytes as public/weights/mobilenetv2_1.0.f16.safetensors");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("weights.json")).expect("manifest")).expect("json");
+    assert_eq!(manifest["file"], "mobilenetv2_1.0.f16.safetensors");
+    assert_eq!(manifest["bytes"], 4_806_184);
+    assert_eq!(
+        manifest["description"],
+        "Test weights. Sent with most convolution kernels rounded to f16 (half the download), widened to f32 on load."
+    );
+
+    let bad_dir = scratch("weights-half-bad");
+    let bad = bad_dir.join("w.safetensors");
+    let mut small = fs::read(&copy).expect("reads");
+    small.truncate(small.len() / 2);
+    fs::write(&bad, small).expect("writes");
+    let out = tripletlab(&["weights", bad.to_str().expect("utf-8"), "--description", "x", "--half"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("w.safetensors"), "{stderr}");
+    let written: Vec<_> = fs::read_dir(&bad_dir).expect("lists").flatten().map(|entry| entry.file_name()).collect();
+    assert_eq!(written, vec![std::ffi::OsString::from("w.safetensors")], "nothing written beside it");
+}
