@@ -198,14 +198,8 @@ fn other_weights(root: &Path, out: &Path) -> Result<(), Failure> {
     };
     let source = PathBuf::from(&file);
     let name = source.file_name().and_then(|name| name.to_str()).unwrap_or_default().to_string();
-    let folder = out.join("public/weights");
-    for entry in fs::read_dir(&folder).map_err(Failure::at(&folder))? {
-        let path = entry.map_err(Failure::at(&folder))?.path();
-        if path.extension().is_some_and(|ext| ext == "safetensors") {
-            fs::remove_file(&path).map_err(Failure::at(&path))?;
-        }
-    }
-    let target = folder.join(&name);
+    // The shipped files beside it go in `only_the_sent_weights`, with FILE's f32 copy.
+    let target = out.join("public/weights").join(&name);
     fs::copy(&source, &target).map_err(|err| Failure::new(format!("{WEIGHTS_ENV}={file}: {err}")))?;
     let target_text = target.display().to_string();
     let mut cmd = command("cargo", root);
