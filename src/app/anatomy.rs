@@ -1,5 +1,6 @@
 //! Triplet anatomy: one held-out triplet (anchor, positive, negative) at a time, its distances,
-//! the margin and the hinge, epoch by epoch, and why a loss of zero is not a bug.
+//! the margin and what the run's loss makes of them (the core's formula: `LossSpec::of_triplet`),
+//! epoch by epoch, and why a loss of zero is not a bug.
 //!
 //! Everything comes from the evaluations the worker already sends: the gallery shows the same
 //! evenly spaced held-out triplets (genuine pair k and impostor pair k share the anchor), and the
@@ -7,7 +8,7 @@
 
 use leptos::prelude::*;
 use tripletlab_core::explore::evenly_spaced;
-use tripletlab_core::run::Distance;
+use tripletlab_core::run::{Distance, LossKind, LossSpec};
 use tripletlab_protocol::Evaluation;
 
 use super::charts::image_url;
@@ -25,9 +26,9 @@ fn distances(evaluation: &Evaluation, k: usize, measure: Distance) -> Option<(u3
 #[component]
 pub fn TripletAnatomy(state: TrainState) -> impl IntoView {
     let chosen = RwSignal::new(0usize);
-    let margin = move || state.run.with(|run| run.as_ref().map_or(0.4, |run| run.settings.run.loss.margin));
-    let measure =
-        move || state.run.with(|run| run.as_ref().map_or(Distance::Cosine, |run| run.settings.run.loss.distance));
+    let loss = move || state.run.with(|run| run.as_ref().map_or_else(LossSpec::default, |run| run.settings.run.loss.clone()));
+    let margin = move || loss().margin;
+    let measure = move || loss().distance;
     let latest = Memo::new(move |_| state.evaluations.with(|all| all.last().cloned()));
     let shown = move || latest.with(|e| e.as_ref().map_or(0, |e| e.gallery.len() / 2));
     let images = move || {
@@ -46,18 +47,31 @@ pub fn TripletAnatomy(state: TrainState) -> impl IntoView {
     };
     let rows = move || {
         let k = chosen.get();
-        let m = margin();
-        let measure = measure();
+        let loss = loss();
         state.evaluations.with(|all| {
             all.iter()
-                .filter_map(|e| distances(e, k, measure))
-                .map(|(epoch, ap, an)| (epoch, ap, an, (ap - an + m).max(0.0)))
+                .filter_map(|e| distances(e, k, loss.distance))
+                .map(|(epoch, ap, an)| (epoch, ap, an, loss.of_triplet(ap, an)))
                 .collect::<Vec<_>>()
         })
     };
     let verdict = move || {
         let (_, ap, an, hinge) = rows().last().copied()?;
         let m = margin();
+        if loss().kind == LossKind::Contrastive {
+            let pull = LossKind::Contrastive.of_triplet(ap, m, m);
+            let push = hinge - pull;
+            return Some(format!(
+                "Contrastive loss: the two pairs are judged apart. The same-class pair (anchor, positive) costs \
+                 d(a,p)^2 / 2 = {pull:.3}: it is always pulled closer. The other-class pair (anchor, negative) costs \
+                 max(margin - d(a,n), 0)^2 / 2 = {push:.3}: {}",
+                if an >= m {
+                    format!("it is at least the margin {m} apart, so it is no longer pushed.")
+                } else {
+                    format!("it is closer than the margin {m}, so it is pushed away.")
+                }
+            ));
+        }
         Some(if hinge > 0.0 {
             format!(
                 "Active: the negative is not yet {m} farther than the positive (d(a,n) - d(a,p) = {:.3} < {m}), so this \
@@ -109,7 +123,7 @@ pub fn TripletAnatomy(state: TrainState) -> impl IntoView {
                 </div>
                 <table class="anatomy" data-testid="anatomy-table">
                     <thead>
-                        <tr><th scope="col">"epoch"</th><th scope="col">"d(a,p)"</th><th scope="col">"d(a,n)"</th><th scope="col">"margin"</th><th scope="col">"hinge"</th></tr>
+                        <tr><th scope="col">"epoch"</th><th scope="col">"d(a,p)"</th><th scope="col">"d(a,n)"</th><th scope="col">"margin"</th><th scope="col">{move || if loss().kind == LossKind::Contrastive { "loss" } else { "hinge" }}</th></tr>
                     </thead>
                     <tbody>
                         {move || {

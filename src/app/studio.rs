@@ -6,7 +6,8 @@ use wasm_bindgen::JsCast;
 use web_sys::HtmlInputElement;
 
 use tripletlab_core::data::augment::Augmentation;
-use tripletlab_core::run::{BranchPasses, Distance, InputScaling, RunSpec, query};
+use tripletlab_core::run::query::{Setting, Values};
+use tripletlab_core::run::{Distance, RunSpec, query};
 use tripletlab_protocol::{
     BackendChoice, Command, EpochEvent, Evaluation, Event, RunHistory, RunInfo, SavedRunInfo, StepEvent, TrainSettings,
 };
@@ -342,8 +343,9 @@ fn settings_summary(run: &RunSpec) -> String {
     };
     let images = if run.data.images == 0 { "all".to_string() } else { run.data.images.to_string() };
     let fast = if run.fast_mode { ", fast mode (a head on frozen features)" } else { "" };
+    let loss = run.loss.kind.name();
     format!(
-        "MobileNetV2 width {:?} from {start}, {images} images ({}% held out), batch {}, {} epoch{}, margin {:?} ({distance}), learning rate {}{fast}.",
+        "MobileNetV2 width {:?} from {start}, {images} images ({}% held out), batch {}, {} epoch{}, {loss} with margin {:?} ({distance}), learning rate {}{fast}.",
         run.model.width,
         (run.data.held_out * 100.0).round(),
         run.batch_size,
@@ -388,14 +390,16 @@ fn phase_line(phase: &Phase) -> String {
 /// Online mining: which triplets each step trains on, and the P x K batches they come from.
 #[component]
 fn MiningFields(settings: RwSignal<TrainSettings>) -> impl IntoView {
-    use tripletlab_core::run::query::{DEFAULT_PK, mining_name, mining_of};
+    use tripletlab_core::run::query::{mining_name, setting};
     use tripletlab_protocol::MiningConfig;
     let strategy = move || settings.with(|s| s.run.mining.map(|m| m.strategy));
     let on_strategy = move |ev: leptos::ev::Event| {
-        let chosen = mining_of(&event_target_value(&ev)).flatten();
+        let chosen = event_target_value(&ev);
+        // The table's rule: P x K is kept when only the strategy changes.
         settings.update(|s| {
-            let (classes, per_class) = s.run.mining.map_or(DEFAULT_PK, |m| (m.classes, m.per_class));
-            s.run.mining = chosen.map(|strategy| MiningConfig { strategy, classes, per_class });
+            if let Some(mining) = setting("mining") {
+                let _ = mining.apply(&mut s.run, &chosen);
+            }
         });
     };
     let count = move |pick: fn(&MiningConfig) -> usize| {
@@ -518,103 +522,90 @@ fn ChoiceField(
     }
 }
 
+/// One setting of the table ([`query::SETTINGS`]) as a field: a number input or a select, with
+/// its label and help sentence, read and written through the table (so its range, its choices
+/// and the rules between settings are the link's and the CLI's).
+#[component]
+fn TableField(setting: &'static Setting, settings: RwSignal<TrainSettings>) -> impl IntoView {
+    let id = field_id(setting.label);
+    let help_id = format!("{id}-help");
+    let current = move || settings.with(|s| (setting.get)(&s.run).unwrap_or_default());
+    let control = match setting.values {
+        Values::Choice(options) => view! {
+            <select
+                id=id.clone()
+                aria-describedby=help_id.clone()
+                prop:value=current
+                on:change=move |ev| {
+                    let chosen = event_target_value(&ev);
+                    settings.update(|s| {
+                        let _ = setting.apply(&mut s.run, &chosen);
+                    });
+                }
+            >
+                {options.iter().map(|(word, label)| view! { <option value=*word>{*label}</option> }).collect_view()}
+            </select>
+        }
+        .into_any(),
+        Values::Number(range) | Values::Whole(range) => {
+            let whole = matches!(setting.values, Values::Whole(_));
+            let on_change = move |ev: leptos::ev::Event| {
+                let Some(input) = ev.target().and_then(|target| target.dyn_into::<HtmlInputElement>().ok()) else {
+                    return;
+                };
+                let typed = input.value().trim().parse::<f64>().ok().filter(|v| v.is_finite());
+                let applied = typed.is_some_and(|v| {
+                    let v = v.clamp(range.min, range.max);
+                    let text = if whole { (v.round() as u64).to_string() } else { v.to_string() };
+                    settings.try_update(|s| setting.apply(&mut s.run, &text).is_ok()).unwrap_or(false)
+                });
+                if !applied {
+                    // Not a number: show the value that is in effect again.
+                    input.set_value(&current());
+                }
+            };
+            view! {
+                <input
+                    id=id.clone()
+                    type="number"
+                    min=range.min
+                    max=range.max
+                    step=if whole { "1" } else { "any" }
+                    aria-describedby=help_id.clone()
+                    prop:value=current
+                    on:change=on_change
+                />
+            }
+            .into_any()
+        }
+    };
+    view! {
+        <div class="field">
+            <label for=id>{setting.label}</label>
+            {control}
+            <small id=help_id>{setting.help}</small>
+        </div>
+    }
+}
+
+/// A field's id from its label: `Held out (%)` is `setting-held-out----`.
+fn field_id(label: &str) -> String {
+    format!("setting-{}", label.to_lowercase().replace([' ', '(', ')', '%', '/'], "-"))
+}
+
+/// The settings form: every setting the table shows as a field, in the table's order, with
+/// augmentation and mining (whose fields join several settings) after them.
 #[component]
 fn SettingsFields(settings: RwSignal<TrainSettings>) -> impl IntoView {
-    // One number of the run description: read as f64 for the input, written back as its type.
-    macro_rules! number {
-        ($label:expr, $help:expr, $($field:ident).+ as $ty:ty, $range:expr, $step:expr) => {
-            view! {
-                <NumberField
-                    label=$label
-                    help=$help
-                    value=Signal::derive(move || settings.with(|s| s.run.$($field).+ as f64))
-                    set=Callback::new(move |v: f64| settings.update(|s| s.run.$($field).+ = v as $ty))
-                    range=$range
-                    step=$step
-                />
-            }
-        };
-    }
-    // A choice between two values of the run description: `$second` is the second option's.
-    macro_rules! choice {
-        ($label:expr, $help:expr, $options:expr, $($field:ident).+, $first:expr, $second:expr) => {
-            view! {
-                <ChoiceField
-                    label=$label
-                    help=$help
-                    options=$options
-                    second=Signal::derive(move || settings.with(|s| s.run.$($field).+ == $second))
-                    set=Callback::new(move |v: bool| settings.update(|s| s.run.$($field).+ = if v { $second } else { $first }))
-                />
-            }
-        };
-    }
-    let width_id = "setting-width";
-    let held_out = Signal::derive(move || settings.with(|s| query::percent(s.run.data.held_out)));
-    let set_held_out = Callback::new(move |percent: f64| settings.update(|s| s.run.data.held_out = percent / 100.0));
     let augment = Signal::derive(move || settings.with(|s| !s.run.augmentation.is_off()));
     let set_augment = Callback::new(move |on: bool| {
-        settings.update(|s| {
-            s.run.augmentation = if on { Augmentation { flip: true, crop_padding: 4 } } else { Augmentation::default() }
-        })
+        settings.update(|s| s.run.augmentation = if on { query::FLIP_AND_SHIFT } else { Augmentation::default() })
     });
+    let (last, first): (Vec<&'static Setting>, Vec<&'static Setting>) =
+        query::SETTINGS.iter().filter(|setting| setting.in_form).partition(|setting| setting.key == "fast");
     view! {
         <div class="fields">
-            {number!("Images", "Train on the first N images of the dataset (0 = all). Fewer is faster.", data.images as usize, query::IMAGES, "1")}
-            <NumberField
-                label="Held out (%)"
-                help="Share of triplets kept aside to check the model on images it never trained on."
-                value=held_out
-                set=set_held_out
-                range=query::HELD_OUT_PERCENT
-                step="any"
-            />
-            <div class="field">
-                <label for=width_id>"Width"</label>
-                <select
-                    id=width_id
-                    aria-describedby="setting-width-help"
-                    prop:value=move || settings.with(|s| s.run.model.width.to_string())
-                    on:change=move |ev| {
-                        let width = event_target_value(&ev).parse::<f64>().unwrap_or(1.0);
-                        settings.update(|s| {
-                            s.run.model.width = width;
-                            s.run.pretrained &= width == 1.0;
-                        });
-                    }
-                >
-                    <option value="0.35">"0.35 (small, fast)"</option>
-                    <option value="0.5">"0.5"</option>
-                    <option value="0.75">"0.75"</option>
-                    <option value="1">"1.0 (the tutorial's)"</option>
-                </select>
-                <small id="setting-width-help">"How many channels each layer has: wider sees more, trains slower."</small>
-            </div>
-            <div class="field">
-                <label for="setting-pretrained">"Start from"</label>
-                <select
-                    id="setting-pretrained"
-                    aria-describedby="setting-pretrained-help"
-                    prop:value=move || if settings.with(|s| s.run.pretrained) { "1" } else { "0" }
-                    on:change=move |ev| settings.update(|s| s.run.pretrained = event_target_value(&ev) == "1")
-                >
-                    <option value="1" disabled=move || settings.with(|s| s.run.model.width != 1.0)>"Pretrained (this site's weights)"</option>
-                    <option value="0">"random weights"</option>
-                </select>
-                <small id="setting-pretrained-help">
-                    "Pretrained weights (width 1.0 only) already know edges and textures: they learn far faster."
-                </small>
-            </div>
-            {choice!("Inputs", "Pixels scaled to [0, 1] as the tutorial does, or [-1, 1] as MobileNetV2 was pretrained.", ["[0, 1] (tutorial)", "[-1, 1]"], scaling, InputScaling::Unit, InputScaling::Symmetric)}
-            {number!("Margin", "How much farther the negative must be than the positive before a triplet stops counting.", loss.margin as f64, query::MARGIN, "any")}
-            {number!("Learning rate", "The size of each update. Too large and the loss jumps; too small and it crawls.", learning_rate as f64, query::LEARNING_RATE, "any")}
-            {number!("Batch size", "Triplets per step. Larger is smoother and uses more memory.", batch_size as usize, query::BATCH, "1")}
-            {number!("Epochs", "Passes over all training triplets (at most).", epochs as usize, query::EPOCHS, "1")}
-            {number!("Patience", "Stop after this many epochs without a better held-out loss; keep the best.", patience as usize, query::PATIENCE, "1")}
-            {choice!("Distance", "How far apart two embeddings are: by angle (cosine) or straight line (euclidean).", ["cosine (tutorial)", "euclidean"], loss.distance, Distance::Cosine, Distance::Euclidean)}
-            {choice!("BatchNorm passes", "Three passes (each branch its own batch statistics, the tutorial) or one pass over all images.", ["three (tutorial)", "one concatenated"], passes, BranchPasses::Separate, BranchPasses::Concatenated)}
-            {number!("BatchNorm momentum", "How slowly BatchNorm's running statistics move: 0.999 to fine-tune, 0.9 from random weights.", model.bn_momentum as f64, query::BN_MOMENTUM, "any")}
-            {number!("Seed", "Fixes the triplets, their order and the random weights: the same seed repeats the run.", seed as u64, query::SEED, "1")}
+            {first.into_iter().map(|setting| view! { <TableField setting=setting settings=settings /> }).collect_view()}
             <ChoiceField
                 label="Augmentation"
                 help="Off (the tutorial), or each training image flipped at random and shifted by up to 4 pixels, so the model sees more variety."
@@ -623,7 +614,7 @@ fn SettingsFields(settings: RwSignal<TrainSettings>) -> impl IntoView {
                 set=set_augment
             />
             <MiningFields settings=settings />
-            {choice!("Train", "The whole encoder (the recipe), or fast mode: the encoder frozen, every image embedded once, and only a small projection head trained: an epoch in seconds, even on a CPU. Fast mode uses the fixed triplets without augmentation.", ["the whole encoder", "a head on frozen features (fast)"], fast_mode, false, true)}
+            {last.into_iter().map(|setting| view! { <TableField setting=setting settings=settings /> }).collect_view()}
         </div>
     }
 }

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use serde::Serialize;
-use tripletlab_core::metrics::{RetrievalConfig, RetrievalDistance, Verification, retrieval};
+use tripletlab_core::loss::Distance;
+use tripletlab_core::metrics::{RetrievalConfig, Verification, retrieval};
 use tripletlab_core::random::SeededRng;
 
 /// A benchmark that could not run.
@@ -114,7 +115,7 @@ fn metrics(scores: usize, embeddings: usize, dims: usize, repeat: usize) -> Resu
             centre.iter().map(|&c| c + 12.0 * (rng.unit_f32() - 0.5)).collect::<Vec<_>>()
         })
         .collect();
-    for distance in [RetrievalDistance::Cosine, RetrievalDistance::Euclidean] {
+    for distance in [Distance::Cosine, Distance::Euclidean] {
         let config = RetrievalConfig { distance, ..RetrievalConfig::default() };
         let mut outcome = None;
         let name = format!("retrieval ({distance:?}), {embeddings} x {dims} embeddings, {classes} classes");

@@ -56,6 +56,9 @@ enum Command {
     /// Train the encoder on a prepared dataset (the recipe's defaults), with a Keras-like line
     /// per epoch, a checkpoint after each epoch and a JSON report.
     Train(train::TrainArgs),
+    /// Every setting `train --set key=value` and a lesson link take: key, values, meaning (the
+    /// settings table the page's form is made from).
+    Settings,
     /// The recipe once per seed on a prepared dataset: held-out loss per epoch, the held-out AUC
     /// with DeLong's 95% interval, and the spread over seeds (a benchmark; `cargo xtask bench
     /// quality` runs it beside the tutorial's Keras code).
@@ -78,6 +81,10 @@ fn main() -> ExitCode {
             prepare::run(&source, out, &options)
         }
         Command::Train(args) => train::run(args),
+        Command::Settings => {
+            print!("{}", train::settings_help());
+            Ok(())
+        }
         Command::Quality(args) => quality::run(args),
         Command::Embed(args) => embed::run(args),
         Command::Speed(args) => speed::run(args),

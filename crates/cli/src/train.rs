@@ -6,16 +6,13 @@ use std::time::Instant;
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use tripletlab_core::data::augment::Augmentation;
+use burn::tensor::Device;
+use tripletlab_core::head::{Features, HEAD_OUTPUT, HeadOn, HeadTrainer};
+use tripletlab_core::metrics::{Retrieval, RetrievalConfig, RocCurve, Verification, VerificationSummary};
 use tripletlab_core::data::triplets::HeldOutSplit;
-use tripletlab_core::metrics::{
-    Retrieval, RetrievalConfig, RocCurve, Verification, VerificationSummary, cosine_of_angular,
-};
-use tripletlab_core::mining::{Mining, MiningConfig};
-use tripletlab_core::model::{InputScaling, weights};
-use tripletlab_core::run::query::DEFAULT_PK;
-use tripletlab_core::run::{BranchPasses, Distance, Reduction, RunSpec};
-use tripletlab_core::train::{EpochRecord, HeldOutScores, TrainError, Trainer};
+use tripletlab_core::model::{InputScaling, MobileNetV2, weights};
+use tripletlab_core::run::{Distance, RunSpec, query};
+use tripletlab_core::train::{EpochRecord, HeldOutScores, StepReport, TrainError, Trainer, train_epoch};
 
 use crate::backend::BackendName;
 use crate::dataset::read_prepared;
@@ -47,37 +44,51 @@ pub struct TrainArgs {
     /// `?`). The flags below change it further. Without it: the recipe.
     #[arg(long)]
     pub settings: Option<String>,
+    /// Any setting of the run as `key=value`, with the keys and values of a lesson link
+    /// (`tripletlab settings` lists them): `--set loss=contrastive --set beta1=0.8`. Repeatable;
+    /// applied after `--settings`, with the flags below.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Start from random weights even at width 1.0.
     #[arg(long)]
     pub no_pretrained: bool,
+    /// 0.35, 0.5, 0.75 or 1 (other widths than 1 start from random weights).
     #[arg(long)]
-    pub width: Option<f64>,
+    pub width: Option<String>,
     /// BatchNorm momentum (Keras' meaning); use e.g. 0.9 when training from random weights.
     #[arg(long)]
-    pub bn_momentum: Option<f64>,
+    pub bn_momentum: Option<String>,
     #[arg(long)]
-    pub epochs: Option<usize>,
+    pub epochs: Option<String>,
     #[arg(long)]
-    pub batch: Option<usize>,
+    pub batch: Option<String>,
     #[arg(long)]
-    pub lr: Option<f64>,
+    pub lr: Option<String>,
+    /// triplet (the recipe) or contrastive.
     #[arg(long)]
-    pub margin: Option<f64>,
+    pub loss: Option<String>,
     #[arg(long)]
-    pub patience: Option<usize>,
+    pub margin: Option<String>,
     #[arg(long)]
-    pub seed: Option<u64>,
-    #[arg(long, value_enum)]
-    pub distance: Option<DistanceArg>,
-    #[arg(long, value_enum)]
-    pub reduction: Option<ReductionArg>,
-    #[arg(long, value_enum)]
-    pub passes: Option<PassesArg>,
-    #[arg(long, value_enum)]
-    pub scaling: Option<ScalingArg>,
-    /// Hold out triplets (the recipe) or images (no held-out image is ever trained on).
-    #[arg(long, value_enum)]
-    pub split: Option<SplitArg>,
+    pub patience: Option<String>,
+    #[arg(long)]
+    pub seed: Option<String>,
+    /// cosine (the recipe) or euclidean.
+    #[arg(long)]
+    pub distance: Option<String>,
+    /// mean (every triplet, the recipe) or active (the triplets that still cost something).
+    #[arg(long)]
+    pub reduction: Option<String>,
+    /// separate (three passes, the recipe) or concatenated.
+    #[arg(long)]
+    pub passes: Option<String>,
+    /// Input scaling: unit ([0, 1], the recipe) or symmetric ([-1, 1]).
+    #[arg(long)]
+    pub scaling: Option<String>,
+    /// Hold out triplets (triplet, the recipe) or images (image: no held-out image is ever
+    /// trained on).
+    #[arg(long)]
+    pub split: Option<String>,
     /// Share held out, in (0, 1).
     #[arg(long)]
     pub held_out: Option<f64>,
@@ -86,52 +97,46 @@ pub struct TrainArgs {
     pub shards: Option<usize>,
     /// Build triplets from the first N images only (the page's "Images" setting).
     #[arg(long)]
-    pub images: Option<usize>,
+    pub images: Option<String>,
     /// Random horizontal flips and 4-pixel-padded random crops.
     #[arg(long)]
     pub augment: bool,
+    /// Fast mode: the encoder frozen, every image embedded once, only a projection head trained
+    /// (the page's "a head on frozen features"); also `fast=1` in `--settings`.
+    #[arg(long)]
+    pub fast: bool,
     /// Stop each epoch after this many steps (quick trials); the epoch is still evaluated.
     #[arg(long)]
     pub max_steps: Option<usize>,
-    /// Online mining instead of the recipe's fixed triplets: P x K batches, triplets chosen in each.
-    #[arg(long, value_enum)]
-    pub mining: Option<MiningArg>,
+    /// Online mining instead of the recipe's fixed triplets: none, batch-all, batch-hard or
+    /// semi-hard (P x K batches, triplets chosen in each).
+    #[arg(long)]
+    pub mining: Option<String>,
     /// P: classes in each mined batch [default: 5].
     #[arg(long)]
-    pub classes_per_batch: Option<usize>,
+    pub classes_per_batch: Option<String>,
     /// K: images of each class in a mined batch [default: 4].
     #[arg(long)]
-    pub images_per_class: Option<usize>,
+    pub images_per_class: Option<String>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum MiningArg {
-    None,
-    BatchAll,
-    BatchHard,
-    SemiHard,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum DistanceArg {
-    Cosine,
-    Euclidean,
-}
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ReductionArg {
-    MeanWithZeros,
-    MeanOverActive,
-}
-#[derive(Clone, Copy, ValueEnum)]
-pub enum PassesArg {
-    Separate,
-    Concatenated,
-}
+/// Input scaling, for the commands that only embed (`train` reads it from the settings table).
 #[derive(Clone, Copy, ValueEnum)]
 pub enum ScalingArg {
     Unit,
     Symmetric,
 }
+
+impl ScalingArg {
+    pub fn into_scaling(self) -> InputScaling {
+        match self {
+            Self::Unit => InputScaling::Unit,
+            Self::Symmetric => InputScaling::Symmetric,
+        }
+    }
+}
+
+/// How `quality` holds pairs out.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum SplitArg {
     Triplet,
@@ -143,15 +148,6 @@ impl SplitArg {
         match self {
             Self::Triplet => HeldOutSplit::ByTriplet,
             Self::Image => HeldOutSplit::ByImage,
-        }
-    }
-}
-
-impl ScalingArg {
-    pub fn into_scaling(self) -> InputScaling {
-        match self {
-            Self::Unit => InputScaling::Unit,
-            Self::Symmetric => InputScaling::Symmetric,
         }
     }
 }
@@ -175,7 +171,7 @@ struct Report<'a> {
     held_out: &'a HeldOutScores,
     /// The ROC curve of the held-out pairs (scikit-learn's points, intermediate ones dropped).
     roc: RocCurve,
-    /// 1:N search among the held-out images by cosine similarity.
+    /// 1:N search among the held-out images by the run's distance.
     retrieval: Retrieval,
 }
 
@@ -190,53 +186,66 @@ struct EpochLine {
 pub fn run(args: TrainArgs) -> Result<(), CliError> {
     let data = read_prepared(&args.data, args.shards)?;
     let device = args.backend.init()?;
-    let mut trainer = match &args.resume {
+    let (mut training, triplets) = match &args.resume {
         Some(path) => {
             let bytes = fs::read(path).map_err(CliError::io(path))?;
-            Trainer::resume(&path.display().to_string(), &bytes, &device)?
+            let mut trainer = Trainer::resume(&path.display().to_string(), &bytes, &device)?;
+            // A resumed run trains on exactly its own split, or is refused with what differs.
+            let triplets = trainer.triplets(&data)?;
+            (Training::Full(trainer), triplets)
         }
         None => {
             let spec = args.spec()?;
-            let model = if spec.pretrained {
-                let bytes = fs::read(&args.weights).map_err(CliError::io(&args.weights))?;
-                weights::load(&args.weights.display().to_string(), &bytes, &spec.model, &device)?
+            let model = initial_model(&args, &spec, &device)?;
+            if spec.fast_mode {
+                // The encoder frozen, its features of every image computed once, a head trained.
+                let (triplets, _) = spec.triplets(&data).map_err(TrainError::from)?;
+                let all: Vec<_> = triplets.train.iter().chain(&triplets.held_out).copied().collect();
+                let features =
+                    pollster::block_on(Features::embed(&model, &data, &all, spec.scaling, FAST_EMBED_BATCH, &device))?;
+                println!(
+                    "fast mode: a {} -> {HEAD_OUTPUT} head on frozen features of {} images",
+                    features.dims,
+                    features.len()
+                );
+                (Training::Fast(HeadTrainer::new(features, spec, &device)), triplets)
             } else {
-                if spec.model.width != 1.0 && !args.no_pretrained {
-                    eprintln!(
-                        "note: width {} has no pretrained weights; starting from random weights",
-                        spec.model.width
-                    );
-                }
-                weights::seeded_init(&spec.model, spec.seed, &device)?
-            };
-            Trainer::new(model, spec, &device)
+                let mut trainer = Trainer::new(model, spec, &device);
+                let triplets = trainer.triplets(&data)?;
+                (Training::Full(trainer), triplets)
+            }
         }
     };
-    // A resumed run trains on exactly its own split, or is refused with what differs.
-    let triplets = trainer.triplets(&data)?;
-    let count = trainer.run_data().map_or(data.len(), |record| record.images);
-    let pretrained = trainer.spec().pretrained;
+    let spec = training.spec().clone();
+    let count = match &training {
+        Training::Full(trainer) => trainer.run_data().map_or(data.len(), |record| record.images),
+        Training::Fast(_) => spec.image_count(data.len()),
+    };
     let checkpoint_path =
         args.checkpoint.clone().unwrap_or_else(|| args.report.with_extension("checkpoint.safetensors"));
     let kind = if data.synthetic { "SYNTHETIC shapes, not CIFAR-10" } else { "real images" };
     println!(
-        "{} ({kind}): {count} of its {} images, {} training and {} held-out triplets; {} on {}",
+        "{} ({kind}): {count} of its {} images, {} training and {} held-out triplets; {} on {}; {} over {} distance",
         data.name,
         data.len(),
         triplets.train.len(),
         triplets.held_out.len(),
-        if pretrained { "pretrained MobileNetV2" } else { "MobileNetV2" },
-        args.backend.describe()
+        if spec.pretrained { "pretrained MobileNetV2" } else { "MobileNetV2" },
+        args.backend.describe(),
+        spec.loss.kind.name(),
+        distance_name(spec.loss.distance),
     );
 
     let mut history = Vec::new();
     let mut first_step_loss = None;
-    let epochs = trainer.spec().epochs;
-    while !trainer.is_finished() {
+    loop {
+        if training.is_finished() {
+            break;
+        }
         let started = Instant::now();
         let mut triplets_done = 0;
         let mut train_seconds = 0.0;
-        let record = pollster::block_on(trainer.train_epoch(&data, &triplets, args.max_steps, |report| {
+        let on_step = |report: &StepReport| {
             if report.epoch == 1 && report.step == 1 {
                 first_step_loss = Some(report.loss);
             }
@@ -245,28 +254,52 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
             if report.step % 50 == 0 {
                 eprintln!("  step {}/{}: loss {:.4}", report.step, report.steps_per_epoch, report.loss);
             }
-        }))?;
+        };
+        let record = match &mut training {
+            Training::Fast(head) => {
+                pollster::block_on(train_epoch(&mut HeadOn { trainer: head, triplets: &triplets }, args.max_steps, on_step))?
+            }
+            Training::Full(trainer) => {
+                pollster::block_on(trainer.train_epoch(&data, &triplets, args.max_steps, on_step))?
+            }
+        };
         let seconds = started.elapsed().as_secs_f64();
         let per_second = triplets_done as f64 / train_seconds.max(1e-9);
         println!(
-            "Epoch {}/{epochs} - {seconds:.1}s - loss: {:.4} - val_loss: {:.4} - {per_second:.1} triplets/s{}",
+            "Epoch {}/{} - {seconds:.1}s - loss: {:.4} - val_loss: {:.4} - {per_second:.1} triplets/s{}",
             record.epoch,
+            spec.epochs,
             record.loss,
             record.val_loss,
             if record.improved { " (best)" } else { "" }
         );
         history.push(EpochLine { record, seconds, triplets_per_second: per_second });
-        let bytes = pollster::block_on(trainer.checkpoint())?;
-        write(&checkpoint_path, &bytes)?;
+        // Fast mode keeps no checkpoint: its head is cheap to train again (as in the page).
+        if let Training::Full(trainer) = &training {
+            let bytes = pollster::block_on(trainer.checkpoint())?;
+            write(&checkpoint_path, &bytes)?;
+        }
     }
-    let scores = pollster::block_on(trainer.held_out_scores(&data, &triplets.held_out))?;
-    print_summary(&scores.summary, trainer.state().best_epoch);
+    // Searched by the run's own distance, as the page searches.
+    let config = RetrievalConfig { distance: spec.loss.distance, ..RetrievalConfig::default() };
+    let (scores, retrieval, best_epoch) = match &training {
+        Training::Fast(head) => (
+            pollster::block_on(head.held_out_scores(&triplets.held_out))?,
+            pollster::block_on(head.held_out_retrieval(&data, &triplets.held_out, &config))?,
+            head.best_epoch(),
+        ),
+        Training::Full(trainer) => (
+            pollster::block_on(trainer.held_out_scores(&data, &triplets.held_out))?,
+            pollster::block_on(trainer.held_out_retrieval(&data, &triplets.held_out, &config))?,
+            trainer.state().best_epoch,
+        ),
+    };
+    print_summary(&scores.summary, best_epoch, spec.loss.distance);
     let roc = Verification::new(&scores.scores, &scores.labels).map_err(TrainError::from)?.roc(true);
-    let retrieval =
-        pollster::block_on(trainer.held_out_retrieval(&data, &triplets.held_out, &RetrievalConfig::default()))?;
     println!(
-        "  1:N search among {} held-out images: precision@1 {:.4}, R-precision {:.4}, MAP@R {:.4}",
+        "  1:N search among {} held-out images by {} distance: precision@1 {:.4}, R-precision {:.4}, MAP@R {:.4}",
         retrieval.queries + retrieval.lone_queries,
+        distance_name(spec.loss.distance),
         retrieval.precision_at_1,
         retrieval.r_precision,
         retrieval.map_at_r
@@ -278,35 +311,86 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         train_triplets: triplets.train.len(),
         held_out_triplets: triplets.held_out.len(),
         backend: args.backend.describe(),
-        run: trainer.spec(),
-        settings: tripletlab_protocol::lesson::run_query(trainer.spec()),
+        run: &spec,
+        settings: tripletlab_protocol::lesson::run_query(&spec),
         first_step_loss,
         history,
-        best_epoch: trainer.state().best_epoch,
+        best_epoch,
         held_out: &scores,
         roc,
         retrieval,
     };
     let json = serde_json::to_string_pretty(&report).map_err(|err| CliError::Source(err.to_string()))?;
     write(&args.report, json.as_bytes())?;
-    println!("report: {}; checkpoint: {}", args.report.display(), checkpoint_path.display());
+    match training {
+        Training::Fast(_) => println!("report: {} (fast mode keeps no checkpoint)", args.report.display()),
+        Training::Full(_) => println!("report: {}; checkpoint: {}", args.report.display(), checkpoint_path.display()),
+    }
     Ok(())
 }
 
-fn print_summary(summary: &VerificationSummary, best_epoch: Option<usize>) {
+/// The whole encoder's trainer, or fast mode's head on frozen features.
+enum Training {
+    Full(Trainer),
+    Fast(HeadTrainer),
+}
+
+impl Training {
+    fn spec(&self) -> &RunSpec {
+        match self {
+            Self::Full(trainer) => trainer.spec(),
+            Self::Fast(head) => head.spec(),
+        }
+    }
+
+    fn is_finished(&self) -> bool {
+        match self {
+            Self::Full(trainer) => trainer.is_finished(),
+            Self::Fast(head) => head.is_finished(),
+        }
+    }
+}
+
+/// Images embedded per pass of the frozen encoder in fast mode.
+const FAST_EMBED_BATCH: usize = 64;
+
+/// The encoder a new run starts from: the pretrained weights, or seeded random ones.
+fn initial_model(args: &TrainArgs, spec: &RunSpec, device: &Device) -> Result<MobileNetV2, CliError> {
+    if spec.pretrained {
+        let bytes = fs::read(&args.weights).map_err(CliError::io(&args.weights))?;
+        return Ok(weights::load(&args.weights.display().to_string(), &bytes, &spec.model, device)?);
+    }
+    if spec.model.width != 1.0 && !args.no_pretrained {
+        eprintln!("note: width {} has no pretrained weights; starting from random weights", spec.model.width);
+    }
+    Ok(weights::seeded_init(&spec.model, spec.seed, device)?)
+}
+
+fn distance_name(distance: Distance) -> &'static str {
+    match distance {
+        Distance::Cosine => "cosine",
+        Distance::Euclidean => "euclidean",
+    }
+}
+
+/// The held-out pairs' figures; thresholds are on the run's similarity scale, with the distance
+/// each one means beside it.
+fn print_summary(summary: &VerificationSummary, best_epoch: Option<usize>, distance: Distance) {
     let best = best_epoch.map_or("none".to_string(), |epoch| format!("{epoch}, weights restored"));
     println!(
         "held-out pairs ({} genuine, {} impostor): ROC AUC {:.4}; EER {:.4} (threshold {:.4}); best epoch {best}",
         summary.positives, summary.negatives, summary.auc, summary.eer.rate, summary.eer.threshold
     );
+    println!("  thresholds are on the {} scale (higher is more alike)", distance.similarity_name());
     for point in &summary.at_fmr {
         let caveat = if point.resolvable { "" } else { " (too few impostor pairs to measure this rate)" };
         println!(
-            "  at FMR {:.0e}: TMR {:.4}, threshold {:.4} (cosine {:.4}){caveat}",
+            "  at FMR {:.0e}: TMR {:.4}, threshold {:.4} ({} distance {:.4}){caveat}",
             point.target,
             point.tmr,
             point.threshold,
-            cosine_of_angular(point.threshold)
+            distance_name(distance),
+            distance.distance_of(point.threshold)
         );
     }
     let f1 = summary.best_f1;
@@ -317,7 +401,8 @@ fn print_summary(summary: &VerificationSummary, best_epoch: Option<usize>) {
 }
 
 impl TrainArgs {
-    /// The run these arguments describe: `--settings` (or the recipe), then every flag given.
+    /// The run these arguments describe: `--settings` (or the recipe), then every flag and
+    /// `--set` given, each read and checked by the settings table as a link's key would be.
     pub fn spec(&self) -> Result<RunSpec, CliError> {
         let mut spec = match &self.settings {
             Some(link) => {
@@ -330,99 +415,84 @@ impl TrainArgs {
             }
             None => RunSpec::tutorial(),
         };
-        if self.no_pretrained {
-            spec.pretrained = false;
-        }
-        if let Some(width) = self.width {
-            spec.model.width = width;
-            spec.pretrained &= width == 1.0;
-        }
         if self.augment {
-            spec.augmentation = Augmentation { flip: true, crop_padding: 4 };
+            spec.augmentation = query::FLIP_AND_SHIFT;
         }
-        if let Some(v) = self.bn_momentum {
-            spec.model.bn_momentum = v;
+        let flags = [
+            ("width", &self.width),
+            ("bn_momentum", &self.bn_momentum),
+            ("epochs", &self.epochs),
+            ("batch", &self.batch),
+            ("lr", &self.lr),
+            ("loss", &self.loss),
+            ("margin", &self.margin),
+            ("patience", &self.patience),
+            ("seed", &self.seed),
+            ("distance", &self.distance),
+            ("reduction", &self.reduction),
+            ("passes", &self.passes),
+            ("inputs", &self.scaling),
+            ("split", &self.split),
+            ("images", &self.images),
+            ("mining", &self.mining),
+            ("p", &self.classes_per_batch),
+            ("k", &self.images_per_class),
+        ];
+        let mut pairs: Vec<(String, String)> =
+            flags.iter().filter_map(|(key, value)| Some((key.to_string(), (*value).clone()?))).collect();
+        if let Some(fraction) = self.held_out {
+            pairs.push(("held_out".into(), query::percent(fraction).to_string()));
         }
-        if let Some(v) = self.epochs {
-            spec.epochs = v;
+        if self.no_pretrained {
+            pairs.push(("pretrained".into(), "0".into()));
         }
-        if let Some(v) = self.batch {
-            spec.batch_size = v;
+        if self.fast {
+            pairs.push(("fast".into(), "1".into()));
         }
-        if let Some(v) = self.lr {
-            spec.learning_rate = v;
-        }
-        if let Some(v) = self.margin {
-            spec.loss.margin = v;
-        }
-        if let Some(v) = self.patience {
-            spec.patience = v;
-        }
-        if let Some(v) = self.seed {
-            spec.seed = v;
-        }
-        if let Some(v) = self.held_out {
-            spec.data.held_out = v;
-        }
-        if let Some(v) = self.images {
-            spec.data.images = v;
-        }
-        if let Some(v) = self.split {
-            spec.data.split = v.into_split();
-        }
-        if let Some(v) = self.scaling {
-            spec.scaling = v.into_scaling();
-        }
-        if let Some(v) = self.distance {
-            spec.loss.distance = match v {
-                DistanceArg::Cosine => Distance::Cosine,
-                DistanceArg::Euclidean => Distance::Euclidean,
+        for pair in &self.set {
+            let Some((key, value)) = pair.split_once('=') else {
+                return Err(CliError::Usage(format!("--set {pair}: write it as key=value (e.g. --set loss=contrastive)")));
             };
+            pairs.push((key.trim().to_string(), value.trim().to_string()));
         }
-        if let Some(v) = self.reduction {
-            spec.loss.reduction = match v {
-                ReductionArg::MeanWithZeros => Reduction::MeanWithZeros,
-                ReductionArg::MeanOverActive => Reduction::MeanOverActive,
-            };
-        }
-        if let Some(v) = self.passes {
-            spec.passes = match v {
-                PassesArg::Separate => BranchPasses::Separate,
-                PassesArg::Concatenated => BranchPasses::Concatenated,
-            };
-        }
-        if let Some(v) = self.mining {
-            let (classes, per_class) = spec.mining.map_or(DEFAULT_PK, |m| (m.classes, m.per_class));
-            spec.mining = v.strategy().map(|strategy| MiningConfig { strategy, classes, per_class });
-        }
-        for (count, is_p) in [(self.classes_per_batch, true), (self.images_per_class, false)] {
-            let Some(count) = count else { continue };
-            let Some(mining) = spec.mining.as_mut() else {
-                return Err(CliError::Usage(
-                    "--classes-per-batch and --images-per-class need --mining (batch-all, batch-hard or semi-hard)"
-                        .into(),
-                ));
-            };
-            if is_p {
-                mining.classes = count;
-            } else {
-                mining.per_class = count;
+        // In the table's order, as a link's keys are: width before pretrained, mining before P and K.
+        pairs.sort_by_key(|(key, _)| query::application_order(key));
+        let mut problems = Vec::new();
+        for (key, value) in &pairs {
+            let outcome = query::apply(&mut spec, key, value)
+                .unwrap_or_else(|| Err(format!("'{key}' is not a setting (the keys: {})", setting_keys())));
+            if let Err(problem) = outcome {
+                problems.push(problem);
             }
+        }
+        if !problems.is_empty() {
+            return Err(CliError::Usage(problems.join("; ")));
         }
         spec.check().map_err(|err| CliError::Usage(err.to_string()))?;
         Ok(spec)
     }
 }
 
-impl MiningArg {
-    fn strategy(self) -> Option<Mining> {
-        match self {
-            Self::None => None,
-            Self::BatchAll => Some(Mining::BatchAll),
-            Self::BatchHard => Some(Mining::BatchHard),
-            Self::SemiHard => Some(Mining::SemiHard),
-        }
+/// The settings table as text: one line per key with its values and what it does, and the
+/// tutorial's value.
+pub fn settings_help() -> String {
+    let tutorial = RunSpec::tutorial();
+    let mut text = String::from("train --set key=value (and a lesson link's keys); the tutorial's value in brackets\n");
+    for setting in query::SETTINGS {
+        let values = match setting.values {
+            query::Values::Number(range) => format!("a number, {} to {}", range.min, range.max),
+            query::Values::Whole(range) => format!("a whole number, {} to {}", range.min, range.max),
+            query::Values::Choice(options) => options.iter().map(|(word, _)| *word).collect::<Vec<_>>().join(" | "),
+        };
+        let default = (setting.get)(&tutorial).map_or(String::new(), |value| format!(" [{value}]"));
+        text.push_str(&format!("  {:<12} {values}{default}\n      {}: {}\n", setting.key, setting.label, setting.help));
     }
+    text
+}
+
+/// Every key `--set` takes.
+fn setting_keys() -> String {
+    query::SETTINGS.iter().map(|setting| setting.key).collect::<Vec<_>>().join(", ")
 }
 
 /// Write through a temporary file, so an interrupted write never leaves half a checkpoint.
@@ -442,8 +512,8 @@ mod tests {
     use tripletlab_core::data::triplets::HeldOutSplit;
     use tripletlab_core::mining::{Mining, MiningConfig};
     use tripletlab_core::run::{
-        AdamSettings, BranchPasses, DataSpec, Distance, InputScaling, MobileNetV2Config, Reduction, RunSpec,
-        TripletLoss,
+        AdamSettings, BranchPasses, DataSpec, Distance, InputScaling, LossKind, LossSpec, MobileNetV2Config,
+        Reduction, RunSpec,
     };
 
     use super::TrainArgs;
@@ -485,7 +555,9 @@ mod tests {
             "--distance",
             "euclidean",
             "--reduction",
-            "mean-over-active",
+            "active",
+            "--loss",
+            "contrastive",
             "--passes",
             "concatenated",
             "--scaling",
@@ -510,7 +582,12 @@ mod tests {
             model: MobileNetV2Config { width: 0.5, bn_momentum: 0.9 },
             scaling: InputScaling::Symmetric,
             passes: BranchPasses::Concatenated,
-            loss: TripletLoss { margin: 0.3, distance: Distance::Euclidean, reduction: Reduction::MeanOverActive },
+            loss: LossSpec {
+                kind: LossKind::Contrastive,
+                margin: 0.3,
+                distance: Distance::Euclidean,
+                reduction: Reduction::MeanOverActive,
+            },
             learning_rate: 0.002,
             adam: AdamSettings::default(),
             batch_size: 16,
@@ -532,12 +609,45 @@ mod tests {
         assert_eq!(changed, Ok(0.5));
     }
 
+    /// `--set` reaches every setting of the table, and `--fast` is fast mode (it was silently
+    /// ignored: `fast=1` trained the whole encoder).
+    #[test]
+    fn set_reaches_every_setting_and_fast_is_fast_mode() {
+        let target = RunSpec {
+            fast_mode: true,
+            loss: LossSpec { kind: LossKind::Contrastive, ..LossSpec::default() },
+            adam: AdamSettings { beta_1: 0.8, ..AdamSettings::default() },
+            ..RunSpec::quick_demo()
+        };
+        let sets = ["--set", "loss=contrastive", "--set", "beta1=0.8", "--settings", "preset=quick", "--fast"];
+        assert_eq!(spec_of(&sets), Ok(target.clone()));
+        assert_eq!(spec_of(&["--settings", "preset=quick&fast=1&loss=contrastive&beta1=0.8"]), Ok(target));
+        for setting in tripletlab_core::run::query::SETTINGS {
+            let Some(value) = (setting.get)(&RunSpec::tutorial()) else { continue };
+            let pair = format!("{}={value}", setting.key);
+            assert_eq!(spec_of(&["--set", &pair]), Ok(RunSpec::tutorial()), "--set {pair}");
+        }
+    }
+
+    #[test]
+    fn the_settings_help_lists_every_key() {
+        let help = super::settings_help();
+        for setting in tripletlab_core::run::query::SETTINGS {
+            assert!(help.contains(&format!("  {:<12} ", setting.key)), "{} missing:\n{help}", setting.key);
+        }
+        assert!(help.contains("triplet | contrastive [triplet]"), "{help}");
+    }
+
     #[test]
     fn bad_settings_are_refused_with_what_is_wrong() {
         let err = spec_of(&["--settings", "preset=quick&margin=9&colour=red"]).expect_err("refused");
         assert!(err.contains("margin=9 is outside 0..=2") && err.contains("'colour' is not a setting"), "{err}");
         let err = spec_of(&["--classes-per-batch", "4"]).expect_err("refused");
-        assert!(err.contains("need --mining"), "{err}");
+        assert!(err.contains("p=4 needs mining=batch-all"), "{err}");
+        let err = spec_of(&["--set", "colour=red", "--set", "loss"]).expect_err("refused");
+        assert!(err.contains("write it as key=value"), "{err}");
+        let err = spec_of(&["--set", "colour=red"]).expect_err("refused");
+        assert!(err.contains("'colour' is not a setting (the keys: images, held_out"), "{err}");
         let err = spec_of(&["--epochs", "0"]).expect_err("refused");
         assert!(err.contains("epochs 0 is outside"), "{err}");
         let err =

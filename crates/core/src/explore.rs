@@ -59,14 +59,14 @@ impl MapIndex {
         let kept = evenly_spaced(self.images.len(), limit);
         let labels: Vec<u32> = kept.iter().map(|&at| u32::from(self.labels[at])).collect();
         let rows: Vec<f32> = kept.iter().flat_map(|&at| self.row(at).iter().copied()).collect();
-        let config = RetrievalConfig { distance: self.distance.for_retrieval(), ..RetrievalConfig::default() };
+        let config = RetrievalConfig { distance: self.distance, ..RetrievalConfig::default() };
         retrieval(&rows, self.dims, &labels, &config)
     }
 
     /// The `k` images nearest to `query` by the run's distance, nearest first (ties by position),
     /// leaving out the image at `exclude` (the query itself, when it is on the map).
     pub fn search(&self, query: &[f32], k: usize, exclude: Option<usize>) -> Result<Vec<Hit>, MetricError> {
-        let found = nearest(&self.rows, self.dims, query, k, self.distance.for_retrieval(), exclude)?;
+        let found = nearest(&self.rows, self.dims, query, k, self.distance, exclude)?;
         Ok(found
             .into_iter()
             .map(|hit| {

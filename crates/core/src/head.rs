@@ -11,11 +11,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::data::Dataset;
 use crate::data::triplets::TripletSet;
 use crate::data::triplets::{Triplet, distinct_images};
-use crate::metrics::Verification;
+use crate::metrics::{Retrieval, RetrievalConfig, Verification, retrieval};
 use crate::model::{InputScaling, MobileNetV2};
 use crate::optim::KerasAdam;
 use crate::random::SeededRng;
-use crate::run::{Reduction, RunSpec};
+use crate::run::RunSpec;
 use crate::train::{
     BatchLoss, EpochRecord, HeldOutScores, StepReport, Steps, TrainError, embed_images, is_improvement, read_f32,
 };
@@ -148,6 +148,11 @@ impl HeadTrainer {
         self.epoch
     }
 
+    /// The run's description.
+    pub fn spec(&self) -> &RunSpec {
+        &self.spec
+    }
+
     pub fn steps_per_epoch(&self, train: usize) -> usize {
         train.div_ceil(self.spec.batch_size.max(1))
     }
@@ -202,8 +207,7 @@ impl HeadTrainer {
     /// restored when the run ends).
     pub async fn end_epoch(&mut self, held_out: &[Triplet]) -> Result<EpochRecord, TrainError> {
         let distances = self.held_out_distances(held_out).await?;
-        let losses: Vec<f64> = distances.iter().map(|(ap, an)| (ap - an + self.spec.loss.margin).max(0.0)).collect();
-        let val_loss = reduce(&losses, self.spec.loss.reduction);
+        let val_loss = self.spec.loss.of_distances(&distances);
         let improved = is_improvement(val_loss, self.best_val_loss);
         self.epoch += 1;
         if improved {
@@ -245,23 +249,25 @@ impl HeadTrainer {
         Ok(HeldOutScores { scores, labels, summary })
     }
 
-    /// Distances (d(a,p), d(a,n)) of each held-out triplet through the head, by the run's distance
-    /// (the head's weights read back once, the projection on the CPU).
+    /// 1:N search among the distinct held-out images through the head, by the run's distance (as
+    /// the full trainer's `held_out_retrieval`).
+    pub async fn held_out_retrieval(
+        &self,
+        data: &Dataset,
+        held_out: &[Triplet],
+        config: &RetrievalConfig,
+    ) -> Result<Retrieval, TrainError> {
+        let images = distinct_images(held_out);
+        let project = self.projection().await?;
+        let rows = images.iter().map(|&image| project(image)).collect::<Result<Vec<_>, _>>()?;
+        let dims = rows.first().map_or(0, Vec::len);
+        let labels: Vec<u32> = images.iter().map(|&at| u32::from(data.labels[at as usize])).collect();
+        Ok(retrieval(&rows.concat(), dims, &labels, config)?)
+    }
+
+    /// Distances (d(a,p), d(a,n)) of each held-out triplet through the head, by the run's distance.
     async fn held_out_distances(&self, held_out: &[Triplet]) -> Result<Vec<(f64, f64)>, TrainError> {
-        let [input, out] = self.head.weight.val().dims();
-        let weight = read_f32(self.head.weight.val().reshape([input * out])).await?;
-        let bias = read_f32(self.head.bias.val()).await?;
-        let out = bias.len();
-        let project = |image: u32| -> Result<Vec<f32>, TrainError> {
-            let x = self.features.row(image)?;
-            let mut y = bias.clone();
-            for (i, &xi) in x.iter().enumerate() {
-                for (yj, &w) in y.iter_mut().zip(&weight[i * out..(i + 1) * out]) {
-                    *yj += xi * w;
-                }
-            }
-            Ok(y)
-        };
+        let project = self.projection().await?;
         let distance = self.spec.loss.distance;
         held_out
             .iter()
@@ -273,16 +279,25 @@ impl HeadTrainer {
             })
             .collect()
     }
-}
 
-/// Per-triplet losses reduced as the run's loss reduces a batch.
-fn reduce(losses: &[f64], reduction: Reduction) -> f64 {
-    let active = losses.iter().filter(|&&loss| loss > 0.0).count();
-    let count = match reduction {
-        Reduction::MeanWithZeros => losses.len(),
-        Reduction::MeanOverActive => active,
-    };
-    losses.iter().sum::<f64>() / count.max(1) as f64
+    /// The head as a function of an embedded image (its weights read back once, the projection
+    /// on the CPU).
+    async fn projection(&self) -> Result<impl Fn(u32) -> Result<Vec<f32>, TrainError> + '_, TrainError> {
+        let [input, out] = self.head.weight.val().dims();
+        let weight = read_f32(self.head.weight.val().reshape([input * out])).await?;
+        let bias = read_f32(self.head.bias.val()).await?;
+        let out = bias.len();
+        Ok(move |image: u32| -> Result<Vec<f32>, TrainError> {
+            let x = self.features.row(image)?;
+            let mut y = bias.clone();
+            for (i, &xi) in x.iter().enumerate() {
+                for (yj, &w) in y.iter_mut().zip(&weight[i * out..(i + 1) * out]) {
+                    *yj += xi * w;
+                }
+            }
+            Ok(y)
+        })
+    }
 }
 
 /// Fast mode's head with the run's triplets: what the page's run loop drives.
@@ -314,9 +329,9 @@ mod tests {
     use burn::module::Param;
     use burn::tensor::{Device, Tensor, TensorData};
 
-    use super::{Features, HEAD_OUTPUT, HeadTrainer, ProjectionHead, Reduction, reduce};
+    use super::{Features, HEAD_OUTPUT, HeadTrainer, ProjectionHead};
     use crate::data::triplets::Triplet;
-    use crate::run::{Distance, RunSpec, TripletLoss};
+    use crate::run::{Distance, LossSpec, RunSpec};
     use crate::train::TrainError;
 
     /// A head trainer over three 2-D features, a = (1, 0), p = (0, 1), n = (-1, 0) (images 0, 1,
@@ -328,7 +343,7 @@ mod tests {
             dims: 2,
             index: [(0, 0), (1, 1), (2, 2)].into_iter().collect(),
         };
-        let loss = TripletLoss { margin: 0.4, distance, reduction: Reduction::MeanWithZeros };
+        let loss = LossSpec { margin: 0.4, distance, ..LossSpec::default() };
         let mut trainer = HeadTrainer::new(features, RunSpec { loss, epochs: 3, ..RunSpec::default() }, &device);
         let mut weight = vec![0.0f32; 2 * HEAD_OUTPUT];
         weight[0] = 1.0;
@@ -378,13 +393,5 @@ mod tests {
         let scores = pollster::block_on(trainer.held_out_scores(&[stranger]));
         assert!(matches!(scores, Err(TrainError::NotEmbedded(7))), "{:?}", scores.map(|s| s.scores));
         assert_eq!(trainer.step_in_epoch, 0, "nothing was trained");
-    }
-
-    #[test]
-    fn held_out_losses_reduce_as_the_batch_loss_does() {
-        let losses = [0.0, 0.3, 0.0, 0.5];
-        assert!((reduce(&losses, Reduction::MeanWithZeros) - 0.2).abs() < 1e-12);
-        assert!((reduce(&losses, Reduction::MeanOverActive) - 0.4).abs() < 1e-12);
-        assert_eq!(reduce(&[0.0, 0.0], Reduction::MeanOverActive), 0.0);
     }
 }

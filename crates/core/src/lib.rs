@@ -13,7 +13,6 @@ pub mod data;
 pub mod explore;
 #[cfg(feature = "tensors")]
 pub mod head;
-#[cfg(feature = "tensors")]
 pub mod loss;
 pub mod metrics;
 pub mod mining;

@@ -16,7 +16,7 @@ mod verification;
 
 pub use auc_interval::{AucInterval, delong_interval};
 
-pub use retrieval::{ClassRetrieval, Neighbour, Retrieval, RetrievalConfig, RetrievalDistance, nearest, retrieval};
+pub use retrieval::{ClassRetrieval, Neighbour, Retrieval, RetrievalConfig, nearest, retrieval};
 pub use verification::{Confusion, Eer, FmrPoint, PrPoint, RocCurve, Verification, VerificationSummary, roc_auc};
 
 use std::f64::consts::PI;

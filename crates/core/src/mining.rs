@@ -12,6 +12,7 @@
 //! Plain Rust on a row-major distance matrix, so the choice is testable by hand; the trainer
 //! computes the matrix on the device, reads it back, and gathers the chosen triplets.
 
+use crate::loss::LossSpec;
 use crate::random::SeededRng;
 
 /// How triplets are chosen inside a batch.
@@ -38,7 +39,8 @@ pub struct MinedBatch {
     pub triplets: Vec<Mined>,
     /// Valid triplets in the batch (anchor and positive of one class, negative of another).
     pub valid: usize,
-    /// Valid triplets whose hinge `d(a,p) - d(a,n) + margin` is positive.
+    /// Valid triplets whose loss (of the run's kind) is positive: for the triplet loss, those whose
+    /// hinge `d(a,p) - d(a,n) + margin` is.
     pub active: usize,
     /// Mean distance between two different images of the batch: near zero when the embedding has
     /// collapsed (every image mapped to the same point).
@@ -70,8 +72,9 @@ pub enum MiningError {
     TooFewImages { p: usize, k: usize, classes: usize },
 }
 
-/// Choose triplets in a batch with labels `labels` and distances `distances` (n x n, row-major).
-pub fn mine(distances: &[f32], labels: &[u8], margin: f32, mining: Mining) -> Result<MinedBatch, MiningError> {
+/// Choose triplets in a batch with labels `labels` and distances `distances` (n x n, row-major);
+/// `loss` decides which valid triplets are active (cost something).
+pub fn mine(distances: &[f32], labels: &[u8], loss: &LossSpec, mining: Mining) -> Result<MinedBatch, MiningError> {
     let n = labels.len();
     if distances.len() != n * n {
         return Err(MiningError::Shape { n, expected: n * n, found: distances.len() });
@@ -84,7 +87,7 @@ pub fn mine(distances: &[f32], labels: &[u8], margin: f32, mining: Mining) -> Re
         for p in (0..n).filter(|&p| p != a && labels[p] == labels[a]) {
             for neg in (0..n).filter(|&x| labels[x] != labels[a]) {
                 valid += 1;
-                if d(a, p) - d(a, neg) + margin > 0.0 {
+                if loss.of_triplet(f64::from(d(a, p)), f64::from(d(a, neg))) > 0.0 {
                     active += 1;
                     positive_sum += f64::from(d(a, p));
                     negative_sum += f64::from(d(a, neg));
@@ -215,6 +218,11 @@ impl PkSampler {
 mod tests {
     use super::*;
 
+    /// The triplet loss with margin `m`, which decides what is active.
+    fn margin(m: f64) -> LossSpec {
+        LossSpec { margin: m, ..LossSpec::default() }
+    }
+
     /// Four images: 0 and 1 of class 0, 2 and 3 of class 1. Distances chosen by hand:
     ///        0    1    2    3
     ///   0  0.0  0.5  0.2  0.9
@@ -230,7 +238,7 @@ mod tests {
 
     #[test]
     fn batch_hard_takes_the_farthest_positive_and_the_nearest_negative() {
-        let mined = mine(&D, &LABELS, 0.2, Mining::BatchHard).expect("mined");
+        let mined = mine(&D, &LABELS, &margin(0.2), Mining::BatchHard).expect("mined");
         // Anchor 0: its only positive is 1 (0.5); nearest negative 2 (0.2). Anchor 1: positive 0
         // (0.5), nearest negative 3 (0.3). Anchor 2: positive 3 (0.4), nearest negative 0 (0.2).
         // Anchor 3: positive 2 (0.4), nearest negative 1 (0.3).
@@ -241,7 +249,7 @@ mod tests {
 
     #[test]
     fn batch_all_keeps_the_triplets_with_a_positive_hinge() {
-        let mined = mine(&D, &LABELS, 0.25, Mining::BatchAll).expect("mined");
+        let mined = mine(&D, &LABELS, &margin(0.25), Mining::BatchAll).expect("mined");
         // Hinges d(a,p) - d(a,n) + 0.25: (0,1,2) 0.55; (0,1,3) -0.15; (1,0,2) 0.05; (1,0,3) 0.45;
         // (2,3,0) 0.45; (2,3,1) -0.05; (3,2,0) -0.25; (3,2,1) 0.35. The five active ones are the
         // choice, never listed.
@@ -254,7 +262,7 @@ mod tests {
 
     #[test]
     fn semi_hard_takes_the_nearest_negative_beyond_the_positive() {
-        let mined = mine(&D, &LABELS, 0.2, Mining::SemiHard).expect("mined");
+        let mined = mine(&D, &LABELS, &margin(0.2), Mining::SemiHard).expect("mined");
         // Anchor 0, positive 1 (0.5): negatives 2 (0.2) and 3 (0.9); only 3 is beyond 0.5.
         // Anchor 1, positive 0 (0.5): negatives 2 (0.7), 3 (0.3): 2. Anchor 2, positive 3 (0.4):
         // negatives 0 (0.2), 1 (0.7): 1. Anchor 3, positive 2 (0.4): negatives 0 (0.9), 1 (0.3): 0.
@@ -265,27 +273,27 @@ mod tests {
     fn semi_hard_falls_back_to_the_farthest_negative() {
         // The positive (0.9) is farther than both negatives (0.2, 0.4): take the farther one, 3.
         let d = [0.0, 0.9, 0.2, 0.4, 0.9, 0.0, 0.5, 0.5, 0.2, 0.5, 0.0, 0.1, 0.4, 0.5, 0.1, 0.0];
-        let mined = mine(&d, &LABELS, 0.2, Mining::SemiHard).expect("mined");
+        let mined = mine(&d, &LABELS, &margin(0.2), Mining::SemiHard).expect("mined");
         assert_eq!(mined.triplets[0], t(0, 1, 3));
     }
 
     #[test]
     fn a_collapsed_embedding_shows_in_the_mean_distance() {
         let collapsed = [0.0f32; 16];
-        let mined = mine(&collapsed, &LABELS, 0.2, Mining::BatchAll).expect("mined");
+        let mined = mine(&collapsed, &LABELS, &margin(0.2), Mining::BatchAll).expect("mined");
         assert_eq!(mined.mean_distance, 0.0);
         assert_eq!(mined.active, mined.valid, "every hinge is the margin");
-        let spread = mine(&D, &LABELS, 0.2, Mining::BatchAll).expect("mined");
+        let spread = mine(&D, &LABELS, &margin(0.2), Mining::BatchAll).expect("mined");
         assert!((spread.mean_distance - 3.0 / 6.0).abs() < 1e-6, "{}", spread.mean_distance);
     }
 
     #[test]
     fn bad_batches_are_typed_errors() {
         assert_eq!(
-            mine(&D[..15], &LABELS, 0.2, Mining::BatchHard),
+            mine(&D[..15], &LABELS, &margin(0.2), Mining::BatchHard),
             Err(MiningError::Shape { n: 4, expected: 16, found: 15 })
         );
-        assert_eq!(mine(&[0.0; 4], &[0, 0], 0.2, Mining::BatchHard), Err(MiningError::NoValidTriplet));
+        assert_eq!(mine(&[0.0; 4], &[0, 0], &margin(0.2), Mining::BatchHard), Err(MiningError::NoValidTriplet));
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! keys, [`query`]), the CLI's flags, the trainer and the checkpoint are all this one serde type,
 //! so a setting added here reaches every face at once and none can drift.
 //!
-//! Free of burn: the page's wasm reads and edits it without linking tensor code. The types a run
-//! is made of (the loss, Adam's settings, the encoder's shape, the input scaling, the branch
-//! passes) live here for that reason; their tensor code stays in `loss`, `optim` and `model`.
+//! Free of burn: the page's wasm reads and edits it without linking tensor code. The loss's types
+//! live with the loss ([`crate::loss`], re-exported here); Adam's settings, the encoder's shape,
+//! the input scaling and the branch passes still live here, their tensor code in `optim` and
+//! `model`.
 
 pub mod query;
 
@@ -15,6 +16,8 @@ use crate::data::augment::Augmentation;
 use crate::data::manifest::sha256_hex;
 use crate::data::triplets::{HeldOutSplit, Triplet, TripletConfig, TripletError, TripletSet};
 use crate::mining::MiningConfig;
+
+pub use crate::loss::{Distance, LossKind, LossSpec, Reduction};
 
 /// Keras' BatchNormalization momentum in MobileNetV2 (the weight of the old running statistic).
 pub const KERAS_BN_MOMENTUM: f64 = 0.999;
@@ -65,87 +68,6 @@ impl MobileNetV2Config {
     /// Keras' settings at this width.
     pub fn with_width(width: f64) -> Self {
         Self { width, ..Self::default() }
-    }
-}
-
-/// How far apart two templates are.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Distance {
-    /// 1 - cos(x, y), in [0, 2] (in [0, 1] for the non-negative templates here): the recipe.
-    #[default]
-    Cosine,
-    /// |x - y|.
-    Euclidean,
-}
-
-impl Distance {
-    /// How similar two templates are, from their distance: for cosine the recipe's angular
-    /// similarity `1 - acos(1 - d) / pi`; for euclidean `1 / (1 + d)`. Both lie in [0, 1], higher is
-    /// more alike, and the ROC curve of either is that of its distance.
-    pub fn similarity(self, d: f64) -> f64 {
-        match self {
-            Self::Cosine => crate::metrics::angular_similarity(1.0 - d),
-            Self::Euclidean => 1.0 / (1.0 + d.max(0.0)),
-        }
-    }
-
-    /// The distance between two templates (in f64), as the loss measures it.
-    pub fn of_rows(self, a: &[f32], b: &[f32]) -> f64 {
-        match self {
-            Self::Cosine => 1.0 - crate::metrics::cosine_similarity(a, b),
-            Self::Euclidean => {
-                a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum::<f64>().sqrt()
-            }
-        }
-    }
-
-    /// The distance a [`Self::similarity`] came from (its inverse).
-    pub fn distance_of(self, similarity: f64) -> f64 {
-        match self {
-            Self::Cosine => 1.0 - crate::metrics::cosine_of_angular(similarity),
-            Self::Euclidean if similarity > 0.0 => 1.0 / similarity - 1.0,
-            Self::Euclidean => f64::INFINITY,
-        }
-    }
-
-    /// What the page calls its similarity.
-    pub fn similarity_name(self) -> &'static str {
-        match self {
-            Self::Cosine => "angular similarity",
-            Self::Euclidean => "similarity 1 / (1 + d)",
-        }
-    }
-
-    /// The same distance for retrieval metrics and search.
-    pub fn for_retrieval(self) -> crate::metrics::RetrievalDistance {
-        match self {
-            Self::Cosine => crate::metrics::RetrievalDistance::Cosine,
-            Self::Euclidean => crate::metrics::RetrievalDistance::Euclidean,
-        }
-    }
-}
-
-/// How per-triplet losses become the batch loss.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Reduction {
-    /// The plain mean, zeros included: the recipe (Keras' default).
-    #[default]
-    MeanWithZeros,
-    /// The mean over triplets that still violate the margin (loss > 0); 0 when none does.
-    MeanOverActive,
-}
-
-/// `max(d(a, p) - d(a, n) + margin, 0)`, reduced over the batch.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TripletLoss {
-    pub margin: f64,
-    pub distance: Distance,
-    pub reduction: Reduction,
-}
-
-impl Default for TripletLoss {
-    fn default() -> Self {
-        Self { margin: 0.4, distance: Distance::Cosine, reduction: Reduction::MeanWithZeros }
     }
 }
 
@@ -203,7 +125,7 @@ pub struct RunSpec {
     pub model: MobileNetV2Config,
     pub scaling: InputScaling,
     pub passes: BranchPasses,
-    pub loss: TripletLoss,
+    pub loss: LossSpec,
     pub learning_rate: f64,
     pub adam: AdamSettings,
     pub batch_size: usize,
@@ -260,7 +182,7 @@ impl RunSpec {
             model: MobileNetV2Config::default(),
             scaling: InputScaling::Unit,
             passes: BranchPasses::Separate,
-            loss: TripletLoss::default(),
+            loss: LossSpec::default(),
             learning_rate: 1e-4,
             adam: AdamSettings::default(),
             batch_size: 64,
@@ -288,7 +210,7 @@ impl RunSpec {
         }
     }
 
-    /// Whether it can run: every number in its range ([`query::KEYS`] holds the ranges the form,
+    /// Whether it can run: every setting in its range ([`query::SETTINGS`] holds the ranges the form,
     /// the link and the CLI share), and no setting that another one makes meaningless.
     pub fn check(&self) -> Result<(), SpecError> {
         query::check_ranges(self).map_err(SpecError::OutOfRange)?;
@@ -441,24 +363,6 @@ mod tests {
     }
 
     #[test]
-    fn similarities_follow_the_distance() {
-        // Orthogonal rows: cosine distance 1, angular similarity 0.5; euclidean sqrt(2).
-        let (a, b) = ([1.0f32, 0.0], [0.0f32, 1.0]);
-        assert!((Distance::Cosine.of_rows(&a, &b) - 1.0).abs() < 1e-12);
-        assert!((Distance::Cosine.similarity(1.0) - 0.5).abs() < 1e-12);
-        assert!((Distance::Euclidean.of_rows(&a, &b) - 2f64.sqrt()).abs() < 1e-12);
-        assert!((Distance::Euclidean.similarity(2f64.sqrt()) - 1.0 / (1.0 + 2f64.sqrt())).abs() < 1e-12);
-        assert_eq!(Distance::Euclidean.similarity(0.0), 1.0);
-        assert_eq!(Distance::Cosine.similarity(0.0), 1.0);
-        for distance in [Distance::Cosine, Distance::Euclidean] {
-            for d in [0.0, 0.25, 0.9, 1.7] {
-                let back = distance.distance_of(distance.similarity(d));
-                assert!((back - d).abs() < 1e-9, "{distance:?} {d} -> {back}");
-            }
-        }
-    }
-
-    #[test]
     fn a_run_is_refused_when_its_settings_contradict_each_other() {
         assert_eq!(RunSpec::tutorial().check(), Ok(()));
         assert_eq!(RunSpec::quick_demo().check(), Ok(()));
@@ -475,7 +379,7 @@ mod tests {
             RunSpec { mining: huge, ..RunSpec::quick_demo() }.check(),
             Err(SpecError::MinedBatch { p: 10, k: 64, images: 640 })
         );
-        let margin = RunSpec { loss: TripletLoss { margin: -0.1, ..TripletLoss::default() }, ..RunSpec::tutorial() };
+        let margin = RunSpec { loss: LossSpec { margin: -0.1, ..LossSpec::default() }, ..RunSpec::tutorial() };
         assert!(matches!(margin.check(), Err(SpecError::OutOfRange(why)) if why.contains("margin")));
     }
 

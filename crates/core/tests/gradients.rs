@@ -4,7 +4,7 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use tripletlab_core::data::synthetic;
-use tripletlab_core::loss::TripletLoss;
+use tripletlab_core::loss::LossSpec;
 use tripletlab_core::model::input::images_to_tensor;
 use tripletlab_core::model::safetensors::TensorFile;
 use tripletlab_core::model::weights;
@@ -43,7 +43,7 @@ fn model_on(weights: &TensorFile, device: &Device) -> MobileNetV2 {
 fn loss(model: &MobileNetV2, device: &Device, triplets: u8) -> Tensor<1> {
     let [a, p, n] =
         batch(triplets).map(|images| images_to_tensor(images.iter().map(Vec::as_slice), InputScaling::Unit, device));
-    TripletLoss::default().forward(model.forward(a), model.forward(p), model.forward(n)).loss
+    LossSpec::default().forward(model.forward(a), model.forward(p), model.forward(n)).loss
 }
 
 fn scalar(t: Tensor<1>) -> f64 {

@@ -263,10 +263,11 @@ mod tests {
                     split: tripletlab_core::data::triplets::HeldOutSplit::ByImage,
                 },
                 adam: tripletlab_core::run::AdamSettings { beta_1: 0.85, beta_2: 0.995, epsilon: 1e-8 },
-                loss: tripletlab_core::run::TripletLoss {
+                loss: tripletlab_core::run::LossSpec {
                     margin: 0.3,
                     distance: tripletlab_core::run::Distance::Euclidean,
                     reduction: tripletlab_core::run::Reduction::MeanOverActive,
+                    kind: tripletlab_core::run::LossKind::Contrastive,
                 },
                 ..tripletlab_core::run::RunSpec::quick_demo()
             },

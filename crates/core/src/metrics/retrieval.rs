@@ -21,20 +21,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{MetricError, cosine_similarity};
-
-/// How embeddings are compared.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RetrievalDistance {
-    /// Cosine similarity (higher is nearer).
-    #[default]
-    Cosine,
-    /// Euclidean distance (lower is nearer).
-    Euclidean,
-}
+pub use crate::loss::Distance;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RetrievalConfig {
-    pub distance: RetrievalDistance,
+    /// The run's distance: cosine ranks by cosine similarity (higher is nearer), euclidean by
+    /// distance (lower is nearer).
+    pub distance: Distance,
     /// The k of each recall@k reported.
     pub recall_at: Vec<usize>,
     /// Queries per block: memory is `4 * block_rows * n` bytes per thread.
@@ -43,14 +36,14 @@ pub struct RetrievalConfig {
 
 impl Default for RetrievalConfig {
     fn default() -> Self {
-        Self { distance: RetrievalDistance::Cosine, recall_at: vec![1, 2, 4, 8], block_rows: 128 }
+        Self { distance: Distance::Cosine, recall_at: vec![1, 2, 4, 8], block_rows: 128 }
     }
 }
 
 /// Retrieval metrics averaged over the queries that have at least one other member of their class.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Retrieval {
-    pub distance: RetrievalDistance,
+    pub distance: Distance,
     pub queries: usize,
     /// Queries whose class has no other member: left out of every average.
     pub lone_queries: usize,
@@ -170,7 +163,7 @@ pub fn nearest(
     dims: usize,
     query: &[f32],
     k: usize,
-    distance: RetrievalDistance,
+    distance: Distance,
     exclude: Option<usize>,
 ) -> Result<Vec<Neighbour>, MetricError> {
     let count = rows(embeddings, dims)?;
@@ -188,8 +181,8 @@ pub fn nearest(
         .collect();
     let nearer = |a: &Neighbour, b: &Neighbour| {
         match distance {
-            RetrievalDistance::Cosine => b.score.total_cmp(&a.score),
-            RetrievalDistance::Euclidean => a.score.total_cmp(&b.score),
+            Distance::Cosine => b.score.total_cmp(&a.score),
+            Distance::Euclidean => a.score.total_cmp(&b.score),
         }
         .then(a.index.cmp(&b.index))
     };
@@ -222,10 +215,10 @@ fn rows(embeddings: &[f32], dims: usize) -> Result<usize, MetricError> {
     }
 }
 
-fn exact_score(query: &[f32], row: &[f32], distance: RetrievalDistance) -> f64 {
+fn exact_score(query: &[f32], row: &[f32], distance: Distance) -> f64 {
     match distance {
-        RetrievalDistance::Cosine => cosine_similarity(query, row),
-        RetrievalDistance::Euclidean => {
+        Distance::Cosine => cosine_similarity(query, row),
+        Distance::Euclidean => {
             query.iter().zip(row).map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2)).sum::<f64>().sqrt()
         }
     }
@@ -294,9 +287,9 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(embeddings: &[f32], dims: usize, distance: RetrievalDistance) -> Self {
+    fn new(embeddings: &[f32], dims: usize, distance: Distance) -> Self {
         match distance {
-            RetrievalDistance::Cosine => {
+            Distance::Cosine => {
                 let mut rows = embeddings.to_vec();
                 for row in rows.chunks_exact_mut(dims) {
                     let norm = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt();
@@ -306,7 +299,7 @@ impl Prepared {
                 }
                 Self { rows, dims, squared_norms: None }
             }
-            RetrievalDistance::Euclidean => {
+            Distance::Euclidean => {
                 let squared_norms = embeddings.chunks_exact(dims).map(|row| dot(row, row)).collect();
                 Self { rows: embeddings.to_vec(), dims, squared_norms: Some(squared_norms) }
             }
@@ -432,7 +425,7 @@ mod tests {
         let embeddings = [0.0, 1.0, 3.0, 4.0, 10.0, 12.0];
         let labels = [0, 0, 1, 0, 1, 1];
         let config =
-            RetrievalConfig { distance: RetrievalDistance::Euclidean, recall_at: vec![1, 2, 4], block_rows: 4 };
+            RetrievalConfig { distance: Distance::Euclidean, recall_at: vec![1, 2, 4], block_rows: 4 };
         let result = retrieval(&embeddings, 1, &labels, &config).expect("defined");
         // Rankings:  q0: A B A B B   q1: A B A B B   q2: A A A B B
         //            q3: B A A B B   q4: B A B A A   q5: B A B A A     (R = 2 for every query)
@@ -471,7 +464,7 @@ mod tests {
         let (count, dims) = (301, 19);
         let embeddings: Vec<f32> = (0..count * dims).map(|_| rng.unit_f32() - 0.5).collect();
         let labels: Vec<u32> = (0..count).map(|_| rng.below(7) as u32).collect();
-        for distance in [RetrievalDistance::Cosine, RetrievalDistance::Euclidean] {
+        for distance in [Distance::Cosine, Distance::Euclidean] {
             let config = RetrievalConfig { distance, recall_at: vec![1, 5], block_rows: 13 };
             let blocked = retrieval(&embeddings, dims, &labels, &config).expect("defined");
             // Reference: every query ranked by a full sort of exact f64 scores.
@@ -495,11 +488,11 @@ mod tests {
     #[test]
     fn nearest_excludes_the_query_and_orders_ties_by_index() {
         let embeddings = [0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 3.0, 4.0];
-        let found = nearest(&embeddings, 2, &[0.0, 0.0], 3, RetrievalDistance::Euclidean, Some(0)).expect("valid");
+        let found = nearest(&embeddings, 2, &[0.0, 0.0], 3, Distance::Euclidean, Some(0)).expect("valid");
         let indices: Vec<usize> = found.iter().map(|n| n.index).collect();
         assert_eq!(indices, [1, 2, 3]);
         assert_eq!(found[2].score, 5.0);
-        assert_eq!(nearest(&embeddings, 2, &[0.0, 0.0], 0, RetrievalDistance::Cosine, None), Ok(vec![]));
+        assert_eq!(nearest(&embeddings, 2, &[0.0, 0.0], 0, Distance::Cosine, None), Ok(vec![]));
     }
 
     #[test]

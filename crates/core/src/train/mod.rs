@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 pub use checkpoint::{CHECKPOINT_FORMAT, LoadedEncoder, load_encoder};
 pub use evaluate::{HeldOutScores, embed, embed_images, held_out_scores};
-pub use run_loop::{Next, OnData, Steps, advance};
+pub use run_loop::{Next, OnData, Steps, advance, train_epoch};
 pub(crate) use step::is_improvement;
 pub use step::readbacks;
 pub(crate) use step::{BatchLoss, read_f32};

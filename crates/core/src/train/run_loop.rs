@@ -41,6 +41,30 @@ pub async fn advance(run: &mut impl Steps) -> Result<Next, TrainError> {
     run.step().await.map(Next::Step)
 }
 
+/// One whole epoch of any run (the full trainer or fast mode's head): every step (or the first
+/// `max_steps`, for quick trials), `on_step` after each, then the end of the epoch, driven by
+/// [`advance`]. A run that is already over is [`TrainError::Finished`].
+pub async fn train_epoch(
+    run: &mut impl Steps,
+    max_steps: Option<usize>,
+    mut on_step: impl FnMut(&StepReport),
+) -> Result<EpochRecord, TrainError> {
+    let mut steps = 0;
+    loop {
+        if max_steps.is_some_and(|max| steps >= max) {
+            return run.end_epoch().await;
+        }
+        match advance(run).await? {
+            Next::Step(report) => {
+                steps += 1;
+                on_step(&report);
+            }
+            Next::Epoch(record) => return Ok(record),
+            Next::Finished => return Err(TrainError::Finished),
+        }
+    }
+}
+
 /// The full trainer with the data and triplets it trains on.
 pub struct OnData<'a> {
     pub trainer: &'a mut Trainer,

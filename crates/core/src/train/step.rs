@@ -4,11 +4,11 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::{BranchPasses, EpochRecord, Next, OnData, StepReport, Steps, TrainError, Trainer, advance};
+use super::{BranchPasses, EpochRecord, OnData, StepReport, TrainError, Trainer, train_epoch};
 use crate::data::Dataset;
 use crate::data::augment::Augmentation;
 use crate::data::triplets::{Triplet, TripletSet, mining_images};
-use crate::loss::TripletLossOutput;
+use crate::loss::{LossOutput, LossSpec};
 use crate::mining::{MinedCounts, Mining, MiningConfig, PkSampler, mine};
 use crate::model::InputScaling;
 use crate::model::input::images_to_tensor;
@@ -164,8 +164,7 @@ impl Trainer {
         let embeddings = self.model.forward(batch);
         let matrix = self.spec.loss.distance.pairwise(embeddings.clone());
         let distances = read_f32(matrix.clone().detach().reshape([n * n])).await?;
-        let margin = self.spec.loss.margin as f32;
-        let chosen = mine(&distances, &labels, margin, mining.strategy)?;
+        let chosen = mine(&distances, &labels, &self.spec.loss, mining.strategy)?;
         let m = chosen.chosen(mining.strategy);
         let counts = MinedCounts {
             mined: m as u32,
@@ -191,7 +190,7 @@ impl Trainer {
         let (loss, batch) = if mining.strategy == Mining::BatchAll {
             // Every active triplet, from the masked distance matrix: memory n x (K - 1) x n, never
             // 3 x (active triplets) rows of embeddings.
-            let loss = batch_all_loss(matrix, &labels, self.spec.loss.margin, chosen.active, &self.device);
+            let loss = batch_all_loss(matrix, &labels, &self.spec.loss, chosen.active, &self.device);
             let value = read_f32(loss.clone().detach()).await?[0];
             if !value.is_finite() {
                 return Err(TrainError::NotFinite(value));
@@ -225,30 +224,15 @@ impl Trainer {
         Ok(report(batch.loss, batch.mean_positive_distance, batch.mean_negative_distance, m))
     }
 
-    /// One whole epoch: every step (or the first `max_steps`, for quick trials), `on_step` after
-    /// each, then the end of the epoch, driven by [`advance`].
+    /// One whole epoch of this trainer on `data` ([`train_epoch`]).
     pub async fn train_epoch(
         &mut self,
         data: &Dataset,
         triplets: &TripletSet,
         max_steps: Option<usize>,
-        mut on_step: impl FnMut(&StepReport),
+        on_step: impl FnMut(&StepReport),
     ) -> Result<EpochRecord, TrainError> {
-        let mut run = OnData { trainer: self, data, triplets };
-        let mut steps = 0;
-        loop {
-            if max_steps.is_some_and(|max| steps >= max) {
-                return run.end_epoch().await;
-            }
-            match advance(&mut run).await? {
-                Next::Step(report) => {
-                    steps += 1;
-                    on_step(&report);
-                }
-                Next::Epoch(record) => return Ok(record),
-                Next::Finished => return Err(TrainError::Finished),
-            }
-        }
+        train_epoch(&mut OnData { trainer: self, data, triplets }, max_steps, on_step).await
     }
 
     /// Close the epoch: held-out loss in inference mode, then early stopping (restoring the best
@@ -330,14 +314,14 @@ pub(crate) fn is_improvement(val_loss: f64, best: Option<f64>) -> bool {
 }
 
 /// Batch-all's loss from the `[n, n]` distance matrix of a batch labelled `labels`: the mean
-/// hinge `max(d(a,p) - d(a,n) + margin, 0)` over its `active` triplets (anchor and positive of
-/// one class, negative of another, hinge above 0), as `[1]`. Each anchor's positives are
+/// per-triplet loss of the run's kind over its `active` triplets (anchor and positive of one
+/// class, negative of another, loss above 0), as `[1]`. Each anchor's positives are
 /// gathered into `[n, K - 1]` and set against its row of negatives: the largest tensors are
 /// `[n, K - 1, n]`, never a row of embeddings per triplet.
 pub(crate) fn batch_all_loss(
     matrix: Tensor<2>,
     labels: &[u8],
-    margin: f64,
+    loss: &LossSpec,
     active: usize,
     device: &Device,
 ) -> Tensor<1> {
@@ -361,7 +345,7 @@ pub(crate) fn batch_all_loss(
     let negatives = Tensor::<2>::from_data(TensorData::new(negatives, [n, n]), device);
     let positive_distances = matrix.clone().gather(1, index);
     let hinges =
-        (positive_distances.unsqueeze_dim::<3>(2) - matrix.unsqueeze_dim::<3>(1)).add_scalar(margin).clamp_min(0.0);
+        loss.kind.per_triplet(positive_distances.unsqueeze_dim::<3>(2), matrix.unsqueeze_dim::<3>(1), loss.margin);
     let mask = real.unsqueeze_dim::<3>(2) * negatives.unsqueeze_dim::<3>(1);
     (hinges * mask).sum().div_scalar(active.max(1) as f64)
 }
@@ -373,7 +357,7 @@ struct Undo {
     step_in_epoch: usize,
 }
 
-/// A batch's loss and distances, read back from a [`TripletLossOutput`] in one transfer.
+/// A batch's loss and distances, read back from a [`LossOutput`] in one transfer.
 pub(crate) struct BatchLoss {
     pub loss: f32,
     pub active_fraction: f32,
@@ -398,7 +382,7 @@ impl BatchLoss {
     }
 
     /// Read `output` of `n` triplets; a loss that is not finite is [`TrainError::NotFinite`].
-    pub(crate) async fn read(output: TripletLossOutput, n: usize) -> Result<Self, TrainError> {
+    pub(crate) async fn read(output: LossOutput, n: usize) -> Result<Self, TrainError> {
         let summary = Tensor::cat(
             vec![output.loss.detach(), output.positive_distance, output.negative_distance, output.per_triplet],
             0,
@@ -440,6 +424,11 @@ mod tests {
     use burn::tensor::{Device, Tensor, TensorData};
 
     use super::{batch_all_loss, is_improvement};
+    use crate::loss::{LossKind, LossSpec};
+
+    fn triplet(margin: f64) -> LossSpec {
+        LossSpec { margin, ..LossSpec::default() }
+    }
 
     /// The hand-worked batch of `mining`'s tests: four images, two classes, margin 0.25; the five
     /// active triplets' hinges are 0.55, 0.05, 0.45, 0.45, 0.35: mean 0.37.
@@ -448,7 +437,7 @@ mod tests {
         let d = [0.0f32, 0.5, 0.2, 0.9, 0.5, 0.0, 0.7, 0.3, 0.2, 0.7, 0.0, 0.4, 0.9, 0.3, 0.4, 0.0];
         let device = Device::flex();
         let matrix = Tensor::<2>::from_data(TensorData::new(d.to_vec(), [4, 4]), &device);
-        let loss = batch_all_loss(matrix, &[0, 0, 1, 1], 0.25, 5, &device);
+        let loss = batch_all_loss(matrix, &[0, 0, 1, 1], &triplet(0.25), 5, &device);
         let value = loss.into_data().try_into_vec::<f32>().expect("f32")[0];
         assert!((value - 0.37).abs() < 1e-6, "{value}");
         // Three classes of unequal size: anchor 4 has no positive (padding only, masked out).
@@ -468,10 +457,28 @@ mod tests {
                 }
             }
         }
-        let matrix = Tensor::<2>::from_data(TensorData::new(values, [5, 5]), &device);
+        let matrix = Tensor::<2>::from_data(TensorData::new(values.clone(), [5, 5]), &device);
         let value =
-            batch_all_loss(matrix, &labels, 0.1, active, &device).into_data().try_into_vec::<f32>().expect("f32")[0];
+            batch_all_loss(matrix.clone(), &labels, &triplet(0.1), active, &device).into_data().try_into_vec::<f32>().expect("f32")[0];
         assert!((f64::from(value) - expected / active as f64).abs() < 1e-6, "{value} vs {}", expected / active as f64);
+        // The contrastive loss through the same masked matrix: every valid triplet, each its two
+        // pairs' costs, worked on the host.
+        let contrastive = LossSpec { kind: LossKind::Contrastive, margin: 0.5, ..LossSpec::default() };
+        let (mut sum, mut count) = (0.0f64, 0);
+        for a in 0..5 {
+            for p in (0..5).filter(|&p| p != a && labels[p] == labels[a]) {
+                for x in (0..5).filter(|&x| labels[x] != labels[a]) {
+                    let cost = contrastive.of_triplet(f64::from(values[a * 5 + p]), f64::from(values[a * 5 + x]));
+                    sum += cost;
+                    count += usize::from(cost > 0.0);
+                }
+            }
+        }
+        let value = batch_all_loss(matrix, &labels, &contrastive, count, &device)
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("f32")[0];
+        assert!((f64::from(value) - sum / count as f64).abs() < 1e-6, "{value} vs {}", sum / count as f64);
     }
 
     #[test]

@@ -1,8 +1,10 @@
-//! Distances between templates and the triplet loss.
+//! The loss on burn tensors: distances between templates, each kind's per-triplet cost, and the
+//! reduced, differentiable batch loss. The host-side twins of these formulas are in the parent
+//! module; the tests below hold both to the same hand-worked answers.
 
 use burn::tensor::Tensor;
 
-pub use crate::run::{Distance, Reduction, TripletLoss};
+use super::{Distance, LossKind, LossSpec, Reduction};
 
 /// Keras' `l2_normalize` floor on the squared norm, so an all-zero template does not divide by 0.
 const NORM_EPSILON: f64 = 1e-12;
@@ -48,7 +50,7 @@ impl Distance {
 }
 
 /// The loss of one batch, with what explains it.
-pub struct TripletLossOutput {
+pub struct LossOutput {
     /// `[1]`: the reduced loss (differentiable).
     pub loss: Tensor<1>,
     /// `[batch]`: d(anchor, positive), detached.
@@ -59,12 +61,28 @@ pub struct TripletLossOutput {
     pub per_triplet: Tensor<1>,
 }
 
-impl TripletLoss {
+impl LossKind {
+    /// Each triplet's cost from its distances d(a,p) and d(a,n), element-wise (the two may be of
+    /// shapes that broadcast, as batch-all's `[n, K - 1, 1]` against `[n, 1, n]`). The f64 twin is
+    /// [`LossKind::of_triplet`].
+    pub fn per_triplet<const D: usize>(self, positive: Tensor<D>, negative: Tensor<D>, margin: f64) -> Tensor<D> {
+        match self {
+            Self::Triplet => (positive - negative).add_scalar(margin).clamp_min(0.0),
+            Self::Contrastive => {
+                let pulled = positive.powi_scalar(2);
+                let pushed = negative.neg().add_scalar(margin).clamp_min(0.0).powi_scalar(2);
+                (pulled + pushed).mul_scalar(0.5)
+            }
+        }
+    }
+}
+
+impl LossSpec {
     /// Templates `[batch, dim]` of anchors, positives and negatives.
-    pub fn forward(&self, anchor: Tensor<2>, positive: Tensor<2>, negative: Tensor<2>) -> TripletLossOutput {
+    pub fn forward(&self, anchor: Tensor<2>, positive: Tensor<2>, negative: Tensor<2>) -> LossOutput {
         let d_ap = self.distance.between(anchor.clone(), positive);
         let d_an = self.distance.between(anchor, negative);
-        let per_triplet = (d_ap.clone() - d_an.clone()).add_scalar(self.margin).clamp_min(0.0);
+        let per_triplet = self.kind.per_triplet(d_ap.clone(), d_an.clone(), self.margin);
         let loss = match self.reduction {
             Reduction::MeanWithZeros => per_triplet.clone().mean(),
             Reduction::MeanOverActive => {
@@ -72,7 +90,7 @@ impl TripletLoss {
                 per_triplet.clone().sum() / active
             }
         };
-        TripletLossOutput {
+        LossOutput {
             loss,
             positive_distance: d_ap.detach(),
             negative_distance: d_an.detach(),
@@ -120,11 +138,30 @@ mod tests {
         let anchor = rows(&[[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]);
         let positive = rows(&[[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]]);
         let negative = rows(&[[0.0, 1.0], [5.0, 0.0], [1.0, 0.0]]);
-        let recipe = TripletLoss::default().forward(anchor.clone(), positive.clone(), negative.clone());
+        let recipe = LossSpec::default().forward(anchor.clone(), positive.clone(), negative.clone());
         assert!((values(recipe.loss)[0] - 1.8 / 3.0).abs() < 1e-6);
         let per = values(recipe.per_triplet);
         assert!((per[0]).abs() < 1e-6 && (per[1] - 1.4).abs() < 1e-6 && (per[2] - 0.4).abs() < 1e-6, "{per:?}");
-        let active = TripletLoss { reduction: Reduction::MeanOverActive, ..TripletLoss::default() };
+        let active = LossSpec { reduction: Reduction::MeanOverActive, ..LossSpec::default() };
         assert!((values(active.forward(anchor, positive, negative).loss)[0] - 0.9).abs() < 1e-6);
+    }
+
+    /// The tensor form agrees with the host form on the hand-worked cases of both kinds.
+    #[test]
+    fn contrastive_loss_on_tensors_matches_the_host_formula() {
+        // Cosine distances (0, 1), (1, 0), (0, 0) as in the triplet test above, margin 0.4:
+        // contrastive 0 + 0.5 * 0 = 0; 0.5 + 0.5 * 0.16 = 0.58; 0 + 0.5 * 0.16 = 0.08.
+        let anchor = rows(&[[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]]);
+        let positive = rows(&[[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]]);
+        let negative = rows(&[[0.0, 1.0], [5.0, 0.0], [1.0, 0.0]]);
+        let spec = LossSpec { kind: LossKind::Contrastive, ..LossSpec::default() };
+        let output = spec.forward(anchor, positive, negative);
+        let per = values(output.per_triplet);
+        for (got, (ap, an)) in per.iter().zip([(0.0, 1.0), (1.0, 0.0), (0.0, 0.0)]) {
+            let want = spec.of_triplet(ap, an);
+            assert!((f64::from(*got) - want).abs() < 1e-6, "{per:?}");
+        }
+        assert!((per[1] - 0.58).abs() < 1e-6 && (per[2] - 0.08).abs() < 1e-6, "{per:?}");
+        assert!((values(output.loss)[0] - 0.66 / 3.0).abs() < 1e-6);
     }
 }
