@@ -34,7 +34,7 @@ commands:
           --long: then the soaks too (page and CLI, TRIPLETLAB_SOAK_MINUTES each, default 30)
   bench   training and inference speed natively (flex, wgpu) and in the page (CPU, WebGPU),
           the bytes a first visit transfers: a table, and target/bench/bench.json
-  bench quality [--data DIR] [--shards N] [--epochs N] [--seeds N] [--held-out F]
+  bench quality [--data DIR] [--shards N] [--epochs N] [--seeds N] [--held-out F] [--set KEY=VALUE]...
           the recipe once per seed (default: 3 seeds, 3 epochs, a synthetic set of 2,000
           images, 20% held out): held-out loss per epoch, AUC with DeLong's 95% interval, the
           spread over seeds; and the tutorial's Keras code on the same data when a Python

@@ -14,6 +14,7 @@ const PYTHON_ENV: &str = "TRIPLETLAB_PYTHON";
 pub fn bench_quality(root: &Path, args: &[String]) -> Result<(), Failure> {
     let mut data_dir: Option<String> = None;
     let (mut shards, mut epochs, mut seeds, mut held_out) = (None, "3".to_string(), "3".to_string(), "0.2".to_string());
+    let mut sets: Vec<String> = Vec::new();
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         let value = rest.next().ok_or_else(|| Failure::new(format!("{flag} needs a value")))?.clone();
@@ -23,6 +24,7 @@ pub fn bench_quality(root: &Path, args: &[String]) -> Result<(), Failure> {
             "--epochs" => epochs = value,
             "--seeds" => seeds = value,
             "--held-out" => held_out = value,
+            "--set" => sets.push(value),
             other => return Err(Failure::new(format!("bench quality: unknown option {other}"))),
         }
     }
@@ -36,7 +38,12 @@ pub fn bench_quality(root: &Path, args: &[String]) -> Result<(), Failure> {
         }
     };
     let export = out.join("export").display().to_string();
-    let ours = out.join("tripletlab.json").display().to_string();
+    // A changed recipe gets a report of its own (`tripletlab-loss-contrastive.json`).
+    let name = std::iter::once("tripletlab".to_string())
+        .chain(sets.iter().map(|set| set.replace(['=', '.', '/'], "-")))
+        .collect::<Vec<_>>()
+        .join("-");
+    let ours = out.join(format!("{name}.json")).display().to_string();
     let mut cli = command("cargo", root);
     cli.args(["run", "--quiet", "-p", "tripletlab-cli", "--", "quality", "--data", &data_dir])
         .args(["--epochs", &epochs, "--seeds", &seeds, "--held-out", &held_out, "--export", &export])
@@ -44,7 +51,14 @@ pub fn bench_quality(root: &Path, args: &[String]) -> Result<(), Failure> {
     if let Some(shards) = &shards {
         cli.args(["--shards", shards]);
     }
+    sets.iter().for_each(|set| {
+        cli.args(["--set", set]);
+    });
     run::status(&mut cli)?;
+    if !sets.is_empty() {
+        println!("the tutorial's Keras code trains the recipe as published only: no Keras side for --set");
+        return Ok(());
+    }
 
     let Some(python) = python_with_keras(root, "the Keras side") else { return Ok(()) };
     let keras = out.join("keras.json").display().to_string();

@@ -16,14 +16,14 @@ use serde::Serialize;
 use tripletlab_core::data::Batch;
 use tripletlab_core::data::triplets::{Triplet, TripletConfig, TripletSet};
 use tripletlab_core::metrics::{AucInterval, delong_interval};
-use tripletlab_core::model::{MobileNetV2Config, weights};
+use tripletlab_core::model::weights;
 use tripletlab_core::run::RunSpec;
 use tripletlab_core::train::{EpochRecord, TrainError, Trainer};
 
 use crate::backend::BackendName;
 use crate::dataset::read_prepared;
 use crate::error::CliError;
-use crate::train::{DEFAULT_WEIGHTS, SplitArg, write};
+use crate::train::{DEFAULT_WEIGHTS, SplitArg, apply_pairs, key_value, write};
 
 #[derive(Args)]
 pub struct QualityArgs {
@@ -60,6 +60,11 @@ pub struct QualityArgs {
     /// Write the figures as JSON here.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Change the recipe: any setting as `key=value` (`tripletlab settings` lists them), e.g.
+    /// `--set loss=contrastive`. Repeatable. The split stays the recipe's (`--held-out`,
+    /// `--split`), the epochs and batch these flags'.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 /// The triplets' split seed: the recipe's, the same for every run.
@@ -106,6 +111,8 @@ struct Report<'a> {
     train_triplets: usize,
     held_out_triplets: usize,
     epochs: usize,
+    /// The recipe as a lesson link's settings (`--set` changes it).
+    settings: String,
     interval: &'static str,
     runs: Vec<RunFigures>,
     auc: Spread,
@@ -138,14 +145,21 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
     let triplet_config =
         TripletConfig { seed: SPLIT_SEED, held_out_fraction: args.held_out, split: args.split.into_split() };
     let triplets = TripletSet::build(&data.labels, &triplet_config).map_err(|err| CliError::Source(err.to_string()))?;
-    let recipe = RunSpec { batch_size: args.batch.max(1), epochs: args.epochs, ..RunSpec::default() };
+    let mut recipe = RunSpec { batch_size: args.batch.max(1), epochs: args.epochs, ..RunSpec::default() };
+    let pairs = args.set.iter().map(|pair| key_value(pair)).collect::<Result<Vec<_>, _>>()?;
+    apply_pairs(&mut recipe, pairs)?;
+    recipe.check().map_err(|err| CliError::Usage(err.to_string()))?;
+    if recipe.fast_mode || !recipe.pretrained {
+        return Err(CliError::Usage("quality trains the whole pretrained encoder: fast=1 and pretrained=0 are not offered here".into()));
+    }
     let kind = if data.synthetic { "SYNTHETIC shapes, not CIFAR-10" } else { "real images" };
     println!(
-        "{} ({kind}): {} images, {} training and {} held-out triplets (split seed {SPLIT_SEED}); the recipe, {} epochs, batch {}, on {}",
+        "{} ({kind}): {} images, {} training and {} held-out triplets (split seed {SPLIT_SEED}); the recipe ({}), {} epochs, batch {}, on {}",
         data.name,
         data.len(),
         triplets.train.len(),
         triplets.held_out.len(),
+        if args.set.is_empty() { "as published".to_string() } else { args.set.join(", ") },
         args.epochs,
         recipe.batch_size,
         args.backend.describe()
@@ -177,8 +191,7 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
     for seed in (0..args.seeds as u64).map(|at| args.first_seed + at) {
         let started = Instant::now();
         let config = RunSpec { seed, ..recipe.clone() };
-        let model =
-            weights::load(&args.weights.display().to_string(), &pretrained, &MobileNetV2Config::default(), &device)?;
+        let model = weights::load(&args.weights.display().to_string(), &pretrained, &config.model, &device)?;
         let mut trainer = Trainer::new(model, config, &device);
         let mut history = Vec::new();
         while !trainer.is_finished() {
@@ -210,6 +223,7 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
             train_triplets: triplets.train.len(),
             held_out_triplets: triplets.held_out.len(),
             epochs: args.epochs,
+            settings: tripletlab_protocol::lesson::run_query(&recipe),
             interval: "DeLong 95%",
             runs,
             auc: spread,

@@ -450,24 +450,9 @@ impl TrainArgs {
             pairs.push(("fast".into(), "1".into()));
         }
         for pair in &self.set {
-            let Some((key, value)) = pair.split_once('=') else {
-                return Err(CliError::Usage(format!("--set {pair}: write it as key=value (e.g. --set loss=contrastive)")));
-            };
-            pairs.push((key.trim().to_string(), value.trim().to_string()));
+            pairs.push(key_value(pair)?);
         }
-        // In the table's order, as a link's keys are: width before pretrained, mining before P and K.
-        pairs.sort_by_key(|(key, _)| query::application_order(key));
-        let mut problems = Vec::new();
-        for (key, value) in &pairs {
-            let outcome = query::apply(&mut spec, key, value)
-                .unwrap_or_else(|| Err(format!("'{key}' is not a setting (the keys: {})", setting_keys())));
-            if let Err(problem) = outcome {
-                problems.push(problem);
-            }
-        }
-        if !problems.is_empty() {
-            return Err(CliError::Usage(problems.join("; ")));
-        }
+        apply_pairs(&mut spec, pairs)?;
         spec.check().map_err(|err| CliError::Usage(err.to_string()))?;
         Ok(spec)
     }
@@ -488,6 +473,29 @@ pub fn settings_help() -> String {
         text.push_str(&format!("  {:<12} {values}{default}\n      {}: {}\n", setting.key, setting.label, setting.help));
     }
     text
+}
+
+/// A `--set` argument's key and value.
+pub fn key_value(pair: &str) -> Result<(String, String), CliError> {
+    let Some((key, value)) = pair.split_once('=') else {
+        return Err(CliError::Usage(format!("--set {pair}: write it as key=value (e.g. --set loss=contrastive)")));
+    };
+    Ok((key.trim().to_string(), value.trim().to_string()))
+}
+
+/// Apply settings to `spec` through the settings table, in the table's order (as a link's keys
+/// are: width before pretrained, mining before P and K); every problem named at once.
+pub fn apply_pairs(spec: &mut RunSpec, mut pairs: Vec<(String, String)>) -> Result<(), CliError> {
+    pairs.sort_by_key(|(key, _)| query::application_order(key));
+    let problems: Vec<String> = pairs
+        .iter()
+        .filter_map(|(key, value)| {
+            query::apply(spec, key, value)
+                .unwrap_or_else(|| Err(format!("'{key}' is not a setting (the keys: {})", setting_keys())))
+                .err()
+        })
+        .collect();
+    if problems.is_empty() { Ok(()) } else { Err(CliError::Usage(problems.join("; "))) }
 }
 
 /// Every key `--set` takes.
@@ -649,7 +657,7 @@ mod tests {
         let err = spec_of(&["--set", "colour=red"]).expect_err("refused");
         assert!(err.contains("'colour' is not a setting (the keys: images, held_out"), "{err}");
         let err = spec_of(&["--epochs", "0"]).expect_err("refused");
-        assert!(err.contains("epochs 0 is outside"), "{err}");
+        assert!(err.contains("epochs=0 is outside 1..=1000"), "{err}");
         let err =
             spec_of(&["--width", "0.75", "--settings", "preset=tutorial&fast=1&mining=batch-all"]).expect_err("no");
         assert!(err.contains("fast mode"), "{err}");

@@ -237,3 +237,61 @@ fn weights_half_writes_the_sites_copy_and_its_manifest() {
     let written: Vec<_> = fs::read_dir(&bad_dir).expect("lists").flatten().map(|entry| entry.file_name()).collect();
     assert_eq!(written, vec![std::ffi::OsString::from("w.safetensors")], "nothing written beside it");
 }
+
+/// `--fast` trains fast mode (it once trained the whole encoder silently), the loss and distance
+/// chosen reach the run, and thresholds and search follow the run's distance (they were cosine
+/// for every run).
+#[test]
+fn fast_mode_with_the_contrastive_loss_trains_a_head_and_reports_by_its_distance() {
+    let dir = scratch("fast");
+    let data = dir.join("synthetic-shapes");
+    ok(&tripletlab(&[
+        "prepare",
+        "--from",
+        "synthetic",
+        "--out",
+        data.to_str().expect("utf-8"),
+        "--shards",
+        "1",
+        "--images-per-shard",
+        "200",
+    ]));
+    let report = dir.join("report.json");
+    let stdout = ok(&tripletlab(&[
+        "train",
+        "--data",
+        data.to_str().expect("utf-8"),
+        "--report",
+        report.to_str().expect("utf-8"),
+        "--width",
+        "0.35",
+        "--bn-momentum",
+        "0.9",
+        "--epochs",
+        "2",
+        "--batch",
+        "16",
+        "--lr",
+        "1e-3",
+        "--held-out",
+        "0.2",
+        "--fast",
+        "--loss",
+        "contrastive",
+        "--set",
+        "distance=euclidean",
+    ]));
+    assert!(stdout.contains("contrastive loss over euclidean distance"), "{stdout}");
+    assert!(stdout.contains("fast mode: a 1280 -> 128 head on frozen features of"), "{stdout}");
+    assert!(stdout.contains("(euclidean distance "), "thresholds say their distance: {stdout}");
+    assert!(stdout.contains("1:N search among") && stdout.contains("by euclidean distance"), "{stdout}");
+    assert!(stdout.contains("fast mode keeps no checkpoint"), "{stdout}");
+    assert!(!dir.join("report.checkpoint.safetensors").exists(), "fast mode writes no checkpoint");
+    let json: serde_json::Value = serde_json::from_slice(&fs::read(&report).expect("report")).expect("json");
+    assert_eq!(json["run"]["fast_mode"], true);
+    assert_eq!(json["run"]["loss"]["kind"], "Contrastive");
+    assert_eq!(json["retrieval"]["distance"], "Euclidean");
+    assert_eq!(json["history"].as_array().map(Vec::len), Some(2), "{}", json["history"]);
+    let settings = json["settings"].as_str().expect("settings");
+    assert!(settings.contains("loss=contrastive") && settings.contains("fast=1"), "{settings}");
+}

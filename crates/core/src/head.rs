@@ -11,13 +11,14 @@ use burn::tensor::{Device, Tensor, TensorData};
 use crate::data::Dataset;
 use crate::data::triplets::TripletSet;
 use crate::data::triplets::{Triplet, distinct_images};
-use crate::metrics::{Retrieval, RetrievalConfig, Verification, retrieval};
+use crate::metrics::{Retrieval, RetrievalConfig, Verification};
 use crate::model::{InputScaling, MobileNetV2};
 use crate::optim::KerasAdam;
 use crate::random::SeededRng;
 use crate::run::RunSpec;
 use crate::train::{
     BatchLoss, EpochRecord, HeldOutScores, StepReport, Steps, TrainError, embed_images, is_improvement, read_f32,
+    retrieval_among,
 };
 
 /// The backbone's templates of a set of images, computed once.
@@ -260,9 +261,7 @@ impl HeadTrainer {
         let images = distinct_images(held_out);
         let project = self.projection().await?;
         let rows = images.iter().map(|&image| project(image)).collect::<Result<Vec<_>, _>>()?;
-        let dims = rows.first().map_or(0, Vec::len);
-        let labels: Vec<u32> = images.iter().map(|&at| u32::from(data.labels[at as usize])).collect();
-        Ok(retrieval(&rows.concat(), dims, &labels, config)?)
+        retrieval_among(data, &images, &rows, config)
     }
 
     /// Distances (d(a,p), d(a,n)) of each held-out triplet through the head, by the run's distance.

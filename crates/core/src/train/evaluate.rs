@@ -50,10 +50,21 @@ impl Trainer {
     ) -> Result<Retrieval, TrainError> {
         let images = distinct_images(held_out);
         let rows = self.embed(data, &images).await?;
-        let dims = rows.first().map_or(0, Vec::len);
-        let labels: Vec<u32> = images.iter().map(|&at| u32::from(data.labels[at as usize])).collect();
-        Ok(retrieval(&rows.concat(), dims, &labels, config)?)
+        retrieval_among(data, &images, &rows, config)
     }
+}
+
+/// 1:N search figures among `images` of `data`, given their templates `rows` in the same order
+/// (the full trainer's and fast mode's held-out retrieval).
+pub(crate) fn retrieval_among(
+    data: &Dataset,
+    images: &[u32],
+    rows: &[Vec<f32>],
+    config: &RetrievalConfig,
+) -> Result<Retrieval, TrainError> {
+    let dims = rows.first().map_or(0, Vec::len);
+    let labels: Vec<u32> = images.iter().map(|&at| u32::from(data.labels[at as usize])).collect();
+    Ok(retrieval(&rows.concat(), dims, &labels, config)?)
 }
 
 /// Templates of the images at `indices` with `model` (inference mode), in batches.
