@@ -26,7 +26,8 @@ fn distances(evaluation: &Evaluation, k: usize, measure: Distance) -> Option<(u3
 #[component]
 pub fn TripletAnatomy(state: TrainState) -> impl IntoView {
     let chosen = RwSignal::new(0usize);
-    let loss = move || state.run.with(|run| run.as_ref().map_or_else(LossSpec::default, |run| run.settings.run.loss.clone()));
+    let loss =
+        move || state.run.with(|run| run.as_ref().map_or_else(LossSpec::default, |run| run.settings.run.loss.clone()));
     let margin = move || loss().margin;
     let measure = move || loss().distance;
     let latest = Memo::new(move |_| state.evaluations.with(|all| all.last().cloned()));

@@ -39,9 +39,8 @@ pub fn page_weights(folder: &Path) -> Result<String, Failure> {
     let manifest = folder.join("public/weights/weights.json");
     let text = fs::read_to_string(&manifest).map_err(Failure::at(&manifest))?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(Failure::at(&manifest))?;
-    let file = value["file"]
-        .as_str()
-        .ok_or_else(|| Failure::new(format!("{} names no \"file\"", manifest.display())))?;
+    let file =
+        value["file"].as_str().ok_or_else(|| Failure::new(format!("{} names no \"file\"", manifest.display())))?;
     Ok(format!("public/weights/{file}"))
 }
 

@@ -150,7 +150,9 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
     apply_pairs(&mut recipe, pairs)?;
     recipe.check().map_err(|err| CliError::Usage(err.to_string()))?;
     if recipe.fast_mode || !recipe.pretrained {
-        return Err(CliError::Usage("quality trains the whole pretrained encoder: fast=1 and pretrained=0 are not offered here".into()));
+        return Err(CliError::Usage(
+            "quality trains the whole pretrained encoder: fast=1 and pretrained=0 are not offered here".into(),
+        ));
     }
     let kind = if data.synthetic { "SYNTHETIC shapes, not CIFAR-10" } else { "real images" };
     println!(

@@ -4,12 +4,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use burn::tensor::Device;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
-use burn::tensor::Device;
+use tripletlab_core::data::triplets::HeldOutSplit;
 use tripletlab_core::head::{Features, HEAD_OUTPUT, HeadOn, HeadTrainer};
 use tripletlab_core::metrics::{Retrieval, RetrievalConfig, RocCurve, Verification, VerificationSummary};
-use tripletlab_core::data::triplets::HeldOutSplit;
 use tripletlab_core::model::{InputScaling, MobileNetV2, weights};
 use tripletlab_core::run::{Distance, RunSpec, query};
 use tripletlab_core::train::{EpochRecord, HeldOutScores, StepReport, TrainError, Trainer, train_epoch};
@@ -256,9 +256,11 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
             }
         };
         let record = match &mut training {
-            Training::Fast(head) => {
-                pollster::block_on(train_epoch(&mut HeadOn { trainer: head, triplets: &triplets }, args.max_steps, on_step))?
-            }
+            Training::Fast(head) => pollster::block_on(train_epoch(
+                &mut HeadOn { trainer: head, triplets: &triplets },
+                args.max_steps,
+                on_step,
+            ))?,
             Training::Full(trainer) => {
                 pollster::block_on(trainer.train_epoch(&data, &triplets, args.max_steps, on_step))?
             }
@@ -520,8 +522,8 @@ mod tests {
     use tripletlab_core::data::triplets::HeldOutSplit;
     use tripletlab_core::mining::{Mining, MiningConfig};
     use tripletlab_core::run::{
-        AdamSettings, BranchPasses, DataSpec, Distance, InputScaling, LossKind, LossSpec, MobileNetV2Config,
-        Reduction, RunSpec,
+        AdamSettings, BranchPasses, DataSpec, Distance, InputScaling, LossKind, LossSpec, MobileNetV2Config, Reduction,
+        RunSpec,
     };
 
     use super::TrainArgs;

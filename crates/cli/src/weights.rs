@@ -34,7 +34,8 @@ pub struct WeightsArgs {
 }
 
 /// The sentence `--half` adds to the description.
-pub const HALF_SENTENCE: &str = "Sent with most convolution kernels rounded to f16 (half the download), widened to f32 on load.";
+pub const HALF_SENTENCE: &str =
+    "Sent with most convolution kernels rounded to f16 (half the download), widened to f32 on load.";
 
 pub fn run(args: WeightsArgs) -> Result<(), CliError> {
     // The file itself first: nothing is written for one that is not a MobileNetV2.

@@ -212,7 +212,10 @@ fn weights_half_writes_the_sites_copy_and_its_manifest() {
     fs::copy(format!("{shipped}mobilenetv2_1.0.safetensors"), &copy).expect("copies");
     let copy_text = copy.to_str().expect("utf-8");
     let stdout = ok(&tripletlab(&["weights", copy_text, "--description", "Test weights.", "--half"]));
-    assert!(stdout.starts_with("mobilenetv2_1.0.f16.safetensors: a MobileNetV2 of width 1.0, 4806184 bytes"), "{stdout}");
+    assert!(
+        stdout.starts_with("mobilenetv2_1.0.f16.safetensors: a MobileNetV2 of width 1.0, 4806184 bytes"),
+        "{stdout}"
+    );
     let half = fs::read(dir.join("mobilenetv2_1.0.f16.safetensors")).expect("written");
     let site = fs::read(format!("{shipped}mobilenetv2_1.0.f16.safetensors")).expect("the site's copy");
     assert!(half == site, "the same bytes as public/weights/mobilenetv2_1.0.f16.safetensors");

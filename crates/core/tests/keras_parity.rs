@@ -45,8 +45,7 @@ fn templates(scaling: InputScaling, count: usize, device: &Device) -> Vec<f32> {
 
 /// The templates of the first `count` fixture images by a model with `weights`, on `device`.
 fn templates_of(weights: &[u8], scaling: InputScaling, count: usize, device: &Device) -> Vec<f32> {
-    let model =
-        weights::load("weights", weights, &MobileNetV2Config::default(), device).expect("shipped weights load");
+    let model = weights::load("weights", weights, &MobileNetV2Config::default(), device).expect("shipped weights load");
     let batch =
         Batch::parse("test_batch.bin", &repo_file("tests/fixtures/cifar10-foolbox/test_batch.bin")).expect("fixture");
     let images = batch.pixels.chunks_exact(3072).take(count);

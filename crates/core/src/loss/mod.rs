@@ -89,9 +89,7 @@ impl LossKind {
     pub fn of_triplet(self, positive_distance: f64, negative_distance: f64, margin: f64) -> f64 {
         match self {
             Self::Triplet => (positive_distance - negative_distance + margin).max(0.0),
-            Self::Contrastive => {
-                0.5 * positive_distance.powi(2) + 0.5 * (margin - negative_distance).max(0.0).powi(2)
-            }
+            Self::Contrastive => 0.5 * positive_distance.powi(2) + 0.5 * (margin - negative_distance).max(0.0).powi(2),
         }
     }
 

@@ -424,8 +424,7 @@ mod tests {
     fn points_on_a_line_by_hand() {
         let embeddings = [0.0, 1.0, 3.0, 4.0, 10.0, 12.0];
         let labels = [0, 0, 1, 0, 1, 1];
-        let config =
-            RetrievalConfig { distance: Distance::Euclidean, recall_at: vec![1, 2, 4], block_rows: 4 };
+        let config = RetrievalConfig { distance: Distance::Euclidean, recall_at: vec![1, 2, 4], block_rows: 4 };
         let result = retrieval(&embeddings, 1, &labels, &config).expect("defined");
         // Rankings:  q0: A B A B B   q1: A B A B B   q2: A A A B B
         //            q3: B A A B B   q4: B A B A A   q5: B A B A A     (R = 2 for every query)

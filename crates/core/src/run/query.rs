@@ -134,13 +134,16 @@ impl Setting {
                 range.check(parsed).map(Value::Number).map_err(|()| format!("{key}={value} is outside {range}"))
             }
             Values::Whole(range) => {
-                let parsed: u64 =
-                    value.trim().parse().map_err(|_| format!("{key}={value} is not a whole number"))?;
-                range.check(parsed as f64).map(|_| Value::Whole(parsed)).map_err(|()| format!("{key}={value} is outside {range}"))
+                let parsed: u64 = value.trim().parse().map_err(|_| format!("{key}={value} is not a whole number"))?;
+                range
+                    .check(parsed as f64)
+                    .map(|_| Value::Whole(parsed))
+                    .map_err(|()| format!("{key}={value} is outside {range}"))
             }
             Values::Choice(options) => {
                 let same = |word: &str| {
-                    word == value || matches!((word.parse::<f64>(), value.trim().parse::<f64>()), (Ok(a), Ok(b)) if a == b)
+                    word == value
+                        || matches!((word.parse::<f64>(), value.trim().parse::<f64>()), (Ok(a), Ok(b)) if a == b)
                 };
                 options.iter().position(|(word, _)| same(word)).map(Value::Choice).ok_or_else(|| {
                     let words: Vec<String> = options.iter().map(|(word, _)| format!("'{word}'")).collect();
@@ -217,7 +220,12 @@ pub static SETTINGS: &[Setting] = &[
         key: "width",
         label: "Width",
         help: "How many channels each layer has: wider sees more, trains slower.",
-        values: Values::Choice(&[("0.35", "0.35 (small, fast)"), ("0.5", "0.5"), ("0.75", "0.75"), ("1", "1.0 (the tutorial's)")]),
+        values: Values::Choice(&[
+            ("0.35", "0.35 (small, fast)"),
+            ("0.5", "0.5"),
+            ("0.75", "0.75"),
+            ("1", "1.0 (the tutorial's)"),
+        ]),
         always: true,
         in_form: true,
         get: |s| Some(s.model.width.to_string()),
@@ -716,8 +724,13 @@ mod tests {
         let mut spec = RunSpec::tutorial();
         width.apply(&mut spec, "0.5").expect("width");
         assert!(!spec.pretrained, "pretrained weights exist at width 1.0 only");
-        assert_eq!(setting("loss").expect("loss").parse("hinge"), Err("loss=hinge is not 'triplet' or 'contrastive'".into()));
-        assert_eq!(check_ranges(&RunSpec { model: MobileNetV2Config::with_width(0.6), ..RunSpec::tutorial() }),
-            Err("width 0.6 is not 0.35, 0.5, 0.75 or 1".into()));
+        assert_eq!(
+            setting("loss").expect("loss").parse("hinge"),
+            Err("loss=hinge is not 'triplet' or 'contrastive'".into())
+        );
+        assert_eq!(
+            check_ranges(&RunSpec { model: MobileNetV2Config::with_width(0.6), ..RunSpec::tutorial() }),
+            Err("width 0.6 is not 0.35, 0.5, 0.75 or 1".into())
+        );
     }
 }

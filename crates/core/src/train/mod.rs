@@ -25,8 +25,8 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
 pub use checkpoint::{CHECKPOINT_FORMAT, LoadedEncoder, load_encoder};
-pub use evaluate::{HeldOutScores, embed, embed_images, held_out_scores};
 pub(crate) use evaluate::retrieval_among;
+pub use evaluate::{HeldOutScores, embed, embed_images, held_out_scores};
 pub use run_loop::{Next, OnData, Steps, advance, train_epoch};
 pub(crate) use step::is_improvement;
 pub use step::readbacks;

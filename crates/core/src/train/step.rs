@@ -458,8 +458,10 @@ mod tests {
             }
         }
         let matrix = Tensor::<2>::from_data(TensorData::new(values.clone(), [5, 5]), &device);
-        let value =
-            batch_all_loss(matrix.clone(), &labels, &triplet(0.1), active, &device).into_data().try_into_vec::<f32>().expect("f32")[0];
+        let value = batch_all_loss(matrix.clone(), &labels, &triplet(0.1), active, &device)
+            .into_data()
+            .try_into_vec::<f32>()
+            .expect("f32")[0];
         assert!((f64::from(value) - expected / active as f64).abs() < 1e-6, "{value} vs {}", expected / active as f64);
         // The contrastive loss through the same masked matrix: every valid triplet, each its two
         // pairs' costs, worked on the host.
