@@ -118,6 +118,30 @@ describe("fast mode", { timeout: 240_000 }, () => {
   });
 });
 
+describe("the contrastive loss", { timeout: 240_000 }, () => {
+  test("a lesson link chooses it, the form shows it, and the triplet anatomy explains its two pair costs", async () => {
+    const { page, log } = await open("?preset=quick&fast=1&width=1&pretrained=1&loss=contrastive&images=200&held_out=25&batch=16&epochs=1&lr=0.001");
+    assert.equal(await value(page, "setting-loss"), "contrastive");
+    assert.match(await page.getByTestId("settings-summary").innerText(), /contrastive loss with margin 0\.4/);
+    await page.getByTestId("backend-cpu").check();
+    await loadSynthetic(page);
+    await page.getByRole("button", { name: "Start training" }).click();
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 180_000), "finished", await page.getByTestId("phase").innerText());
+    await page.getByTestId("anatomy").waitFor();
+    const cells = await page.getByTestId("anatomy-table").locator("tbody tr td").allInnerTexts();
+    assert.equal(cells.length, 5, `one epoch, one row: ${cells}`);
+    const [epoch, ap, an, margin, loss] = cells.map(Number);
+    assert.equal(epoch, 1);
+    assert.equal(margin, 0.4);
+    // Hadsell et al.'s two pair costs: d(a,p)^2 / 2 + max(margin - d(a,n), 0)^2 / 2.
+    const expected = (ap * ap) / 2 + Math.max(margin - an, 0) ** 2 / 2;
+    assert.ok(Math.abs(loss - expected) <= 0.0015, `${cells} vs ${expected}`);
+    assert.match(await page.getByTestId("anatomy-verdict").innerText(), /^Contrastive loss: the two pairs are judged apart\./);
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    await page.close();
+  });
+});
+
 describe("embedding map and search", { timeout: 300_000 }, () => {
   test("after an epoch: the map, its retrieval metrics, search by a point and by a dropped picture", async () => {
     const { page, log, requests } = await open();
