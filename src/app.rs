@@ -246,6 +246,15 @@ fn Alerts(alerts: RwSignal<Vec<String>>) -> impl IntoView {
 #[component]
 fn RecipeSummary() -> impl IntoView {
     let weights = LocalResource::new(weights_description);
+    // The published recipe's own numbers, from the one description of it.
+    let recipe = tripletlab_core::run::RunSpec::tutorial();
+    let loss = format!(
+        "{}, margin {}, d = {} distance",
+        recipe.loss.kind.formula(),
+        recipe.loss.margin,
+        recipe.loss.distance.name()
+    );
+    let optimiser = format!("Adam, learning rate {}, {} triplets a step", recipe.learning_rate, recipe.batch_size);
     let described = move || match weights.get() {
         None => "reading this site's weights.json".to_string(),
         Some(Ok(description)) => description,
@@ -257,8 +266,8 @@ fn RecipeSummary() -> impl IntoView {
             <dl class="facts">
                 <dt>"Data"</dt><dd>"CIFAR-10, 30,000 triplets (anchor, positive, negative)"</dd>
                 <dt>"Encoder"</dt><dd data-testid="recipe-encoder">"MobileNetV2 (width 1.0), 1280-d output; pretrained weights: " {described}</dd>
-                <dt>"Loss"</dt><dd>"max(d(a,p) - d(a,n) + 0.4, 0), d = cosine distance"</dd>
-                <dt>"Optimiser"</dt><dd>"Adam, learning rate 1e-4, 64 triplets a step"</dd>
+                <dt>"Loss"</dt><dd>{loss}</dd>
+                <dt>"Optimiser"</dt><dd>{optimiser}</dd>
             </dl>
         </section>
     }

@@ -7,7 +7,7 @@ use web_sys::HtmlInputElement;
 
 use tripletlab_core::data::augment::Augmentation;
 use tripletlab_core::run::query::{Setting, Values};
-use tripletlab_core::run::{Distance, RunSpec, query};
+use tripletlab_core::run::{RunSpec, query};
 use tripletlab_protocol::{
     BackendChoice, Command, EpochEvent, Evaluation, Event, RunHistory, RunInfo, SavedRunInfo, StepEvent, TrainSettings,
 };
@@ -337,10 +337,7 @@ pub fn StudioPanel(
 /// The run in one line, under the recipe buttons: what Start will do.
 fn settings_summary(run: &RunSpec) -> String {
     let start = if run.pretrained { "pretrained weights" } else { "random weights" };
-    let distance = match run.loss.distance {
-        Distance::Cosine => "cosine",
-        Distance::Euclidean => "euclidean",
-    };
+    let distance = run.loss.distance.name();
     let images = if run.data.images == 0 { "all".to_string() } else { run.data.images.to_string() };
     let fast = if run.fast_mode { ", fast mode (a head on frozen features)" } else { "" };
     let loss = run.loss.kind.name();

@@ -233,7 +233,7 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         if spec.pretrained { "pretrained MobileNetV2" } else { "MobileNetV2" },
         args.backend.describe(),
         spec.loss.kind.name(),
-        distance_name(spec.loss.distance),
+        spec.loss.distance.name(),
     );
 
     let mut history = Vec::new();
@@ -301,7 +301,7 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
     println!(
         "  1:N search among {} held-out images by {} distance: precision@1 {:.4}, R-precision {:.4}, MAP@R {:.4}",
         retrieval.queries + retrieval.lone_queries,
-        distance_name(spec.loss.distance),
+        spec.loss.distance.name(),
         retrieval.precision_at_1,
         retrieval.r_precision,
         retrieval.map_at_r
@@ -368,13 +368,6 @@ fn initial_model(args: &TrainArgs, spec: &RunSpec, device: &Device) -> Result<Mo
     Ok(weights::seeded_init(&spec.model, spec.seed, device)?)
 }
 
-fn distance_name(distance: Distance) -> &'static str {
-    match distance {
-        Distance::Cosine => "cosine",
-        Distance::Euclidean => "euclidean",
-    }
-}
-
 /// The held-out pairs' figures; thresholds are on the run's similarity scale, with the distance
 /// each one means beside it.
 fn print_summary(summary: &VerificationSummary, best_epoch: Option<usize>, distance: Distance) {
@@ -391,7 +384,7 @@ fn print_summary(summary: &VerificationSummary, best_epoch: Option<usize>, dista
             point.target,
             point.tmr,
             point.threshold,
-            distance_name(distance),
+            distance.name(),
             distance.distance_of(point.threshold)
         );
     }

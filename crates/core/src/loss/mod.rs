@@ -58,6 +58,14 @@ impl Distance {
         }
     }
 
+    /// Its name in plain words: "cosine" or "euclidean" (the settings table's words).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cosine => "cosine",
+            Self::Euclidean => "euclidean",
+        }
+    }
+
     /// What the page and the CLI call its similarity.
     pub fn similarity_name(self) -> &'static str {
         match self {
