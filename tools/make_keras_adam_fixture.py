@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Keras 3's own Adam, three steps on a small model: the fixture of `crates/core/src/optim.rs`'s test.
+"""Keras 3's own Adam, three steps on a small model: the fixture of `crates/core/src/optim/keras_adam.rs`'s test.
 
 A `keras.layers.Dense(2)` on 3 inputs with fixed kernel and bias, the loss mean((x W + b - y)^2)
 over a fixed batch of 4, `keras.optimizers.Adam(learning_rate=0.01)` with Keras' defaults

@@ -17,7 +17,6 @@ pub mod loss;
 pub mod metrics;
 pub mod mining;
 pub mod model;
-#[cfg(feature = "tensors")]
 pub mod optim;
 pub mod random;
 pub mod run;

@@ -13,4 +13,6 @@ pub mod weights_manifest;
 #[cfg(feature = "tensors")]
 pub use mobilenetv2::MobileNetV2;
 
-pub use crate::run::{InputScaling, KERAS_BN_MOMENTUM, MobileNetV2Config};
+mod config;
+
+pub use config::{InputScaling, KERAS_BN_MOMENTUM, MobileNetV2Config};

@@ -2,10 +2,11 @@
 //! keys, [`query`]), the CLI's flags, the trainer and the checkpoint are all this one serde type,
 //! so a setting added here reaches every face at once and none can drift.
 //!
-//! Free of burn: the page's wasm reads and edits it without linking tensor code. The loss's types
-//! live with the loss ([`crate::loss`], re-exported here); Adam's settings, the encoder's shape,
-//! the input scaling and the branch passes still live here, their tensor code in `optim` and
-//! `model`.
+//! Free of burn: the page's wasm reads and edits it without linking tensor code. The run only
+//! composes the settings of its parts, each of which lives with its part (re-exported here): the
+//! loss's in [`crate::loss`], the encoder's and the input scaling in [`crate::model`], Adam's in
+//! [`crate::optim`]; what belongs to the run itself (data and split, branch passes, epochs,
+//! mining, fast mode) is written here.
 
 pub mod query;
 
@@ -18,72 +19,8 @@ use crate::data::triplets::{HeldOutSplit, Triplet, TripletConfig, TripletError, 
 use crate::mining::MiningConfig;
 
 pub use crate::loss::{Distance, LossKind, LossSpec, Reduction};
-
-/// Keras' BatchNormalization momentum in MobileNetV2 (the weight of the old running statistic).
-pub const KERAS_BN_MOMENTUM: f64 = 0.999;
-
-/// How pixel bytes become input values.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum InputScaling {
-    /// x / 255, in [0, 1]: the recipe's choice.
-    #[default]
-    Unit,
-    /// x / 127.5 - 1, in [-1, 1]: what MobileNetV2 was pretrained on.
-    Symmetric,
-}
-
-impl InputScaling {
-    pub fn scale(self, byte: u8) -> f32 {
-        match self {
-            Self::Unit => f32::from(byte) / 255.0,
-            Self::Symmetric => f32::from(byte) / 127.5 - 1.0,
-        }
-    }
-}
-
-/// The encoder's settings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct MobileNetV2Config {
-    /// Width multiplier (Keras' alpha): 1.0 is the pretrained model; 0.35 is a small one.
-    pub width: f64,
-    /// BatchNorm momentum in Keras' sense (the weight of the old running statistic): Keras'
-    /// 0.999 suits fine-tuning pretrained statistics; a model trained from random weights for a
-    /// few hundred steps needs a faster one (e.g. 0.9) or its inference statistics stay at
-    /// their initial values.
-    #[serde(default = "keras_bn_momentum")]
-    pub bn_momentum: f64,
-}
-
-fn keras_bn_momentum() -> f64 {
-    KERAS_BN_MOMENTUM
-}
-
-impl Default for MobileNetV2Config {
-    fn default() -> Self {
-        Self { width: 1.0, bn_momentum: KERAS_BN_MOMENTUM }
-    }
-}
-
-impl MobileNetV2Config {
-    /// Keras' settings at this width.
-    pub fn with_width(width: f64) -> Self {
-        Self { width, ..Self::default() }
-    }
-}
-
-/// Adam's hyper-parameters; the defaults are Keras'.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AdamSettings {
-    pub beta_1: f64,
-    pub beta_2: f64,
-    pub epsilon: f64,
-}
-
-impl Default for AdamSettings {
-    fn default() -> Self {
-        Self { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 }
-    }
-}
+pub use crate::model::{InputScaling, KERAS_BN_MOMENTUM, MobileNetV2Config};
+pub use crate::optim::AdamSettings;
 
 /// How a step runs the backbone over anchors, positives and negatives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -27,7 +27,7 @@ pub const STEM_CHANNELS: usize = 32;
 pub const TEMPLATE_CHANNELS: usize = 1280;
 /// Keras' BatchNormalization settings in MobileNetV2.
 pub const BN_EPSILON: f64 = 1e-3;
-pub use crate::run::{KERAS_BN_MOMENTUM, MobileNetV2Config};
+pub use super::{KERAS_BN_MOMENTUM, MobileNetV2Config};
 
 /// Keras' `_make_divisible`: round to a multiple of 8, never more than 10% down.
 pub fn make_divisible(value: f64, divisor: usize) -> usize {

@@ -15,7 +15,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::model::safetensors::{F32Tensor, TensorFile};
 
-pub use crate::run::AdamSettings;
+use super::AdamSettings;
 
 /// First and second moments of one parameter, flattened.
 struct Moments {
@@ -185,7 +185,7 @@ mod tests {
     /// both sides; values are at most ~1).
     #[test]
     fn three_steps_match_keras_3() {
-        let text = include_str!("../tests/fixtures/keras-adam/adam.json");
+        let text = include_str!("../../tests/fixtures/keras-adam/adam.json");
         let fixture: KerasAdamFixture = serde_json::from_str(text).expect("fixture");
         let device = Device::flex().autodiff();
         let mut layer: Linear = LinearConfig::new(3, 2).init(&device);
