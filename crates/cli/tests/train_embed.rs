@@ -25,21 +25,18 @@ fn ok(out: &Output) -> String {
     stdout
 }
 
+/// A synthetic set (generated shapes, not CIFAR-10) of `images` images in one shard at `out`.
+fn prepare_synthetic(out: &std::path::Path, images: usize) {
+    let out = out.to_str().expect("utf-8");
+    let images = images.to_string();
+    ok(&tripletlab(&["prepare", "--from", "synthetic", "--out", out, "--shards", "1", "--images-per-shard", &images]));
+}
+
 #[test]
 fn train_writes_a_report_and_a_checkpoint_that_embed_reads() {
     let dir = scratch("train");
     let data = dir.join("synthetic-shapes");
-    ok(&tripletlab(&[
-        "prepare",
-        "--from",
-        "synthetic",
-        "--out",
-        data.to_str().expect("utf-8"),
-        "--shards",
-        "1",
-        "--images-per-shard",
-        "300",
-    ]));
+    prepare_synthetic(&data, 300);
     let report = dir.join("report.json");
     let stdout = ok(&tripletlab(&[
         "train",
@@ -135,17 +132,7 @@ fn the_shipped_weights_score_the_held_out_pairs_and_quality_reports_intervals() 
     let dir = scratch("recipe");
     let data = dir.join("synthetic-shapes");
     let data_text = data.to_str().expect("utf-8");
-    ok(&tripletlab(&[
-        "prepare",
-        "--from",
-        "synthetic",
-        "--out",
-        data_text,
-        "--shards",
-        "1",
-        "--images-per-shard",
-        "300",
-    ]));
+    prepare_synthetic(&data, 300);
     let report = dir.join("report.json");
     let report_text = report.to_str().expect("utf-8");
     let stdout = ok(&tripletlab(&[
@@ -248,17 +235,7 @@ fn weights_half_writes_the_sites_copy_and_its_manifest() {
 fn fast_mode_with_the_contrastive_loss_trains_a_head_and_reports_by_its_distance() {
     let dir = scratch("fast");
     let data = dir.join("synthetic-shapes");
-    ok(&tripletlab(&[
-        "prepare",
-        "--from",
-        "synthetic",
-        "--out",
-        data.to_str().expect("utf-8"),
-        "--shards",
-        "1",
-        "--images-per-shard",
-        "200",
-    ]));
+    prepare_synthetic(&data, 200);
     let report = dir.join("report.json");
     let stdout = ok(&tripletlab(&[
         "train",
