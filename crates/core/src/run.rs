@@ -9,6 +9,7 @@
 //! mining, fast mode) is written here.
 
 pub mod query;
+pub mod settings;
 
 use serde::{Deserialize, Serialize};
 
