@@ -12,7 +12,7 @@ use tripletlab_core::train::{Next, Steps, advance};
 use tripletlab_protocol::{Event, RunHistory};
 use web_time::Instant;
 
-use crate::training::{Control, Failure, Run, epoch_event, step_event};
+use crate::session::{Control, Failure, Run, epoch_event, step_event};
 
 /// A run the loop can drive: its steps, and what it does to evaluate and to save.
 pub(crate) trait Driven {

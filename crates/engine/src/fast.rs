@@ -15,7 +15,7 @@ use web_time::Instant;
 
 use crate::describe;
 use crate::drive::{Driven, drive};
-use crate::training::{Failure, Run, send_evaluation};
+use crate::session::{Failure, Run, send_evaluation};
 use tripletlab_protocol::{Event, RunHistory, RunInfo, TrainSettings};
 
 /// Images embedded per forward pass of the frozen encoder.

@@ -12,6 +12,7 @@ mod drive;
 mod explore;
 mod fast;
 mod net;
+mod session;
 mod store;
 mod training;
 
@@ -30,7 +31,8 @@ use tripletlab_protocol::{
     TrainSettings,
 };
 
-use training::{Control, Run, Session, Start};
+use session::{Control, Run, Session};
+use training::Start;
 
 /// The worker's state: the devices it has started (each can only be started once per page), the
 /// dataset it holds, and the training session.
