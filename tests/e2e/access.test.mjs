@@ -138,12 +138,12 @@ describe("accessibility and layout", { timeout: 300_000 }, () => {
     const summary = page.getByTestId("settings-summary");
     assert.equal(
       await summary.innerText(),
-      "MobileNetV2 width 0.35 from random weights, 400 images (20% held out), batch 16, 3 epochs, margin 0.4 (cosine), learning rate 0.003.",
+      "MobileNetV2 width 0.35 from random weights, 400 images (20% held out), batch 16, 3 epochs, triplet loss with margin 0.4 (cosine), learning rate 0.003.",
     );
     await page.getByRole("button", { name: "Reproduce the tutorial" }).click();
     assert.equal(
       await summary.innerText(),
-      "MobileNetV2 width 1.0 from pretrained weights, all images (5% held out), batch 64, 50 epochs, margin 0.4 (cosine), learning rate 0.0001.",
+      "MobileNetV2 width 1.0 from pretrained weights, all images (5% held out), batch 64, 50 epochs, triplet loss with margin 0.4 (cosine), learning rate 0.0001.",
     );
     await page.getByText("All settings").click();
     assert.equal(await page.getByLabel("Images", { exact: true }).isVisible(), true);

@@ -37,7 +37,7 @@ describe("lessons as links", { timeout: 240_000 }, () => {
     assert.equal(await page.getByTestId("dataset-card").isVisible(), true);
     assert.equal(await value(page, "setting-margin"), "0.15");
     assert.equal(await value(page, "setting-batch-size"), "8");
-    assert.equal(await value(page, "setting-distance"), "1", "euclidean");
+    assert.equal(await value(page, "setting-distance"), "euclidean");
     assert.equal(await value(page, "setting-learning-rate"), "0.003", "the rest is the quick demo's");
 
     await page.getByRole("button", { name: "Link to these settings" }).click();
@@ -66,7 +66,7 @@ describe("lessons as links", { timeout: 240_000 }, () => {
     await page.getByRole("link", { name: "Cosine vs euclidean" }).click();
     await page.getByTestId("lesson").waitFor();
     assert.match(await page.getByTestId("lesson").innerText(), /^Cosine vs euclidean/);
-    assert.equal(await value(page, "setting-distance"), "1");
+    assert.equal(await value(page, "setting-distance"), "euclidean");
     await page.close();
 
     const bad = await open("?margin=abc&hide=dataset&title=Ready+data");
