@@ -23,13 +23,15 @@ pub fn test_all(long: bool) -> Result<(), Failure> {
         ok
     };
 
-    stage("native tests (core, protocol, CLI, xtask)", &mut || {
+    stage("native tests (core, protocol, engine's events, CLI, xtask)", &mut || {
         run::status(command("cargo", &root).args([
             "test",
             "-p",
             "tripletlab-core",
             "-p",
             "tripletlab-protocol",
+            "-p",
+            "tripletlab-engine",
             "-p",
             "tripletlab-cli",
             "-p",

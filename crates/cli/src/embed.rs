@@ -12,7 +12,8 @@ use tripletlab_core::train::{embed, load_encoder};
 
 use crate::backend::BackendName;
 use crate::error::CliError;
-use crate::train::{DEFAULT_WEIGHTS, ScalingArg, write};
+use crate::settings::{DEFAULT_WEIGHTS, ScalingArg};
+use crate::train::write;
 
 #[derive(Args)]
 pub struct EmbedArgs {

@@ -6,6 +6,7 @@ mod embed;
 mod error;
 mod prepare;
 mod quality;
+mod settings;
 mod speed;
 mod train;
 mod weights;
@@ -55,7 +56,7 @@ enum Command {
     },
     /// Train the encoder on a prepared dataset (the recipe's defaults), with a Keras-like line
     /// per epoch, a checkpoint after each epoch and a JSON report.
-    Train(train::TrainArgs),
+    Train(settings::TrainArgs),
     /// Every setting `train --set key=value` and a lesson link take: key, values, meaning (the
     /// settings table the page's form is made from).
     Settings,
@@ -82,7 +83,7 @@ fn main() -> ExitCode {
         }
         Command::Train(args) => train::run(args),
         Command::Settings => {
-            print!("{}", train::settings_help());
+            print!("{}", settings::settings_help());
             Ok(())
         }
         Command::Quality(args) => quality::run(args),

@@ -18,12 +18,14 @@ use tripletlab_core::data::triplets::{Triplet, TripletConfig, TripletSet};
 use tripletlab_core::metrics::{AucInterval, delong_interval};
 use tripletlab_core::model::weights;
 use tripletlab_core::run::RunSpec;
-use tripletlab_core::train::{EpochRecord, TrainError, Trainer};
+use tripletlab_core::train::{EpochRecord, TrainError};
+use tripletlab_core::training::Training;
 
 use crate::backend::BackendName;
 use crate::dataset::read_prepared;
 use crate::error::CliError;
-use crate::train::{DEFAULT_WEIGHTS, SplitArg, apply_pairs, key_value, write};
+use crate::settings::{DEFAULT_WEIGHTS, SplitArg, apply_pairs, key_value};
+use crate::train::write;
 
 #[derive(Args)]
 pub struct QualityArgs {
@@ -149,9 +151,9 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
     let pairs = args.set.iter().map(|pair| key_value(pair)).collect::<Result<Vec<_>, _>>()?;
     apply_pairs(&mut recipe, pairs)?;
     recipe.check().map_err(|err| CliError::Usage(err.to_string()))?;
-    if recipe.fast_mode || !recipe.pretrained {
+    if !recipe.pretrained {
         return Err(CliError::Usage(
-            "quality trains the whole pretrained encoder: fast=1 and pretrained=0 are not offered here".into(),
+            "quality starts every run from the pretrained encoder (--weights): pretrained=0 is not offered here".into(),
         ));
     }
     let kind = if data.synthetic { "SYNTHETIC shapes, not CIFAR-10" } else { "real images" };
@@ -194,20 +196,20 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
         let started = Instant::now();
         let config = RunSpec { seed, ..recipe.clone() };
         let model = weights::load(&args.weights.display().to_string(), &pretrained, &config.model, &device)?;
-        let mut trainer = Trainer::new(model, config, &device);
+        // The split is fixed (seed 42) and only the order's seed varies: the triplets are built
+        // above, not from each run's seed. Full or fast, as the description says.
+        let mut training = pollster::block_on(Training::start_on(config, model, &data, &triplets, &device))?;
         let mut history = Vec::new();
-        while !trainer.is_finished() {
-            // The split is fixed (seed 42) and only the order's seed varies: the triplets are built
-            // here, not from each run's seed.
-            let record = pollster::block_on(trainer.train_epoch(&data, &triplets, args.max_steps, |_| {}))?;
+        while !training.is_finished() {
+            let record = pollster::block_on(training.train_epoch(&data, &triplets, args.max_steps, |_| {}))?;
             history.push(record);
         }
-        let scores = pollster::block_on(trainer.held_out_scores(&data, &triplets.held_out))?;
+        let scores = pollster::block_on(training.held_out_scores(&data, &triplets.held_out))?;
         let auc = delong_interval(&scores.scores, &scores.labels).map_err(TrainError::from)?;
         let run = RunFigures {
             seed,
             history,
-            best_epoch: trainer.state().best_epoch,
+            best_epoch: training.state().best_epoch,
             auc,
             seconds: started.elapsed().as_secs_f64(),
         };

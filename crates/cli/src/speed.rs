@@ -17,7 +17,8 @@ use tripletlab_core::train::{Trainer, readbacks};
 
 use crate::backend::BackendName;
 use crate::error::CliError;
-use crate::train::{DEFAULT_WEIGHTS, write};
+use crate::settings::DEFAULT_WEIGHTS;
+use crate::train::write;
 
 #[derive(Args)]
 pub struct SpeedArgs {

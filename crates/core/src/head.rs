@@ -9,7 +9,6 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::data::Dataset;
-use crate::data::triplets::TripletSet;
 use crate::data::triplets::{Triplet, distinct_images};
 use crate::metrics::{Retrieval, RetrievalConfig, Verification};
 use crate::model::{InputScaling, MobileNetV2};
@@ -17,7 +16,7 @@ use crate::optim::KerasAdam;
 use crate::random::SeededRng;
 use crate::run::RunSpec;
 use crate::train::{
-    BatchLoss, EpochRecord, HeldOutScores, StepReport, Steps, TrainError, embed_images, is_improvement, read_f32,
+    BatchLoss, EpochRecord, HeldOutScores, Limits, Schedule, StepReport, TrainError, embed_images, read_f32,
     retrieval_among,
 };
 
@@ -100,25 +99,17 @@ impl ProjectionHead {
 pub const HEAD_OUTPUT: usize = 128;
 
 /// Trains a [`ProjectionHead`] on cached [`Features`] with the run's loss, learning rate, Adam,
-/// batch size, epochs and early stopping (patience, restore-best), as the full trainer does.
+/// batch size, epochs and early stopping (patience, restore-best): the full trainer's
+/// [`Schedule`], with a head instead of the encoder.
 pub struct HeadTrainer {
     head: ProjectionHead,
     /// The head of the best epoch so far, restored when the run ends.
     best: Option<ProjectionHead>,
-    best_val_loss: Option<f64>,
-    best_epoch: Option<usize>,
-    epochs_without_improvement: usize,
-    finished: bool,
     optim: KerasAdam,
     device: Device,
     spec: RunSpec,
     features: Features,
-    order: Vec<u32>,
-    rng: SeededRng,
-    epoch: usize,
-    step_in_epoch: usize,
-    loss_sum: f64,
-    loss_triplets: usize,
+    schedule: Schedule,
 }
 
 impl HeadTrainer {
@@ -128,25 +119,17 @@ impl HeadTrainer {
         Self {
             head,
             best: None,
-            best_val_loss: None,
-            best_epoch: None,
-            epochs_without_improvement: 0,
-            finished: false,
             optim: KerasAdam::new(spec.adam.clone()),
-            rng: SeededRng::new(spec.seed),
+            schedule: Schedule::new(spec.seed),
             device,
             spec,
             features,
-            order: Vec::new(),
-            epoch: 0,
-            step_in_epoch: 0,
-            loss_sum: 0.0,
-            loss_triplets: 0,
         }
     }
 
-    pub fn epoch(&self) -> usize {
-        self.epoch
+    /// The run's schedule: epochs and steps done, early stopping, its history.
+    pub fn state(&self) -> &Schedule {
+        &self.schedule
     }
 
     /// The run's description.
@@ -154,39 +137,33 @@ impl HeadTrainer {
         &self.spec
     }
 
+    /// The features the head trains on.
+    pub fn features(&self) -> &Features {
+        &self.features
+    }
+
+    fn limits(&self) -> Limits {
+        Limits::of(&self.spec)
+    }
+
     pub fn steps_per_epoch(&self, train: usize) -> usize {
-        train.div_ceil(self.spec.batch_size.max(1))
+        self.limits().steps_per_epoch(train)
     }
 
     pub fn epoch_done(&self, train: usize) -> bool {
-        self.step_in_epoch >= self.steps_per_epoch(train)
+        self.schedule.epoch_done(self.limits(), train)
     }
 
     pub fn is_finished(&self) -> bool {
-        self.finished || self.epoch >= self.spec.epochs
-    }
-
-    /// The epoch whose head is (or will be) restored at the end.
-    pub fn best_epoch(&self) -> Option<usize> {
-        self.best_epoch
+        self.schedule.is_finished(self.limits())
     }
 
     /// One optimisation step of the head on the next batch of `train`.
     pub async fn step(&mut self, train: &[Triplet]) -> Result<StepReport, TrainError> {
-        if train.is_empty() {
-            return Err(TrainError::NoTriplets);
-        }
-        if self.order.len() != train.len() {
-            self.order = (0..train.len() as u32).collect();
-            self.rng.shuffle(&mut self.order);
-        }
-        let batch = self.spec.batch_size.max(1);
-        let start = self.step_in_epoch * batch;
-        if start >= train.len() {
-            return Err(TrainError::EpochComplete);
-        }
-        let chosen: Vec<Triplet> =
-            self.order[start..(start + batch).min(train.len())].iter().map(|&at| train[at as usize]).collect();
+        // The order is drawn from the schedule's random numbers; a step refused below (an image
+        // without features, a loss that is not finite) leaves the position where it was.
+        let positions = self.schedule.next_batch(self.limits(), train.len())?;
+        let chosen: Vec<Triplet> = positions.iter().map(|&at| train[at as usize]).collect();
         let n = chosen.len();
         let a = self.head.forward(self.features.batch(&chosen, |t| t.anchor, &self.device)?);
         let p = self.head.forward(self.features.batch(&chosen, |t| t.positive, &self.device)?);
@@ -197,45 +174,26 @@ impl HeadTrainer {
         let batch = BatchLoss::read(output, n).await?;
         let grads = GradientsParams::from_grads(loss.backward(), &self.head);
         self.head = self.optim.step(self.spec.learning_rate, self.head.clone(), grads);
-        self.step_in_epoch += 1;
-        self.loss_sum += f64::from(batch.loss) * n as f64;
-        self.loss_triplets += n;
-        Ok(batch.report((self.epoch + 1, self.step_in_epoch, self.steps_per_epoch(train.len())), n))
+        let (epoch, step) = self.schedule.record_step(batch.loss, n);
+        Ok(batch.report((epoch, step, self.steps_per_epoch(train.len())), n))
     }
 
-    /// Close the epoch: the held-out loss with the run's distance and reduction, then early
-    /// stopping as the full trainer does (a non-finite loss is never the best; the best head is
-    /// restored when the run ends).
+    /// Close the epoch: the held-out loss with the run's distance and reduction, then the
+    /// schedule's early stopping (a non-finite loss is never the best; the best head is restored
+    /// when the run ends).
     pub async fn end_epoch(&mut self, held_out: &[Triplet]) -> Result<EpochRecord, TrainError> {
         let distances = self.held_out_distances(held_out).await?;
         let val_loss = self.spec.loss.of_distances(&distances);
-        let improved = is_improvement(val_loss, self.best_val_loss);
-        self.epoch += 1;
-        if improved {
-            self.best_val_loss = Some(val_loss);
-            self.best_epoch = Some(self.epoch);
-            self.epochs_without_improvement = 0;
+        let end = self.schedule.close_epoch(val_loss, self.limits());
+        if end.keep_best {
             self.best = Some(self.head.clone());
-        } else {
-            self.epochs_without_improvement += 1;
         }
-        let record = EpochRecord {
-            epoch: self.epoch,
-            loss: self.loss_sum / self.loss_triplets.max(1) as f64,
-            val_loss,
-            improved,
-        };
-        self.step_in_epoch = 0;
-        self.loss_sum = 0.0;
-        self.loss_triplets = 0;
-        self.rng.shuffle(&mut self.order);
-        if self.epochs_without_improvement >= self.spec.patience.max(1) || self.epoch >= self.spec.epochs {
-            self.finished = true;
-            if let Some(best) = self.best.take() {
-                self.head = best;
-            }
+        if end.restore_best
+            && let Some(best) = self.best.take()
+        {
+            self.head = best;
         }
-        Ok(record)
+        Ok(end.record)
     }
 
     /// The recipe's evaluation with the head, scored as the full trainer scores (see
@@ -296,30 +254,6 @@ impl HeadTrainer {
             }
             Ok(y)
         })
-    }
-}
-
-/// Fast mode's head with the run's triplets: what the page's run loop drives.
-pub struct HeadOn<'a> {
-    pub trainer: &'a mut HeadTrainer,
-    pub triplets: &'a TripletSet,
-}
-
-impl Steps for HeadOn<'_> {
-    fn is_finished(&self) -> bool {
-        self.trainer.is_finished()
-    }
-
-    fn epoch_done(&self) -> bool {
-        self.trainer.epoch_done(self.triplets.train.len())
-    }
-
-    fn step(&mut self) -> impl std::future::Future<Output = Result<StepReport, TrainError>> {
-        self.trainer.step(&self.triplets.train)
-    }
-
-    fn end_epoch(&mut self) -> impl std::future::Future<Output = Result<EpochRecord, TrainError>> {
-        self.trainer.end_epoch(&self.triplets.held_out)
     }
 }
 
@@ -391,6 +325,6 @@ mod tests {
         assert!(matches!(step, Err(TrainError::NotEmbedded(7))), "{step:?}");
         let scores = pollster::block_on(trainer.held_out_scores(&[stranger]));
         assert!(matches!(scores, Err(TrainError::NotEmbedded(7))), "{:?}", scores.map(|s| s.scores));
-        assert_eq!(trainer.step_in_epoch, 0, "nothing was trained");
+        assert_eq!(trainer.schedule.step_in_epoch, 0, "nothing was trained");
     }
 }

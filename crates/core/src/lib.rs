@@ -23,3 +23,5 @@ pub mod run;
 pub mod selfcheck;
 #[cfg(feature = "tensors")]
 pub mod train;
+#[cfg(feature = "tensors")]
+pub mod training;

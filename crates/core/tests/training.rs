@@ -212,7 +212,7 @@ fn fast_mode_trains_a_head_on_frozen_features() {
         best = best.min(record.val_loss);
     }
     let best_epoch = records.iter().filter(|r| r.improved).map(|r| r.epoch).max();
-    assert_eq!(trainer.best_epoch(), best_epoch);
+    assert_eq!(trainer.state().best_epoch, best_epoch);
 }
 
 /// Augmentation applies to mined batches too: with flips and crops on, the same seed's first mined

@@ -12,7 +12,8 @@ use tripletlab_core::train::{Next, Steps, advance};
 use tripletlab_protocol::{Event, RunHistory};
 use web_time::Instant;
 
-use crate::session::{Control, Failure, Run, epoch_event, step_event};
+use crate::events::{Failure, LoopState, epoch_event, step_event};
+use crate::session::Run;
 
 /// A run the loop can drive: its steps, and what it does to evaluate and to save.
 pub(crate) trait Driven {
@@ -45,17 +46,17 @@ pub(crate) async fn drive(run: &Run, driven: &mut impl Driven, mut history: RunH
         TimeoutFuture::new(0).await;
         history.elapsed_s = elapsed_before + session_started.elapsed().as_secs_f64();
         match session.control.get() {
-            Control::StopRequested => {
+            LoopState::StopRequested => {
                 let saved = driven.save(&history, true).await.unwrap_or(false);
                 run.respond.send(Event::TrainingStopped { saved });
                 return Ok(());
             }
-            Control::PauseRequested => {
+            LoopState::PauseRequested => {
                 let saved = driven.save(&history, true).await.unwrap_or(false);
-                session.control.set(Control::Paused);
+                session.control.set(LoopState::Paused);
                 run.respond.send(Event::TrainingPaused { saved });
                 let paused_at = Instant::now();
-                while session.control.get() == Control::Paused {
+                while session.control.get() == LoopState::Paused {
                     if session.evaluate_now.take() {
                         driven.evaluate(&mut history).await?;
                     }
@@ -63,7 +64,7 @@ pub(crate) async fn drive(run: &Run, driven: &mut impl Driven, mut history: RunH
                 }
                 // Time spent paused is not training time.
                 session_started += paused_at.elapsed();
-                if session.control.get() == Control::Running {
+                if session.control.get() == LoopState::Running {
                     run.respond.send(Event::TrainingResumed);
                 }
                 continue;
@@ -99,7 +100,9 @@ pub(crate) async fn drive(run: &Run, driven: &mut impl Driven, mut history: RunH
                 let global_step = history.global_step + 1;
                 history.push_step(global_step, report.loss);
                 let elapsed_s = elapsed_before + session_started.elapsed().as_secs_f64();
-                run.respond.send(Event::Step(step_event(&report, global_step, (seconds, elapsed_s), dispatches)));
+                let memory = core::arch::wasm32::memory_size(0) as u64 * 65_536;
+                let event = step_event(&report, global_step, (seconds, elapsed_s), dispatches, memory);
+                run.respond.send(Event::Step(event));
                 driven.save(&history, false).await;
             }
         }

@@ -18,8 +18,9 @@ use tripletlab_core::explore::{MapIndex, embedding_map, rgba_to_planar};
 use tripletlab_core::model::{InputScaling, MobileNetV2};
 use tripletlab_core::run::Distance;
 use tripletlab_core::train::embed_images;
-use tripletlab_protocol::{EmbeddingMap, Event, RetrievalSummary, SearchHit, SearchQuery, SearchResults};
+use tripletlab_protocol::{EmbeddingMap, Event, SearchHit, SearchQuery, SearchResults};
 
+use crate::events::retrieval_summary;
 use crate::net::js_text;
 
 /// A picture file larger than this is refused before decoding.
@@ -53,7 +54,7 @@ pub fn map_event(
     let index = &mut explorer.index;
     let cosine = index.distance == Distance::Cosine;
     let projection = embedding_map(&mut index.rows, index.dims, cosine, seed).map_err(|err| err.to_string())?;
-    let retrieval = index.retrieval(RETRIEVAL_IMAGES).ok().map(|found| RetrievalSummary::from(&found));
+    let retrieval = index.retrieval(RETRIEVAL_IMAGES).ok().map(|found| retrieval_summary(&found));
     let index = &explorer.index;
     let thumbnails = index
         .images

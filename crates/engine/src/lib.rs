@@ -1,318 +1,41 @@
 //! The engine: a dedicated Web Worker that owns the burn devices and every tensor. Trunk builds
-//! it as the page's worker (see `index.html`); it is only meaningful on wasm32.
-#![cfg(target_arch = "wasm32")]
+//! it as the page's worker (see `index.html`).
 //!
 //! Each command runs as its own future on the worker's event loop, so a long computation never
 //! blocks the page, and the worker can answer a command with several events over time.
+//!
+//! - `events` needs no browser: the loop's state, failures, and every event made from the core's
+//!   results. It compiles natively too, and its tests run with the native suite.
+//! - The rest is the browser's host, built for wasm32 only: `worker` (the commands), `session`
+//!   (a run's context, the pretrained weights' download), `training` (how a run starts, full or
+//!   fast, and what it does to evaluate and save), `drive` (the one run loop), `explore` (the
+//!   map and searches), `dataset`, `store` (IndexedDB), `cache` and `net` (downloads), `adapter`
+//!   (WebGPU's adapter).
 
+pub mod events;
+
+#[cfg(target_arch = "wasm32")]
 mod adapter;
+#[cfg(target_arch = "wasm32")]
 mod cache;
+#[cfg(target_arch = "wasm32")]
 mod dataset;
+#[cfg(target_arch = "wasm32")]
 mod drive;
+#[cfg(target_arch = "wasm32")]
 mod explore;
-mod fast;
+#[cfg(target_arch = "wasm32")]
 mod net;
+#[cfg(target_arch = "wasm32")]
 mod session;
+#[cfg(target_arch = "wasm32")]
 mod store;
+#[cfg(target_arch = "wasm32")]
 mod training;
+#[cfg(target_arch = "wasm32")]
+mod worker;
 
-use std::cell::RefCell;
-use std::rc::Rc;
-
-use burn::tensor::Device;
-use gloo_worker::{HandlerId, Worker, WorkerScope};
-use tripletlab_core::data::Dataset;
-use tripletlab_core::selfcheck::matmul_check;
-use web_time::Instant;
-
-use tripletlab_core::train::Trainer;
-use tripletlab_protocol::{
-    AdapterReport, BackendChoice, Command, DatasetRequest, EpochEvent, Event, PingReport, RunHistory, SavedRunInfo,
-    TrainSettings,
-};
-
-use session::{Control, Run, Session};
-use training::Start;
-
-/// The worker's state: the devices it has started (each can only be started once per page), the
-/// dataset it holds, and the training session.
-pub struct Engine {
-    devices: Rc<Devices>,
-    dataset: Rc<RefCell<Option<Rc<Dataset>>>>,
-    session: Rc<Session>,
-}
-
-/// Sends events to the page that asked.
-#[derive(Clone)]
-pub(crate) struct Responder {
-    scope: WorkerScope<Engine>,
-    id: HandlerId,
-}
-
-impl Responder {
-    pub(crate) fn send(&self, event: Event) {
-        self.scope.respond(self.id, event);
-    }
-}
-
-#[derive(Default)]
-pub(crate) struct Devices {
-    webgpu: RefCell<Option<Device>>,
-    cpu: RefCell<Option<Device>>,
-    /// WebGPU can be initialised once per page: a second request while the first is pending
-    /// must not start another.
-    webgpu_starting: std::cell::Cell<bool>,
-}
-
-impl Worker for Engine {
-    type Message = ();
-    type Input = Command;
-    type Output = Event;
-
-    fn create(_scope: &WorkerScope<Self>) -> Self {
-        Self {
-            devices: Rc::new(Devices::default()),
-            dataset: Rc::new(RefCell::new(None)),
-            session: Rc::new(Session::default()),
-        }
-    }
-
-    fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
-
-    fn received(&mut self, scope: &WorkerScope<Self>, command: Command, id: HandlerId) {
-        let respond = Responder { scope: scope.clone(), id };
-        let session = Rc::clone(&self.session);
-        // Commands that steer a running loop take effect at its next step.
-        match command {
-            Command::Pause => return request(&session, Control::Running, Control::PauseRequested),
-            Command::Resume => return request(&session, Control::Paused, Control::Running),
-            Command::Stop => {
-                if matches!(session.control.get(), Control::Running | Control::Paused | Control::PauseRequested) {
-                    session.control.set(Control::StopRequested);
-                }
-                return;
-            }
-            Command::EvaluateNow => {
-                if session.control.get() != Control::Idle {
-                    session.evaluate_now.set(true);
-                }
-                return;
-            }
-            _ => {}
-        }
-        let devices = Rc::clone(&self.devices);
-        let held = Rc::clone(&self.dataset);
-        wasm_bindgen_futures::spawn_local(async move {
-            let event = match command {
-                Command::ProbeAdapter => Event::Adapter(adapter::probe().await),
-                Command::Ping { backend } => ping(&devices, backend).await,
-                Command::ListDatasets { index_url } => match dataset::list(&index_url).await {
-                    Ok(index) => Event::DatasetList { datasets: index.datasets },
-                    Err(err) => Event::DatasetListFailed { message: err.to_string() },
-                },
-                Command::LoadDataset(request) => {
-                    let progress = |state| respond.send(Event::DatasetProgress(state));
-                    let loaded = match request {
-                        DatasetRequest::Served { manifest_url, max_shards } => {
-                            let warn = |message| respond.send(Event::Warning { message });
-                            let loaded = dataset::load_served(&manifest_url, max_shards, &progress, &warn).await;
-                            if loaded.is_ok() {
-                                *session.source.borrow_mut() = Some((manifest_url, max_shards));
-                            }
-                            loaded
-                        }
-                        DatasetRequest::Dropped { files } => {
-                            let loaded = dataset::load_dropped(files);
-                            if loaded.is_ok() {
-                                *session.source.borrow_mut() = None;
-                            }
-                            loaded
-                        }
-                    };
-                    match loaded {
-                        Ok((data, summary)) => {
-                            *held.borrow_mut() = Some(Rc::new(data));
-                            Event::DatasetReady(summary)
-                        }
-                        Err(err) => Event::DatasetFailed { message: err.to_string() },
-                    }
-                }
-                Command::StartTraining(settings) => {
-                    let run = Run { devices, dataset: held, session, respond };
-                    return run.go(Start::New(settings)).await;
-                }
-                Command::ResumeSaved { backend } => {
-                    let run = Run { devices, dataset: held, session, respond };
-                    return run.go(Start::Saved { backend }).await;
-                }
-                Command::FindSavedRun => match store::get().await {
-                    Ok(saved) => Event::SavedRun(saved.map(|(meta, _)| meta.info)),
-                    Err(err) => {
-                        respond.send(Event::Warning {
-                            message: format!("The run stored in this browser cannot be read: {err}"),
-                        });
-                        Event::SavedRun(None)
-                    }
-                },
-                Command::ForgetSaved => {
-                    if let Err(err) = store::forget().await {
-                        respond.send(Event::Warning { message: format!("The stored run could not be deleted: {err}") });
-                    }
-                    Event::SavedRun(None)
-                }
-                Command::Search { query, k } => {
-                    let explorer = session.explorer.borrow().clone();
-                    explore::search(explorer.as_deref(), query, k).await
-                }
-                Command::ExportCheckpoint => export(&session).await,
-                Command::ImportCheckpoint { name, bytes } => import(&name, bytes).await,
-                Command::Pause | Command::Resume | Command::Stop | Command::EvaluateNow => return,
-            };
-            respond.send(event);
-        });
-    }
-}
-
-/// Move the loop from `from` to `to`; anything else is a stale click, ignored.
-fn request(session: &Session, from: Control, to: Control) {
-    if session.control.get() == from {
-        session.control.set(to);
-    }
-}
-
-/// The latest checkpoint as a file: this session's, else the stored run's.
-async fn export(session: &Session) -> Event {
-    if let Some((file_name, bytes)) = session.last_checkpoint.borrow().clone() {
-        return Event::Exported { file_name, bytes };
-    }
-    match store::get().await {
-        Ok(Some((meta, bytes))) => Event::Exported {
-            file_name: format!("tripletlab-epoch{}-step{}.safetensors", meta.info.epochs_done, meta.info.global_step),
-            bytes,
-        },
-        Ok(None) => Event::TrainingFailed {
-            message: "There is no checkpoint to export yet.".into(),
-            hint: "Train until the first epoch ends, or pause.".into(),
-        },
-        Err(err) => {
-            Event::TrainingFailed { message: format!("Could not read the stored run: {err}"), hint: String::new() }
-        }
-    }
-}
-
-/// Check a checkpoint file fully (it must rebuild a trainer) and store it as the run to resume.
-async fn import(name: &str, bytes: Vec<u8>) -> Event {
-    let trainer = match Trainer::resume(name, &bytes, &Device::flex()) {
-        Ok(trainer) => trainer,
-        Err(err) => {
-            return Event::TrainingFailed {
-                message: err.to_string(),
-                hint: "Choose a .safetensors checkpoint saved by Triplet Lab (the page's Export, or `tripletlab \
-                       train`)."
-                    .into(),
-            };
-        }
-    };
-    let state = trainer.state();
-    let history = RunHistory {
-        epochs: state
-            .history
-            .iter()
-            .map(|record| EpochEvent {
-                epoch: record.epoch as u32,
-                loss: record.loss,
-                val_loss: record.val_loss,
-                improved: record.improved,
-            })
-            .collect(),
-        ..RunHistory::default()
-    };
-    let info = SavedRunInfo {
-        dataset: String::new(),
-        epochs_done: state.epoch as u32,
-        step_in_epoch: state.step_in_epoch as u32,
-        global_step: 0,
-        epochs: trainer.spec().epochs as u32,
-        finished: trainer.is_finished(),
-        saved_at_ms: js_sys::Date::now(),
-        bytes: bytes.len() as u64,
-    };
-    let meta = store::SavedMeta {
-        // The run's own description, split included: resuming rebuilds exactly its held-out set
-        // on the loaded data, or says what differs.
-        settings: TrainSettings {
-            backend: BackendChoice::Cpu,
-            run: trainer.spec().clone(),
-            map_images: tripletlab_protocol::DEFAULT_MAP_IMAGES,
-        },
-        dataset: String::new(),
-        source: None,
-        history,
-        info: info.clone(),
-    };
-    match store::put(&meta, &bytes).await {
-        Ok(()) => Event::SavedRun(Some(info)),
-        Err(err) => Event::TrainingFailed {
-            message: format!("Could not store the imported checkpoint in this browser: {err}"),
-            hint: "Free some browser storage for this site and try again.".into(),
-        },
-    }
-}
-
-async fn ping(devices: &Devices, backend: BackendChoice) -> Event {
-    let started = Instant::now();
-    let failed = |message: String| Event::Failed { backend, message };
-    let device = match devices.get_or_start(backend).await {
-        Ok(device) => device,
-        Err(message) => return failed(message),
-    };
-    match matmul_check(&device).await {
-        Ok(check) => Event::Pong(PingReport {
-            backend,
-            device: describe(backend),
-            check,
-            millis: started.elapsed().as_secs_f64() * 1000.0,
-        }),
-        Err(err) => failed(err.to_string()),
-    }
-}
-
-pub(crate) fn describe(backend: BackendChoice) -> String {
-    match backend {
-        BackendChoice::WebGpu => "burn wgpu on the browser's WebGPU adapter".to_string(),
-        BackendChoice::Cpu => "burn flex on the CPU (WebAssembly)".to_string(),
-    }
-}
-
-impl Devices {
-    /// The device for `backend`, started on first use.
-    pub(crate) async fn get_or_start(&self, backend: BackendChoice) -> Result<Device, String> {
-        let slot = match backend {
-            BackendChoice::WebGpu => &self.webgpu,
-            BackendChoice::Cpu => &self.cpu,
-        };
-        if let Some(device) = slot.borrow().as_ref() {
-            return Ok(device.clone());
-        }
-        let device = match backend {
-            BackendChoice::Cpu => Device::flex(),
-            BackendChoice::WebGpu => {
-                if self.webgpu_starting.replace(true) {
-                    return Err("WebGPU is still starting; try again in a moment".to_string());
-                }
-                let started = self.start_webgpu().await;
-                self.webgpu_starting.set(false);
-                started?
-            }
-        };
-        *slot.borrow_mut() = Some(device.clone());
-        Ok(device)
-    }
-
-    async fn start_webgpu(&self) -> Result<Device, String> {
-        if let AdapterReport::Unavailable(why) = adapter::probe().await {
-            return Err(why.explain());
-        }
-        Device::wgpu_options().init_async().await.map_err(|err| format!("burn could not start WebGPU: {err}"))
-    }
-}
+#[cfg(target_arch = "wasm32")]
+pub use worker::Engine;
+#[cfg(target_arch = "wasm32")]
+pub(crate) use worker::{Devices, Responder};

@@ -1,24 +1,25 @@
-//! A run's life in the worker: how it starts (new, or the stored run resumed), which data it
-//! trains on, and the full run (the whole encoder), driven step by step by `drive` with a
-//! checkpoint in IndexedDB after each epoch, on pause and on stop. Fast mode is `fast`; what
-//! both share (the run's context, its control, failures and events) is `session`.
+//! A run's life in the worker: how it starts (new, full or fast, through the core's one entry
+//! [`Training::start`]; or the stored run resumed), which data it trains on, and what it does
+//! between the moves of the one loop (`drive`): evaluate (a full run also draws the embedding
+//! map), and store a checkpoint in IndexedDB after each epoch, on pause and on stop (a full run:
+//! fast mode keeps none, its head is cheap to train again).
 
 use std::rc::Rc;
 
-use burn::tensor::Device;
 use tripletlab_core::data::Dataset;
 use tripletlab_core::data::triplets::TripletSet;
-use tripletlab_core::run::RunSpec;
-use tripletlab_core::train::{OnData, Steps, TrainError, Trainer};
+use tripletlab_core::train::{Steps, TrainError};
+use tripletlab_core::training::Training;
 use web_time::Instant;
 
+use crate::dataset;
 use crate::drive::{Driven, drive};
+use crate::events::{Failure, LoopState, checkpoint_file_name, evaluation, run_info, saved_run_info};
 use crate::explore::{Explorer, map_event};
-use crate::session::{Control, Failure, Run, send_evaluation};
+use crate::session::Run;
 use crate::store::{self, SavedMeta};
-use crate::{dataset, describe};
 use tripletlab_core::explore::{MapIndex, map_images};
-use tripletlab_protocol::{BackendChoice, Event, RunHistory, RunInfo, SavedRunInfo, TrainSettings};
+use tripletlab_protocol::{BackendChoice, Event, RunHistory, TrainSettings};
 
 /// How a run begins.
 pub enum Start {
@@ -29,20 +30,20 @@ pub enum Start {
 impl Run {
     /// Run until finished, stopped or failed; every outcome ends in an event.
     pub async fn go(self, start: Start) {
-        if self.session.control.get() != Control::Idle {
+        if self.session.control.get() != LoopState::Idle {
             self.respond.send(Event::TrainingFailed {
                 message: "A run is already in progress.".into(),
                 hint: "Stop it first.".into(),
             });
             return;
         }
-        self.session.control.set(Control::Running);
+        self.session.control.set(LoopState::Running);
         // A request made before this run (or during the last) is not this run's.
         self.session.evaluate_now.set(false);
         if let Err(failure) = self.prepare_and_train(start).await {
             self.respond.send(Event::TrainingFailed { message: failure.message, hint: failure.hint });
         }
-        self.session.control.set(Control::Idle);
+        self.session.control.set(LoopState::Idle);
     }
 
     async fn prepare_and_train(&self, start: Start) -> Result<(), Failure> {
@@ -63,41 +64,25 @@ impl Run {
             .get_or_start(settings.backend)
             .await
             .map_err(|message| Failure::new(message, "Choose the CPU backend and start again."))?;
-        if settings.run.fast_mode && resumed.is_none() {
-            return crate::fast::train(self, &settings, data, &device).await;
-        }
-        let (mut trainer, mut history) = match resumed {
-            Some((meta, bytes)) => (Trainer::resume("the stored run", &bytes, &device)?, meta.history),
-            None => (self.new_trainer(&settings.run, &device).await?, RunHistory::default()),
+        let ((training, triplets), mut history, setup_s) = match resumed {
+            // A resumed or imported run trains on exactly its own split, or is refused here.
+            Some((meta, bytes)) => (Training::resume("the stored run", &bytes, &data, &device)?, meta.history, 0.0),
+            None => {
+                let encoder = self.initial_model(&settings.run, &device).await?;
+                // Fast mode embeds every image of the run here.
+                let started = Instant::now();
+                let training = Training::start(settings.run.clone(), encoder, &data, &device).await?;
+                (training, RunHistory::default(), started.elapsed().as_secs_f64())
+            }
         };
-        // A resumed or imported run trains on exactly its own split, or is refused here.
-        let triplets = trainer.triplets(&data)?;
+        let info = run_info(&settings, &training, (&data, &triplets), setup_s, &mut history);
         // What is in effect is the run's own description (an imported checkpoint's included).
-        let settings = TrainSettings { run: trainer.spec().clone(), ..settings };
-        let state = trainer.state();
-        let steps_per_epoch = trainer.steps_per_epoch(triplets.train.len());
-        // An imported checkpoint carries no step count: count its steps on this triplet set.
-        if history.global_step == 0 {
-            history.global_step = (state.epoch * steps_per_epoch + state.step_in_epoch) as u32;
-        }
-        let resumed_at =
-            (history.global_step > 0 || state.epoch > 0).then_some((state.epoch as u32, state.step_in_epoch as u32));
-        self.respond.send(Event::TrainingStarted(RunInfo {
-            backend: settings.backend,
-            device: describe(settings.backend),
-            dataset: data.name.clone(),
-            synthetic: data.synthetic,
-            train_triplets: triplets.train.len() as u32,
-            held_out_triplets: triplets.held_out.len() as u32,
-            steps_per_epoch: steps_per_epoch as u32,
-            settings: settings.clone(),
-            resumed_at,
-            history: history.clone(),
-        }));
+        let settings = info.settings.clone();
+        self.respond.send(Event::TrainingStarted(info));
         self.session.sent_thumbnails.borrow_mut().clear();
         let now = Instant::now();
-        let mut training = Training { run: self, data, triplets, trainer, settings, last_saved: now };
-        drive(self, &mut training, history).await
+        let mut driving = Driving { run: self, data, triplets, training, settings, last_saved: now };
+        drive(self, &mut driving, history).await
     }
 
     /// The dataset to train on: the loaded one, or for a stored run its own (loaded again when it
@@ -129,19 +114,14 @@ impl Run {
             (None, None) => Err(Failure::new("No dataset is loaded.", "Load a dataset first (above).")),
         }
     }
-
-    async fn new_trainer(&self, spec: &RunSpec, device: &Device) -> Result<Trainer, Failure> {
-        let model = self.initial_model(spec, device).await?;
-        Ok(Trainer::new(model, spec.clone(), device))
-    }
 }
 
-/// A full run in the worker: the trainer on its data, driven by [`drive`].
-struct Training<'a> {
+/// A run in the worker (full or fast) on its data, driven by [`drive`].
+struct Driving<'a> {
     run: &'a Run,
     data: Rc<Dataset>,
     triplets: TripletSet,
-    trainer: Trainer,
+    training: Training,
     settings: TrainSettings,
     /// When a checkpoint was last stored: a long epoch is saved along the way too.
     last_saved: Instant,
@@ -151,9 +131,9 @@ struct Training<'a> {
 /// in the middle of a long epoch costs at most this much training.
 const AUTOSAVE_EVERY_S: f64 = 120.0;
 
-impl Driven for Training<'_> {
+impl Driven for Driving<'_> {
     fn steps(&mut self) -> impl Steps {
-        OnData { trainer: &mut self.trainer, data: &self.data, triplets: &self.triplets }
+        self.training.on(&self.data, &self.triplets)
     }
 
     async fn evaluate(&mut self, history: &mut RunHistory) -> Result<(), Failure> {
@@ -161,6 +141,9 @@ impl Driven for Training<'_> {
     }
 
     async fn save(&mut self, history: &RunHistory, now: bool) -> Option<bool> {
+        if let Training::Fast(_) = self.training {
+            return now.then_some(false);
+        }
         if now || self.last_saved.elapsed().as_secs_f64() >= AUTOSAVE_EVERY_S {
             Some(self.store_checkpoint(history).await)
         } else {
@@ -169,37 +152,44 @@ impl Driven for Training<'_> {
     }
 
     fn best_epoch(&self) -> Option<u32> {
-        self.trainer.state().best_epoch.map(|epoch| epoch as u32)
+        self.training.state().best_epoch.map(|epoch| epoch as u32)
     }
 }
 
-impl Training<'_> {
-    /// Score the held-out pairs with the current weights and send them with a gallery.
+impl Driving<'_> {
+    /// Score the held-out pairs with the current weights (or head) and send them with a gallery;
+    /// a full run also draws the map.
     async fn evaluate_and_map(&mut self, history: &mut RunHistory) -> Result<(), Failure> {
-        let scores = self.trainer.held_out_scores(&self.data, &self.triplets.held_out).await?;
-        let epoch = self.trainer.state().epoch as u32;
-        send_evaluation(self.run, history, &self.data, &self.triplets.held_out, epoch, scores);
-        self.draw_map(epoch, history.global_step).await
+        let held_out = &self.triplets.held_out;
+        let scores = self.training.held_out_scores(&self.data, held_out).await?;
+        let epoch = self.training.state().epoch as u32;
+        let event = evaluation(history, &self.data, held_out, epoch, scores);
+        self.run.respond.send(Event::Evaluated(event));
+        match self.training {
+            Training::Full(_) => self.draw_map(epoch, history.global_step).await,
+            Training::Fast(_) => Ok(()),
+        }
     }
 
     /// Embed the held-out images, project them to 2-D, send the map, and keep the embeddings and
     /// the model for searches.
     async fn draw_map(&mut self, epoch: u32, global_step: u32) -> Result<(), Failure> {
+        let Training::Full(trainer) = &self.training else { return Ok(()) };
         let started = Instant::now();
         // The previous map's embeddings and model go first: never two maps in memory at once.
         self.run.session.explorer.borrow_mut().take();
         let images = map_images(&self.triplets.held_out, self.settings.map_images as usize);
         let (rows, dims) = {
-            let rows = self.trainer.embed(&self.data, &images).await?;
+            let rows = trainer.embed(&self.data, &images).await?;
             let dims = rows.first().map_or(0, Vec::len);
             let mut flat = Vec::with_capacity(rows.len() * dims);
             rows.into_iter().for_each(|row| flat.extend(row));
             (flat, dims)
         };
         let mut explorer = Explorer {
-            model: self.trainer.inference_model(),
-            scaling: self.trainer.scaling(),
-            device: self.trainer.plain_device(),
+            model: trainer.inference_model(),
+            scaling: trainer.scaling(),
+            device: trainer.plain_device(),
             data: Rc::clone(&self.data),
             index: MapIndex {
                 labels: images.iter().map(|&image| self.data.labels[image as usize]).collect(),
@@ -226,25 +216,17 @@ impl Training<'_> {
         self.last_saved = Instant::now();
         // The previous checkpoint's bytes go before the new ones are made (it is in IndexedDB).
         self.run.session.last_checkpoint.borrow_mut().take();
-        let bytes = match self.trainer.checkpoint().await {
-            Ok(bytes) => bytes,
-            Err(err) => {
+        let bytes = match self.training.checkpoint().await {
+            Some(Ok(bytes)) => bytes,
+            None => return false,
+            Some(Err(err)) => {
                 self.run.respond.send(Event::Warning { message: format!("The checkpoint could not be made: {err}") });
                 return false;
             }
         };
-        let state = self.trainer.state();
-        let info = SavedRunInfo {
-            dataset: self.data.name.clone(),
-            epochs_done: state.epoch as u32,
-            step_in_epoch: state.step_in_epoch as u32,
-            global_step: history.global_step,
-            epochs: self.trainer.spec().epochs as u32,
-            finished: self.trainer.is_finished(),
-            saved_at_ms: js_sys::Date::now(),
-            bytes: bytes.len() as u64,
-        };
-        let file_name = info.file_name();
+        let schedule = (self.training.state(), self.training.spec());
+        let info = saved_run_info(&self.data.name, schedule, history.global_step, bytes.len(), js_sys::Date::now());
+        let file_name = checkpoint_file_name(&info);
         let meta = SavedMeta {
             settings: self.settings.clone(),
             dataset: self.data.name.clone(),

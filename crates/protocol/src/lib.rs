@@ -8,10 +8,7 @@
 pub mod lesson;
 
 use serde::{Deserialize, Serialize};
-use tripletlab_core::data::Dataset;
 use tripletlab_core::data::manifest::IndexEntry;
-use tripletlab_core::data::triplets::Triplet;
-use tripletlab_core::metrics::Retrieval;
 pub use tripletlab_core::mining::{MinedCounts, Mining, MiningConfig};
 pub use tripletlab_core::run::RunSpec;
 use tripletlab_core::selfcheck::MatmulCheck;
@@ -336,52 +333,6 @@ pub struct GalleryPair {
     pub score: f64,
 }
 
-impl GalleryPair {
-    /// Pairs of each kind shown in the gallery.
-    pub const SHOWN: usize = 6;
-
-    /// Up to [`Self::SHOWN`] genuine and as many impostor pairs, spread over the held-out set, from
-    /// the recipe's scores (`scores[i]` the genuine pair of held-out triplet `i`, `scores[count + i]`
-    /// its impostor pair): genuine pair k and impostor pair k are triplet
-    /// `evenly_spaced(count, shown)[k]`'s (anchor, positive) and (anchor, negative), so the page's
-    /// triplet anatomy can put them side by side. `None` when the scores are not two per triplet.
-    pub fn gallery(data: &Dataset, held_out: &[Triplet], scores: &[f64]) -> Option<Vec<Self>> {
-        let count = held_out.len();
-        if scores.len() != 2 * count {
-            return None;
-        }
-        let class = |index: u32| {
-            let label = data.labels.get(index as usize).map_or(usize::MAX, |&label| label as usize);
-            data.class_names.get(label).cloned().unwrap_or_else(|| format!("class {label}"))
-        };
-        let pair = |first: u32, second: u32, genuine: bool, score: f64| GalleryPair {
-            first: data.image(first as usize).to_vec(),
-            second: data.image(second as usize).to_vec(),
-            first_class: class(first),
-            second_class: class(second),
-            genuine,
-            score,
-        };
-        let picks = tripletlab_core::explore::evenly_spaced(count, Self::SHOWN);
-        let genuine = picks.iter().map(|&at| pair(held_out[at].anchor, held_out[at].positive, true, scores[at]));
-        let impostor =
-            picks.iter().map(|&at| pair(held_out[at].anchor, held_out[at].negative, false, scores[count + at]));
-        Some(genuine.chain(impostor).collect())
-    }
-}
-
-impl From<&Retrieval> for RetrievalSummary {
-    fn from(found: &Retrieval) -> Self {
-        Self {
-            // `queries` already leaves out lone queries (a class with one image here).
-            queries: found.queries as u32,
-            precision_at_1: found.precision_at_1,
-            r_precision: found.r_precision,
-            map_at_r: found.map_at_r,
-        }
-    }
-}
-
 /// What the charts need to show a run's past after a reload.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunHistory {
@@ -433,22 +384,6 @@ pub struct SavedRunInfo {
     /// Milliseconds since 1970 when it was stored.
     pub saved_at_ms: f64,
     pub bytes: u64,
-}
-
-impl SavedRunInfo {
-    /// The name an exported checkpoint is offered under: the dataset's first word, the epochs done
-    /// and the global step, e.g. `tripletlab-cifar-10-epoch3-step420.safetensors`.
-    pub fn file_name(&self) -> String {
-        let dataset: String = self
-            .dataset
-            .split_whitespace()
-            .next()
-            .unwrap_or("run")
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
-            .collect();
-        format!("tripletlab-{dataset}-epoch{}-step{}.safetensors", self.epochs_done, self.global_step)
-    }
 }
 
 /// How far loading has come.
@@ -577,62 +512,6 @@ mod tests {
         assert!(gaps.iter().all(|&gap| gap == history.stride), "evenly spaced");
     }
 
-    /// `n` images whose every pixel is the image's index, labels cycling over three named classes
-    /// (the fourth label has no name).
-    fn numbered_images(n: usize) -> Dataset {
-        use tripletlab_core::data::cifar::IMAGE_BYTES;
-        Dataset {
-            name: "numbered test images".into(),
-            synthetic: true,
-            class_names: vec!["cat".into(), "dog".into(), "ship".into()],
-            labels: (0..n).map(|i| [0, 1, 2, 3][i % 4]).collect(),
-            pixels: (0..n).flat_map(|i| std::iter::repeat_n(i as u8, IMAGE_BYTES)).collect(),
-        }
-    }
-
-    #[test]
-    fn the_gallery_pairs_each_shown_triplet_with_its_own_two_scores() {
-        let data = numbered_images(40);
-        // Ten held-out triplets: triplet i is (3i, 3i + 1, 3i + 2); genuine scores 0.i, impostor 0.5 + 0.0i.
-        let held_out: Vec<Triplet> =
-            (0..10u32).map(|i| Triplet { anchor: 3 * i, positive: 3 * i + 1, negative: 3 * i + 2 }).collect();
-        let scores: Vec<f64> =
-            (0..10).map(|i| f64::from(i) / 10.0).chain((0..10).map(|i| 0.5 + f64::from(i) / 100.0)).collect();
-        let gallery = GalleryPair::gallery(&data, &held_out, &scores).expect("two scores a triplet");
-        // evenly_spaced(10, 6) = [0, 1, 3, 5, 6, 8]: six genuine pairs, then the same six triplets' impostors.
-        let shown = [0u32, 1, 3, 5, 6, 8];
-        assert_eq!(gallery.len(), 12);
-        for (k, &at) in shown.iter().enumerate() {
-            let (genuine, impostor) = (&gallery[k], &gallery[6 + k]);
-            assert!(genuine.genuine && !impostor.genuine);
-            assert_eq!((genuine.first[0], genuine.second[0]), (3 * at as u8, 3 * at as u8 + 1), "pair {k}");
-            assert_eq!((impostor.first[0], impostor.second[0]), (3 * at as u8, 3 * at as u8 + 2), "pair {k}");
-            assert_eq!(genuine.score, f64::from(at) / 10.0);
-            assert_eq!(impostor.score, 0.5 + f64::from(at) / 100.0);
-        }
-        // Image 3 is label 3, which has no name; image 0 is a cat, image 1 a dog, image 2 a ship.
-        assert_eq!((gallery[0].first_class.as_str(), gallery[0].second_class.as_str()), ("cat", "dog"));
-        assert_eq!(gallery[6].second_class, "ship");
-        assert_eq!(gallery[1].first_class, "class 3");
-        // Fewer triplets than pairs shown: all of them; scores that are not two a triplet: none.
-        assert_eq!(GalleryPair::gallery(&data, &held_out[..2], &[0.9, 0.8, 0.1, 0.2]).map(|g| g.len()), Some(4));
-        assert_eq!(GalleryPair::gallery(&data, &held_out, &scores[..19]), None);
-    }
-
-    /// Five images: two cats close together, two dogs close together, one lone ship. Four queries
-    /// count (the ship has no other member), all four find their own class first. The page's line
-    /// took the lone queries off a count that had already left them out (4 - 1 = 3).
-    #[test]
-    fn the_retrieval_summary_counts_the_queries_that_have_a_class_mate() {
-        use tripletlab_core::metrics::{RetrievalConfig, retrieval};
-        let rows = [1.0, 0.0, 0.9, 0.1, 0.0, 1.0, 0.1, 0.9, -1.0, -1.0];
-        let found = retrieval(&rows, 2, &[0, 0, 1, 1, 2], &RetrievalConfig::default()).expect("retrieval");
-        let summary = RetrievalSummary::from(&found);
-        assert_eq!((found.queries, found.lone_queries), (4, 1));
-        assert_eq!(summary.queries, 4);
-        assert_eq!((summary.precision_at_1, summary.r_precision, summary.map_at_r), (1.0, 1.0, 1.0));
-    }
-
     #[test]
     fn an_evaluation_after_the_same_epochs_replaces_the_earlier_auc() {
         let mut history = RunHistory::default();
@@ -641,27 +520,6 @@ mod tests {
         history.record_auc(1, 0.82);
         history.record_auc(2, 0.85);
         assert_eq!(history.aucs, vec![(0, 0.70), (1, 0.82), (2, 0.85)]);
-    }
-
-    #[test]
-    fn an_exported_checkpoint_is_named_by_its_dataset_epoch_and_step() {
-        let info = |dataset: &str| SavedRunInfo {
-            dataset: dataset.into(),
-            epochs_done: 3,
-            step_in_epoch: 0,
-            global_step: 420,
-            epochs: 50,
-            finished: false,
-            saved_at_ms: 0.0,
-            bytes: 1,
-        };
-        assert_eq!(info("cifar-10").file_name(), "tripletlab-cifar-10-epoch3-step420.safetensors");
-        assert_eq!(
-            info("synthetic-shapes (SYNTHETIC)").file_name(),
-            "tripletlab-synthetic-shapes-epoch3-step420.safetensors"
-        );
-        assert_eq!(info("my/../files").file_name(), "tripletlab-my----files-epoch3-step420.safetensors");
-        assert_eq!(info("").file_name(), "tripletlab-run-epoch3-step420.safetensors");
     }
 
     #[test]

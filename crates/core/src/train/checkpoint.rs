@@ -5,7 +5,7 @@
 
 use burn::tensor::Device;
 
-use super::{RunData, RunSpec, TrainError, Trainer, TrainerState};
+use super::{RunData, RunSpec, Schedule, TrainError, Trainer};
 use crate::model::safetensors::TensorFile;
 use crate::model::{InputScaling, MobileNetV2, MobileNetV2Config, weights};
 use crate::optim::KerasAdam;
@@ -96,7 +96,7 @@ impl Trainer {
                 ));
             }
         };
-        let state: TrainerState =
+        let state: Schedule =
             serde_json::from_str(read("state")).map_err(|err| fail(format!("unreadable trainer state: {err}")))?;
         let optim = KerasAdam::import(&mut tensors, &device.clone().inner()).map_err(fail)?;
         let mut best = TensorFile::default();

@@ -18,6 +18,7 @@ mod checkpoint;
 mod evaluate;
 pub mod launches;
 mod run_loop;
+mod schedule;
 mod step;
 
 use burn::module::Module;
@@ -28,7 +29,7 @@ pub use checkpoint::{CHECKPOINT_FORMAT, LoadedEncoder, load_encoder};
 pub(crate) use evaluate::retrieval_among;
 pub use evaluate::{HeldOutScores, embed, embed_images, held_out_scores};
 pub use run_loop::{Next, OnData, Steps, advance, train_epoch};
-pub(crate) use step::is_improvement;
+pub use schedule::{EpochEnd, Limits, Schedule};
 pub use step::readbacks;
 pub(crate) use step::{BatchLoss, read_f32};
 
@@ -38,7 +39,6 @@ use crate::mining::{MinedCounts, PkSampler};
 use crate::model::safetensors::TensorFile;
 use crate::model::{InputScaling, MobileNetV2, weights};
 use crate::optim::KerasAdam;
-use crate::random::SeededRng;
 pub use crate::run::{BranchPasses, RunData, RunDataError, RunSpec, SpecError};
 
 /// What one step did.
@@ -68,24 +68,6 @@ pub struct EpochRecord {
     /// Held-out loss in inference mode.
     pub val_loss: f64,
     pub improved: bool,
-}
-
-/// The counters a checkpoint must carry to resume exactly.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TrainerState {
-    /// Epochs finished.
-    pub epoch: usize,
-    pub step_in_epoch: usize,
-    /// This epoch's order of the training triplets.
-    pub order: Vec<u32>,
-    pub rng: SeededRng,
-    pub history: Vec<EpochRecord>,
-    pub best_val_loss: Option<f64>,
-    pub best_epoch: Option<usize>,
-    pub epochs_without_improvement: usize,
-    pub finished: bool,
-    loss_sum: f64,
-    loss_triplets: usize,
 }
 
 /// Why training could not go on.
@@ -125,7 +107,7 @@ pub struct Trainer {
     device: Device,
     model: MobileNetV2,
     optim: KerasAdam,
-    state: TrainerState,
+    state: Schedule,
     /// Weights of the best epoch so far, for restore-best.
     best: Option<TensorFile>,
     /// Online mining's pool of training images, built on the first mined step for a training set
@@ -142,19 +124,7 @@ impl Trainer {
     pub fn new(model: MobileNetV2, spec: RunSpec, device: &Device) -> Self {
         let device = device.clone().autodiff();
         let model = weights::with_named_ids(model).fork(&device).train();
-        let state = TrainerState {
-            epoch: 0,
-            step_in_epoch: 0,
-            order: Vec::new(),
-            rng: SeededRng::new(spec.seed),
-            history: Vec::new(),
-            best_val_loss: None,
-            best_epoch: None,
-            epochs_without_improvement: 0,
-            finished: false,
-            loss_sum: 0.0,
-            loss_triplets: 0,
-        };
+        let state = Schedule::new(spec.seed);
         let optim = KerasAdam::new(spec.adam.clone());
         Self { optim, spec, data: None, device, model, state, best: None, mining_pool: None, last_images: Vec::new() }
     }
@@ -164,7 +134,8 @@ impl Trainer {
         &self.spec
     }
 
-    pub fn state(&self) -> &TrainerState {
+    /// The run's schedule: epochs and steps done, early stopping, its history.
+    pub fn state(&self) -> &Schedule {
         &self.state
     }
 
@@ -178,18 +149,23 @@ impl Trainer {
         self.device.clone().inner()
     }
 
+    /// The batch size, epoch limit and patience the run's schedule follows.
+    pub fn limits(&self) -> Limits {
+        Limits::of(&self.spec)
+    }
+
     pub fn steps_per_epoch(&self, train_triplets: usize) -> usize {
-        train_triplets.div_ceil(self.spec.batch_size.max(1))
+        self.limits().steps_per_epoch(train_triplets)
     }
 
     /// Whether early stopping or the epoch limit ended the run.
     pub fn is_finished(&self) -> bool {
-        self.state.finished || self.state.epoch >= self.spec.epochs
+        self.state.is_finished(self.limits())
     }
 
     /// Whether the current epoch's steps are all done (call [`Self::end_epoch`]).
     pub fn epoch_done(&self, train_triplets: usize) -> bool {
-        self.state.step_in_epoch >= self.steps_per_epoch(train_triplets)
+        self.state.epoch_done(self.limits(), train_triplets)
     }
 
     /// The input scaling the run trains with.

@@ -9,8 +9,8 @@ use super::{EpochRecord, StepReport, TrainError, Trainer};
 use crate::data::Dataset;
 use crate::data::triplets::TripletSet;
 
-/// A run that can be driven by [`advance`]: the full trainer on its data ([`OnData`]) or fast
-/// mode's head (`crate::head::HeadOn`).
+/// A run that can be driven by [`advance`]: the full trainer on its data ([`OnData`]), or either
+/// kind of run on its data (`crate::training::On`).
 pub trait Steps {
     /// Early stopping or the epoch limit ended it.
     fn is_finished(&self) -> bool;

@@ -24,18 +24,9 @@ impl Trainer {
         if let Some(mining) = self.spec.mining {
             return self.mined_step(data, train, mining).await;
         }
-        if self.state.order.len() != train.len() {
-            self.state.order = (0..train.len() as u32).collect();
-            self.state.rng.shuffle(&mut self.state.order);
-        }
         let steps = self.steps_per_epoch(train.len());
-        let batch = self.spec.batch_size.max(1);
-        let start = self.state.step_in_epoch * batch;
-        if start >= train.len() {
-            return Err(TrainError::EpochComplete);
-        }
-        let end = (start + batch).min(train.len());
-        let chosen: Vec<Triplet> = self.state.order[start..end].iter().map(|&at| train[at as usize]).collect();
+        let positions = self.state.next_batch(self.limits(), train.len())?;
+        let chosen: Vec<Triplet> = positions.iter().map(|&at| train[at as usize]).collect();
         self.train_batch(data, &chosen, steps).await
     }
 
@@ -112,10 +103,8 @@ impl Trainer {
         let batch = BatchLoss::read(output, n).await?;
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         self.model = self.optim.step(self.spec.learning_rate, self.model.clone(), grads);
-        self.state.step_in_epoch += 1;
-        self.state.loss_sum += f64::from(batch.loss) * n as f64;
-        self.state.loss_triplets += n;
-        Ok(batch.report((self.state.epoch + 1, self.state.step_in_epoch, steps_per_epoch), n))
+        let (epoch, step) = self.state.record_step(batch.loss, n);
+        Ok(batch.report((epoch, step, steps_per_epoch), n))
     }
 
     /// One step of online mining: a P x K batch of the training triplets' anchors and positives
@@ -172,10 +161,9 @@ impl Trainer {
             active: chosen.active as u32,
             mean_distance: chosen.mean_distance,
         };
-        self.state.step_in_epoch += 1;
-        let report = |loss: f32, positive: f32, negative: f32, triplets: usize| StepReport {
-            epoch: self.state.epoch + 1,
-            step: self.state.step_in_epoch,
+        let report = |(epoch, step): (usize, usize), loss: f32, positive: f32, negative: f32, triplets: usize| StepReport {
+            epoch,
+            step,
             steps_per_epoch: steps,
             triplets,
             loss,
@@ -185,7 +173,7 @@ impl Trainer {
             mined: Some(counts),
         };
         if m == 0 {
-            return Ok(report(0.0, 0.0, 0.0, 0));
+            return Ok(report(self.state.record_step(0.0, 0), 0.0, 0.0, 0.0, 0));
         }
         let (loss, batch) = if mining.strategy == Mining::BatchAll {
             // Every active triplet, from the masked distance matrix: memory n x (K - 1) x n, never
@@ -219,9 +207,8 @@ impl Trainer {
         };
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         self.model = self.optim.step(self.spec.learning_rate, self.model.clone(), grads);
-        self.state.loss_sum += f64::from(batch.loss) * m as f64;
-        self.state.loss_triplets += m;
-        Ok(report(batch.loss, batch.mean_positive_distance, batch.mean_negative_distance, m))
+        let position = self.state.record_step(batch.loss, m);
+        Ok(report(position, batch.loss, batch.mean_positive_distance, batch.mean_negative_distance, m))
     }
 
     /// One whole epoch of this trainer on `data` ([`train_epoch`]).
@@ -239,29 +226,14 @@ impl Trainer {
     /// weights when it stops).
     pub async fn end_epoch(&mut self, data: &Dataset, held_out: &[Triplet]) -> Result<EpochRecord, TrainError> {
         let val_loss = self.held_out_loss(data, held_out).await?;
-        let loss = self.state.loss_sum / self.state.loss_triplets.max(1) as f64;
-        let improved = is_improvement(val_loss, self.state.best_val_loss);
-        self.state.epoch += 1;
-        if improved {
-            self.state.best_val_loss = Some(val_loss);
-            self.state.best_epoch = Some(self.state.epoch);
-            self.state.epochs_without_improvement = 0;
+        let end = self.state.close_epoch(val_loss, self.limits());
+        if end.keep_best {
             self.best = Some(weights::export(&self.inference_model()).await.map_err(TrainError::Readback)?);
-        } else {
-            self.state.epochs_without_improvement += 1;
         }
-        let record = EpochRecord { epoch: self.state.epoch, loss, val_loss, improved };
-        self.state.history.push(record.clone());
-        self.state.step_in_epoch = 0;
-        self.state.order.clear();
-        self.state.loss_sum = 0.0;
-        self.state.loss_triplets = 0;
-        let out_of_patience = self.state.epochs_without_improvement >= self.spec.patience.max(1);
-        if out_of_patience || self.state.epoch >= self.spec.epochs {
-            self.state.finished = true;
+        if end.restore_best {
             self.restore_best()?;
         }
-        Ok(record)
+        Ok(end.record)
     }
 
     fn restore_best(&mut self) -> Result<(), TrainError> {
@@ -305,12 +277,6 @@ fn image_pixels(
             }
         })
         .collect()
-}
-
-/// Whether a held-out loss beats the best so far: never when it is not finite (a NaN loss must
-/// not become the "best" weights restored at the end).
-pub(crate) fn is_improvement(val_loss: f64, best: Option<f64>) -> bool {
-    val_loss.is_finite() && best.is_none_or(|best| val_loss < best)
 }
 
 /// Batch-all's loss from the `[n, n]` distance matrix of a batch labelled `labels`: the mean
@@ -423,7 +389,7 @@ pub(crate) async fn read_f32(tensor: Tensor<1>) -> Result<Vec<f32>, TrainError> 
 mod tests {
     use burn::tensor::{Device, Tensor, TensorData};
 
-    use super::{batch_all_loss, is_improvement};
+    use super::batch_all_loss;
     use crate::loss::{LossKind, LossSpec};
 
     fn triplet(margin: f64) -> LossSpec {
@@ -481,15 +447,5 @@ mod tests {
             .try_into_vec::<f32>()
             .expect("f32")[0];
         assert!((f64::from(value) - sum / count as f64).abs() < 1e-6, "{value} vs {}", sum / count as f64);
-    }
-
-    #[test]
-    fn a_non_finite_held_out_loss_is_never_an_improvement() {
-        assert!(is_improvement(0.3, None));
-        assert!(is_improvement(0.2, Some(0.3)));
-        assert!(!is_improvement(0.3, Some(0.3)));
-        assert!(!is_improvement(f64::NAN, None));
-        assert!(!is_improvement(f64::NAN, Some(0.3)));
-        assert!(!is_improvement(f64::INFINITY, None));
     }
 }

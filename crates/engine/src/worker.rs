@@ -1,0 +1,255 @@
+//! The worker itself: the devices it has started, the dataset it holds, the training session,
+//! and how each command of the page is answered.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use burn::tensor::Device;
+use gloo_worker::{HandlerId, Worker, WorkerScope};
+use tripletlab_core::data::Dataset;
+use tripletlab_core::selfcheck::matmul_check;
+use web_time::Instant;
+
+use tripletlab_core::train::Trainer;
+use tripletlab_protocol::{AdapterReport, BackendChoice, Command, DatasetRequest, Event, PingReport, TrainSettings};
+
+use crate::events::{checkpoint_file_name, describe, imported_history, saved_run_info};
+use crate::session::{Run, Session};
+use crate::training::Start;
+use crate::{adapter, dataset, explore, store};
+
+/// The worker's state: the devices it has started (each can only be started once per page), the
+/// dataset it holds, and the training session.
+pub struct Engine {
+    devices: Rc<Devices>,
+    dataset: Rc<RefCell<Option<Rc<Dataset>>>>,
+    session: Rc<Session>,
+}
+
+/// Sends events to the page that asked.
+#[derive(Clone)]
+pub(crate) struct Responder {
+    scope: WorkerScope<Engine>,
+    id: HandlerId,
+}
+
+impl Responder {
+    pub(crate) fn send(&self, event: Event) {
+        self.scope.respond(self.id, event);
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Devices {
+    webgpu: RefCell<Option<Device>>,
+    cpu: RefCell<Option<Device>>,
+    /// WebGPU can be initialised once per page: a second request while the first is pending
+    /// must not start another.
+    webgpu_starting: std::cell::Cell<bool>,
+}
+
+impl Worker for Engine {
+    type Message = ();
+    type Input = Command;
+    type Output = Event;
+
+    fn create(_scope: &WorkerScope<Self>) -> Self {
+        Self {
+            devices: Rc::new(Devices::default()),
+            dataset: Rc::new(RefCell::new(None)),
+            session: Rc::new(Session::default()),
+        }
+    }
+
+    fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
+
+    fn received(&mut self, scope: &WorkerScope<Self>, command: Command, id: HandlerId) {
+        let respond = Responder { scope: scope.clone(), id };
+        let session = Rc::clone(&self.session);
+        // Commands that steer a running loop take effect at its next move.
+        if let Some(state) = session.control.get().after(&command) {
+            return session.control.set(state);
+        }
+        if let Command::EvaluateNow = command {
+            if session.control.get().has_run() {
+                session.evaluate_now.set(true);
+            }
+            return;
+        }
+        let devices = Rc::clone(&self.devices);
+        let held = Rc::clone(&self.dataset);
+        wasm_bindgen_futures::spawn_local(async move {
+            let event = match command {
+                Command::ProbeAdapter => Event::Adapter(adapter::probe().await),
+                Command::Ping { backend } => ping(&devices, backend).await,
+                Command::ListDatasets { index_url } => match dataset::list(&index_url).await {
+                    Ok(index) => Event::DatasetList { datasets: index.datasets },
+                    Err(err) => Event::DatasetListFailed { message: err.to_string() },
+                },
+                Command::LoadDataset(request) => {
+                    let progress = |state| respond.send(Event::DatasetProgress(state));
+                    let loaded = match request {
+                        DatasetRequest::Served { manifest_url, max_shards } => {
+                            let warn = |message| respond.send(Event::Warning { message });
+                            let loaded = dataset::load_served(&manifest_url, max_shards, &progress, &warn).await;
+                            if loaded.is_ok() {
+                                *session.source.borrow_mut() = Some((manifest_url, max_shards));
+                            }
+                            loaded
+                        }
+                        DatasetRequest::Dropped { files } => {
+                            let loaded = dataset::load_dropped(files);
+                            if loaded.is_ok() {
+                                *session.source.borrow_mut() = None;
+                            }
+                            loaded
+                        }
+                    };
+                    match loaded {
+                        Ok((data, summary)) => {
+                            *held.borrow_mut() = Some(Rc::new(data));
+                            Event::DatasetReady(summary)
+                        }
+                        Err(err) => Event::DatasetFailed { message: err.to_string() },
+                    }
+                }
+                Command::StartTraining(settings) => {
+                    let run = Run { devices, dataset: held, session, respond };
+                    return run.go(Start::New(settings)).await;
+                }
+                Command::ResumeSaved { backend } => {
+                    let run = Run { devices, dataset: held, session, respond };
+                    return run.go(Start::Saved { backend }).await;
+                }
+                Command::FindSavedRun => match store::get().await {
+                    Ok(saved) => Event::SavedRun(saved.map(|(meta, _)| meta.info)),
+                    Err(err) => {
+                        respond.send(Event::Warning {
+                            message: format!("The run stored in this browser cannot be read: {err}"),
+                        });
+                        Event::SavedRun(None)
+                    }
+                },
+                Command::ForgetSaved => {
+                    if let Err(err) = store::forget().await {
+                        respond.send(Event::Warning { message: format!("The stored run could not be deleted: {err}") });
+                    }
+                    Event::SavedRun(None)
+                }
+                Command::Search { query, k } => {
+                    let explorer = session.explorer.borrow().clone();
+                    explore::search(explorer.as_deref(), query, k).await
+                }
+                Command::ExportCheckpoint => export(&session).await,
+                Command::ImportCheckpoint { name, bytes } => import(&name, bytes).await,
+                Command::Pause | Command::Resume | Command::Stop | Command::EvaluateNow => return,
+            };
+            respond.send(event);
+        });
+    }
+}
+
+/// The latest checkpoint as a file: this session's, else the stored run's.
+async fn export(session: &Session) -> Event {
+    if let Some((file_name, bytes)) = session.last_checkpoint.borrow().clone() {
+        return Event::Exported { file_name, bytes };
+    }
+    match store::get().await {
+        Ok(Some((meta, bytes))) => Event::Exported { file_name: checkpoint_file_name(&meta.info), bytes },
+        Ok(None) => Event::TrainingFailed {
+            message: "There is no checkpoint to export yet.".into(),
+            hint: "Train until the first epoch ends, or pause.".into(),
+        },
+        Err(err) => {
+            Event::TrainingFailed { message: format!("Could not read the stored run: {err}"), hint: String::new() }
+        }
+    }
+}
+
+/// Check a checkpoint file fully (it must rebuild a trainer) and store it as the run to resume.
+async fn import(name: &str, bytes: Vec<u8>) -> Event {
+    let trainer = match Trainer::resume(name, &bytes, &Device::flex()) {
+        Ok(trainer) => trainer,
+        Err(err) => {
+            return Event::TrainingFailed {
+                message: err.to_string(),
+                hint: "Choose a .safetensors checkpoint saved by Triplet Lab (the page's Export, or `tripletlab \
+                       train`)."
+                    .into(),
+            };
+        }
+    };
+    let history = imported_history(trainer.state());
+    let info = saved_run_info("", (trainer.state(), trainer.spec()), 0, bytes.len(), js_sys::Date::now());
+    let meta = store::SavedMeta {
+        // The run's own description, split included: resuming rebuilds exactly its held-out set
+        // on the loaded data, or says what differs.
+        settings: TrainSettings {
+            backend: BackendChoice::Cpu,
+            run: trainer.spec().clone(),
+            map_images: tripletlab_protocol::DEFAULT_MAP_IMAGES,
+        },
+        dataset: String::new(),
+        source: None,
+        history,
+        info: info.clone(),
+    };
+    match store::put(&meta, &bytes).await {
+        Ok(()) => Event::SavedRun(Some(info)),
+        Err(err) => Event::TrainingFailed {
+            message: format!("Could not store the imported checkpoint in this browser: {err}"),
+            hint: "Free some browser storage for this site and try again.".into(),
+        },
+    }
+}
+
+async fn ping(devices: &Devices, backend: BackendChoice) -> Event {
+    let started = Instant::now();
+    let failed = |message: String| Event::Failed { backend, message };
+    let device = match devices.get_or_start(backend).await {
+        Ok(device) => device,
+        Err(message) => return failed(message),
+    };
+    match matmul_check(&device).await {
+        Ok(check) => Event::Pong(PingReport {
+            backend,
+            device: describe(backend),
+            check,
+            millis: started.elapsed().as_secs_f64() * 1000.0,
+        }),
+        Err(err) => failed(err.to_string()),
+    }
+}
+
+impl Devices {
+    /// The device for `backend`, started on first use.
+    pub(crate) async fn get_or_start(&self, backend: BackendChoice) -> Result<Device, String> {
+        let slot = match backend {
+            BackendChoice::WebGpu => &self.webgpu,
+            BackendChoice::Cpu => &self.cpu,
+        };
+        if let Some(device) = slot.borrow().as_ref() {
+            return Ok(device.clone());
+        }
+        let device = match backend {
+            BackendChoice::Cpu => Device::flex(),
+            BackendChoice::WebGpu => {
+                if self.webgpu_starting.replace(true) {
+                    return Err("WebGPU is still starting; try again in a moment".to_string());
+                }
+                let started = self.start_webgpu().await;
+                self.webgpu_starting.set(false);
+                started?
+            }
+        };
+        *slot.borrow_mut() = Some(device.clone());
+        Ok(device)
+    }
+
+    async fn start_webgpu(&self) -> Result<Device, String> {
+        if let AdapterReport::Unavailable(why) = adapter::probe().await {
+            return Err(why.explain());
+        }
+        Device::wgpu_options().init_async().await.map_err(|err| format!("burn could not start WebGPU: {err}"))
+    }
+}
