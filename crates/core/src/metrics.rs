@@ -19,31 +19,9 @@ pub use auc_interval::{AucInterval, delong_interval};
 pub use retrieval::{ClassRetrieval, Neighbour, Retrieval, RetrievalConfig, nearest, retrieval};
 pub use verification::{Confusion, Eer, FmrPoint, PrPoint, RocCurve, Verification, VerificationSummary, roc_auc};
 
-use std::f64::consts::PI;
-
-/// Angular similarity `1 - arccos(clamp(cos, -1, 1)) / pi`, in [0, 1].
-pub fn angular_similarity(cosine: f64) -> f64 {
-    1.0 - cosine.clamp(-1.0, 1.0).acos() / PI
-}
-
-/// The cosine whose angular similarity is `similarity` (clamped to [0, 1]): shows an angular
-/// threshold as the cosine value it stands for.
-pub fn cosine_of_angular(similarity: f64) -> f64 {
-    (PI * (1.0 - similarity.clamp(0.0, 1.0))).cos()
-}
-
-/// Cosine similarity of two vectors, accumulated in f64; 0 when either is all zeros.
-pub fn cosine_similarity(a: &[f32], b: &[f32]) -> f64 {
-    let (mut dot, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(x), f64::from(y));
-        dot += x * y;
-        aa += x * x;
-        bb += y * y;
-    }
-    let norms = (aa * bb).sqrt();
-    if norms > 0.0 { dot / norms } else { 0.0 }
-}
+// The similarities of the distances live with the distance (`crate::loss`); here for every
+// metric's caller.
+pub use crate::loss::{angular_similarity, cosine_of_angular, cosine_similarity};
 
 /// Inputs for which a metric does not exist.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,26 +46,4 @@ pub enum MetricError {
     NotFinite { index: usize },
     #[error("no query has another embedding of its class: retrieval metrics are undefined")]
     NoRelevantItems,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn angular_similarity_known_values() {
-        assert!((angular_similarity(1.0) - 1.0).abs() < 1e-15);
-        assert!((angular_similarity(0.0) - 0.5).abs() < 1e-15);
-        assert!(angular_similarity(-1.0).abs() < 1e-15);
-        assert!((angular_similarity(0.5) - 2.0 / 3.0).abs() < 1e-15, "arccos(1/2) = pi/3");
-        assert!((angular_similarity(1.0 + 1e-7) - 1.0).abs() < 1e-15, "clamped");
-    }
-
-    #[test]
-    fn cosine_of_angular_inverts_angular_similarity() {
-        for cosine in [-1.0, -0.73, -0.2, 0.0, 0.31, 0.5, 0.999] {
-            assert!((cosine_of_angular(angular_similarity(cosine)) - cosine).abs() < 1e-12, "{cosine}");
-        }
-        assert_eq!(cosine_of_angular(2.0), 1.0, "clamped");
-    }
 }

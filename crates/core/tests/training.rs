@@ -443,3 +443,40 @@ fn no_held_out_image_is_ever_trained_on() {
         assert!(trained.len() > 40, "{split:?}: the run trained on {} images", trained.len());
     }
 }
+
+/// The one entry to a run: the description decides full or fast. A fast run trains a head on
+/// the frozen encoder's features (no checkpoint), a full run the encoder (a checkpoint that
+/// resumes on exactly the same triplets); both follow the same schedule (epochs, history).
+#[test]
+fn the_description_decides_full_or_fast_through_one_entry() {
+    use tripletlab_core::training::Training;
+    let data = synthetic_images(3, 300);
+    let device = Device::flex();
+    let start = |fast_mode: bool| {
+        let spec = RunSpec { fast_mode, epochs: 2, ..small_config() };
+        let encoder =
+            tripletlab_core::model::weights::seeded_init(&spec.model, spec.seed, &device).expect("seeded weights");
+        pollster::block_on(Training::start(spec, encoder, &data, &device)).expect("a run")
+    };
+    let (mut fast, triplets) = start(true);
+    assert!(matches!(fast, Training::Fast(_)), "fast=1 is fast mode");
+    assert!(fast.describe().starts_with("fast mode: a 1280 -> 128 head on frozen features of "), "{}", fast.describe());
+    let record = pollster::block_on(fast.train_epoch(&data, &triplets, Some(2), |_| {})).expect("an epoch");
+    assert_eq!((record.epoch, fast.state().epoch, fast.state().history.len()), (1, 1, 1));
+    assert!(pollster::block_on(fast.checkpoint()).is_none(), "fast mode keeps no checkpoint");
+
+    let (mut full, full_triplets) = start(false);
+    assert!(matches!(full, Training::Full(_)));
+    assert_eq!(full_triplets.held_out, triplets.held_out, "the same description, the same split");
+    let mut steps = 0;
+    pollster::block_on(full.train_epoch(&data, &full_triplets, Some(1), |_| steps += 1)).expect("an epoch");
+    assert_eq!(steps, 1);
+    let bytes = pollster::block_on(full.checkpoint()).expect("a full run keeps a checkpoint").expect("bytes");
+    let (resumed, resumed_triplets) = Training::resume("test", &bytes, &data, &device).expect("resumes");
+    assert_eq!(resumed_triplets.train, full_triplets.train);
+    assert_eq!(resumed.state(), full.state(), "the schedule comes back as it was");
+    // A description the settings table refuses is refused before anything trains.
+    let bad = RunSpec { batch_size: 0, ..small_config() };
+    let encoder = tripletlab_core::model::weights::seeded_init(&bad.model, 1, &device).expect("seeded weights");
+    assert!(pollster::block_on(Training::start(bad, encoder, &data, &device)).is_err());
+}

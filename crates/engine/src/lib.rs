@@ -7,7 +7,7 @@
 //! - `events` needs no browser: the loop's state, failures, and every event made from the core's
 //!   results. It compiles natively too, and its tests run with the native suite.
 //! - The rest is the browser's host, built for wasm32 only: `worker` (the commands), `session`
-//!   (a run's context, the pretrained weights' download), `training` (how a run starts, full or
+//!   (a run's context, the channel to the page, the pretrained weights' download), `devices` (the burn devices), `training` (how a run starts, full or
 //!   fast, and what it does to evaluate and save), `drive` (the one run loop), `explore` (the
 //!   map and searches), `dataset`, `store` (IndexedDB), `cache` and `net` (downloads), `adapter`
 //!   (WebGPU's adapter).
@@ -20,6 +20,8 @@ mod adapter;
 mod cache;
 #[cfg(target_arch = "wasm32")]
 mod dataset;
+#[cfg(target_arch = "wasm32")]
+mod devices;
 #[cfg(target_arch = "wasm32")]
 mod drive;
 #[cfg(target_arch = "wasm32")]
@@ -37,5 +39,3 @@ mod worker;
 
 #[cfg(target_arch = "wasm32")]
 pub use worker::Engine;
-#[cfg(target_arch = "wasm32")]
-pub(crate) use worker::{Devices, Responder};

@@ -13,9 +13,10 @@ use tripletlab_core::run::RunSpec;
 use tripletlab_protocol::Event;
 
 use crate::cache::FileCache;
+use crate::devices::Devices;
 use crate::events::{Failure, LoopState};
 use crate::explore::Explorer;
-use crate::{Devices, Responder, net};
+use crate::net;
 
 /// The folder of the pretrained MobileNetV2 (width 1.0) and its `weights.json`, which names the
 /// file, its size and SHA-256.
@@ -47,6 +48,20 @@ impl Default for Session {
             explorer: RefCell::new(None),
             sent_thumbnails: RefCell::new(std::collections::HashSet::new()),
         }
+    }
+}
+
+/// Sends events to the page that asked (the worker gives the channel; nothing here names it).
+#[derive(Clone)]
+pub struct Responder(Rc<dyn Fn(Event)>);
+
+impl Responder {
+    pub fn new(send: impl Fn(Event) + 'static) -> Self {
+        Self(Rc::new(send))
+    }
+
+    pub fn send(&self, event: Event) {
+        (self.0)(event);
     }
 }
 

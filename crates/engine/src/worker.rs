@@ -11,10 +11,11 @@ use tripletlab_core::selfcheck::matmul_check;
 use web_time::Instant;
 
 use tripletlab_core::train::Trainer;
-use tripletlab_protocol::{AdapterReport, BackendChoice, Command, DatasetRequest, Event, PingReport, TrainSettings};
+use tripletlab_protocol::{BackendChoice, Command, DatasetRequest, Event, PingReport, TrainSettings};
 
+use crate::devices::Devices;
 use crate::events::{checkpoint_file_name, describe, imported_history, saved_run_info};
-use crate::session::{Run, Session};
+use crate::session::{Responder, Run, Session};
 use crate::training::Start;
 use crate::{adapter, dataset, explore, store};
 
@@ -24,28 +25,6 @@ pub struct Engine {
     devices: Rc<Devices>,
     dataset: Rc<RefCell<Option<Rc<Dataset>>>>,
     session: Rc<Session>,
-}
-
-/// Sends events to the page that asked.
-#[derive(Clone)]
-pub(crate) struct Responder {
-    scope: WorkerScope<Engine>,
-    id: HandlerId,
-}
-
-impl Responder {
-    pub(crate) fn send(&self, event: Event) {
-        self.scope.respond(self.id, event);
-    }
-}
-
-#[derive(Default)]
-pub(crate) struct Devices {
-    webgpu: RefCell<Option<Device>>,
-    cpu: RefCell<Option<Device>>,
-    /// WebGPU can be initialised once per page: a second request while the first is pending
-    /// must not start another.
-    webgpu_starting: std::cell::Cell<bool>,
 }
 
 impl Worker for Engine {
@@ -64,7 +43,10 @@ impl Worker for Engine {
     fn update(&mut self, _scope: &WorkerScope<Self>, _msg: Self::Message) {}
 
     fn received(&mut self, scope: &WorkerScope<Self>, command: Command, id: HandlerId) {
-        let respond = Responder { scope: scope.clone(), id };
+        let respond = {
+            let scope = scope.clone();
+            Responder::new(move |event| scope.respond(id, event))
+        };
         let session = Rc::clone(&self.session);
         // Commands that steer a running loop take effect at its next move.
         if let Some(state) = session.control.get().after(&command) {
@@ -218,38 +200,5 @@ async fn ping(devices: &Devices, backend: BackendChoice) -> Event {
             millis: started.elapsed().as_secs_f64() * 1000.0,
         }),
         Err(err) => failed(err.to_string()),
-    }
-}
-
-impl Devices {
-    /// The device for `backend`, started on first use.
-    pub(crate) async fn get_or_start(&self, backend: BackendChoice) -> Result<Device, String> {
-        let slot = match backend {
-            BackendChoice::WebGpu => &self.webgpu,
-            BackendChoice::Cpu => &self.cpu,
-        };
-        if let Some(device) = slot.borrow().as_ref() {
-            return Ok(device.clone());
-        }
-        let device = match backend {
-            BackendChoice::Cpu => Device::flex(),
-            BackendChoice::WebGpu => {
-                if self.webgpu_starting.replace(true) {
-                    return Err("WebGPU is still starting; try again in a moment".to_string());
-                }
-                let started = self.start_webgpu().await;
-                self.webgpu_starting.set(false);
-                started?
-            }
-        };
-        *slot.borrow_mut() = Some(device.clone());
-        Ok(device)
-    }
-
-    async fn start_webgpu(&self) -> Result<Device, String> {
-        if let AdapterReport::Unavailable(why) = adapter::probe().await {
-            return Err(why.explain());
-        }
-        Device::wgpu_options().init_async().await.map_err(|err| format!("burn could not start WebGPU: {err}"))
     }
 }

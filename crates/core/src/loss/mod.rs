@@ -11,6 +11,8 @@
 //! Free of burn (the page's UI reads these types); the tensor code is behind the `tensors`
 //! feature.
 
+use std::f64::consts::PI;
+
 use serde::{Deserialize, Serialize};
 
 #[cfg(feature = "tensors")]
@@ -34,7 +36,7 @@ impl Distance {
     /// more alike, and the ROC curve of either is that of its distance.
     pub fn similarity(self, d: f64) -> f64 {
         match self {
-            Self::Cosine => crate::metrics::angular_similarity(1.0 - d),
+            Self::Cosine => angular_similarity(1.0 - d),
             Self::Euclidean => 1.0 / (1.0 + d.max(0.0)),
         }
     }
@@ -42,7 +44,7 @@ impl Distance {
     /// The distance between two templates (in f64), as the loss measures it.
     pub fn of_rows(self, a: &[f32], b: &[f32]) -> f64 {
         match self {
-            Self::Cosine => 1.0 - crate::metrics::cosine_similarity(a, b),
+            Self::Cosine => 1.0 - cosine_similarity(a, b),
             Self::Euclidean => {
                 a.iter().zip(b).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum::<f64>().sqrt()
             }
@@ -52,7 +54,7 @@ impl Distance {
     /// The distance a [`Self::similarity`] came from (its inverse).
     pub fn distance_of(self, similarity: f64) -> f64 {
         match self {
-            Self::Cosine => 1.0 - crate::metrics::cosine_of_angular(similarity),
+            Self::Cosine => 1.0 - cosine_of_angular(similarity),
             Self::Euclidean if similarity > 0.0 => 1.0 / similarity - 1.0,
             Self::Euclidean => f64::INFINITY,
         }
@@ -170,6 +172,30 @@ impl LossSpec {
     }
 }
 
+/// Angular similarity `1 - arccos(clamp(cos, -1, 1)) / pi`, in [0, 1].
+pub fn angular_similarity(cosine: f64) -> f64 {
+    1.0 - cosine.clamp(-1.0, 1.0).acos() / PI
+}
+
+/// The cosine whose angular similarity is `similarity` (clamped to [0, 1]): shows an angular
+/// threshold as the cosine value it stands for.
+pub fn cosine_of_angular(similarity: f64) -> f64 {
+    (PI * (1.0 - similarity.clamp(0.0, 1.0))).cos()
+}
+
+/// Cosine similarity of two vectors, accumulated in f64; 0 when either is all zeros.
+pub fn cosine_similarity(a: &[f32], b: &[f32]) -> f64 {
+    let (mut dot, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        dot += x * y;
+        aa += x * x;
+        bb += y * y;
+    }
+    let norms = (aa * bb).sqrt();
+    if norms > 0.0 { dot / norms } else { 0.0 }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +269,22 @@ mod tests {
                 assert!((back - d).abs() < 1e-9, "{distance:?} {d} -> {back}");
             }
         }
+    }
+
+    #[test]
+    fn angular_similarity_known_values() {
+        assert!((angular_similarity(1.0) - 1.0).abs() < 1e-15);
+        assert!((angular_similarity(0.0) - 0.5).abs() < 1e-15);
+        assert!(angular_similarity(-1.0).abs() < 1e-15);
+        assert!((angular_similarity(0.5) - 2.0 / 3.0).abs() < 1e-15, "arccos(1/2) = pi/3");
+        assert!((angular_similarity(1.0 + 1e-7) - 1.0).abs() < 1e-15, "clamped");
+    }
+
+    #[test]
+    fn cosine_of_angular_inverts_angular_similarity() {
+        for cosine in [-1.0, -0.73, -0.2, 0.0, 0.31, 0.5, 0.999] {
+            assert!((cosine_of_angular(angular_similarity(cosine)) - cosine).abs() < 1e-12, "{cosine}");
+        }
+        assert_eq!(cosine_of_angular(2.0), 1.0, "clamped");
     }
 }

@@ -2,8 +2,8 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 
+pub use super::InputScaling;
 use crate::data::cifar::{CHANNELS, IMAGE_BYTES, IMAGE_SIDE};
-pub use crate::run::InputScaling;
 
 /// Stack images (each `IMAGE_BYTES` planar RGB bytes) into `[n, 3, 32, 32]`.
 pub fn images_to_tensor<'a>(

@@ -161,17 +161,18 @@ impl Trainer {
             active: chosen.active as u32,
             mean_distance: chosen.mean_distance,
         };
-        let report = |(epoch, step): (usize, usize), loss: f32, positive: f32, negative: f32, triplets: usize| StepReport {
-            epoch,
-            step,
-            steps_per_epoch: steps,
-            triplets,
-            loss,
-            active_fraction: counts.active as f32 / counts.valid.max(1) as f32,
-            mean_positive_distance: positive,
-            mean_negative_distance: negative,
-            mined: Some(counts),
-        };
+        let report =
+            |(epoch, step): (usize, usize), loss: f32, positive: f32, negative: f32, triplets: usize| StepReport {
+                epoch,
+                step,
+                steps_per_epoch: steps,
+                triplets,
+                loss,
+                active_fraction: counts.active as f32 / counts.valid.max(1) as f32,
+                mean_positive_distance: positive,
+                mean_negative_distance: negative,
+                mined: Some(counts),
+            };
         if m == 0 {
             return Ok(report(self.state.record_step(0.0, 0), 0.0, 0.0, 0.0, 0));
         }
