@@ -1,5 +1,5 @@
-//! Developer commands: `cargo xtask serve`, `cargo xtask site`, `cargo xtask test`, `cargo xtask bench` and
-//! `cargo xtask fuzz`.
+//! Developer commands: `cargo xtask serve`, `cargo xtask site`, `cargo xtask test`, `cargo xtask bench`,
+//! `cargo xtask fuzz` and `cargo xtask mutants`.
 //!
 //! Each command first installs what it is missing (and nothing it already has), so a fresh
 //! machine and a warm one run the same command.
@@ -7,6 +7,7 @@
 mod bench;
 mod data;
 mod fuzz;
+mod mutants;
 mod quality;
 mod run;
 mod site;
@@ -41,7 +42,11 @@ commands:
           with TensorFlow is found (TRIPLETLAB_PYTHON, else python3)
   soak    page|cli: one soak of `test --long` alone (the page soak needs a built dist/)
   fuzz    every cargo-fuzz target for --seconds N each (default 60), corpora minimised, a
-          table of inputs run and crashes (nightly and cargo-fuzz installed when missing)";
+          table of inputs run and crashes (nightly and cargo-fuzz installed when missing)
+  mutants [FILE ...]
+          mutation testing of the numeric core (cargo-mutants, installed when missing): the
+          mutants its unit and reference tests catch and miss (default: the loss, the
+          schedule, the metrics, mining, random numbers; one rebuild of the core a mutant)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
         },
         Some("site") => site::site(&run::repo_root(), &args[1..]),
         Some("fuzz") => fuzz::fuzz(&run::repo_root(), &args[1..]),
+        Some("mutants") => mutants::mutants(&run::repo_root(), &args[1..]),
         Some("soak") => {
             let root = run::repo_root();
             match args.get(1).map(String::as_str) {

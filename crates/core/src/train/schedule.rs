@@ -181,6 +181,26 @@ mod tests {
         assert!(matches!(Schedule::new(7).next_batch(LIMITS, 0), Err(TrainError::NoTriplets)));
     }
 
+    /// A new run is neither finished nor at the end of an epoch; the epoch limit alone finishes a
+    /// run (5 of 5), one epoch short does not; an epoch is done after its last step, not before.
+    #[test]
+    fn finished_and_epoch_done_are_exact_at_their_limits() {
+        let schedule = Schedule::new(1);
+        assert!(!schedule.is_finished(LIMITS));
+        assert!(!schedule.epoch_done(LIMITS, 10));
+        let at_the_limit = Schedule { epoch: 5, ..Schedule::new(1) };
+        assert!(at_the_limit.is_finished(LIMITS) && !at_the_limit.finished, "epoch 5 of 5");
+        assert!(!Schedule { epoch: 4, ..Schedule::new(1) }.is_finished(LIMITS), "epoch 4 of 5");
+        assert!(Schedule { finished: true, ..Schedule::new(1) }.is_finished(LIMITS), "stopped early");
+        let mut schedule = Schedule::new(1);
+        for step in 1..=3 {
+            assert!(!schedule.epoch_done(LIMITS, 10), "before step {step} of 3");
+            schedule.record_step(0.1, 4);
+        }
+        assert!(schedule.epoch_done(LIMITS, 10), "after step 3 of 3");
+        assert!(!schedule.epoch_done(LIMITS, 13), "13 triplets make 4 steps");
+    }
+
     /// The epoch's loss is the mean over its triplets (a short last batch weighs less): (0.5 x 4 +
     /// 0.2 x 4 + 0.8 x 2) / 10 = 0.44.
     #[test]
