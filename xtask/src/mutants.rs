@@ -40,6 +40,12 @@ pub fn mutants(root: &Path, args: &[String]) -> Result<(), Failure> {
     }
     ensure_cargo_mutants(root)?;
     let out = root.join("target/mutants");
+    fs::create_dir_all(&out).map_err(Failure::at(&out))?;
+    // A report left by an earlier run must not pass for this one's.
+    let report = out.join("mutants.out");
+    if report.exists() {
+        fs::remove_dir_all(&report).map_err(Failure::at(&report))?;
+    }
     let mut cmd = command("cargo", root);
     cmd.args(["mutants", "--package", "tripletlab-core", "--jobs", "1", "--no-shuffle"]);
     for file in &files {
@@ -51,9 +57,12 @@ pub fn mutants(root: &Path, args: &[String]) -> Result<(), Failure> {
         cmd.arg(format!("--cargo-test-arg={arg}"));
     }
     cmd.arg("--output").arg(&out);
-    // cargo-mutants exits non-zero when a mutant is missed: the report below is the result.
-    let _ = run::status(&mut cmd);
-    let report = out.join("mutants.out");
+    // cargo-mutants exits non-zero when a mutant is missed: the report below is the result, and
+    // only a run that wrote none (a usage error, a baseline that failed) is a failure.
+    let ran = run::status(&mut cmd);
+    if !report.join("outcomes.json").is_file() {
+        return Err(ran.err().unwrap_or_else(|| Failure::new("cargo mutants wrote no report")));
+    }
     let read = |name: &str| fs::read_to_string(report.join(name)).unwrap_or_default();
     let count = |text: &str| text.lines().filter(|line| !line.trim().is_empty()).count();
     let (caught, missed, timeout, unviable) =
