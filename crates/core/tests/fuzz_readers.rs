@@ -112,8 +112,8 @@ fn readers_never_panic_on_damaged_input() {
 /// Checkpoints are read by burn code (the trainer's resume), which cargo-fuzz cannot build
 /// cheaply with sanitizers: they are mutated here instead, half of the mutations aimed at the JSON
 /// header (names, shapes, offsets, the run's description, data record and state), half anywhere.
-/// Whatever is accepted must also rebuild its triplets and take a step without panicking: a
-/// checkpoint is checked before the first step, not by it.
+/// Each must be refused while it is read (before the first step), or take a step: a checkpoint is
+/// checked before the first step, not by it (an error raised by the step itself fails the test).
 #[test]
 fn damaged_checkpoints_are_errors_never_panics() {
     use burn::tensor::Device;
@@ -138,17 +138,22 @@ fn damaged_checkpoints_are_errors_never_panics() {
     let triplets = trainer.triplets(&data).expect("triplets");
     pollster::block_on(trainer.step(&data, &triplets.train)).expect("a step");
     let checkpoint = pollster::block_on(trainer.checkpoint()).expect("checkpoint");
-    let resume_and_step = |bytes: &[u8]| -> Result<(), String> {
-        let mut trainer = Trainer::resume("damaged.safetensors", bytes, &device).map_err(|err| err.to_string())?;
-        let triplets = trainer.triplets(&data).map_err(|err| err.to_string())?;
+    // Refused while it is read (resume, or its split on the data: before any step), or accepted;
+    // an accepted checkpoint must then step.
+    let resume_and_step = |bytes: &[u8]| -> Result<Outcome, String> {
+        let mut trainer = match Trainer::resume("damaged.safetensors", bytes, &device) {
+            Ok(trainer) => trainer,
+            Err(_) => return Ok(Outcome::Refused),
+        };
+        let Ok(triplets) = trainer.triplets(&data) else { return Ok(Outcome::Refused) };
         pollster::block_on(trainer.step(&data, &triplets.train)).map_err(|err| err.to_string())?;
-        Ok(())
+        Ok(Outcome::Stepped)
     };
-    assert_eq!(resume_and_step(&checkpoint), Ok(()), "the undamaged checkpoint resumes and steps");
+    assert_eq!(resume_and_step(&checkpoint), Ok(Outcome::Stepped), "the undamaged checkpoint resumes and steps");
     let header_end = 8 + u64::from_le_bytes(checkpoint[..8].try_into().expect("8 bytes")) as usize;
 
     let mut rng = SeededRng::new(7);
-    let mut accepted = 0;
+    let (mut refused, mut stepped, mut failed_at_the_step) = (0, 0, Vec::new());
     for at in 0..INPUTS {
         let damaged = if at % 2 == 0 {
             let mut header = mutate(&checkpoint[..header_end], &mut rng);
@@ -157,9 +162,21 @@ fn damaged_checkpoints_are_errors_never_panics() {
         } else {
             mutate(&checkpoint, &mut rng)
         };
-        if resume_and_step(&damaged).is_ok() {
-            accepted += 1;
+        match resume_and_step(&damaged) {
+            Ok(Outcome::Refused) => refused += 1,
+            Ok(Outcome::Stepped) => stepped += 1,
+            Err(err) => failed_at_the_step.push(format!("input {at}: {err}")),
         }
     }
-    println!("checkpoint: {INPUTS} inputs, no panic, {accepted} resumed and stepped");
+    println!("checkpoint: {INPUTS} inputs, no panic, {refused} refused before the first step, {stepped} resumed and stepped");
+    // The damage a reader must see is seen while reading: no accepted checkpoint fails its step.
+    assert!(failed_at_the_step.is_empty(), "accepted, then failed at the step: {failed_at_the_step:?}");
+    // Both ways were taken (a mutation that only changes a value inside a weight is a valid file).
+    assert!(refused > INPUTS / 2 && stepped > 0, "{refused} refused, {stepped} stepped");
+}
+
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Refused,
+    Stepped,
 }
