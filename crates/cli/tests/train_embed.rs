@@ -69,12 +69,51 @@ fn train_writes_a_report_and_a_checkpoint_that_embed_reads() {
     assert_eq!(json["history"].as_array().map(Vec::len), Some(2));
     assert_eq!(json["held_out"]["scores"].as_array().map(Vec::len), Some(2 * 30));
     let summary = &json["held_out"]["summary"];
-    assert!(summary["auc"].as_f64().is_some_and(|auc| (0.0..=1.0).contains(&auc)), "{summary}");
-    assert!(summary["eer"]["rate"].as_f64().is_some_and(|eer| (0.0..=1.0).contains(&eer)), "{summary}");
+    // The report's figures agree with its own scores, counted here independently: the AUC is the
+    // share of (genuine, impostor) pairs ranked right (ties half), and the area under the
+    // reported ROC curve (trapezoids).
+    let numbers = |value: &serde_json::Value| -> Vec<f64> {
+        value.as_array().expect("an array").iter().map(|v| v.as_f64().expect("a number")).collect()
+    };
+    let scores = numbers(&json["held_out"]["scores"]);
+    let labels: Vec<bool> =
+        json["held_out"]["labels"].as_array().expect("labels").iter().map(|v| v.as_bool().expect("a bool")).collect();
+    let genuine: Vec<f64> = scores.iter().zip(&labels).filter(|(_, g)| **g).map(|(s, _)| *s).collect();
+    let impostor: Vec<f64> = scores.iter().zip(&labels).filter(|(_, g)| !**g).map(|(s, _)| *s).collect();
+    assert_eq!((genuine.len(), impostor.len()), (30, 30));
+    let ranked_right: f64 = genuine
+        .iter()
+        .flat_map(|g| {
+            impostor.iter().map(move |i| {
+                if g > i {
+                    1.0
+                } else if g == i {
+                    0.5
+                } else {
+                    0.0
+                }
+            })
+        })
+        .sum();
+    let auc = summary["auc"].as_f64().expect("auc");
+    assert!((auc - ranked_right / 900.0).abs() < 1e-12, "{auc} vs {}", ranked_right / 900.0);
+    let (fpr, tpr) = (numbers(&json["roc"]["fpr"]), numbers(&json["roc"]["tpr"]));
+    let area: f64 = (1..fpr.len()).map(|k| (fpr[k] - fpr[k - 1]) * (tpr[k] + tpr[k - 1]) / 2.0).sum();
+    assert!((area - auc).abs() < 1e-9, "ROC area {area} vs AUC {auc}");
+    assert_eq!((fpr[0], tpr[0], fpr[fpr.len() - 1], tpr[tpr.len() - 1]), (0.0, 0.0, 1.0, 1.0));
+    // The EER is where the two error rates meet: at its threshold (the first where the false match
+    // rate reaches the false non-match rate) the rate lies between the two.
+    let threshold = summary["eer"]["threshold"].as_f64().expect("threshold");
+    let fnmr = genuine.iter().filter(|&&g| g < threshold).count() as f64 / 30.0;
+    let fmr = impostor.iter().filter(|&&i| i >= threshold).count() as f64 / 30.0;
+    let rate = summary["eer"]["rate"].as_f64().expect("rate");
+    assert!(fmr >= fnmr && rate >= fnmr - 1e-12 && rate <= fmr + 1e-12, "EER {rate}: FNMR {fnmr}, FMR {fmr}");
     assert_eq!(summary["at_fmr"].as_array().map(Vec::len), Some(3));
-    assert_eq!(json["roc"]["fpr"][0], 0.0);
     assert_eq!(json["roc"]["thresholds"][0], serde_json::Value::Null, "+infinity is written as null");
-    assert!(json["retrieval"]["map_at_r"].as_f64().is_some_and(|map| (0.0..=1.0).contains(&map)));
+    // MAP@R weighs each of the first R answers by the precision there, so it is at most the
+    // R-precision (a mutant that mixed them up would break this).
+    let (map, r_precision) = (json["retrieval"]["map_at_r"].as_f64(), json["retrieval"]["r_precision"].as_f64());
+    assert!(map.zip(r_precision).is_some_and(|(map, r)| map <= r + 1e-12), "{}", json["retrieval"]);
     assert!(stdout.contains("ROC AUC"), "{stdout}");
     assert!(stdout.contains("MAP@R"), "{stdout}");
     assert_eq!(json["run"]["model"]["width"], 0.35);

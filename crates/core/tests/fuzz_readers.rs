@@ -168,7 +168,9 @@ fn damaged_checkpoints_are_errors_never_panics() {
             Err(err) => failed_at_the_step.push(format!("input {at}: {err}")),
         }
     }
-    println!("checkpoint: {INPUTS} inputs, no panic, {refused} refused before the first step, {stepped} resumed and stepped");
+    println!(
+        "checkpoint: {INPUTS} inputs, no panic, {refused} refused before the first step, {stepped} resumed and stepped"
+    );
     // The damage a reader must see is seen while reading: no accepted checkpoint fails its step.
     assert!(failed_at_the_step.is_empty(), "accepted, then failed at the step: {failed_at_the_step:?}");
     // Both ways were taken (a mutation that only changes a value inside a weight is a valid file).
