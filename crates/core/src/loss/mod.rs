@@ -287,4 +287,27 @@ mod tests {
         }
         assert_eq!(cosine_of_angular(2.0), 1.0, "clamped");
     }
+
+    /// The words the page, the CLI and the settings table show for each distance and loss.
+    #[test]
+    fn the_names_and_formulas_shown_to_people() {
+        assert_eq!([Distance::Cosine.name(), Distance::Euclidean.name()], ["cosine", "euclidean"]);
+        let similarities = [Distance::Cosine.similarity_name(), Distance::Euclidean.similarity_name()];
+        assert_eq!(similarities, ["angular similarity", "similarity 1 / (1 + d)"]);
+        assert_eq!(LossKind::ALL.map(LossKind::name), ["triplet loss", "contrastive loss"]);
+        let formulas = LossKind::ALL.map(LossKind::formula);
+        assert_eq!(formulas, ["max(d(a,p) - d(a,n) + margin, 0)", "d(a,p)^2 / 2 + max(margin - d(a,n), 0)^2 / 2"]);
+    }
+
+    /// A threshold at or below the bottom of the euclidean scale (an operating point that accepts
+    /// every pair can sit at -infinity) stands for an infinite distance, never a negative one.
+    /// (`similarity >= 0.0` in the guard would be the same function: at 0 both give infinity.)
+    #[test]
+    fn a_threshold_below_the_euclidean_scale_is_an_infinite_distance() {
+        let euclidean = Distance::Euclidean;
+        assert_eq!(euclidean.distance_of(0.25), 3.0);
+        assert_eq!(euclidean.distance_of(0.0), f64::INFINITY);
+        assert_eq!(euclidean.distance_of(-0.5), f64::INFINITY);
+        assert_eq!(euclidean.distance_of(f64::NEG_INFINITY), f64::INFINITY);
+    }
 }
