@@ -231,6 +231,10 @@ mod tests {
         let losses = [0.0, 0.3, 0.0, 0.5];
         assert!((Reduction::MeanWithZeros.reduce(&losses) - 0.2).abs() < 1e-12);
         assert!((Reduction::MeanOverActive.reduce(&losses) - 0.4).abs() < 1e-12);
+        // Three active of four (not as many as the zeros): 1.2 / 3, and 1.2 / 4.
+        let uneven = [0.0, 0.3, 0.6, 0.3];
+        assert!((Reduction::MeanOverActive.reduce(&uneven) - 0.4).abs() < 1e-12);
+        assert!((Reduction::MeanWithZeros.reduce(&uneven) - 0.3).abs() < 1e-12);
         assert_eq!(Reduction::MeanOverActive.reduce(&[0.0, 0.0]), 0.0);
         assert_eq!(Reduction::MeanWithZeros.reduce(&[]), 0.0);
         let spec = LossSpec { kind: LossKind::Contrastive, margin: 0.5, ..LossSpec::default() };
@@ -309,5 +313,16 @@ mod tests {
         assert_eq!(euclidean.distance_of(0.0), f64::INFINITY);
         assert_eq!(euclidean.distance_of(-0.5), f64::INFINITY);
         assert_eq!(euclidean.distance_of(f64::NEG_INFINITY), f64::INFINITY);
+    }
+
+    /// A template of zeros has no direction: its cosine with anything is 0, never NaN.
+    /// (`cosine_of_angular`'s `1 - s` written `1 + s` is the same function: cos(pi (1 + s)) =
+    /// cos(pi (1 - s)), so mutation testing cannot tell them apart.)
+    #[test]
+    fn the_cosine_of_a_zero_template_is_zero() {
+        assert_eq!(cosine_similarity(&[0.0, 0.0], &[1.0, 2.0]), 0.0);
+        assert_eq!(cosine_similarity(&[3.0, 4.0], &[0.0, 0.0]), 0.0);
+        assert!((cosine_similarity(&[3.0, 4.0], &[4.0, 3.0]) - 24.0 / 25.0).abs() < 1e-12);
+        assert_eq!(Distance::Cosine.of_rows(&[0.0, 0.0], &[1.0, 0.0]), 1.0);
     }
 }
