@@ -98,11 +98,41 @@ mod tests {
         assert!((interval.standard_error - want).abs() < 1e-12, "{} vs {want}", interval.standard_error);
     }
 
+    /// Eight genuine scores 0.2, 0.4, ..., 1.6 between eight impostors 0.1, 0.3, ..., 1.5: genuine
+    /// k (1-based) beats k impostors, AUC = 36/64; V10 = k/8 and V01 = (9 - j)/8, each with sample
+    /// variance (42/64)/7 = 0.09375: Var = 2 x 0.09375/8, and an interval clipped at neither end.
+    /// (Written `sum (v + mean)(v - mean)`, the variance is the same number: that sum is
+    /// `sum v^2 - n mean^2`, which equals `sum (v - mean)^2`; mutation testing cannot tell them
+    /// apart.)
+    #[test]
+    fn an_interval_inside_zero_and_one_worked_by_hand() {
+        let genuine = (1..=8).map(|k| 0.2 * f64::from(k));
+        let impostor = (1..=8).map(|k| 0.2 * f64::from(k) - 0.1);
+        let scores: Vec<f64> = genuine.chain(impostor).collect();
+        let labels: Vec<bool> = (0..16).map(|at| at < 8).collect();
+        let interval = delong_interval(&scores, &labels).expect("interval");
+        let se = (2.0 * 0.09375 / 8.0f64).sqrt();
+        assert!((interval.auc - 36.0 / 64.0).abs() < 1e-12, "{interval:?}");
+        assert!((interval.standard_error - se).abs() < 1e-12, "{interval:?}");
+        assert!((interval.low - (36.0 / 64.0 - Z_95 * se)).abs() < 1e-12, "{interval:?}");
+        assert!((interval.high - (36.0 / 64.0 + Z_95 * se)).abs() < 1e-12, "{interval:?}");
+        assert!(interval.low > 0.26 && interval.high < 0.87, "neither end clipped: {interval:?}");
+    }
+
     #[test]
     fn refuses_what_has_no_variance() {
         assert!(matches!(
             delong_interval(&[0.9, 0.1], &[true, false]),
             Err(MetricError::TooFewForInterval { positives: 1, negatives: 1 })
+        ));
+        // One side alone too small is enough to refuse (each side's variance needs two values).
+        assert!(matches!(
+            delong_interval(&[0.9, 0.1, 0.2, 0.3], &[true, false, false, false]),
+            Err(MetricError::TooFewForInterval { positives: 1, negatives: 3 })
+        ));
+        assert!(matches!(
+            delong_interval(&[0.9, 0.8, 0.7, 0.1], &[true, true, true, false]),
+            Err(MetricError::TooFewForInterval { positives: 3, negatives: 1 })
         ));
         assert!(matches!(delong_interval(&[], &[]), Err(MetricError::Empty)));
         assert!(matches!(
