@@ -6,8 +6,10 @@ mod charts;
 mod dataset_panel;
 mod engine;
 mod explore;
+mod glossary;
 mod lesson;
 mod live;
+mod recipe;
 mod results;
 mod studio;
 
@@ -19,10 +21,12 @@ use engine::Engine;
 use explore::{ExploreState, ExploreView};
 use lesson::{LessonBanner, LessonState, LessonsCard};
 use live::LiveView;
+use recipe::{RecipeSummary, TryIt};
 use results::ResultsView;
 use studio::{StudioPanel, TrainState};
+use tripletlab_core::run::RunSpec;
 use tripletlab_protocol::lesson::Control;
-use tripletlab_protocol::{AdapterReport, BackendChoice, Command, Event, PingReport};
+use tripletlab_protocol::{AdapterReport, BackendChoice, Command, Event, PingReport, TrainSettings};
 
 /// The last answer to a backend check.
 #[derive(Clone, Debug, PartialEq)]
@@ -108,8 +112,7 @@ fn apply(page: Page, mut event: Event) {
     if let Event::TrainingStarted(info) = &event
         && info.resumed_at.is_none()
     {
-        explore.map.set(None);
-        explore.search.set(explore::SearchState::Idle);
+        explore.clear();
     }
     if train.apply(&event) || explore.apply(&mut event) {
         return;
@@ -164,6 +167,34 @@ pub fn App() -> impl IntoView {
         }
     });
     let dataset_ready = Signal::derive(move || matches!(data.load.get(), LoadState::Ready(_)));
+    // "Try it": the class demo on the loaded dataset, or on the first served one once it is loaded.
+    let try_pending = RwSignal::new(false);
+    let try_it = move |()| {
+        train.settings.set(TrainSettings::of(state.choice.get_untracked(), RunSpec::class_demo()));
+        if dataset_ready.get_untracked() {
+            train.start(state.choice.get_untracked(), Callback::new(send));
+        } else {
+            try_pending.set(true);
+            if !matches!(data.load.get_untracked(), LoadState::Loading(_) | LoadState::Reading) {
+                data.load_selected(Callback::new(send));
+            }
+        }
+    };
+    Effect::new(move |_| {
+        if !try_pending.get() {
+            return;
+        }
+        if dataset_ready.get() && !train.phase.get_untracked().is_active() {
+            try_pending.set(false);
+            train.start(state.choice.get_untracked(), Callback::new(send));
+        } else if matches!(data.load.get(), LoadState::Failed(_)) {
+            try_pending.set(false);
+        }
+    });
+    let try_disabled = Signal::derive(move || {
+        let listed = matches!(data.list.get(), ListState::Ready(ref datasets) if !datasets.is_empty());
+        train.phase.get().is_active() || try_pending.get() || !(listed || dataset_ready.get())
+    });
     let check_backend = move || {
         let backend = state.choice.get_untracked();
         state.ping.set(PingState::Running(backend));
@@ -180,12 +211,15 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
+        <a class="skip-link" href="#results-title">"Skip to the results"</a>
         <header class="masthead">
-            <h1>"Triplet Lab"</h1>
-            <p class="tagline">
-                "Train a triplet-loss image encoder (MobileNetV2) in your browser, on your GPU. "
-                "Nothing leaves this page."
-            </p>
+            <div>
+                <h1>"Triplet Lab"</h1>
+                <p class="tagline">
+                    "Train a triplet-loss image encoder in your browser. Nothing leaves this page."
+                </p>
+            </div>
+            <TryIt disabled=try_disabled on_try=Callback::new(try_it) pending=try_pending.into() />
         </header>
         <LessonBanner state=lesson />
         <Alerts alerts=alerts />
@@ -208,11 +242,12 @@ pub fn App() -> impl IntoView {
                 />
                 <LessonsCard state=lesson settings=train.settings />
                 <div hidden=lesson.hides(Control::Recipe) data-testid="recipe-card">
-                    <RecipeSummary />
+                    <RecipeSummary settings=train.settings />
                 </div>
+                <glossary::Glossary />
             </section>
             <section class="panel results" aria-labelledby="results-title">
-                <h2 id="results-title">"Results"</h2>
+                <h2 id="results-title" tabindex="-1">"Results"</h2>
                 <LiveView state=train />
                 <ResultsView state=train />
                 <anatomy::TripletAnatomy state=train />
@@ -239,57 +274,4 @@ fn Alerts(alerts: RwSignal<Vec<String>>) -> impl IntoView {
             </section>
         </Show>
     }
-}
-
-/// The reference recipe the trainer reproduces, shown so an audience knows what will run. The
-/// pretrained weights are described by the site's own `weights.json` (a site may serve others).
-#[component]
-fn RecipeSummary() -> impl IntoView {
-    let weights = LocalResource::new(weights_description);
-    // The published recipe's own numbers, from the one description of it.
-    let recipe = tripletlab_core::run::RunSpec::tutorial();
-    let loss = format!(
-        "{}, margin {}, d = {} distance",
-        recipe.loss.kind.formula(),
-        recipe.loss.margin,
-        recipe.loss.distance.name()
-    );
-    let optimiser = format!("Adam, learning rate {}, {} triplets a step", recipe.learning_rate, recipe.batch_size);
-    let described = move || match weights.get() {
-        None => "reading this site's weights.json".to_string(),
-        Some(Ok(description)) => description,
-        Some(Err(problem)) => format!("unknown ({problem})"),
-    };
-    view! {
-        <section class="card" aria-labelledby="recipe-title">
-            <h3 id="recipe-title">"Recipe"</h3>
-            <dl class="facts">
-                <dt>"Data"</dt><dd>"CIFAR-10, 30,000 triplets (anchor, positive, negative)"</dd>
-                <dt>"Encoder"</dt><dd data-testid="recipe-encoder">"MobileNetV2 (width 1.0), 1280-d output; pretrained weights: " {described}</dd>
-                <dt>"Loss"</dt><dd>{loss}</dd>
-                <dt>"Optimiser"</dt><dd>{optimiser}</dd>
-            </dl>
-        </section>
-    }
-}
-
-/// What the site's pretrained weights are, from `public/weights/weights.json`.
-async fn weights_description() -> Result<String, String> {
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen_futures::JsFuture;
-    const URL: &str = "./public/weights/weights.json";
-    let text = |err: wasm_bindgen::JsValue| err.as_string().unwrap_or_else(|| format!("{err:?}"));
-    let response: web_sys::Response = JsFuture::from(window().fetch_with_str(URL))
-        .await
-        .map_err(text)?
-        .dyn_into()
-        .map_err(|_| "not a response".to_string())?;
-    if !response.ok() {
-        return Err(format!("{URL}: HTTP {}", response.status()));
-    }
-    let buffer = JsFuture::from(response.array_buffer().map_err(text)?).await.map_err(text)?;
-    let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-    tripletlab_core::model::weights_manifest::WeightsManifest::parse(URL, &bytes)
-        .map(|manifest| manifest.description)
-        .map_err(|err| err.to_string())
 }

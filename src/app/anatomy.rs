@@ -124,7 +124,7 @@ pub fn TripletAnatomy(state: TrainState) -> impl IntoView {
                 </div>
                 <table class="anatomy" data-testid="anatomy-table">
                     <thead>
-                        <tr><th scope="col">"epoch"</th><th scope="col">"d(a,p)"</th><th scope="col">"d(a,n)"</th><th scope="col">"margin"</th><th scope="col">{move || if loss().kind == LossKind::Contrastive { "loss" } else { "hinge" }}</th></tr>
+                        <tr><th scope="col" title="0 is before training">"epoch (0: before training)"</th><th scope="col">"d(a,p)"</th><th scope="col">"d(a,n)"</th><th scope="col">"margin"</th><th scope="col">{move || if loss().kind == LossKind::Contrastive { "loss" } else { "hinge" }}</th></tr>
                     </thead>
                     <tbody>
                         {move || {

@@ -57,9 +57,16 @@ pub fn BackendPanel(state: BackendState, on_check: Callback<()>) -> impl IntoVie
                 <button data-testid="ping-button" disabled=running on:click=move |_| on_check.run(())>
                     "Check backend"
                 </button>
-                <p class="ping" data-testid="ping-result" data-state=move || ping_state_name(&state.ping.get())>
-                    {move || ping_line(state.ping.get())}
-                </p>
+                <div class="ping" data-testid="ping-result" data-state=move || ping_state_name(&state.ping.get())>
+                    <span>{move || ping_verdict(state.ping.get())}</span>
+                    // The developer's self-check, one click away.
+                    <Show when=move || matches!(state.ping.get(), PingState::Done(_))>
+                        <details class="ping-details">
+                            <summary>"What was checked"</summary>
+                            <span data-testid="ping-detail">{move || ping_line(state.ping.get())}</span>
+                        </details>
+                    </Show>
+                </div>
             </div>
         </section>
     }
@@ -94,6 +101,22 @@ fn ping_state_name(ping: &PingState) -> &'static str {
     }
 }
 
+/// The check in plain words.
+fn ping_verdict(ping: PingState) -> String {
+    match ping {
+        PingState::Done(report) if report.check.passed() => format!(
+            "{} works: a small test computation came out right ({:.0} ms).",
+            report.backend.label(),
+            report.millis
+        ),
+        PingState::Done(report) => {
+            format!("{} computed a test WRONG: train on the other backend.", report.backend.label())
+        }
+        other => ping_line(other),
+    }
+}
+
+/// The check in a developer's detail: the device, the numbers computed and expected.
 fn ping_line(ping: PingState) -> String {
     match ping {
         PingState::Idle => String::new(),

@@ -21,7 +21,7 @@ const MARGIN_RIGHT: f64 = 12.0;
 impl Frame {
     pub fn new(width: f64, height: f64, x: (f64, f64), y: (f64, f64)) -> Self {
         let widen = |(lo, hi): (f64, f64)| if hi > lo { (lo, hi) } else { (lo, lo + 1.0) };
-        Self { width, height, margin_left: 48.0, margin_bottom: 36.0, x: widen(x), y: widen(y) }
+        Self { width, height, margin_left: 70.0, margin_bottom: 52.0, x: widen(x), y: widen(y) }
     }
 
     pub fn px(&self, x: f64) -> f64 {
@@ -130,7 +130,7 @@ pub fn Axes(frame: Frame, x_label: &'static str, y_label: &'static str) -> impl 
                     let py = frame.py(y);
                     view! {
                         <line class="grid" x1=left x2=right y1=py y2=py />
-                        <text class="tick" x=left - 6.0 y=py + 4.0 text-anchor="end">{tick_label(y)}</text>
+                        <text class="tick" x=left - 6.0 y=py + 6.0 text-anchor="end">{tick_label(y)}</text>
                     }
                 })
                 .collect_view()}
@@ -140,7 +140,7 @@ pub fn Axes(frame: Frame, x_label: &'static str, y_label: &'static str) -> impl 
                     let px = frame.px(x);
                     view! {
                         <line class="tick-mark" x1=px x2=px y1=bottom y2=bottom + 4.0 />
-                        <text class="tick" x=px y=bottom + 16.0 text-anchor="middle">{tick_label(x)}</text>
+                        <text class="tick" x=px y=bottom + 22.0 text-anchor="middle">{tick_label(x)}</text>
                     }
                 })
                 .collect_view()}
@@ -149,10 +149,10 @@ pub fn Axes(frame: Frame, x_label: &'static str, y_label: &'static str) -> impl 
             <text class="axis-label" x=(left + right) / 2.0 y=frame.height - 4.0 text-anchor="middle">{x_label}</text>
             <text
                 class="axis-label"
-                x=12.0
+                x=16.0
                 y=(top + bottom) / 2.0
                 text-anchor="middle"
-                transform=format!("rotate(-90 12 {})", (top + bottom) / 2.0)
+                transform=format!("rotate(-90 16 {})", (top + bottom) / 2.0)
             >
                 {y_label}
             </text>

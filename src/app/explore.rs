@@ -36,6 +36,8 @@ pub enum SearchState {
 #[derive(Clone, Copy)]
 pub struct ExploreState {
     pub map: RwSignal<Option<EmbeddingMap>>,
+    /// The run's map before its first step (the untrained model), drawn beside the latest.
+    pub before: RwSignal<Option<EmbeddingMap>>,
     /// Pictures of the map's images (CIFAR layout), by dataset index.
     pub thumbnails: StoredValue<HashMap<u32, Vec<u8>>, LocalStorage>,
     pub search: RwSignal<SearchState>,
@@ -45,6 +47,7 @@ impl ExploreState {
     pub fn new() -> Self {
         Self {
             map: RwSignal::new(None),
+            before: RwSignal::new(None),
             thumbnails: StoredValue::new_local(HashMap::new()),
             search: RwSignal::new(SearchState::Idle),
         }
@@ -56,6 +59,9 @@ impl ExploreState {
             Event::EmbeddingMap(map) => {
                 let thumbnails = std::mem::take(&mut map.thumbnails);
                 self.thumbnails.update_value(|kept| kept.extend(thumbnails));
+                if map.global_step == 0 {
+                    self.before.set(Some(map.clone()));
+                }
                 self.map.set(Some(map.clone()));
             }
             Event::SearchResults(results) => self.search.set(SearchState::Done(results.clone())),
@@ -63,6 +69,13 @@ impl ExploreState {
             _ => return false,
         }
         true
+    }
+
+    /// A new run: no map yet, and no "before" either.
+    pub fn clear(self) {
+        self.map.set(None);
+        self.before.set(None);
+        self.search.set(SearchState::Idle);
     }
 
     fn thumbnail_url(self, image: u32) -> Option<String> {
@@ -138,7 +151,24 @@ fn pick(points: &[(f64, f64)], x: f64, y: f64) -> Option<usize> {
 #[component]
 pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoView {
     let canvas = NodeRef::<leptos::html::Canvas>::new();
+    let before_canvas = NodeRef::<leptos::html::Canvas>::new();
     let points = Memo::new(move |_| state.map.with(|map| map.as_ref().map(layout).unwrap_or_default()));
+    // The map before training, beside the latest once the run has moved on.
+    let compare = Memo::new(move |_| {
+        let moved = state.map.with(|map| map.as_ref().is_some_and(|map| map.global_step > 0));
+        moved && state.before.with(Option::is_some)
+    });
+    Effect::new(move |_| {
+        if !compare.get() {
+            return;
+        }
+        let Some(canvas) = before_canvas.get() else { return };
+        state.before.with(|map| {
+            if let Some(map) = map {
+                draw(&canvas, map, &layout(map), None);
+            }
+        });
+    });
     let hovered = RwSignal::new(None::<usize>);
     let draw_ms = RwSignal::new(0.0);
     Effect::new(move |_| {
@@ -258,7 +288,19 @@ pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoVie
                 <p class="auc" data-testid="retrieval">
                     {move || state.map.with(|map| map.as_ref().map(retrieval_line).unwrap_or_default())}
                 </p>
-                <div class="map-row">
+                <div class="map-row" class:compare=compare>
+                    <Show when=move || compare.get()>
+                        <figure class="map-before" data-testid="map-before">
+                            <canvas
+                                node_ref=before_canvas
+                                class="map"
+                                role="img"
+                                aria-label="The same held-out images before training, for comparison."
+                            ></canvas>
+                            <figcaption>{move || state.before.with(|map| map.as_ref().map(|map| map_label("Before training", map)).unwrap_or_default())}</figcaption>
+                        </figure>
+                    </Show>
+                    <figure class="map-now">
                     <canvas
                         node_ref=canvas
                         class="map"
@@ -274,6 +316,11 @@ pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoVie
                         on:keydown=on_key
                         tabindex="0"
                     ></canvas>
+                    <figcaption data-testid="map-now-label">{move || state.map.with(|map| map.as_ref().map(|map| {
+                        let name = if map.global_step == 0 { "Before training".to_string() } else { format!("Now: epoch {}", map.epoch) };
+                        map_label(&name, map)
+                    }).unwrap_or_default())}</figcaption>
+                    </figure>
                     <div class="map-side">
                         <div class="hovered" data-testid="map-hovered">{hovered_view}</div>
                         <ul class="legend" data-testid="map-legend">
@@ -371,17 +418,29 @@ fn SearchResultsView(state: ExploreState, class_name: Callback<u8, String>) -> i
 
 fn map_caption(map: &EmbeddingMap) -> String {
     let share = |at: usize| map.explained.get(at).map_or(0.0, |share| 100.0 * share);
+    let when = if map.global_step == 0 {
+        "before training".to_string()
+    } else {
+        format!("after {} epoch{} (step {})", map.epoch, if map.epoch == 1 { "" } else { "s" }, map.global_step)
+    };
     format!(
-        "{} held-out images after {} epoch{} (step {}), on their first two principal components ({:.0}% and {:.0}% \
-         of the variance){}. Hover for the image; click to search with it.",
+        "{} held-out images {when}, on their first two principal components ({:.0}% and {:.0}% of the \
+         variance){}. Each dot is a picture, coloured by its class: training should gather each colour. Hover for \
+         the image; click to search with it.",
         map.images.len(),
-        map.epoch,
-        if map.epoch == 1 { "" } else { "s" },
-        map.global_step,
         share(0),
         share(1),
         if map.cosine { ", as unit vectors (cosine)" } else { " (euclidean)" }
     )
+}
+
+/// A map's caption in a comparison: its name and how often an image's nearest neighbour is of its
+/// own class.
+fn map_label(name: &str, map: &EmbeddingMap) -> String {
+    match &map.retrieval {
+        Some(r) => format!("{name}: nearest image of the same class {:.0}% of the time", 100.0 * r.precision_at_1),
+        None => name.to_string(),
+    }
 }
 
 fn retrieval_line(map: &EmbeddingMap) -> String {

@@ -60,7 +60,7 @@ pub fn LessonBanner(state: LessonState) -> impl IntoView {
                 <h2 id="lesson-title">{move || state.title.get()}</h2>
                 <p>{move || state.intro.get()}</p>
                 <Show when=move || !state.problems.with(Vec::is_empty)>
-                    <p class="hint" data-testid="lesson-problems">
+                    <p class="warning" role="status" data-testid="lesson-problems">
                         "Ignored in this link: " {move || state.problems.get().join("; ")}
                     </p>
                 </Show>

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::charts::{Axes, Frame, downsample, smooth};
-use super::studio::TrainState;
+use super::studio::{Phase, TrainState};
 use tripletlab_protocol::{RunHistory, RunInfo, StepEvent};
 
 /// Points drawn per series at most, however long the run.
@@ -18,7 +18,18 @@ pub fn LiveView(state: TrainState) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="live-title">
             <h3 id="live-title">"Live"</h3>
+            <Show when=move || run.with(Option::is_some)>
+                <div class="progress" data-testid="progress">
+                    <progress
+                        max="1000"
+                        value=move || (1000.0 * progress(state).0).round().to_string()
+                        aria-label="Training progress"
+                    ></progress>
+                    <span data-testid="progress-text">{move || progress(state).1}</span>
+                </div>
+            </Show>
             <p class="run-line" data-testid="run-line">{move || run.with(|r| r.as_ref().map(run_line).unwrap_or_default())}</p>
+            <p class="hint" data-testid="counts-line">{move || run.with(|r| r.as_ref().map(counts_line).unwrap_or_default())}</p>
             <Show when=move || collapsed(state).is_some()>
                 <p class="collapse" role="alert" data-testid="collapse-warning">{move || collapsed(state).unwrap_or_default()}</p>
             </Show>
@@ -46,8 +57,39 @@ pub fn LiveView(state: TrainState) -> impl IntoView {
     }
 }
 
+/// The run's share done, and a line with the time left at the current speed (early stopping may
+/// end it sooner).
+fn progress(state: TrainState) -> (f64, String) {
+    let finished = matches!(state.phase.get(), Phase::Finished { .. });
+    let (run, step) = (state.run.get(), state.last_step.get());
+    let Some(run) = run else { return (0.0, String::new()) };
+    if finished {
+        return (1.0, "Done.".into());
+    }
+    let Some(step) = step else { return (0.0, "Preparing the run...".into()) };
+    let total = (run.settings.run.epochs as u32 * step.steps_per_epoch).max(1);
+    let done = ((step.epoch - 1) * step.steps_per_epoch + step.step).min(total);
+    let share = f64::from(done) / f64::from(total);
+    (share, format!("{:.0}% done, about {} left (at most)", 100.0 * share, clock(left_seconds(&run, &step))))
+}
+
 /// Below this, two embeddings are "the same point".
 const COLLAPSED_DISTANCE: f32 = 1e-3;
+
+/// Held-out similarities bunched closer than this (the middle 90% of them) mean a collapsed map:
+/// every search answers with nearly the same score.
+const BUNCHED_SPREAD: f64 = 0.05;
+
+/// The width of the middle 90% of `scores` (5th to 95th percentile); `None` when empty.
+fn middle_spread(scores: &[f64]) -> Option<f64> {
+    let mut sorted: Vec<f64> = scores.iter().copied().filter(|s| s.is_finite()).collect();
+    if sorted.is_empty() {
+        return None;
+    }
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    Some(at(0.95) - at(0.05))
+}
 
 /// A warning when the embedding has collapsed (every image mapped to nearly one point, so every
 /// triplet's hinge is the margin and the loss is stuck there), in training or on the held-out pairs.
@@ -58,22 +100,20 @@ fn collapsed(state: TrainState) -> Option<String> {
             s.mean_positive_distance < COLLAPSED_DISTANCE && s.mean_negative_distance < COLLAPSED_DISTANCE
         })
     });
-    let held_out = state.evaluations.with(|all| {
-        all.last().is_some_and(|e| {
-            let (lo, hi) =
-                e.scores.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &s| (lo.min(s), hi.max(s)));
-            !e.scores.is_empty() && hi - lo < 1e-3
-        })
-    });
+    let held_out =
+        state.evaluations.with(|all| all.last().filter(|e| e.global_step > 0).and_then(|e| middle_spread(&e.scores)));
     let place = match (in_training, held_out) {
-        (true, _) => "in training",
-        (false, true) => "on the held-out images (with the running BatchNorm statistics)",
-        (false, false) => return None,
+        (true, _) => "in training".to_string(),
+        (false, Some(spread)) if spread < BUNCHED_SPREAD => format!(
+            "on the held-out images: 90% of their pair similarities lie within {spread:.3} of each other (with the \
+             running BatchNorm statistics)"
+        ),
+        _ => return None,
     };
     Some(format!(
-        "The embedding has collapsed {place}: every image lands on nearly the same point, so every triplet's hinge is \
-         the margin ({margin}) and the loss cannot fall. Lower the learning rate, start from the pretrained weights, or \
-         use a smaller margin; with random weights, a BatchNorm momentum of 0.9 helps."
+        "The embedding has collapsed {place}. Nearly every image lands on the same point, so the model cannot tell \
+         pictures apart and every triplet's hinge is near the margin ({margin}). Lower the learning rate, start from \
+         the pretrained weights, or use a smaller margin; with random weights, a BatchNorm momentum of 0.9 helps."
     ))
 }
 
@@ -101,6 +141,23 @@ fn run_line(info: &RunInfo) -> String {
     )
 }
 
+/// How images become triplets become scored pairs, in the run's own numbers.
+fn counts_line(info: &RunInfo) -> String {
+    if info.images == 0 {
+        return String::new();
+    }
+    format!(
+        "How the numbers come about: {} images make {} training and {} held-out triplets (anchor, positive of its \
+         class, negative of another). Each held-out triplet gives two pairs to score, one same-class and one \
+         different-class: {} pairs, among {} distinct held-out images.",
+        info.images,
+        info.train_triplets,
+        info.held_out_triplets,
+        2 * info.held_out_triplets,
+        info.held_out_images
+    )
+}
+
 fn epoch_counter(run: Option<&RunInfo>, step: Option<&StepEvent>) -> String {
     match (run, step) {
         (Some(run), Some(step)) => format!("{} / {}", step.epoch, run.settings.run.epochs),
@@ -120,10 +177,13 @@ fn clock(seconds: f64) -> String {
 /// The steps left at the current speed, if all epochs run (early stopping may end sooner).
 fn remaining(run: Option<&RunInfo>, step: Option<&StepEvent>) -> String {
     let (Some(run), Some(step)) = (run, step) else { return "-".into() };
+    format!("{} (at most)", clock(left_seconds(run, step)))
+}
+
+fn left_seconds(run: &RunInfo, step: &StepEvent) -> f64 {
     let done = (step.epoch - 1) * step.steps_per_epoch + step.step;
     let total = run.settings.run.epochs as u32 * step.steps_per_epoch;
-    let left = total.saturating_sub(done) as f64 * step.ms_per_step / 1000.0;
-    format!("{} (at most)", clock(left))
+    total.saturating_sub(done) as f64 * step.ms_per_step / 1000.0
 }
 
 #[component]

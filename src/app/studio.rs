@@ -8,6 +8,8 @@ use web_sys::HtmlInputElement;
 use tripletlab_core::data::augment::Augmentation;
 use tripletlab_core::run::query::{Setting, Values};
 use tripletlab_core::run::{RunSpec, query};
+
+use super::recipe::RecipeChoice;
 use tripletlab_protocol::{
     BackendChoice, Command, EpochEvent, Evaluation, Event, RunHistory, RunInfo, SavedRunInfo, StepEvent, TrainSettings,
 };
@@ -68,7 +70,8 @@ const KEPT_EVALUATIONS: usize = 8;
 impl TrainState {
     pub fn new() -> Self {
         Self {
-            settings: RwSignal::new(TrainSettings::quick_demo(BackendChoice::Cpu)),
+            // The first screen's choice is the run that visibly learns in a minute ("Try it").
+            settings: RwSignal::new(TrainSettings::of(BackendChoice::Cpu, RunSpec::class_demo())),
             phase: RwSignal::new(Phase::Idle),
             run: RwSignal::new(None),
             last_step: RwSignal::new(None),
@@ -77,6 +80,14 @@ impl TrainState {
             saved: RwSignal::new(None),
             notice: RwSignal::new(String::new()),
         }
+    }
+
+    /// Start a new run with the form's settings on `backend`.
+    pub fn start(self, backend: BackendChoice, send: Callback<Command>) {
+        let settings = TrainSettings { backend, ..self.settings.get_untracked() };
+        self.notice.set(String::new());
+        self.phase.set(Phase::Starting);
+        send.run(Command::StartTraining(settings));
     }
 
     /// The current run trains only a head (fast mode).
@@ -114,12 +125,17 @@ impl TrainState {
                 self.last_step.set(Some(step.clone()));
             }
             Event::EpochDone(epoch) => self.history.update(|history| push_epoch(history, epoch)),
-            Event::Evaluated(evaluation) => self.evaluations.update(|kept| {
-                kept.retain(|earlier| earlier.global_step != evaluation.global_step);
-                kept.push(evaluation.clone());
-                let excess = kept.len().saturating_sub(KEPT_EVALUATIONS);
-                kept.drain(..excess);
-            }),
+            Event::Evaluated(evaluation) => {
+                // The history keeps every evaluation's AUC (the one before training included),
+                // however many evaluations the chart keeps.
+                self.history.update(|history| history.record_auc(evaluation.epoch, evaluation.auc));
+                self.evaluations.update(|kept| {
+                    kept.retain(|earlier| earlier.global_step != evaluation.global_step);
+                    kept.push(evaluation.clone());
+                    let excess = kept.len().saturating_sub(KEPT_EVALUATIONS);
+                    kept.drain(..excess);
+                });
+            }
             Event::TrainingPaused { saved } => {
                 self.phase.set(Phase::Paused);
                 self.notice.set(checkpoint_note(*saved, self.fast(), "Paused"));
@@ -198,12 +214,7 @@ pub fn StudioPanel(
 ) -> impl IntoView {
     let phase = state.phase;
     let active = move || phase.get().is_active();
-    let start = move |_| {
-        let settings = TrainSettings { backend: backend.get_untracked(), ..state.settings.get_untracked() };
-        state.notice.set(String::new());
-        phase.set(Phase::Starting);
-        send.run(Command::StartTraining(settings));
-    };
+    let start = move |_| state.start(backend.get_untracked(), send);
     let resume_saved = move |_| {
         state.notice.set(String::new());
         phase.set(Phase::Starting);
@@ -237,28 +248,9 @@ pub fn StudioPanel(
     };
 
     view! {
-        <section class="card" aria-labelledby="settings-title" hidden=hide_settings data-testid="settings-card">
-            <h3 id="settings-title"><span class="step">"3"</span>"Choose a recipe"</h3>
-            <div class="row">
-                <button
-                    class="secondary"
-                    disabled=active
-                    on:click=move |_| state.settings.set(TrainSettings::tutorial(backend.get_untracked()))
-                >
-                    "Reproduce the tutorial"
-                </button>
-                <button
-                    class="secondary"
-                    disabled=active
-                    on:click=move |_| state.settings.set(TrainSettings::quick_demo(backend.get_untracked()))
-                >
-                    "Quick demo"
-                </button>
-            </div>
-            <p class="settings-summary" data-testid="settings-summary">
-                {move || state.settings.with(|s| settings_summary(&s.run))}
-            </p>
-        </section>
+        <div hidden=hide_settings data-testid="settings-card">
+            <RecipeChoice settings=state.settings backend=backend active=Signal::derive(active) />
+        </div>
         <section class="card" aria-labelledby="run-title">
             <h3 id="run-title"><span class="step">"4"</span>"Run"</h3>
             <Show when=move || state.saved.get().is_some() && !active()>
@@ -332,25 +324,6 @@ pub fn StudioPanel(
             </fieldset>
         </details>
     }
-}
-
-/// The run in one line, under the recipe buttons: what Start will do.
-fn settings_summary(run: &RunSpec) -> String {
-    let start = if run.pretrained { "pretrained weights" } else { "random weights" };
-    let distance = run.loss.distance.name();
-    let images = if run.data.images == 0 { "all".to_string() } else { run.data.images.to_string() };
-    let fast = if run.fast_mode { ", fast mode (a head on frozen features)" } else { "" };
-    let loss = run.loss.kind.name();
-    format!(
-        "MobileNetV2 width {:?} from {start}, {images} images ({}% held out), batch {}, {} epoch{}, {loss} with margin {:?} ({distance}), learning rate {}{fast}.",
-        run.model.width,
-        (run.data.held_out * 100.0).round(),
-        run.batch_size,
-        run.epochs,
-        if run.epochs == 1 { "" } else { "s" },
-        run.loss.margin,
-        run.learning_rate,
-    )
 }
 
 fn describe_saved(saved: SavedRunInfo) -> String {

@@ -104,7 +104,7 @@ describe("accessibility and layout", { timeout: 300_000 }, () => {
     await tabTo("Load", byTestId("dataset-load"));
     await page.keyboard.press("Enter");
     assert.equal((await loadVerdict(page)).state, "ready");
-    await tabTo("Quick demo", byText("Quick demo"));
+    await tabTo("From scratch (small)", byText("From scratch (small)"));
     await page.keyboard.press("Enter");
     await tabTo("All settings", byText("All settings"));
     await page.keyboard.press("Enter");
@@ -134,18 +134,21 @@ describe("accessibility and layout", { timeout: 300_000 }, () => {
     await page.locator("main.layout").waitFor();
     const steps = await page.locator("h3 .step").evaluateAll((spans) => spans.map((span) => span.parentElement.textContent.trim()));
     assert.deepEqual(steps, ["1Compute backend", "2Dataset", "3Choose a recipe", "4Run"]);
-    for (const target of [page.getByRole("button", { name: "Reproduce the tutorial" }), page.getByRole("button", { name: "Start training" })]) {
+    for (const target of [page.getByTestId("try-button"), page.getByRole("button", { name: "Reproduce the tutorial" }), page.getByRole("button", { name: "Start training" })]) {
       const box = await target.boundingBox();
       assert.ok(box && box.y + box.height <= 720, `${await target.innerText()} is in the first screen (${JSON.stringify(box)})`);
     }
     assert.equal(await page.getByTestId("all-settings").evaluate((el) => el.open), false, "every setting is one click away");
-    // What Start will run, in one line: the quick demo, then the tutorial's recipe (docs/recipe.md).
+    // What Start will run, in one line: the class demo (pressed), then the tutorial's recipe (docs/recipe.md).
     const summary = page.getByTestId("settings-summary");
+    const pressed = () => page.locator("button.preset[aria-pressed=true]").allInnerTexts();
+    assert.deepEqual(await pressed(), ["Try it (1 minute)"]);
     assert.equal(
       await summary.innerText(),
-      "MobileNetV2 width 0.35 from random weights, 400 images (20% held out), batch 16, 3 epochs, triplet loss with margin 0.4 (cosine), learning rate 0.003.",
+      "MobileNetV2 width 1.0 from pretrained weights, 1000 images (20% held out), batch 32, 5 epochs, triplet loss with margin 0.4 (cosine), learning rate 0.001, fast mode (a head on frozen features).",
     );
     await page.getByRole("button", { name: "Reproduce the tutorial" }).click();
+    assert.deepEqual(await pressed(), ["Reproduce the tutorial"]);
     assert.equal(
       await summary.innerText(),
       "MobileNetV2 width 1.0 from pretrained weights, all images (5% held out), batch 64, 50 epochs, triplet loss with margin 0.4 (cosine), learning rate 0.0001.",

@@ -129,8 +129,10 @@ describe("the contrastive loss", { timeout: 240_000 }, () => {
     assert.equal(await waitForPhase(page, ["finished", "failed"], 180_000), "finished", await page.getByTestId("phase").innerText());
     await page.getByTestId("anatomy").waitFor();
     const cells = await page.getByTestId("anatomy-table").locator("tbody tr td").allInnerTexts();
-    assert.equal(cells.length, 5, `one epoch, one row: ${cells}`);
-    const [epoch, ap, an, margin, loss] = cells.map(Number);
+    // Before training (epoch 0), then the one epoch: a row each.
+    assert.equal(cells.length, 10, `before training and one epoch, a row each: ${cells}`);
+    assert.equal(Number(cells[0]), 0, `the first row is before training: ${cells}`);
+    const [epoch, ap, an, margin, loss] = cells.slice(5).map(Number);
     assert.equal(epoch, 1);
     assert.equal(margin, 0.4);
     // Hadsell et al.'s two pair costs: d(a,p)^2 / 2 + max(margin - d(a,n), 0)^2 / 2.
@@ -153,13 +155,18 @@ describe("embedding map and search", { timeout: 300_000 }, () => {
 
     // From random weights, one epoch of 4 steps: BatchNorm's running statistics still map every
     // held-out image to one point (all similarities 1.000), and the page says so.
-    assert.match(await page.getByTestId("collapse-warning").innerText(), /^The embedding has collapsed on the held-out images .* the margin \(0\.4\)/);
+    assert.match(await page.getByTestId("collapse-warning").innerText(), /^The embedding has collapsed on the held-out images: 90% of their pair similarities lie within 0\.0\d\d of each other .* the margin \(0\.4\)/);
 
     // Triplet anatomy: the hinge is max(d(a,p) - d(a,n) + margin, 0) of the distances shown.
     await page.getByTestId("anatomy").waitFor();
     const cells = await page.getByTestId("anatomy-table").locator("tbody tr td").allInnerTexts();
-    assert.equal(cells.length, 5, `one epoch, one row: ${cells}`);
-    const [epoch, ap, an, margin, hinge] = cells.map(Number);
+    // A row before training (epoch 0) and one after the epoch: the collapse shows as distances
+    // that were apart before training and are 0 after.
+    assert.equal(cells.length, 10, `before training and one epoch, a row each: ${cells}`);
+    const [untrained, [epoch, ap, an, margin, hinge]] = [cells.slice(0, 5).map(Number), cells.slice(5).map(Number)];
+    assert.equal(untrained[0], 0);
+    assert.ok(Math.abs(untrained[4] - Math.max(untrained[1] - untrained[2] + untrained[3], 0)) <= 0.0015, `${cells}`);
+    assert.ok(untrained[1] > 0.01 && untrained[2] > 0.01, `apart before training: ${cells}`);
     assert.equal(epoch, 1);
     assert.equal(margin, 0.4);
     assert.ok(Math.abs(hinge - Math.max(ap - an + margin, 0)) <= 0.0015, `${cells}`);

@@ -14,6 +14,14 @@ export async function screenshot(page, name) {
   return path;
 }
 
+/** What the viewport shows now (not the whole page): a first screen. */
+export async function viewportShot(page, name) {
+  await mkdir(SHOTS, { recursive: true });
+  const path = resolve(SHOTS, `${name}.png`);
+  await page.screenshot({ path, fullPage: false });
+  return path;
+}
+
 /** Record main-thread long tasks (PerformanceObserver) from the first script on. */
 export async function watchLongTasks(page) {
   await page.addInitScript(() => {
@@ -54,7 +62,7 @@ export async function setNumber(page, label, value) {
 
 /** The quick demo preset, shrunk to `images` images, `batch` triplets a step and `epochs` epochs. */
 export async function tinySettings(page, { images, heldOut = 25, batch = 4, epochs = 2 }) {
-  await page.getByRole("button", { name: "Quick demo" }).click();
+  await page.locator('button[data-preset="quick"]').click();
   await allSettings(page);
   await setNumber(page, "Images", images);
   await setNumber(page, "Held out (%)", heldOut);

@@ -40,6 +40,9 @@ commands:
           images, 20% held out): held-out loss per epoch, AUC with DeLong's 95% interval, the
           spread over seeds; and the tutorial's Keras code on the same data when a Python
           with TensorFlow is found (TRIPLETLAB_PYTHON, else python3)
+  bench demo [--data DIR] [--seeds N]
+          the class demo ('Try it', preset=demo) by the CLI once per seed (default 3, on the
+          synthetic set of 2,000 images): held-out AUC and precision@1 before and after, seconds
   soak    page|cli: one soak of `test --long` alone (the page soak needs a built dist/)
   fuzz    every cargo-fuzz target for --seconds N each (default 60), corpora minimised, a
           table of inputs run and crashes (nightly and cargo-fuzz installed when missing)
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         }
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("quality") => quality::bench_quality(&run::repo_root(), &args[2..]),
+            Some("demo") => quality::bench_demo(&run::repo_root(), &args[2..]),
             None => bench::bench(&run::repo_root()),
             Some(other) => Err(Failure::new(format!("unknown benchmark '{other}'\n\n{USAGE}"))),
         },

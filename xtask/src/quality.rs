@@ -89,3 +89,57 @@ pub fn python_with_keras(root: &Path, what: &str) -> Option<String> {
     }
     has_keras.then_some(python)
 }
+
+/// `cargo xtask bench demo`: the class demo ("Try it", `preset=demo`) trained by the CLI once
+/// per seed on the synthetic set of 2,000 images (or `--data DIR`, any prepared CIFAR-10-format
+/// set): the held-out AUC and precision@1 before training and after, and the seconds each run
+/// took (the command's wall time, data reading and the frozen encoder's features included).
+pub fn bench_demo(root: &Path, args: &[String]) -> Result<(), Failure> {
+    let (mut data_dir, mut seeds) = (None, 3u64);
+    let mut rest = args.iter();
+    while let Some(flag) = rest.next() {
+        let value = rest.next().ok_or_else(|| Failure::new(format!("{flag} needs a value")))?.clone();
+        match flag.as_str() {
+            "--data" => data_dir = Some(value),
+            "--seeds" => seeds = value.parse().map_err(|_| Failure::new(format!("--seeds {value}: not a count")))?,
+            other => return Err(Failure::new(format!("bench demo: unknown option {other}"))),
+        }
+    }
+    let out = root.join("target").join("bench").join("demo");
+    let data_dir = match data_dir {
+        Some(dir) => dir,
+        None => {
+            let dir = root.join("target").join("bench").join("quality").join("synthetic-2000").display().to_string();
+            data::prepare_synthetic(root, &dir, 2, 1000)?;
+            dir
+        }
+    };
+    // Build first, so the first seed's seconds are the run's alone.
+    run::status(command("cargo", root).args(["build", "--quiet", "-p", "tripletlab-cli"]))?;
+    let mut lines = Vec::new();
+    for seed in 1..=seeds {
+        let report = out.join(format!("seed-{seed}.json"));
+        let started = std::time::Instant::now();
+        let mut cli = command("cargo", root);
+        cli.args(["run", "--quiet", "-p", "tripletlab-cli", "--", "train", "--data", &data_dir])
+            .args(["--settings", "preset=demo", "--set", &format!("seed={seed}")])
+            .args(["--report", &report.display().to_string()]);
+        run::status(&mut cli)?;
+        let seconds = started.elapsed().as_secs_f64();
+        let text = std::fs::read_to_string(&report).map_err(Failure::at(&report))?;
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(Failure::at(&report))?;
+        let at = |path: &[&str]| path.iter().fold(&json, |value, key| &value[*key]).as_f64().unwrap_or(f64::NAN);
+        lines.push(format!(
+            "| {seed} | {:.4} | {:.4} | {:.4} | {:.4} | {seconds:.1} |",
+            at(&["before_training", "auc"]),
+            at(&["held_out", "summary", "auc"]),
+            at(&["before_training", "precision_at_1"]),
+            at(&["retrieval", "precision_at_1"]),
+        ));
+    }
+    println!("\nclass demo (preset=demo) on {data_dir}:");
+    println!("| seed | AUC before | AUC after | precision@1 before | precision@1 after | seconds |");
+    println!("|---|---|---|---|---|---|");
+    lines.iter().for_each(|line| println!("{line}"));
+    Ok(())
+}

@@ -77,6 +77,8 @@ pub struct RunFigures {
     pub seed: u64,
     pub history: Vec<EpochRecord>,
     pub best_epoch: Option<usize>,
+    /// The held-out AUC before the first step (the untrained model, or fast mode's untrained head).
+    pub auc_before: f64,
     /// DeLong's interval of the held-out AUC, after restore-best.
     pub auc: AucInterval,
     pub seconds: f64,
@@ -199,6 +201,7 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
         // The split is fixed (seed 42) and only the order's seed varies: the triplets are built
         // above, not from each run's seed. Full or fast, as the description says.
         let mut training = pollster::block_on(Training::start_on(config, model, &data, &triplets, &device))?;
+        let before = pollster::block_on(training.held_out_scores(&data, &triplets.held_out))?;
         let mut history = Vec::new();
         while !training.is_finished() {
             let record = pollster::block_on(training.train_epoch(&data, &triplets, args.max_steps, |_| {}))?;
@@ -210,10 +213,12 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
             seed,
             history,
             best_epoch: training.state().best_epoch,
+            auc_before: before.summary.auc,
             auc,
             seconds: started.elapsed().as_secs_f64(),
         };
         println!("{}", run_line(&run));
+        println!("  before training: held-out AUC {:.4}", run.auc_before);
         runs.push(run);
     }
     let spread = Spread::of(&runs.iter().map(|run| run.auc.auc).collect::<Vec<_>>());

@@ -30,6 +30,10 @@ struct Report<'a> {
     settings: String,
     /// The loss of this run's first step (before any update): what the page's first step must show.
     first_step_loss: Option<f32>,
+    /// The held-out pairs' ROC AUC and 1:N precision@1 before the first step of a new run (the
+    /// untrained model: pretrained or random weights, fast mode's untrained head): what training
+    /// changed is the final figures against these. `None` for a resumed run.
+    before_training: Option<Before>,
     history: Vec<EpochLine>,
     best_epoch: Option<usize>,
     held_out: &'a HeldOutScores,
@@ -37,6 +41,12 @@ struct Report<'a> {
     roc: RocCurve,
     /// 1:N search among the held-out images by the run's distance.
     retrieval: Retrieval,
+}
+
+#[derive(Serialize)]
+struct Before {
+    auc: f64,
+    precision_at_1: f64,
 }
 
 #[derive(Serialize)]
@@ -85,6 +95,20 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         spec.loss.distance.name(),
     );
 
+    // Searched by the run's own distance, as the page searches.
+    let config = RetrievalConfig { distance: spec.loss.distance, ..RetrievalConfig::default() };
+    let new_run = training.state().epoch == 0 && training.state().step_in_epoch == 0;
+    let before_training = if new_run {
+        let scores = pollster::block_on(training.held_out_scores(&data, &triplets.held_out))?;
+        let retrieval = pollster::block_on(training.held_out_retrieval(&data, &triplets.held_out, &config))?;
+        println!(
+            "Before training - held-out ROC AUC {:.4} - precision@1 {:.4}",
+            scores.summary.auc, retrieval.precision_at_1
+        );
+        Some(Before { auc: scores.summary.auc, precision_at_1: retrieval.precision_at_1 })
+    } else {
+        None
+    };
     let mut history = Vec::new();
     let mut first_step_loss = None;
     loop {
@@ -121,8 +145,6 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
             write(&checkpoint_path, &bytes?)?;
         }
     }
-    // Searched by the run's own distance, as the page searches.
-    let config = RetrievalConfig { distance: spec.loss.distance, ..RetrievalConfig::default() };
     let scores = pollster::block_on(training.held_out_scores(&data, &triplets.held_out))?;
     let retrieval = pollster::block_on(training.held_out_retrieval(&data, &triplets.held_out, &config))?;
     let best_epoch = training.state().best_epoch;
@@ -146,6 +168,7 @@ pub fn run(args: TrainArgs) -> Result<(), CliError> {
         run: &spec,
         settings: tripletlab_protocol::lesson::run_query(&spec),
         first_step_loss,
+        before_training,
         history,
         best_epoch,
         held_out: &scores,

@@ -95,8 +95,7 @@ impl ProjectionHead {
     }
 }
 
-/// Width of the projection head's output.
-pub const HEAD_OUTPUT: usize = 128;
+pub use crate::run::HEAD_OUTPUT;
 
 /// Trains a [`ProjectionHead`] on cached [`Features`] with the run's loss, learning rate, Adam,
 /// batch size, epochs and early stopping (patience, restore-best): the full trainer's
@@ -110,6 +109,8 @@ pub struct HeadTrainer {
     spec: RunSpec,
     features: Features,
     schedule: Schedule,
+    /// The frozen encoder the features came from, kept to embed pictures outside the run.
+    encoder: Option<MobileNetV2>,
 }
 
 impl HeadTrainer {
@@ -124,7 +125,24 @@ impl HeadTrainer {
             device,
             spec,
             features,
+            encoder: None,
         }
+    }
+
+    /// Keep the frozen `encoder` the features came from, so pictures outside the run (a search
+    /// with one's own picture) go through the same encoder and head.
+    pub fn with_encoder(self, encoder: MobileNetV2) -> Self {
+        Self { encoder: Some(encoder), ..self }
+    }
+
+    /// The frozen encoder, where it was kept.
+    pub fn encoder(&self) -> Option<&MobileNetV2> {
+        self.encoder.as_ref()
+    }
+
+    /// The device the head trains on, without autodiff (where the frozen encoder runs).
+    pub fn plain_device(&self) -> Device {
+        self.device.clone().inner()
     }
 
     /// The run's schedule: epochs and steps done, early stopping, its history.
@@ -217,8 +235,7 @@ impl HeadTrainer {
         config: &RetrievalConfig,
     ) -> Result<Retrieval, TrainError> {
         let images = distinct_images(held_out);
-        let project = self.projection().await?;
-        let rows = images.iter().map(|&image| project(image)).collect::<Result<Vec<_>, _>>()?;
+        let rows = self.project(&images).await?;
         retrieval_among(data, &images, &rows, config)
     }
 
@@ -240,20 +257,43 @@ impl HeadTrainer {
     /// The head as a function of an embedded image (its weights read back once, the projection
     /// on the CPU).
     async fn projection(&self) -> Result<impl Fn(u32) -> Result<Vec<f32>, TrainError> + '_, TrainError> {
+        let head = self.host_head().await?;
+        Ok(move |image: u32| -> Result<Vec<f32>, TrainError> { Ok(head.apply(self.features.row(image)?)) })
+    }
+
+    /// The head's current weights, read back to the CPU.
+    pub async fn host_head(&self) -> Result<HostHead, TrainError> {
         let [input, out] = self.head.weight.val().dims();
         let weight = read_f32(self.head.weight.val().reshape([input * out])).await?;
         let bias = read_f32(self.head.bias.val()).await?;
-        let out = bias.len();
-        Ok(move |image: u32| -> Result<Vec<f32>, TrainError> {
-            let x = self.features.row(image)?;
-            let mut y = bias.clone();
-            for (i, &xi) in x.iter().enumerate() {
-                for (yj, &w) in y.iter_mut().zip(&weight[i * out..(i + 1) * out]) {
-                    *yj += xi * w;
-                }
+        Ok(HostHead { weight, bias })
+    }
+
+    /// The head's output for each of `images` (each must have features).
+    pub async fn project(&self, images: &[u32]) -> Result<Vec<Vec<f32>>, TrainError> {
+        let project = self.projection().await?;
+        images.iter().map(|&image| project(image)).collect()
+    }
+}
+
+/// A projection head's weights on the CPU: `y = x W + b`, with `W` row-major `[input, output]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostHead {
+    pub weight: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+impl HostHead {
+    /// `x W + b` for one row `x` (of `weight.len() / bias.len()` values).
+    pub fn apply(&self, x: &[f32]) -> Vec<f32> {
+        let out = self.bias.len();
+        let mut y = self.bias.clone();
+        for (xi, row) in x.iter().zip(self.weight.chunks_exact(out.max(1))) {
+            for (yj, &w) in y.iter_mut().zip(row) {
+                *yj += xi * w;
             }
-            Ok(y)
-        })
+        }
+        y
     }
 }
 

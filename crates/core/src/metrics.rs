@@ -14,7 +14,7 @@ mod auc_interval;
 mod retrieval;
 mod verification;
 
-pub use auc_interval::{AucInterval, delong_interval};
+pub use auc_interval::{AucDifference, AucInterval, delong_difference, delong_interval};
 
 pub use retrieval::{ClassRetrieval, Neighbour, Retrieval, RetrievalConfig, nearest, retrieval};
 pub use verification::{Confusion, Eer, FmrPoint, PrPoint, RocCurve, Verification, VerificationSummary, roc_auc};

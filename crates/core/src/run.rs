@@ -8,6 +8,7 @@
 //! [`crate::optim`]; what belongs to the run itself (data and split, branch passes, epochs,
 //! mining, fast mode) is written here.
 
+pub mod presets;
 pub mod query;
 pub mod settings;
 
@@ -87,6 +88,9 @@ impl Default for RunSpec {
     }
 }
 
+/// Width of fast mode's projection head's output (what the page says the head is).
+pub const HEAD_OUTPUT: usize = 128;
+
 /// The most images one mined batch (P x K) may hold: they go through the encoder in one pass.
 pub const MAX_MINED_BATCH: usize = 512;
 
@@ -144,6 +148,23 @@ impl RunSpec {
             batch_size: 16,
             epochs: 3,
             patience: 3,
+            ..tutorial
+        }
+    }
+
+    /// "Try it", the class demo: what a class can watch learn in about a minute on a 2-core CPU.
+    /// Fast mode on the shipped pretrained encoder (its features computed once, a head trained
+    /// on them) over the first 1,000 images, a fifth of the triplets held out so the held-out AUC
+    /// and search have enough pairs to show a change (docs/quality.md, "The class demo").
+    pub fn class_demo() -> Self {
+        let tutorial = Self::tutorial();
+        Self {
+            data: DataSpec { images: 1000, held_out: 0.2, ..tutorial.data.clone() },
+            fast_mode: true,
+            learning_rate: 1e-3,
+            batch_size: 32,
+            epochs: 5,
+            patience: 5,
             ..tutorial
         }
     }

@@ -9,11 +9,13 @@ use burn::tensor::Device;
 
 use crate::data::Dataset;
 use crate::data::triplets::{Triplet, TripletSet};
-use crate::head::{Features, HEAD_OUTPUT, HeadTrainer};
+use crate::head::{Features, HEAD_OUTPUT, HeadTrainer, HostHead};
 use crate::metrics::{Retrieval, RetrievalConfig};
-use crate::model::MobileNetV2;
+use crate::model::{InputScaling, MobileNetV2};
 use crate::run::RunSpec;
-use crate::train::{EpochRecord, HeldOutScores, Schedule, StepReport, Steps, TrainError, Trainer, train_epoch};
+use crate::train::{
+    EpochRecord, HeldOutScores, Schedule, StepReport, Steps, TrainError, Trainer, embed_images, train_epoch,
+};
 
 /// Images embedded per pass of the frozen encoder in fast mode.
 pub const FAST_EMBED_BATCH: usize = 64;
@@ -37,7 +39,7 @@ impl Training {
         spec.check()?;
         if spec.fast_mode {
             let (triplets, _) = spec.triplets(data)?;
-            let training = Self::fast(spec, &encoder, data, &triplets, device).await?;
+            let training = Self::fast(spec, encoder, data, &triplets, device).await?;
             return Ok((training, triplets));
         }
         let mut trainer = Trainer::new(encoder, spec, device);
@@ -57,21 +59,21 @@ impl Training {
     ) -> Result<Self, TrainError> {
         spec.check()?;
         if spec.fast_mode {
-            return Self::fast(spec, &encoder, data, triplets, device).await;
+            return Self::fast(spec, encoder, data, triplets, device).await;
         }
         Ok(Self::Full(Trainer::new(encoder, spec, device)))
     }
 
     async fn fast(
         spec: RunSpec,
-        encoder: &MobileNetV2,
+        encoder: MobileNetV2,
         data: &Dataset,
         triplets: &TripletSet,
         device: &Device,
     ) -> Result<Self, TrainError> {
         let all: Vec<Triplet> = triplets.train.iter().chain(&triplets.held_out).copied().collect();
-        let features = Features::embed(encoder, data, &all, spec.scaling, FAST_EMBED_BATCH, device).await?;
-        Ok(Self::Fast(HeadTrainer::new(features, spec, device)))
+        let features = Features::embed(&encoder, data, &all, spec.scaling, FAST_EMBED_BATCH, device).await?;
+        Ok(Self::Fast(HeadTrainer::new(features, spec, device).with_encoder(encoder)))
     }
 
     /// A stored run (a checkpoint: only full runs keep one), on exactly its own split of `data`,
@@ -161,6 +163,34 @@ impl Training {
         }
     }
 
+    /// Embeddings of the run's own `images` as the run is now (the map): the encoder's, or in
+    /// fast mode the head's output on their features.
+    pub async fn embed(&self, data: &Dataset, images: &[u32]) -> Result<Vec<Vec<f32>>, TrainError> {
+        match self {
+            Self::Full(trainer) => trainer.embed(data, images).await,
+            Self::Fast(head) => head.project(images).await,
+        }
+    }
+
+    /// The run's encoder as it is now, to embed pictures that are not in the run (a search with
+    /// one's own picture): the trained encoder, or the frozen one followed by the head.
+    pub async fn embedder(&self) -> Result<Embedder, TrainError> {
+        match self {
+            Self::Full(trainer) => Ok(Embedder {
+                model: trainer.inference_model(),
+                head: None,
+                scaling: trainer.scaling(),
+                device: trainer.plain_device(),
+            }),
+            Self::Fast(head) => Ok(Embedder {
+                model: head.encoder().ok_or(TrainError::NoEncoder)?.clone(),
+                head: Some(head.host_head().await?),
+                scaling: head.spec().scaling,
+                device: head.plain_device(),
+            }),
+        }
+    }
+
     /// The run as a checkpoint file; `None` in fast mode, which keeps none (its head is cheap to
     /// train again).
     pub async fn checkpoint(&self) -> Option<Result<Vec<u8>, TrainError>> {
@@ -168,6 +198,26 @@ impl Training {
             Self::Full(trainer) => Some(trainer.checkpoint().await),
             Self::Fast(_) => None,
         }
+    }
+}
+
+/// A run's encoder frozen as it was when made ([`Training::embedder`]): pictures in, embeddings
+/// out, as the run embeds its own images.
+pub struct Embedder {
+    model: MobileNetV2,
+    head: Option<HostHead>,
+    scaling: InputScaling,
+    device: Device,
+}
+
+impl Embedder {
+    /// The embedding of each picture (`IMAGE_BYTES` of planar RGB, as a CIFAR record).
+    pub async fn embed(&self, pictures: &[&[u8]]) -> Result<Vec<Vec<f32>>, TrainError> {
+        let rows = embed_images(&self.model, pictures, self.scaling, FAST_EMBED_BATCH, &self.device).await?;
+        Ok(match &self.head {
+            Some(head) => rows.iter().map(|row| head.apply(row)).collect(),
+            None => rows,
+        })
     }
 }
 

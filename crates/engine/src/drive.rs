@@ -28,8 +28,9 @@ pub(crate) trait Driven {
     fn best_epoch(&self) -> Option<u32>;
 }
 
-/// Run until finished, stopped or failed. A resumed run (one with steps behind it) is evaluated
-/// first, so the page shows where it stands before it moves on.
+/// Run until finished, stopped or failed. Every run is evaluated first, so the page shows where
+/// it stands before it moves on: a new run's evaluation at step 0 is the "before training" the
+/// page compares with (the AUC and the map of the untrained model).
 pub(crate) async fn drive(run: &Run, driven: &mut impl Driven, mut history: RunHistory) -> Result<(), Failure> {
     let session = Rc::clone(&run.session);
     // Every kernel the GPU runtime dispatches while this run goes (the CPU backend dispatches
@@ -38,7 +39,7 @@ pub(crate) async fn drive(run: &Run, driven: &mut impl Driven, mut history: RunH
     let _watching = LaunchObservation::new(launches.clone());
     let elapsed_before = history.elapsed_s;
     let mut session_started = Instant::now();
-    if history.global_step > 0 && !driven.steps().is_finished() {
+    if !driven.steps().is_finished() {
         driven.evaluate(&mut history).await?;
     }
     loop {

@@ -6,7 +6,7 @@
 //! timers, IndexedDB, the worker's messages.
 
 use tripletlab_core::data::Dataset;
-use tripletlab_core::data::triplets::{Triplet, TripletSet};
+use tripletlab_core::data::triplets::{Triplet, TripletSet, distinct_images};
 use tripletlab_core::explore::evenly_spaced;
 use tripletlab_core::metrics::Retrieval;
 use tripletlab_core::run::{RunDataError, RunSpec};
@@ -79,6 +79,7 @@ impl From<TrainError> for Failure {
             | TrainError::EpochComplete
             | TrainError::Finished
             | TrainError::NotEmbedded(_)
+            | TrainError::NoEncoder
             | TrainError::Metric(_) => "Use more images or a larger held-out share.",
             TrainError::Mining(_) => "Use more images, or fewer classes (P) or images per class (K) in each batch.",
         };
@@ -125,6 +126,8 @@ pub fn run_info(
         synthetic: data.synthetic,
         train_triplets: triplets.train.len() as u32,
         held_out_triplets: triplets.held_out.len() as u32,
+        images: training.spec().image_count(data.len()) as u32,
+        held_out_images: distinct_images(&triplets.held_out).len() as u32,
         steps_per_epoch: steps_per_epoch as u32,
         settings: TrainSettings { run: training.spec().clone(), ..settings.clone() },
         resumed_at,
@@ -178,6 +181,7 @@ pub fn evaluation(
     Evaluation {
         epoch,
         global_step: history.global_step,
+        restored_epoch: None,
         scores: scores.scores,
         labels: scores.labels,
         auc: scores.summary.auc,

@@ -6,7 +6,6 @@
 use std::collections::HashSet;
 use std::rc::Rc;
 
-use burn::tensor::Device;
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -15,9 +14,8 @@ use web_sys::{Blob, ImageBitmap, OffscreenCanvas, OffscreenCanvasRenderingContex
 use tripletlab_core::data::Dataset;
 use tripletlab_core::data::cifar::IMAGE_SIDE;
 use tripletlab_core::explore::{MapIndex, embedding_map, rgba_to_planar};
-use tripletlab_core::model::{InputScaling, MobileNetV2};
 use tripletlab_core::run::Distance;
-use tripletlab_core::train::embed_images;
+use tripletlab_core::training::Embedder;
 use tripletlab_protocol::{EmbeddingMap, Event, SearchHit, SearchQuery, SearchResults};
 
 use crate::events::retrieval_summary;
@@ -34,9 +32,8 @@ const RETRIEVAL_IMAGES: usize = 2_000;
 /// What a search needs: the latest map (images, embeddings, the run's distance), and the model
 /// that made it.
 pub struct Explorer {
-    pub model: MobileNetV2,
-    pub scaling: InputScaling,
-    pub device: Device,
+    /// The run's encoder (and fast mode's head) as it was when the map was drawn.
+    pub embedder: Embedder,
     pub data: Rc<Dataset>,
     pub index: MapIndex,
 }
@@ -105,7 +102,9 @@ async fn run_search(explorer: Option<&Explorer>, query: SearchQuery, k: u32) -> 
         }
         SearchQuery::Picture { name, bytes } => {
             let picture = decode_picture(&name, &bytes).await?;
-            let rows = embed_images(&explorer.model, &[picture.as_slice()], explorer.scaling, 1, &explorer.device)
+            let rows = explorer
+                .embedder
+                .embed(&[picture.as_slice()])
                 .await
                 .map_err(|err| format!("Could not embed {name}: {err}"))?;
             let row = rows.into_iter().next().ok_or("The encoder returned nothing.")?;

@@ -1,7 +1,7 @@
 //! A run's life in the worker: how it starts (new, full or fast, through the core's one entry
 //! [`Training::start`]; or the stored run resumed), which data it trains on, and what it does
-//! between the moves of the one loop (`drive`): evaluate (a full run also draws the embedding
-//! map), and store a checkpoint in IndexedDB after each epoch, on pause and on stop (a full run:
+//! between the moves of the one loop (`drive`): evaluate and draw the embedding map, and store
+//! a checkpoint in IndexedDB after each epoch, on pause and on stop (a full run:
 //! fast mode keeps none, its head is cheap to train again).
 
 use std::rc::Rc;
@@ -157,39 +157,36 @@ impl Driven for Driving<'_> {
 }
 
 impl Driving<'_> {
-    /// Score the held-out pairs with the current weights (or head) and send them with a gallery;
-    /// a full run also draws the map.
+    /// Score the held-out pairs with the current weights (or head), send them with a gallery, and
+    /// draw the map.
     async fn evaluate_and_map(&mut self, history: &mut RunHistory) -> Result<(), Failure> {
         let held_out = &self.triplets.held_out;
         let scores = self.training.held_out_scores(&self.data, held_out).await?;
         let epoch = self.training.state().epoch as u32;
-        let event = evaluation(history, &self.data, held_out, epoch, scores);
+        let mut event = evaluation(history, &self.data, held_out, epoch, scores);
+        // A finished run holds its best epoch's weights, which need not be the last epoch's.
+        let state = self.training.state();
+        event.restored_epoch = state.best_epoch.map(|best| best as u32).filter(|&best| state.finished && best != epoch);
         self.run.respond.send(Event::Evaluated(event));
-        match self.training {
-            Training::Full(_) => self.draw_map(epoch, history.global_step).await,
-            Training::Fast(_) => Ok(()),
-        }
+        self.draw_map(epoch, history.global_step).await
     }
 
     /// Embed the held-out images, project them to 2-D, send the map, and keep the embeddings and
-    /// the model for searches.
+    /// the run's encoder (with fast mode's head) for searches.
     async fn draw_map(&mut self, epoch: u32, global_step: u32) -> Result<(), Failure> {
-        let Training::Full(trainer) = &self.training else { return Ok(()) };
         let started = Instant::now();
         // The previous map's embeddings and model go first: never two maps in memory at once.
         self.run.session.explorer.borrow_mut().take();
         let images = map_images(&self.triplets.held_out, self.settings.map_images as usize);
         let (rows, dims) = {
-            let rows = trainer.embed(&self.data, &images).await?;
+            let rows = self.training.embed(&self.data, &images).await?;
             let dims = rows.first().map_or(0, Vec::len);
             let mut flat = Vec::with_capacity(rows.len() * dims);
             rows.into_iter().for_each(|row| flat.extend(row));
             (flat, dims)
         };
         let mut explorer = Explorer {
-            model: trainer.inference_model(),
-            scaling: trainer.scaling(),
-            device: trainer.plain_device(),
+            embedder: self.training.embedder().await?,
             data: Rc::clone(&self.data),
             index: MapIndex {
                 labels: images.iter().map(|&image| self.data.labels[image as usize]).collect(),

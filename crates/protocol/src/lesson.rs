@@ -151,7 +151,7 @@ fn page_key(lesson: &mut Lesson, map_images: &mut u32, key: &str, value: &str) -
         },
         "map" => match value.parse::<u32>() {
             Ok(count) if (100..=10_000).contains(&count) => Ok(*map_images = count),
-            Ok(_) => Err(format!("map={value} is outside 100..=10000")),
+            Ok(_) => Err(format!("map={value} is not between 100 and 10000")),
             Err(_) => Err(format!("map={value} is not a whole number")),
         },
         "hide" => {
@@ -233,7 +233,7 @@ mod tests {
         assert_eq!(
             parsed.problems,
             vec![
-                "batch=9999 is outside 1..=1024".to_string(),
+                "batch=9999 is not between 1 and 1024".to_string(),
                 "hide: 'nope' is not one of backend, dataset, settings, checkpoints, recipe".to_string(),
                 "'colour' is not a setting".to_string(),
             ]

@@ -108,7 +108,12 @@ impl TrainSettings {
 
     /// A run that shows something within a minute, even on a CPU: a small random-init model.
     pub fn quick_demo(backend: BackendChoice) -> Self {
-        Self { backend, run: RunSpec::quick_demo(), map_images: DEFAULT_MAP_IMAGES }
+        Self::of(backend, RunSpec::quick_demo())
+    }
+
+    /// `run` on `backend`, with the page's default map.
+    pub fn of(backend: BackendChoice, run: RunSpec) -> Self {
+        Self { backend, run, map_images: DEFAULT_MAP_IMAGES }
     }
 }
 
@@ -213,6 +218,11 @@ pub struct RunInfo {
     pub synthetic: bool,
     pub train_triplets: u32,
     pub held_out_triplets: u32,
+    /// Images the run draws its triplets from, and the distinct images of its held-out triplets.
+    #[serde(default)]
+    pub images: u32,
+    #[serde(default)]
+    pub held_out_images: u32,
     pub steps_per_epoch: u32,
     pub settings: TrainSettings,
     /// Where a resumed run picks up (epochs done, steps into the next one); `None` for a new run.
@@ -260,9 +270,13 @@ pub struct EpochEvent {
 /// The held-out pairs scored by angular similarity (genuine pairs first).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
-    /// Epochs done when scored.
+    /// Epochs done when scored (0: before training).
     pub epoch: u32,
     pub global_step: u32,
+    /// The epoch whose weights were scored, where the run ended by restoring an earlier epoch's
+    /// (the lowest held-out loss); `None` when they are the latest.
+    #[serde(default)]
+    pub restored_epoch: Option<u32>,
     pub scores: Vec<f64>,
     pub labels: Vec<bool>,
     pub auc: f64,

@@ -27,44 +27,116 @@ const Z_95: f64 = 1.959_963_984_540_054;
 /// DeLong's AUC, standard error and 95% interval for `scores` labelled genuine (`true`) or
 /// impostor. Needs at least two of each (a variance needs two values).
 pub fn delong_interval(scores: &[f64], labels: &[bool]) -> Result<AucInterval, MetricError> {
-    if scores.is_empty() {
-        return Err(MetricError::Empty);
-    }
-    if scores.len() != labels.len() {
-        return Err(MetricError::LengthMismatch { scores: scores.len(), labels: labels.len() });
-    }
-    if let Some(index) = scores.iter().position(|score| score.is_nan()) {
-        return Err(MetricError::NotANumber { index });
-    }
-    let mut genuine: Vec<f64> = scores.iter().zip(labels).filter(|&(_, &l)| l).map(|(&s, _)| s).collect();
-    let mut impostor: Vec<f64> = scores.iter().zip(labels).filter(|&(_, &l)| !l).map(|(&s, _)| s).collect();
-    let (m, n) = (genuine.len(), impostor.len());
-    if m < 2 || n < 2 {
-        return Err(MetricError::TooFewForInterval { positives: m, negatives: n });
-    }
-    genuine.sort_by(f64::total_cmp);
-    impostor.sort_by(f64::total_cmp);
-    // psi summed over the other side: how many are below, plus half of the ties.
-    let placement = |value: f64, others: &[f64], above: bool| -> f64 {
-        let below = others.partition_point(|&o| o < value);
-        let not_above = others.partition_point(|&o| o <= value);
-        let ties = (not_above - below) as f64;
-        if above { below as f64 + 0.5 * ties } else { (others.len() - not_above) as f64 + 0.5 * ties }
-    };
-    let v10: Vec<f64> = genuine.iter().map(|&x| placement(x, &impostor, true) / n as f64).collect();
-    let v01: Vec<f64> = impostor.iter().map(|&y| placement(y, &genuine, false) / m as f64).collect();
-    let auc = v10.iter().sum::<f64>() / m as f64;
-    let variance = |values: &[f64]| {
-        let mean = values.iter().sum::<f64>() / values.len() as f64;
-        values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (values.len() - 1) as f64
-    };
-    let standard_error = (variance(&v10) / m as f64 + variance(&v01) / n as f64).sqrt();
+    let parts = Components::of(scores, labels)?;
+    let (m, n) = (parts.v10.len() as f64, parts.v01.len() as f64);
+    let standard_error = (covariance(&parts.v10, &parts.v10) / m + covariance(&parts.v01, &parts.v01) / n).sqrt();
+    let auc = parts.auc;
     Ok(AucInterval {
         auc,
         standard_error,
         low: (auc - Z_95 * standard_error).max(0.0),
         high: (auc + Z_95 * standard_error).min(1.0),
     })
+}
+
+/// Two AUCs on the same pairs compared (DeLong's test for correlated ROC curves): the difference
+/// `first - second`, its standard error, z, the two-sided p-value and a 95% interval.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AucDifference {
+    pub first: f64,
+    pub second: f64,
+    pub difference: f64,
+    pub standard_error: f64,
+    pub z: f64,
+    pub p_value: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+/// DeLong's test of `first`'s AUC against `second`'s, both scoring the same pairs (`labels`, in
+/// the same order): `Var(A - B) = (S10_AA + S10_BB - 2 S10_AB) / m + (S01_AA + S01_BB - 2
+/// S01_AB) / n`, with the S the sample covariances of the two runs' placements. Two identical
+/// score lists differ by 0 with p = 1.
+pub fn delong_difference(first: &[f64], second: &[f64], labels: &[bool]) -> Result<AucDifference, MetricError> {
+    if first.len() != second.len() {
+        return Err(MetricError::LengthMismatch { scores: second.len(), labels: first.len() });
+    }
+    let a = Components::of(first, labels)?;
+    let b = Components::of(second, labels)?;
+    let (m, n) = (a.v10.len() as f64, a.v01.len() as f64);
+    let side = |x: &[f64], y: &[f64]| covariance(x, x) + covariance(y, y) - 2.0 * covariance(x, y);
+    let variance = (side(&a.v10, &b.v10) / m + side(&a.v01, &b.v01) / n).max(0.0);
+    let standard_error = variance.sqrt();
+    let difference = a.auc - b.auc;
+    let z = if standard_error > 0.0 {
+        difference / standard_error
+    } else if difference == 0.0 {
+        0.0
+    } else {
+        difference.signum() * f64::INFINITY
+    };
+    Ok(AucDifference {
+        first: a.auc,
+        second: b.auc,
+        difference,
+        standard_error,
+        z,
+        p_value: libm::erfc(z.abs() / std::f64::consts::SQRT_2),
+        low: difference - Z_95 * standard_error,
+        high: difference + Z_95 * standard_error,
+    })
+}
+
+/// DeLong's structural components: each genuine score's share of impostors below it (ties half)
+/// and each impostor's share of genuine scores above it, in the order the scores came.
+struct Components {
+    v10: Vec<f64>,
+    v01: Vec<f64>,
+    auc: f64,
+}
+
+impl Components {
+    fn of(scores: &[f64], labels: &[bool]) -> Result<Self, MetricError> {
+        if scores.is_empty() {
+            return Err(MetricError::Empty);
+        }
+        if scores.len() != labels.len() {
+            return Err(MetricError::LengthMismatch { scores: scores.len(), labels: labels.len() });
+        }
+        if let Some(index) = scores.iter().position(|score| score.is_nan()) {
+            return Err(MetricError::NotANumber { index });
+        }
+        let genuine: Vec<f64> = scores.iter().zip(labels).filter(|&(_, &l)| l).map(|(&s, _)| s).collect();
+        let impostor: Vec<f64> = scores.iter().zip(labels).filter(|&(_, &l)| !l).map(|(&s, _)| s).collect();
+        let (m, n) = (genuine.len(), impostor.len());
+        if m < 2 || n < 2 {
+            return Err(MetricError::TooFewForInterval { positives: m, negatives: n });
+        }
+        let sorted = |values: &[f64]| {
+            let mut sorted = values.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            sorted
+        };
+        let (genuine_sorted, impostor_sorted) = (sorted(&genuine), sorted(&impostor));
+        // psi summed over the other side: how many are below, plus half of the ties.
+        let placement = |value: f64, others: &[f64], above: bool| -> f64 {
+            let below = others.partition_point(|&o| o < value);
+            let not_above = others.partition_point(|&o| o <= value);
+            let ties = (not_above - below) as f64;
+            if above { below as f64 + 0.5 * ties } else { (others.len() - not_above) as f64 + 0.5 * ties }
+        };
+        let v10: Vec<f64> = genuine.iter().map(|&x| placement(x, &impostor_sorted, true) / n as f64).collect();
+        let v01: Vec<f64> = impostor.iter().map(|&y| placement(y, &genuine_sorted, false) / m as f64).collect();
+        let auc = v10.iter().sum::<f64>() / m as f64;
+        Ok(Self { v10, v01, auc })
+    }
+}
+
+/// Sample covariance (divisor n - 1) of two equally long lists of at least two values.
+fn covariance(x: &[f64], y: &[f64]) -> f64 {
+    let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len() as f64;
+    let (mx, my) = (mean(x), mean(y));
+    x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum::<f64>() / (x.len() - 1) as f64
 }
 
 #[cfg(test)]

@@ -64,11 +64,13 @@ pub fn mining_name(strategy: Option<Mining>) -> &'static str {
 }
 
 /// The base a link's `preset` names.
+/// A link without one starts from the quick demo, as every link made so far expects.
 pub fn preset(name: Option<&str>) -> Result<RunSpec, String> {
     match name {
-        Some("tutorial") => Ok(RunSpec::tutorial()),
-        None | Some("quick") => Ok(RunSpec::quick_demo()),
-        Some(other) => Err(format!("preset '{other}' is not 'tutorial' or 'quick'")),
+        None => Ok(RunSpec::quick_demo()),
+        Some(key) => super::presets::named(key)
+            .map(|preset| (preset.spec)())
+            .ok_or_else(|| format!("preset '{key}' is not {}", super::presets::keys())),
     }
 }
 
@@ -132,7 +134,7 @@ pub fn check_ranges(spec: &RunSpec) -> Result<(), String> {
         let Some(value) = (setting.get)(spec) else { continue };
         if setting.parse(&value).is_err() {
             return Err(match setting.values {
-                Values::Number(range) | Values::Whole(range) => format!("{} {value} is outside {range}", setting.key),
+                Values::Number(range) | Values::Whole(range) => format!("{} {value} is not {range}", setting.key),
                 Values::Choice(options) => {
                     let words: Vec<String> = options.iter().map(|(word, _)| word.to_string()).collect();
                     format!("{} {value} is not {}", setting.key, one_of(&words))
@@ -210,7 +212,7 @@ mod tests {
         assert_eq!(
             problems,
             vec![
-                "margin=3 is outside 0..=2",
+                "margin=3 is not between 0 and 2",
                 "batch=x is not a whole number",
                 "k=4 needs mining=batch-all, batch-hard or semi-hard",
                 "'color' is not a setting",
@@ -225,7 +227,7 @@ mod tests {
     fn ranges_are_checked_by_name() {
         assert_eq!(check_ranges(&every_field_changed()), Ok(()));
         let spec = RunSpec { epochs: 0, ..RunSpec::tutorial() };
-        assert_eq!(check_ranges(&spec), Err("epochs 0 is outside 1..=1000".into()));
+        assert_eq!(check_ranges(&spec), Err("epochs 0 is not between 1 and 1000".into()));
         let spec = RunSpec { learning_rate: f64::NAN, ..RunSpec::tutorial() };
         assert!(check_ranges(&spec).is_err_and(|why| why.starts_with("lr NaN")));
         assert_eq!(percent(0.07), 7.0);

