@@ -3,6 +3,7 @@
 mod anatomy;
 mod backend_panel;
 mod charts;
+mod compare;
 mod dataset_panel;
 mod engine;
 mod explore;
@@ -16,6 +17,7 @@ mod studio;
 use leptos::prelude::*;
 
 use backend_panel::BackendPanel;
+use compare::{CompareState, CompareView};
 use dataset_panel::{DATA_ROOT, DatasetPanel, DatasetState, ListState, LoadState};
 use engine::Engine;
 use explore::{ExploreState, ExploreView};
@@ -66,6 +68,9 @@ struct Page {
     /// Problems that did not stop the work, and engine ends, newest last, until dismissed.
     alerts: RwSignal<Vec<String>>,
     explore: ExploreState,
+    compare: CompareState,
+    /// A lesson's second run, started when the first finishes ("Train both").
+    next_run: RwSignal<Option<RunSpec>>,
     engine: StoredValue<Option<Engine>, LocalStorage>,
     /// The backend a lesson link asks for, if any.
     lesson_backend: Option<BackendChoice>,
@@ -114,7 +119,21 @@ fn apply(page: Page, mut event: Event) {
     {
         explore.clear();
     }
-    if train.apply(&event) || explore.apply(&mut event) {
+    let finished = matches!(event, Event::TrainingFinished { .. });
+    if train.apply(&event) {
+        if finished {
+            page.compare.keep_finished(train);
+            // A lesson's second run follows its first.
+            if let Some(next) = page.next_run.try_update(Option::take).flatten() {
+                train.settings.set(TrainSettings::of(state.choice.get_untracked(), next));
+                train.start(state.choice.get_untracked(), Callback::new(move |command| page.send(command)));
+            }
+        } else if matches!(event, Event::TrainingFailed { .. } | Event::TrainingStopped { .. }) {
+            page.next_run.set(None);
+        }
+        return;
+    }
+    if explore.apply(&mut event) {
         return;
     }
     match event {
@@ -149,6 +168,8 @@ pub fn App() -> impl IntoView {
         train: TrainState::new(),
         alerts: RwSignal::new(Vec::new()),
         explore: ExploreState::new(),
+        compare: CompareState::load(),
+        next_run: RwSignal::new(None),
         engine: StoredValue::new_local(None),
         lesson_backend: opened_with.as_ref().and_then(|lesson| lesson.backend),
     };
@@ -191,6 +212,13 @@ pub fn App() -> impl IntoView {
             try_pending.set(false);
         }
     });
+    // A lesson's two runs: the first now (the form's settings), the second when it finishes.
+    let train_both = move |()| {
+        if let Some(second) = lesson.compare.get_untracked() {
+            page.next_run.set(Some(second));
+            train.start(state.choice.get_untracked(), Callback::new(send));
+        }
+    };
     let try_disabled = Signal::derive(move || {
         let listed = matches!(data.list.get(), ListState::Ready(ref datasets) if !datasets.is_empty());
         train.phase.get().is_active() || try_pending.get() || !(listed || dataset_ready.get())
@@ -221,7 +249,12 @@ pub fn App() -> impl IntoView {
             </div>
             <TryIt disabled=try_disabled on_try=Callback::new(try_it) pending=try_pending.into() />
         </header>
-        <LessonBanner state=lesson />
+        <LessonBanner
+            state=lesson
+            settings=train.settings
+            can_train=Signal::derive(move || dataset_ready.get() && !train.phase.get().is_active())
+            on_train_both=Callback::new(train_both)
+        />
         <Alerts alerts=alerts />
         <main class="layout">
             <section class="panel training" aria-labelledby="training-title">
@@ -250,6 +283,7 @@ pub fn App() -> impl IntoView {
                 <h2 id="results-title" tabindex="-1">"Results"</h2>
                 <LiveView state=train />
                 <ResultsView state=train />
+                <CompareView state=page.compare />
                 <anatomy::TripletAnatomy state=train />
                 <ExploreView state=explore send=Callback::new(send) />
             </section>

@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 
+use tripletlab_core::run::{RunSpec, query};
 use tripletlab_protocol::TrainSettings;
 use tripletlab_protocol::lesson::{Control, Lesson, READY_LESSONS};
 
@@ -16,6 +17,8 @@ pub struct LessonState {
     pub problems: RwSignal<Vec<String>>,
     /// The link to the current settings, once asked for.
     pub link: RwSignal<String>,
+    /// The second run the lesson trains after the first, to compare them.
+    pub compare: RwSignal<Option<RunSpec>>,
 }
 
 impl LessonState {
@@ -29,6 +32,7 @@ impl LessonState {
             hidden: RwSignal::new(Vec::new()),
             problems: RwSignal::new(Vec::new()),
             link: RwSignal::new(String::new()),
+            compare: RwSignal::new(None),
         };
         if search.trim_start_matches('?').is_empty() {
             return (state, None);
@@ -38,6 +42,7 @@ impl LessonState {
         state.intro.set(parsed.lesson.intro.clone());
         state.hidden.set(parsed.lesson.hidden.clone());
         state.problems.set(parsed.problems);
+        state.compare.set(parsed.lesson.compare.clone());
         (state, Some(parsed.lesson))
     }
 
@@ -46,19 +51,41 @@ impl LessonState {
     }
 }
 
-/// The lesson's title and introduction (text only), and what in its link was ignored.
+/// The lesson's title and introduction (text only), what in its link was ignored, and a lesson's
+/// two runs to train one after the other ("Train both") and compare.
 #[component]
-pub fn LessonBanner(state: LessonState) -> impl IntoView {
+pub fn LessonBanner(
+    state: LessonState,
+    settings: RwSignal<TrainSettings>,
+    can_train: Signal<bool>,
+    on_train_both: Callback<()>,
+) -> impl IntoView {
+    let second = move || {
+        let second = state.compare.get()?;
+        let changes = settings.with(|s| query::differences(&s.run, &second));
+        let words: Vec<String> = changes.iter().map(|(key, value)| format!("{key} = {value}")).collect();
+        Some(format!(
+            "This lesson trains two runs and compares them: first the settings below, then the same with {}.",
+            words.join(", ")
+        ))
+    };
     let shown = move || {
         !state.title.with(String::is_empty)
             || !state.intro.with(String::is_empty)
             || !state.problems.with(Vec::is_empty)
+            || state.compare.with(Option::is_some)
     };
     view! {
         <Show when=shown>
             <section class="lesson" data-testid="lesson" aria-labelledby="lesson-title">
                 <h2 id="lesson-title">{move || state.title.get()}</h2>
                 <p>{move || state.intro.get()}</p>
+                <Show when=move || state.compare.with(Option::is_some)>
+                    <p data-testid="lesson-compare">{second}</p>
+                    <button data-testid="train-both" disabled=move || !can_train.get() on:click=move |_| on_train_both.run(())>
+                        "Train both"
+                    </button>
+                </Show>
                 <Show when=move || !state.problems.with(Vec::is_empty)>
                     <p class="warning" role="status" data-testid="lesson-problems">
                         "Ignored in this link: " {move || state.problems.get().join("; ")}
@@ -84,6 +111,7 @@ pub fn LessonsCard(state: LessonState, settings: RwSignal<TrainSettings>) -> imp
             hidden: state.hidden.get_untracked(),
             title: state.title.get_untracked(),
             intro: state.intro.get_untracked(),
+            compare: state.compare.get_untracked(),
         };
         let location = window().location();
         let base =

@@ -66,7 +66,9 @@ describe("lessons as links", { timeout: 240_000 }, () => {
     await page.getByRole("link", { name: "Cosine vs euclidean" }).click();
     await page.getByTestId("lesson").waitFor();
     assert.match(await page.getByTestId("lesson").innerText(), /^Cosine vs euclidean/);
-    assert.equal(await value(page, "setting-distance"), "euclidean");
+    // The lesson trains cosine first, then the same with euclidean distance, and compares them.
+    assert.equal(await value(page, "setting-distance"), "cosine");
+    assert.match(await page.getByTestId("lesson-compare").innerText(), /then the same with distance = euclidean\.$/);
     await page.close();
 
     const bad = await open("?margin=abc&hide=dataset&title=Ready+data");

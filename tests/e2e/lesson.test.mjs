@@ -186,6 +186,50 @@ describe("a lesson on a projector", { timeout: 300_000 }, () => {
     await page.close();
   });
 
+  test("a lesson trains two runs and compares them: overlaid curves and DeLong's test, kept after a reload", async () => {
+    const { page, log } = await projector("?preset=demo&compare=distance:euclidean&hide=dataset&title=Cosine+vs+euclidean");
+    await page.getByTestId("backend-cpu").check();
+    assert.equal(
+      await page.getByTestId("lesson-compare").innerText(),
+      "This lesson trains two runs and compares them: first the settings below, then the same with distance = euclidean.",
+    );
+    const both = page.getByTestId("train-both");
+    await page.waitForFunction(() => !document.querySelector('[data-testid="train-both"]')?.disabled, null, { timeout: 60_000 });
+    await both.click();
+    // The first run (cosine), then the second (euclidean) on its own.
+    await page.getByTestId("compare").waitFor({ timeout: 240_000 });
+    assert.equal(await waitForPhase(page, ["finished", "failed"]), "finished");
+    const chosen = async (id) => page.getByTestId(id).evaluate((el) => el.selectedOptions[0].textContent);
+    const [first, second] = [await chosen("compare-first"), await chosen("compare-second")];
+    assert.match(first, /^Run \d+: Try it \(1 minute\), cosine, triplet loss \(AUC [01]\.\d{3}\)$/);
+    assert.match(second, /^Run \d+: own settings, euclidean, triplet loss \(AUC [01]\.\d{3}\)$/);
+    // The second's AUC is the one the headline shows now.
+    const headline = await page.getByTestId("auc").innerText();
+    assert.equal(second.match(/AUC ([\d.]+)\)$/)[1], headline.match(/^AUC ([\d.]+)/)[1]);
+    const line = await page.getByTestId("compare-delong").innerText();
+    const found = line.match(/^Run (\d+)'s AUC minus run (\d+)'s: ([+-]\d\.\d{3}) \(95% interval ([+-]\d\.\d{3}) to ([+-]\d\.\d{3})\)\. DeLong's test on the same (\d+) held-out pairs: p = (\d\.\d{3}), (a clear difference|not a clear difference)/);
+    assert.ok(found, line);
+    const aucOf = (name) => Number(name.match(/AUC ([\d.]+)\)$/)[1]);
+    const difference = Number(found[3]);
+    assert.ok(Math.abs(difference - (aucOf(second) - aucOf(first))) <= 0.0011, `${line} vs ${first} / ${second}`);
+    assert.ok(Number(found[4]) <= difference && difference <= Number(found[5]), line);
+    const p = Number(found[7]);
+    assert.equal(found[8], p < 0.05 ? "a clear difference" : "not a clear difference", line);
+    for (const id of ["compare-roc-first", "compare-roc-second", "compare-loss-first", "compare-loss-second"]) {
+      const d = await page.getByTestId(id).getAttribute("d");
+      assert.ok(d && d.startsWith("M") && d.split("L").length > 2, `${id} is drawn: ${d}`);
+    }
+    console.log(`lesson "Cosine vs euclidean" (class demo twice, synthetic test set, CPU): ${first} / ${second}; ${line}`);
+    await page.getByTestId("compare").scrollIntoViewIfNeeded();
+    await viewportShot(page, "compare-runs");
+    // The finished runs are kept in this browser: a reload offers them again.
+    await page.reload();
+    await page.getByTestId("compare").waitFor({ timeout: 30_000 });
+    assert.equal(await chosen("compare-second"), second);
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    await page.close();
+  });
+
   test("a link's bad value is a warning in plain words, not a success", async () => {
     const { page } = await projector("?preset=quick&margin=99&title=Margins");
     const problems = page.getByTestId("lesson-problems");

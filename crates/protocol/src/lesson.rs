@@ -10,7 +10,7 @@
 //! above the page, never HTML). Unknown keys and bad values are reported, never fatal.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-use tripletlab_core::run::query;
+use tripletlab_core::run::{RunSpec, query};
 
 use crate::{BackendChoice, TrainSettings};
 
@@ -56,6 +56,9 @@ pub struct Lesson {
     pub hidden: Vec<Control>,
     pub title: String,
     pub intro: String,
+    /// A second run the lesson trains after the first and compares with it (`compare=distance:
+    /// euclidean,margin:0.2`: the first run's settings with these changed).
+    pub compare: Option<RunSpec>,
 }
 
 /// A lesson read from a query, and what in the query could not be used.
@@ -73,7 +76,7 @@ pub const READY_LESSONS: [(&str, &str); 3] = [
     ),
     (
         "Cosine vs euclidean",
-        "preset=quick&distance=euclidean&epochs=3&hide=checkpoints,recipe&title=Cosine%20vs%20euclidean&intro=This%20run%20measures%20euclidean%20distance%20between%20embeddings.%20Train%20it%2C%20then%20switch%20Distance%20to%20cosine%20and%20compare%20the%20ROC%20curves.",
+        "preset=demo&compare=distance:euclidean&hide=checkpoints&title=Cosine%20vs%20euclidean&intro=Train%20both%3A%20the%20same%20fast%20run%20twice%2C%20first%20measuring%20cosine%20distance%20between%20embeddings%2C%20then%20euclidean.%20Their%20ROC%20curves%20and%20held-out%20losses%20are%20drawn%20together%2C%20and%20DeLong%27s%20test%20says%20whether%20their%20AUCs%20really%20differ.",
     ),
     (
         "Hard negatives",
@@ -98,6 +101,11 @@ impl Lesson {
         if !self.intro.is_empty() {
             pairs.push(("intro", self.intro.clone()));
         }
+        if let Some(second) = &self.compare {
+            let changes = query::differences(&self.settings.run, second);
+            let text: Vec<String> = changes.iter().map(|(key, value)| format!("{key}:{value}")).collect();
+            pairs.push(("compare", text.join(",")));
+        }
         pairs.iter().map(|(key, value)| format!("{key}={}", encode(value))).collect::<Vec<_>>().join("&")
     }
 
@@ -119,11 +127,33 @@ impl Lesson {
             hidden: Vec::new(),
             title: String::new(),
             intro: String::new(),
+            compare: None,
         };
         let mut map_images = lesson.settings.map_images;
-        let (run, problems) = query::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), |key, value| {
-            page_key(&mut lesson, &mut map_images, key, value)
-        });
+        let mut compare = Vec::new();
+        let (run, mut problems) =
+            query::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())), |key, value| {
+                if key == "compare" {
+                    return Some(compare_changes(value).map(|changes| compare = changes));
+                }
+                page_key(&mut lesson, &mut map_images, key, value)
+            });
+        if !compare.is_empty() {
+            let mut second = run.clone();
+            let known = problems.len();
+            for (key, value) in &compare {
+                match query::apply(&mut second, key, value) {
+                    Some(Ok(())) => {}
+                    Some(Err(problem)) => problems.push(format!("compare: {problem}")),
+                    None => problems.push(format!("compare: '{key}' is not a setting")),
+                }
+            }
+            if second != run {
+                lesson.compare = Some(second);
+            } else if problems.len() == known {
+                problems.push("compare: the second run would be the same as the first".into());
+            }
+        }
         lesson.settings = TrainSettings { backend: BackendChoice::Cpu, run, map_images };
         ParsedLesson { lesson, problems }
     }
@@ -139,6 +169,19 @@ fn backend_name(backend: BackendChoice) -> &'static str {
         BackendChoice::Cpu => "cpu",
         BackendChoice::WebGpu => "webgpu",
     }
+}
+
+/// `compare`'s value: `key:value` changes, comma-separated.
+fn compare_changes(value: &str) -> Result<Vec<(String, String)>, String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|change| !change.is_empty())
+        .map(|change| match change.split_once(':') {
+            Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+            _ => Err(format!("compare: '{change}' is not key:value (e.g. distance:euclidean)")),
+        })
+        .collect()
 }
 
 /// The page's own keys: `None` for a key that is not one.
@@ -194,6 +237,27 @@ mod tests {
     use crate::{Mining, MiningConfig};
 
     #[test]
+    fn a_lesson_names_a_second_run_to_compare_and_survives_its_link() {
+        let parsed = Lesson::from_query("preset=demo&compare=distance:euclidean,margin:0.2&title=Two");
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        let first = parsed.lesson.settings.run.clone();
+        let second = parsed.lesson.compare.clone().expect("a second run");
+        assert_eq!(first, tripletlab_core::run::RunSpec::class_demo());
+        assert_eq!(second.loss.distance, tripletlab_core::run::Distance::Euclidean);
+        assert_eq!(second.loss.margin, 0.2);
+        assert_eq!(RunSpec { loss: first.loss.clone(), ..second.clone() }, first, "only the named settings differ");
+        let again = Lesson::from_query(&parsed.lesson.to_query());
+        assert_eq!(again.lesson, parsed.lesson);
+        let bad = Lesson::from_query("preset=demo&compare=distance");
+        assert_eq!(bad.problems, ["compare: 'distance' is not key:value (e.g. distance:euclidean)"]);
+        let same = Lesson::from_query("preset=demo&compare=distance:cosine");
+        assert_eq!(same.problems, ["compare: the second run would be the same as the first"]);
+        let wrong = Lesson::from_query("preset=demo&compare=margin:9");
+        assert_eq!(wrong.problems, ["compare: margin=9 is not between 0 and 2"]);
+        assert!(wrong.lesson.compare.is_none());
+    }
+
+    #[test]
     fn a_lesson_survives_its_link() {
         let mut settings = TrainSettings::tutorial(BackendChoice::Cpu);
         settings.run.loss.margin = 0.15;
@@ -208,6 +272,7 @@ mod tests {
             hidden: vec![Control::Settings, Control::Backend],
             title: "Margins & you".into(),
             intro: "Train, then look at d(a,p) vs d(a,n): 100% sure?".into(),
+            compare: None,
         };
         let parsed = Lesson::from_query(&format!("?{}", lesson.to_query()));
         assert_eq!(parsed.problems, Vec::<String>::new());
@@ -273,7 +338,14 @@ mod tests {
             },
             map_images: 250,
         };
-        let lesson = Lesson { settings, backend: None, hidden: Vec::new(), title: String::new(), intro: String::new() };
+        let lesson = Lesson {
+            settings,
+            backend: None,
+            hidden: Vec::new(),
+            title: String::new(),
+            intro: String::new(),
+            compare: None,
+        };
         let parsed = Lesson::from_query(&lesson.to_query());
         assert_eq!(parsed.problems, Vec::<String>::new());
         assert_eq!(parsed.lesson, lesson);

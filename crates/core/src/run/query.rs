@@ -87,6 +87,17 @@ pub fn to_pairs(spec: &RunSpec) -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// The settings where `second` differs from `first`, as `second`'s pairs (a lesson's second run).
+pub fn differences(first: &RunSpec, second: &RunSpec) -> Vec<(&'static str, String)> {
+    SETTINGS
+        .iter()
+        .filter_map(|setting| {
+            let value = (setting.get)(second)?;
+            ((setting.get)(first).as_ref() != Some(&value)).then_some((setting.key, value))
+        })
+        .collect()
+}
+
 /// Where a key is applied: in the table's order (see [`SETTINGS`]), `preset` first, keys that
 /// are not run settings last.
 pub fn application_order(key: &str) -> usize {
@@ -143,6 +154,29 @@ pub fn check_ranges(spec: &RunSpec) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod differences_tests {
+    use super::{apply, differences};
+    use crate::run::{Distance, RunSpec};
+
+    #[test]
+    fn a_second_run_is_its_differences_applied_to_the_first() {
+        let first = RunSpec::class_demo();
+        let mut second = first.clone();
+        second.loss.distance = Distance::Euclidean;
+        second.loss.margin = 0.2;
+        let changed = differences(&first, &second);
+        let keys: Vec<&str> = changed.iter().map(|(key, _)| *key).collect();
+        assert_eq!(keys, ["margin", "distance"]);
+        let mut rebuilt = first.clone();
+        for (key, value) in &changed {
+            assert_eq!(apply(&mut rebuilt, key, value), Some(Ok(())));
+        }
+        assert_eq!(rebuilt, second);
+        assert!(differences(&first, &first).is_empty());
+    }
 }
 
 #[cfg(test)]
