@@ -212,6 +212,15 @@ pub fn App() -> impl IntoView {
             try_pending.set(false);
         }
     });
+    // The run's threshold (best F1 of the latest evaluation): a searched picture below it is
+    // unlike every class.
+    let run_threshold = Signal::derive(move || {
+        train.evaluations.with(|all| {
+            let latest = all.last()?;
+            let set = tripletlab_core::metrics::Verification::new(&latest.scores, &latest.labels).ok()?;
+            Some(set.best_f1().threshold)
+        })
+    });
     // A lesson's two runs: the first now (the form's settings), the second when it finishes.
     let train_both = move |()| {
         if let Some(second) = lesson.compare.get_untracked() {
@@ -285,7 +294,7 @@ pub fn App() -> impl IntoView {
                 <ResultsView state=train />
                 <CompareView state=page.compare />
                 <anatomy::TripletAnatomy state=train />
-                <ExploreView state=explore send=Callback::new(send) />
+                <ExploreView state=explore send=Callback::new(send) threshold=run_threshold />
             </section>
         </main>
         <footer class="footer">

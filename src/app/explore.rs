@@ -117,7 +117,7 @@ fn draw(canvas: &HtmlCanvasElement, map: &EmbeddingMap, points: &[(f64, f64)], p
     };
     let _ = context.scale(ratio, ratio);
     context.clear_rect(0.0, 0.0, WIDTH, HEIGHT);
-    let radius = if points.len() > 3_000 { 1.5 } else { 3.0 };
+    let radius = dot_radius(points.len());
     for (class, colour) in CLASS_COLOURS.iter().enumerate() {
         context.begin_path();
         for (&(x, y), _) in points.iter().zip(&map.labels).filter(|(_, label)| usize::from(**label) == class) {
@@ -137,6 +137,43 @@ fn draw(canvas: &HtmlCanvasElement, map: &EmbeddingMap, points: &[(f64, f64)], p
     window().performance().map_or(0.0, |p| p.now()) - started
 }
 
+/// Dots sized to their count: large where there are few, small where they would cover each other.
+fn dot_radius(count: usize) -> f64 {
+    match count {
+        0..=300 => 5.0,
+        301..=1_000 => 4.0,
+        1_001..=3_000 => 2.5,
+        _ => 1.5,
+    }
+}
+
+/// The map's zoom: a scale about the map's top-left, then an offset (CSS pixels of the canvas).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Zoom {
+    scale: f64,
+    x: f64,
+    y: f64,
+}
+
+impl Zoom {
+    const NONE: Zoom = Zoom { scale: 1.0, x: 0.0, y: 0.0 };
+    const MOST: f64 = 20.0;
+
+    fn apply(self, (x, y): (f64, f64)) -> (f64, f64) {
+        (x * self.scale + self.x, y * self.scale + self.y)
+    }
+
+    /// Zoomed by `factor` about the canvas point (cx, cy), which stays where it is.
+    fn about(self, factor: f64, (cx, cy): (f64, f64)) -> Zoom {
+        let scale = (self.scale * factor).clamp(1.0, Self::MOST);
+        if scale == 1.0 {
+            return Self::NONE;
+        }
+        let kept = scale / self.scale;
+        Zoom { scale, x: cx - (cx - self.x) * kept, y: cy - (cy - self.y) * kept }
+    }
+}
+
 /// The point nearest to (x, y) within [`PICK_RADIUS`].
 fn pick(points: &[(f64, f64)], x: f64, y: f64) -> Option<usize> {
     points
@@ -149,10 +186,28 @@ fn pick(points: &[(f64, f64)], x: f64, y: f64) -> Option<usize> {
 }
 
 #[component]
-pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoView {
+pub fn ExploreView(
+    state: ExploreState,
+    send: Callback<Command>,
+    /// The run's threshold on the similarity scale (the latest evaluation's best F1).
+    threshold: Signal<Option<f64>>,
+) -> impl IntoView {
     let canvas = NodeRef::<leptos::html::Canvas>::new();
     let before_canvas = NodeRef::<leptos::html::Canvas>::new();
-    let points = Memo::new(move |_| state.map.with(|map| map.as_ref().map(layout).unwrap_or_default()));
+    let zoom = RwSignal::new(Zoom::NONE);
+    // A new map starts unzoomed.
+    Effect::new(move |_| {
+        state.map.track();
+        zoom.set(Zoom::NONE);
+    });
+    let points = Memo::new(move |_| {
+        let view = zoom.get();
+        state.map.with(|map| {
+            map.as_ref()
+                .map(|map| layout(map).into_iter().map(|p| view.apply(p)).collect::<Vec<_>>())
+                .unwrap_or_default()
+        })
+    });
     // The map before training, beside the latest once the run has moved on.
     let compare = Memo::new(move |_| {
         let moved = state.map.with(|map| map.as_ref().is_some_and(|map| map.global_step > 0));
@@ -200,6 +255,29 @@ pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoVie
         state.search.set(SearchState::Running(format!("image {image}")));
         send.run(Command::Search { query: SearchQuery::Image(image), k: HITS });
     };
+    // The wheel (or a trackpad's pinch) zooms about the pointer; a double click zooms out.
+    let on_wheel = move |ev: web_sys::WheelEvent| {
+        let Some(at) = position(&ev) else { return };
+        ev.prevent_default();
+        let factor = (-ev.delta_y() * 0.002).exp();
+        zoom.update(|view| *view = view.about(factor, at));
+    };
+    // A wheel listener that may cancel the page's scroll must not be passive (a delegated one
+    // would be): added on the canvas itself, once for each canvas the page mounts.
+    Effect::new(move |_| {
+        use wasm_bindgen::closure::Closure;
+        let Some(canvas) = canvas.get() else { return };
+        let handler = Closure::<dyn FnMut(web_sys::WheelEvent)>::new(on_wheel);
+        let options = web_sys::AddEventListenerOptions::new();
+        options.set_passive(false);
+        let _ = canvas.add_event_listener_with_callback_and_add_event_listener_options(
+            "wheel",
+            handler.as_ref().unchecked_ref(),
+            &options,
+        );
+        // The canvas owns the listener from here; it goes with the canvas.
+        handler.forget();
+    });
     let on_click = move |ev: leptos::ev::MouseEvent| {
         if let Some(at) = position(&ev).and_then(|(x, y)| points.with(|p| pick(p, x, y))) {
             search_image(at);
@@ -313,6 +391,8 @@ pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoVie
                         on:mousemove=on_move
                         on:mouseleave=move |_| hovered.set(None)
                         on:click=on_click
+                        on:dblclick=move |_| zoom.set(Zoom::NONE)
+                        data-zoom=move || format!("{:.2}", zoom.get().scale)
                         on:keydown=on_key
                         tabindex="0"
                     ></canvas>
@@ -360,14 +440,18 @@ pub fn ExploreView(state: ExploreState, send: Callback<Command>) -> impl IntoVie
                         <input type="file" accept="image/*" data-testid="search-file" on:change=on_pick />
                     </label>
                 </div>
-                <SearchResultsView state=state class_name=Callback::new(class_name) />
+                <SearchResultsView state=state class_name=Callback::new(class_name) threshold=threshold />
             </section>
         </Show>
     }
 }
 
 #[component]
-fn SearchResultsView(state: ExploreState, class_name: Callback<u8, String>) -> impl IntoView {
+fn SearchResultsView(
+    state: ExploreState,
+    class_name: Callback<u8, String>,
+    threshold: Signal<Option<f64>>,
+) -> impl IntoView {
     move || match state.search.get() {
         SearchState::Idle => ().into_any(),
         SearchState::Running(what) => {
@@ -380,8 +464,22 @@ fn SearchResultsView(state: ExploreState, class_name: Callback<u8, String>) -> i
                 Some(class) => format!("Nearest to {} ({class}):", results.query),
                 None => format!("Nearest to {}:", results.query),
             };
+            // A picture of one's own whose best match is below the run's threshold fits no class.
+            let unlike = match (results.label, results.hits.first(), threshold.get()) {
+                (None, Some(best), Some(threshold)) if best.similarity < threshold => Some(format!(
+                    "Unlike every class: its best match scores {:.3}, below the run's threshold of {threshold:.3}, so \
+                     the model would call it none of the classes it knows. The nearest images are shown anyway.",
+                    best.similarity
+                )),
+                _ => None,
+            };
             view! {
-                <div class="search-results" data-testid="search-results">
+                {unlike.map(|line| view! { <p class="warning" role="status" data-testid="search-unlike">{line}</p> })}
+                <div
+                    class="search-results"
+                    data-testid="search-results"
+                    data-threshold=threshold.get().map(|t| format!("{t:.4}")).unwrap_or_default()
+                >
                     <figure class="query">
                         <img src=image_url(&results.picture) alt="the query, as the encoder sees it" width="64" height="64" />
                         <figcaption>{heading}</figcaption>
@@ -426,7 +524,7 @@ fn map_caption(map: &EmbeddingMap) -> String {
     format!(
         "{} held-out images {when}, on their first two principal components ({:.0}% and {:.0}% of the \
          variance){}. Each dot is a picture, coloured by its class: training should gather each colour. Hover for \
-         the image; click to search with it.",
+         the image; click to search with it; the wheel (or a pinch) zooms, a double click zooms out.",
         map.images.len(),
         share(0),
         share(1),

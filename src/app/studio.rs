@@ -150,8 +150,10 @@ impl TrainState {
                 self.notice.set(checkpoint_note(*saved, self.fast(), "Finished"));
             }
             Event::TrainingFailed { message, hint } => {
+                // A message is a sentence, whatever the error's own text ends with.
+                let message = sentence(message);
                 if self.phase.get_untracked().is_active() {
-                    self.phase.set(Phase::Failed { message: message.clone(), hint: hint.clone() });
+                    self.phase.set(Phase::Failed { message, hint: hint.clone() });
                 } else {
                     self.notice.set(format!("{message} {hint}"));
                 }
@@ -168,6 +170,15 @@ impl TrainState {
         }
         true
     }
+}
+
+/// `text` with a capital first letter and a full stop.
+fn sentence(text: &str) -> String {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let Some(first) = chars.next() else { return String::new() };
+    let end = if text.ends_with(['.', '!', '?']) { "" } else { "." };
+    format!("{}{}{end}", first.to_uppercase(), chars.as_str())
 }
 
 fn push_epoch(history: &mut RunHistory, epoch: &EpochEvent) {

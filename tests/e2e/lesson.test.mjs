@@ -95,10 +95,56 @@ describe("a lesson on a projector", { timeout: 300_000 }, () => {
     assert.ok(rate(nowLabel) >= rate(beforeLabel), `${beforeLabel} -> ${nowLabel}`);
     await page.getByTestId("map-before").scrollIntoViewIfNeeded();
     await viewportShot(page, "try-it-before-after-map");
+    // The wheel zooms the map about the pointer (not the page), a double click zooms out.
+    const map = page.getByTestId("map");
+    const box = await map.boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    const scrolled = await page.evaluate(() => window.scrollY);
+    await page.mouse.wheel(0, -400);
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="map"]')?.dataset.zoom) > 1.5);
+    assert.equal(await page.evaluate(() => window.scrollY), scrolled, "the page did not scroll");
+    await map.dblclick();
+    assert.equal(await map.getAttribute("data-zoom"), "1.00");
     console.log(
       `class demo (Try it) on the synthetic test set, CPU, headless Chromium: AUC ${beforeAuc} before -> ${afterAuc} after, ` +
         `nearest neighbour of the same class ${rate(beforeLabel)}% -> ${rate(nowLabel)}%, ${seconds.toFixed(1)} s from the click to finished`,
     );
+    // A picture unlike every class (a colour gradient) is said to be so: its best match falls below the
+    // run's threshold; a picture of a known class is not.
+    for (const [name, paint] of [["gradient.png", "gradient"], ["disc.png", "disc"]]) {
+      const drop = await page.evaluateHandle(async ([name, paint]) => {
+        const canvas = new OffscreenCanvas(32, 32);
+        const context = canvas.getContext("2d");
+        if (paint === "gradient") {
+          const gradient = context.createLinearGradient(0, 0, 32, 32);
+          gradient.addColorStop(0, "#203080");
+          gradient.addColorStop(1, "#f0d020");
+          context.fillStyle = gradient;
+          context.fillRect(0, 0, 32, 32);
+        } else {
+          context.fillStyle = "#000";
+          context.fillRect(0, 0, 32, 32);
+          context.fillStyle = "#fff";
+          context.beginPath();
+          context.arc(16, 16, 10, 0, Math.PI * 2);
+          context.fill();
+        }
+        const blob = await canvas.convertToBlob({ type: "image/png" });
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([blob], name, { type: "image/png" }));
+        return transfer;
+      }, [name, paint]);
+      await page.getByTestId("search-drop").dispatchEvent("drop", { dataTransfer: drop });
+      await page.waitForFunction((name) => (document.querySelector('[data-testid="search-results"]')?.innerText ?? "").includes(`Nearest to ${name}:`), name, { timeout: 60_000 });
+      const best = Number(await page.getByTestId("search-hit").first().getAttribute("data-similarity"));
+      const threshold = Number(await page.getByTestId("search-results").getAttribute("data-threshold"));
+      const unlike = await page.getByTestId("search-unlike").count();
+      console.log(`search with ${name}: best similarity ${best}, the run's threshold ${threshold}, unlike every class: ${unlike === 1}`);
+      assert.equal(unlike, best < threshold ? 1 : 0, `${name}: best ${best} vs threshold ${threshold}`);
+      // Measured on the test set (2026-12-05): the gradient's best match 0.657 against a threshold
+      // of 0.699; a white disc on black 0.775.
+      assert.equal(unlike, name === "gradient.png" ? 1 : 0, `${name}: best ${best} vs threshold ${threshold}`);
+    }
     // Chart text a room can read at 1280 x 720.
     const smallest = await smallestChartText(page);
     assert.ok(smallest >= 14, `chart text at least 14 px on a projector: ${smallest.toFixed(1)} px`);

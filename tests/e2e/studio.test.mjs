@@ -231,6 +231,9 @@ describe("training studio on the CPU", { timeout: 600_000 }, () => {
     await page.waitForFunction(() => /Choose a/.test(document.querySelector('[data-testid="notice"]')?.innerText ?? ""), null, { timeout: 30_000 });
     const refusal = await page.getByTestId("notice").innerText();
     assert.equal(refusal.split("broken.safetensors").length - 1, 1, refusal);
+    // Plain words: sentences, no code quotes.
+    assert.ok(!refusal.includes("`"), refusal);
+    assert.match(refusal, /^[A-Z].*\. Choose a \.safetensors checkpoint saved by Triplet Lab \(the page's "Export checkpoint", or the command tripletlab train\)\.$/, refusal);
     assert.equal(await phase(page), "stopped", "the stopped run's state stays");
     assertClean(session, []);
     await page.close();

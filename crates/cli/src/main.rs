@@ -64,6 +64,9 @@ enum Command {
     /// with DeLong's 95% interval, and the spread over seeds (a benchmark; `cargo xtask bench
     /// quality` runs it beside the tutorial's Keras code).
     Quality(quality::QualityArgs),
+    /// Two recipes' `quality` reports on the same held-out pairs, seed by seed: each AUC, their
+    /// difference with its 95% interval and DeLong's paired p-value, and the mean over seeds.
+    Compare(quality::CompareArgs),
     /// Write the 1280-d templates of a CIFAR-format .bin file as vectors.tsv + metadata.tsv.
     Embed(embed::EmbedArgs),
     /// Training and inference throughput on a backend (a benchmark; `cargo xtask bench` runs it).
@@ -87,6 +90,7 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Quality(args) => quality::run(args),
+        Command::Compare(args) => quality::compare(args),
         Command::Embed(args) => embed::run(args),
         Command::Speed(args) => speed::run(args),
         Command::Weights(args) => weights::run(args),

@@ -12,10 +12,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Args;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tripletlab_core::data::Batch;
 use tripletlab_core::data::triplets::{Triplet, TripletConfig, TripletSet};
-use tripletlab_core::metrics::{AucInterval, delong_interval};
+use tripletlab_core::metrics::{AucInterval, delong_difference, delong_interval};
 use tripletlab_core::model::weights;
 use tripletlab_core::run::RunSpec;
 use tripletlab_core::train::{EpochRecord, TrainError};
@@ -72,7 +72,7 @@ pub struct QualityArgs {
 /// The triplets' split seed: the recipe's, the same for every run.
 const SPLIT_SEED: u64 = 42;
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct RunFigures {
     pub seed: u64,
     pub history: Vec<EpochRecord>,
@@ -81,10 +81,14 @@ pub struct RunFigures {
     pub auc_before: f64,
     /// DeLong's interval of the held-out AUC, after restore-best.
     pub auc: AucInterval,
+    /// The held-out pairs' similarities after restore-best (the report's `labels` say which are
+    /// genuine): `tripletlab compare` tests two reports' AUCs on them.
+    #[serde(default)]
+    pub held_out_scores: Vec<f64>,
     pub seconds: f64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Spread {
     pub runs: usize,
     pub mean: f64,
@@ -118,6 +122,8 @@ struct Report<'a> {
     /// The recipe as a lesson link's settings (`--set` changes it).
     settings: String,
     interval: &'static str,
+    /// Which held-out pairs are genuine (the same for every run: the split is fixed).
+    labels: Vec<bool>,
     runs: Vec<RunFigures>,
     auc: Spread,
 }
@@ -194,6 +200,7 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
     let device = args.backend.init()?;
     let pretrained = fs::read(&args.weights).map_err(CliError::io(&args.weights))?;
     let mut runs = Vec::new();
+    let mut labels = Vec::new();
     for seed in (0..args.seeds as u64).map(|at| args.first_seed + at) {
         let started = Instant::now();
         let config = RunSpec { seed, ..recipe.clone() };
@@ -215,8 +222,10 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
             best_epoch: training.state().best_epoch,
             auc_before: before.summary.auc,
             auc,
+            held_out_scores: scores.scores.clone(),
             seconds: started.elapsed().as_secs_f64(),
         };
+        labels = scores.labels;
         println!("{}", run_line(&run));
         println!("  before training: held-out AUC {:.4}", run.auc_before);
         runs.push(run);
@@ -234,6 +243,7 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
             epochs: args.epochs,
             settings: tripletlab_protocol::lesson::run_query(&recipe),
             interval: "DeLong 95%",
+            labels,
             runs,
             auc: spread,
         };
@@ -278,4 +288,77 @@ mod tests {
         assert_eq!((spread.min, spread.max), (0.8, 1.0));
         assert_eq!(Spread::of(&[0.7]).standard_deviation, 0.0);
     }
+}
+
+#[derive(Args)]
+pub struct CompareArgs {
+    /// The first recipe's report (`tripletlab quality --report`).
+    pub first: PathBuf,
+    /// The second recipe's report, on the same data and split.
+    pub second: PathBuf,
+}
+
+/// A `tripletlab quality` report, as `compare` reads it.
+#[derive(Deserialize)]
+struct ReadReport {
+    dataset: String,
+    held_out_triplets: usize,
+    settings: String,
+    #[serde(default)]
+    labels: Vec<bool>,
+    runs: Vec<RunFigures>,
+}
+
+/// `tripletlab compare A.json B.json`: two recipes' `quality` reports on the same held-out pairs,
+/// seed by seed: each AUC, the difference (second - first) with its 95% interval and DeLong's
+/// paired p-value, then the mean difference over the seeds against the seeds' spread.
+pub fn compare(args: CompareArgs) -> Result<(), CliError> {
+    let read = |path: &PathBuf| -> Result<ReadReport, CliError> {
+        let text = fs::read_to_string(path).map_err(CliError::io(path))?;
+        serde_json::from_str(&text)
+            .map_err(|err| CliError::Source(format!("{}: not a quality report: {err}", path.display())))
+    };
+    let (first, second) = (read(&args.first)?, read(&args.second)?);
+    if first.dataset != second.dataset
+        || first.held_out_triplets != second.held_out_triplets
+        || first.labels != second.labels
+    {
+        return Err(CliError::Source(format!(
+            "the reports scored different held-out pairs ({} with {} held-out triplets, {} with {}): run both on the \
+             same data and split",
+            first.dataset, first.held_out_triplets, second.dataset, second.held_out_triplets
+        )));
+    }
+    if first.labels.is_empty() {
+        return Err(CliError::Source(
+            "a report without held-out scores (made before they were written): run it again".into(),
+        ));
+    }
+    println!("first:  {}", first.settings);
+    println!("second: {}", second.settings);
+    println!("| seed | first AUC | second AUC | second - first [DeLong 95%] | p |");
+    println!("|---|---|---|---|---|");
+    let mut differences = Vec::new();
+    for a in &first.runs {
+        let Some(b) = second.runs.iter().find(|b| b.seed == a.seed) else { continue };
+        let test =
+            delong_difference(&a.held_out_scores, &b.held_out_scores, &first.labels).map_err(TrainError::from)?;
+        // delong_difference(first, second) is first - second: the table shows second - first.
+        println!(
+            "| {} | {:.4} | {:.4} | {:+.4} [{:+.4}, {:+.4}] | {:.2e} |",
+            a.seed, test.first, test.second, -test.difference, -test.high, -test.low, test.p_value
+        );
+        differences.push(-test.difference);
+    }
+    if differences.is_empty() {
+        return Err(CliError::Source("the reports share no seed".into()));
+    }
+    let spread = |runs: &[RunFigures]| Spread::of(&runs.iter().map(|run| run.auc.auc).collect::<Vec<_>>());
+    let (a, b, d) = (spread(&first.runs), spread(&second.runs), Spread::of(&differences));
+    println!(
+        "over {} seeds: first AUC mean {:.4} (sd {:.4}), second {:.4} (sd {:.4}); difference mean {:+.4} (sd {:.4}, \
+         {:+.4} to {:+.4})",
+        d.runs, a.mean, a.standard_deviation, b.mean, b.standard_deviation, d.mean, d.standard_deviation, d.min, d.max
+    );
+    Ok(())
 }

@@ -155,9 +155,10 @@ async fn import(name: &str, bytes: Vec<u8>) -> Event {
         Err(err) => {
             return Event::TrainingFailed {
                 message: err.to_string(),
-                hint: "Choose a .safetensors checkpoint saved by Triplet Lab (the page's Export, or `tripletlab \
-                       train`)."
-                    .into(),
+                hint:
+                    "Choose a .safetensors checkpoint saved by Triplet Lab (the page's \"Export checkpoint\", or the \
+                       command tripletlab train)."
+                        .into(),
             };
         }
     };

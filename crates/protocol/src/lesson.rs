@@ -69,7 +69,7 @@ pub struct ParsedLesson {
 }
 
 /// The lessons the page links to.
-pub const READY_LESSONS: [(&str, &str); 3] = [
+pub const READY_LESSONS: [(&str, &str); 4] = [
     (
         "What the margin does",
         "preset=quick&margin=0.05&epochs=3&hide=checkpoints,recipe&title=What%20the%20margin%20does&intro=Train%20with%20a%20margin%20of%200.05%2C%20then%20change%20it%20to%200.8%20and%20train%20again%3A%20watch%20the%20share%20of%20active%20triplets%20and%20the%20gap%20between%20d(a%2Cp)%20and%20d(a%2Cn).",
@@ -77,6 +77,10 @@ pub const READY_LESSONS: [(&str, &str); 3] = [
     (
         "Cosine vs euclidean",
         "preset=demo&compare=distance:euclidean&hide=checkpoints&title=Cosine%20vs%20euclidean&intro=Train%20both%3A%20the%20same%20fast%20run%20twice%2C%20first%20measuring%20cosine%20distance%20between%20embeddings%2C%20then%20euclidean.%20Their%20ROC%20curves%20and%20held-out%20losses%20are%20drawn%20together%2C%20and%20DeLong%27s%20test%20says%20whether%20their%20AUCs%20really%20differ.",
+    ),
+    (
+        "Beat the tutorial",
+        "preset=tutorial&images=400&held_out=20&epochs=3&compare=fast:1&hide=checkpoints&title=Beat%20the%20tutorial&intro=Train%20both%20on%20the%20same%20400%20images%20and%20triplets%3A%20first%20the%20tutorial%27s%20recipe%2C%20which%20fine-tunes%20every%20layer%20of%20the%20pretrained%20encoder%2C%20then%20the%20same%20with%20the%20encoder%20frozen%20and%20only%20a%20small%20head%20trained%20(fast%20mode).%20On%20few%20images%20the%20whole%20encoder%20overfits%3A%20compare%20the%20held-out%20losses%20and%20DeLong%27s%20test.",
     ),
     (
         "Hard negatives",
@@ -312,6 +316,11 @@ mod tests {
             assert_eq!(parsed.problems, Vec::<String>::new(), "{name}");
             assert_eq!(parsed.lesson.title, name);
             assert!(!parsed.lesson.intro.is_empty());
+            // Each run the lesson trains can run.
+            assert_eq!(parsed.lesson.settings.run.check(), Ok(()), "{name}");
+            if let Some(second) = &parsed.lesson.compare {
+                assert_eq!(second.check(), Ok(()), "{name}'s second run");
+            }
         }
     }
 
