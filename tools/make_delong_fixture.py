@@ -59,6 +59,8 @@ def case(name, first, second, labels):
         "second_auc": exact(auc_b),
         "difference": exact(diff),
         "difference_se": exact(se_diff),
+        "difference_low": exact(diff - Z_95 * se_diff),
+        "difference_high": exact(diff + Z_95 * se_diff),
         "z": exact(z),
         "p_value": exact(2 * norm.sf(abs(z))),
     }

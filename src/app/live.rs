@@ -155,6 +155,18 @@ fn counts_line(info: &RunInfo) -> String {
         info.held_out_triplets,
         2 * info.held_out_triplets,
         info.held_out_images
+    ) + &unseen_line(&info.unseen_classes)
+}
+
+/// With the class split, which classes the held-out pairs come from.
+fn unseen_line(classes: &[String]) -> String {
+    if classes.is_empty() {
+        return String::new();
+    }
+    format!(
+        " The held-out triplets are all of classes the model never trains on ({}): their AUC is the AUC on unseen \
+         classes.",
+        classes.join(" and ")
     )
 }
 

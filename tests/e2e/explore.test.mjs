@@ -62,7 +62,7 @@ describe("lessons as links", { timeout: 240_000 }, () => {
   test("ready lessons are linked; a bad value is named and ignored; a hidden dataset loads itself", async () => {
     const { page } = await open();
     const lessons = page.getByTestId("ready-lessons").locator("a");
-    assert.equal(await lessons.count(), 4);
+    assert.equal(await lessons.count(), 5);
     await page.getByRole("link", { name: "Cosine vs euclidean" }).click();
     await page.getByTestId("lesson").waitFor();
     assert.match(await page.getByTestId("lesson").innerText(), /^Cosine vs euclidean/);

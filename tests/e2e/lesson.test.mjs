@@ -276,6 +276,30 @@ describe("a lesson on a projector", { timeout: 300_000 }, () => {
     await page.close();
   });
 
+  test("the class split: held-out pairs only of classes the model never trained on", async () => {
+    const { page, log } = await projector("?preset=demo&split=class&held_out=20&hide=dataset&title=Unseen+classes");
+    await page.getByTestId("backend-cpu").check();
+    await page.waitForFunction(() => document.querySelector('[data-testid="dataset-status"]')?.dataset.state === "ready", null, { timeout: 60_000 });
+    await page.getByRole("button", { name: "Start training" }).click();
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 240_000), "finished", await page.getByTestId("phase").innerText());
+    const counts = await page.getByTestId("counts-line").innerText();
+    const found = counts.match(/classes the model never trains on \((synthetic [a-z ]+) and (synthetic [a-z ]+)\)/);
+    assert.ok(found, counts);
+    const unseen = [found[1], found[2]];
+    // Every held-out pair shown is of those two classes, and no other.
+    const captions = await page.getByTestId("gallery").locator(".caption").allInnerTexts();
+    assert.ok(captions.length > 0);
+    for (const caption of captions) {
+      const [, classes] = caption.split(": ");
+      for (const name of classes.split(" / ")) assert.ok(unseen.includes(name), `${caption} is of ${unseen}`);
+    }
+    const headline = await page.getByTestId("auc").innerText();
+    console.log(`class split (class demo, synthetic test set, CPU): unseen classes ${unseen.join(" and ")}; ${headline}`);
+    assert.match(headline, /^AUC [01]\.\d{3} after 5 epochs .* (up|down) from [01]\.\d{3} before training\./);
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    await page.close();
+  });
+
   test("a link's bad value is a warning in plain words, not a success", async () => {
     const { page } = await projector("?preset=quick&margin=99&title=Margins");
     const problems = page.getByTestId("lesson-problems");

@@ -53,7 +53,7 @@ pub fn mutants(root: &Path, args: &[String]) -> Result<(), Failure> {
     }
     // The unit tests and the scikit-learn / Keras reference fixtures; the long training tests
     // (minutes each) are left to `cargo xtask test`.
-    for arg in ["--lib", "--test", "metrics_reference", "--test", "keras_parity"] {
+    for arg in ["--lib", "--test", "metrics_reference", "--test", "delong_reference", "--test", "keras_parity"] {
         cmd.arg(format!("--cargo-test-arg={arg}"));
     }
     cmd.arg("--output").arg(&out);

@@ -14,7 +14,7 @@ use std::time::Instant;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use tripletlab_core::data::Batch;
-use tripletlab_core::data::triplets::{Triplet, TripletConfig, TripletSet};
+use tripletlab_core::data::triplets::{HeldOutSplit, Triplet, TripletConfig, TripletSet, held_out_classes};
 use tripletlab_core::metrics::{AucInterval, delong_difference, delong_interval};
 use tripletlab_core::model::weights;
 use tripletlab_core::run::RunSpec;
@@ -176,6 +176,13 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
         recipe.batch_size,
         args.backend.describe()
     );
+    if triplet_config.split == HeldOutSplit::ByClass {
+        let names: Vec<String> = held_out_classes(&data.labels, &triplet_config)
+            .iter()
+            .map(|&class| data.class_names.get(usize::from(class)).cloned().unwrap_or_else(|| class.to_string()))
+            .collect();
+        println!("held out, never trained on: the classes {}", names.join(" and "));
+    }
     if let Some(dir) = &args.export {
         let batch = Batch { labels: data.labels.clone(), pixels: data.pixels.clone() };
         write(&dir.join("images.bin"), &batch.to_bytes())?;

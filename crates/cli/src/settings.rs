@@ -135,6 +135,8 @@ impl ScalingArg {
 pub enum SplitArg {
     Triplet,
     Image,
+    /// Whole classes held out: the held-out AUC is on classes never trained on.
+    Class,
 }
 
 impl SplitArg {
@@ -142,6 +144,7 @@ impl SplitArg {
         match self {
             Self::Triplet => HeldOutSplit::ByTriplet,
             Self::Image => HeldOutSplit::ByImage,
+            Self::Class => HeldOutSplit::ByClass,
         }
     }
 }

@@ -24,6 +24,8 @@ struct Case {
     second_auc: String,
     difference: String,
     difference_se: String,
+    difference_low: String,
+    difference_high: String,
     z: String,
     p_value: String,
 }
@@ -63,6 +65,8 @@ fn delong_matches_an_independent_implementation() {
         close(test.difference, &case.difference, "difference", name);
         close(test.standard_error, &case.difference_se, "difference's standard error", name);
         close(test.z, &case.z, "z", name);
+        close(test.low, &case.difference_low, "difference's low end", name);
+        close(test.high, &case.difference_high, "difference's high end", name);
         // erfc of a large z is a tiny number: compared relative to itself.
         let p = number(&case.p_value);
         assert!((test.p_value - p).abs() <= 1e-9 * p.max(1e-300) + 1e-15, "{name}: p {} vs {p}", test.p_value);
@@ -78,6 +82,17 @@ fn the_same_scores_twice_differ_by_nothing() {
     let labels = [true, true, true, false, false, false];
     let test = delong_difference(&scores, &scores, &labels).expect("difference");
     assert_eq!((test.difference, test.standard_error, test.z, test.p_value), (0.0, 0.0, 0.0, 1.0));
+    // Two runs that each separate the pairs without doubt, in opposite directions: no variance,
+    // a difference of 1, so z is infinite and p is 0 (not NaN).
+    let perfect = [0.9, 0.8, 0.1, 0.2];
+    let backwards = [0.1, 0.2, 0.9, 0.8];
+    let labels = [true, true, false, false];
+    let test = delong_difference(&perfect, &backwards, &labels).expect("difference");
+    assert_eq!((test.difference, test.standard_error, test.p_value), (1.0, 0.0, 0.0));
+    assert_eq!(test.z, f64::INFINITY);
+    let test = delong_difference(&backwards, &perfect, &labels).expect("difference");
+    assert_eq!((test.difference, test.z, test.p_value), (-1.0, f64::NEG_INFINITY, 0.0));
+    let labels = [true, true, true, false, false, false];
     // Two lists of different lengths are no comparison.
     assert!(delong_difference(&scores, &scores[..5], &labels).is_err());
 }

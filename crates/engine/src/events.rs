@@ -6,7 +6,7 @@
 //! timers, IndexedDB, the worker's messages.
 
 use tripletlab_core::data::Dataset;
-use tripletlab_core::data::triplets::{Triplet, TripletSet, distinct_images};
+use tripletlab_core::data::triplets::{HeldOutSplit, Triplet, TripletSet, distinct_images, held_out_classes};
 use tripletlab_core::explore::evenly_spaced;
 use tripletlab_core::metrics::Retrieval;
 use tripletlab_core::run::{RunDataError, RunSpec};
@@ -128,11 +128,24 @@ pub fn run_info(
         held_out_triplets: triplets.held_out.len() as u32,
         images: training.spec().image_count(data.len()) as u32,
         held_out_images: distinct_images(&triplets.held_out).len() as u32,
+        unseen_classes: unseen_classes(training.spec(), data),
         steps_per_epoch: steps_per_epoch as u32,
         settings: TrainSettings { run: training.spec().clone(), ..settings.clone() },
         resumed_at,
         history: history.clone(),
     }
+}
+
+/// The classes a class split holds out whole, by name (none for the other splits).
+fn unseen_classes(spec: &RunSpec, data: &Dataset) -> Vec<String> {
+    if spec.data.split != HeldOutSplit::ByClass {
+        return Vec::new();
+    }
+    let count = spec.image_count(data.len());
+    held_out_classes(&data.labels[..count], &spec.triplet_config())
+        .iter()
+        .map(|&class| data.class_names.get(usize::from(class)).cloned().unwrap_or_else(|| format!("class {class}")))
+        .collect()
 }
 
 /// The page's view of a finished epoch.

@@ -69,7 +69,7 @@ pub struct ParsedLesson {
 }
 
 /// The lessons the page links to.
-pub const READY_LESSONS: [(&str, &str); 4] = [
+pub const READY_LESSONS: [(&str, &str); 5] = [
     (
         "What the margin does",
         "preset=quick&margin=0.05&epochs=3&hide=checkpoints,recipe&title=What%20the%20margin%20does&intro=Train%20with%20a%20margin%20of%200.05%2C%20then%20change%20it%20to%200.8%20and%20train%20again%3A%20watch%20the%20share%20of%20active%20triplets%20and%20the%20gap%20between%20d(a%2Cp)%20and%20d(a%2Cn).",
@@ -81,6 +81,10 @@ pub const READY_LESSONS: [(&str, &str); 4] = [
     (
         "Beat the tutorial",
         "preset=tutorial&images=400&held_out=20&epochs=3&compare=fast:1&hide=checkpoints&title=Beat%20the%20tutorial&intro=Train%20both%20on%20the%20same%20400%20images%20and%20triplets%3A%20first%20the%20tutorial%27s%20recipe%2C%20which%20fine-tunes%20every%20layer%20of%20the%20pretrained%20encoder%2C%20then%20the%20same%20with%20the%20encoder%20frozen%20and%20only%20a%20small%20head%20trained%20(fast%20mode).%20On%20few%20images%20the%20whole%20encoder%20overfits%3A%20compare%20the%20held-out%20losses%20and%20DeLong%27s%20test.",
+    ),
+    (
+        "Classes it never saw",
+        "preset=demo&split=class&held_out=20&hide=checkpoints&title=Classes%20it%20never%20saw&intro=Two%20classes%20are%20held%20out%20whole%3A%20the%20model%20trains%20on%20the%20other%20eight%20and%20is%20scored%20only%20on%20pairs%20of%20those%20two.%20Does%20learning%20what%20makes%20eight%20classes%20alike%20help%20it%20tell%20apart%20two%20it%20never%20saw%3F%20Compare%20the%20AUC%20before%20and%20after%20training.",
     ),
     (
         "Hard negatives",

@@ -223,6 +223,9 @@ pub struct RunInfo {
     pub images: u32,
     #[serde(default)]
     pub held_out_images: u32,
+    /// With the class split: the classes held out whole, never trained on.
+    #[serde(default)]
+    pub unseen_classes: Vec<String>,
     pub steps_per_epoch: u32,
     pub settings: TrainSettings,
     /// Where a resumed run picks up (epochs done, steps into the next one); `None` for a new run.

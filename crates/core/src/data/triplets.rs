@@ -51,6 +51,28 @@ pub enum HeldOutSplit {
     /// remaining images and held-out triplets from the held-out images only: no held-out image is
     /// ever trained on.
     ByImage,
+    /// Hold out whole classes (the fraction of the classes present, at least two so held-out
+    /// triplets have negatives, and at most all but two): training triplets come from the other
+    /// classes only, held-out triplets from the held-out classes only. The held-out AUC is then
+    /// the AUC on classes the model never saw: what metric learning is for.
+    ByClass,
+}
+
+/// The classes a class split holds out, in ascending order: the seeded shuffle's first
+/// `round(present x fraction)` of the classes present, at least two and leaving at least two.
+/// Empty when fewer than four classes are present (no class split is possible).
+pub fn held_out_classes(labels: &[u8], config: &TripletConfig) -> Vec<u8> {
+    let classes = labels_by_class(labels, 0..labels.len());
+    let mut present: Vec<u8> =
+        (0..CLASS_COUNT as u8).filter(|&class| !classes[usize::from(class)].is_empty()).collect();
+    if present.len() < 4 {
+        return Vec::new();
+    }
+    let count = ((present.len() as f64 * config.held_out_fraction).round() as usize).clamp(2, present.len() - 2);
+    SeededRng::new(config.seed).shuffle(&mut present);
+    let mut held = present[..count].to_vec();
+    held.sort_unstable();
+    held
 }
 
 /// Settings of [`TripletSet::build`]; the defaults are the recipe's.
@@ -77,6 +99,10 @@ pub enum TripletError {
     TooFewClasses(usize),
     #[error("the split leaves no {which} triplets ({images} images); use more data or another fraction")]
     EmptySide { which: &'static str, images: usize },
+    #[error(
+        "holding out whole classes needs at least four classes (two to train on, two to test on); this dataset has {0}"
+    )]
+    TooFewClassesToHoldOut(usize),
 }
 
 /// Training and held-out triplets over one dataset.
@@ -127,6 +153,19 @@ impl TripletSet {
                 let held_out =
                     recipe_triplets(&labels_by_class(labels, held_pool.iter().map(|&i| i as usize)), &mut draw);
                 split_rng.shuffle(&mut train);
+                Self { train, held_out }
+            }
+            HeldOutSplit::ByClass => {
+                let held = held_out_classes(labels, config);
+                if held.is_empty() {
+                    return Err(TripletError::TooFewClassesToHoldOut(present));
+                }
+                let is_held = |index: &usize| held.contains(&labels[*index]);
+                let mut draw = SeededRng::new(config.seed);
+                let mut train =
+                    recipe_triplets(&labels_by_class(labels, (0..labels.len()).filter(|i| !is_held(i))), &mut draw);
+                let held_out = recipe_triplets(&labels_by_class(labels, (0..labels.len()).filter(is_held)), &mut draw);
+                SeededRng::new(config.seed).shuffle(&mut train);
                 Self { train, held_out }
             }
         };
@@ -299,6 +338,38 @@ mod tests {
         assert_eq!(clean.train.len(), 28_500);
         check_invariants(&labels, &clean.train);
         check_invariants(&labels, &clean.held_out);
+    }
+
+    #[test]
+    fn the_class_split_holds_out_whole_classes_never_seen_in_training() {
+        let labels = cifar_like_labels();
+        let config = TripletConfig { split: HeldOutSplit::ByClass, held_out_fraction: 0.2, ..TripletConfig::default() };
+        let held = held_out_classes(&labels, &config);
+        assert_eq!(held.len(), 2, "a fifth of 10 classes: {held:?}");
+        assert_eq!(held, held_out_classes(&labels, &config), "the seed decides");
+        let other = held_out_classes(&labels, &TripletConfig { seed: 7, ..config.clone() });
+        assert_eq!(other.len(), 2);
+        let set = TripletSet::build(&labels, &config).expect("builds");
+        let class_of = |image: u32| labels[image as usize];
+        for t in &set.train {
+            assert!([t.anchor, t.positive, t.negative].iter().all(|&i| !held.contains(&class_of(i))), "{t:?}");
+        }
+        for t in &set.held_out {
+            assert!([t.anchor, t.positive, t.negative].iter().all(|&i| held.contains(&class_of(i))), "{t:?}");
+            assert_ne!(class_of(t.anchor), class_of(t.negative));
+        }
+        // 6,000 images a class, a triplet for each two: 8 classes train, 2 are held out.
+        assert_eq!((set.train.len(), set.held_out.len()), (24_000, 6_000));
+        check_invariants(&labels, &set.train);
+        check_invariants(&labels, &set.held_out);
+        // Fractions round to a whole number of classes, never fewer than two on either side.
+        let most = TripletConfig { held_out_fraction: 0.95, ..config.clone() };
+        assert_eq!(held_out_classes(&labels, &most).len(), 8);
+        let least = TripletConfig { held_out_fraction: 0.01, ..config.clone() };
+        assert_eq!(held_out_classes(&labels, &least).len(), 2);
+        // Three classes cannot be split so.
+        let three: Vec<u8> = (0..30).map(|at| (at % 3) as u8).collect();
+        assert_eq!(TripletSet::build(&three, &config), Err(TripletError::TooFewClassesToHoldOut(3)));
     }
 
     #[test]

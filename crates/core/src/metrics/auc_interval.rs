@@ -173,9 +173,9 @@ mod tests {
     /// Eight genuine scores 0.2, 0.4, ..., 1.6 between eight impostors 0.1, 0.3, ..., 1.5: genuine
     /// k (1-based) beats k impostors, AUC = 36/64; V10 = k/8 and V01 = (9 - j)/8, each with sample
     /// variance (42/64)/7 = 0.09375: Var = 2 x 0.09375/8, and an interval clipped at neither end.
-    /// (Written `sum (v + mean)(v - mean)`, the variance is the same number: that sum is
-    /// `sum v^2 - n mean^2`, which equals `sum (v - mean)^2`; mutation testing cannot tell them
-    /// apart.)
+    /// (The covariance written with one factor uncentred, `sum (x + mean_x)(y - mean_y)` or
+    /// `sum (x - mean_x)(y + mean_y)`, is the same number: the other factor sums to zero, so the
+    /// added mean contributes nothing. Mutation testing cannot tell them apart.)
     #[test]
     fn an_interval_inside_zero_and_one_worked_by_hand() {
         let genuine = (1..=8).map(|k| 0.2 * f64::from(k));

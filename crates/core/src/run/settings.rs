@@ -168,12 +168,29 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         key: "split",
         label: "Held out by",
-        help: "Hold out whole triplets (the tutorial: a held-out image may also appear in training) or whole images (never trained on).",
-        values: Values::Choice(&[("triplet", "triplet (tutorial)"), ("image", "image")]),
+        help: "Hold out whole triplets (the tutorial: a held-out image may also appear in training), whole images (never trained on), or whole classes (the held-out AUC is then on classes the model never saw).",
+        values: Values::Choice(&[
+            ("triplet", "triplet (tutorial)"),
+            ("image", "image"),
+            ("class", "class (unseen classes)"),
+        ]),
         always: false,
-        in_form: false,
-        get: |s| Some(if s.data.split == HeldOutSplit::ByImage { "image" } else { "triplet" }.into()),
-        set: |s, v| Ok(s.data.split = if v.on() { HeldOutSplit::ByImage } else { HeldOutSplit::ByTriplet }),
+        in_form: true,
+        get: |s| {
+            Some(
+                match s.data.split {
+                    HeldOutSplit::ByTriplet => "triplet",
+                    HeldOutSplit::ByImage => "image",
+                    HeldOutSplit::ByClass => "class",
+                }
+                .into(),
+            )
+        },
+        set: |s, v| {
+            s.data.split =
+                [HeldOutSplit::ByTriplet, HeldOutSplit::ByImage, HeldOutSplit::ByClass][(v.number() as usize).min(2)];
+            Ok(())
+        },
     },
     Setting {
         key: "width",
