@@ -416,6 +416,7 @@ fn no_held_out_image_is_ever_trained_on() {
         (HeldOutSplit::ByImage, None, Augmentation::default()),
         (HeldOutSplit::ByImage, mining, augmentation),
         (HeldOutSplit::ByTriplet, mining, augmentation),
+        (HeldOutSplit::ByClass, mining, augmentation),
     ] {
         let spec = RunSpec {
             data: DataSpec { held_out: 0.25, split, ..DataSpec::default() },
@@ -429,7 +430,7 @@ fn no_held_out_image_is_ever_trained_on() {
         let mut trainer = new_trainer(&spec);
         let triplets = trainer.triplets(&data).expect("triplets");
         let forbidden: HashSet<u32> = match split {
-            HeldOutSplit::ByImage => distinct_images(&triplets.held_out).into_iter().collect(),
+            HeldOutSplit::ByImage | HeldOutSplit::ByClass => distinct_images(&triplets.held_out).into_iter().collect(),
             HeldOutSplit::ByTriplet => triplets.held_out.iter().flat_map(|t| [t.anchor, t.positive]).collect(),
         };
         let mut trained = HashSet::new();
