@@ -21,7 +21,7 @@ const MARGIN_RIGHT: f64 = 12.0;
 impl Frame {
     pub fn new(width: f64, height: f64, x: (f64, f64), y: (f64, f64)) -> Self {
         let widen = |(lo, hi): (f64, f64)| if hi > lo { (lo, hi) } else { (lo, lo + 1.0) };
-        Self { width, height, margin_left: 70.0, margin_bottom: 52.0, x: widen(x), y: widen(y) }
+        Self { width, height, margin_left: 70.0, margin_bottom: 58.0, x: widen(x), y: widen(y) }
     }
 
     pub fn px(&self, x: f64) -> f64 {
@@ -146,7 +146,7 @@ pub fn Axes(frame: Frame, x_label: &'static str, y_label: &'static str) -> impl 
                 .collect_view()}
             <line class="axis" x1=left x2=right y1=bottom y2=bottom />
             <line class="axis" x1=left x2=left y1=top y2=bottom />
-            <text class="axis-label" x=(left + right) / 2.0 y=frame.height - 4.0 text-anchor="middle">{x_label}</text>
+            <text class="axis-label" x=(left + right) / 2.0 y=frame.height - 9.0 text-anchor="middle">{x_label}</text>
             <text
                 class="axis-label"
                 x=16.0

@@ -134,6 +134,8 @@ describe("accessibility and layout", { timeout: 300_000 }, () => {
     await page.locator("main.layout").waitFor();
     const steps = await page.locator("h3 .step").evaluateAll((spans) => spans.map((span) => span.parentElement.textContent.trim()));
     assert.deepEqual(steps, ["1Compute backend", "2Dataset", "3Choose a recipe", "4Run"]);
+    // Measured once the backend check has its verdict (the card's full height).
+    await page.waitForFunction(() => document.querySelector('[data-testid="ping-result"]')?.dataset.state === "ok", null, { timeout: 60_000 });
     for (const target of [page.getByTestId("try-button"), page.getByRole("button", { name: "Reproduce the tutorial" }), page.getByRole("button", { name: "Start training" })]) {
       const box = await target.boundingBox();
       assert.ok(box && box.y + box.height <= 720, `${await target.innerText()} is in the first screen (${JSON.stringify(box)})`);

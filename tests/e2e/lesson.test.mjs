@@ -58,6 +58,9 @@ describe("a lesson on a projector", { timeout: 300_000 }, () => {
     assert.ok(await inView(tryIt), "Try it is in the first screen");
     await page.waitForFunction(() => !document.querySelector('[data-testid="try-button"]')?.disabled, null, { timeout: 60_000 });
     await viewportShot(page, "first-screen-1280x720");
+    // The README's pictures, when asked for (`TRIPLETLAB_README_SHOTS=1 cargo xtask test`).
+    const readme = process.env.TRIPLETLAB_README_SHOTS ? (name) => `../docs/images/${name}.png` : null;
+    if (readme) await page.screenshot({ path: readme("first-screen") });
     const clicked = Date.now();
     await tryIt.click();
     // While it trains, the progress and the live figures stay in view.
@@ -95,6 +98,7 @@ describe("a lesson on a projector", { timeout: 300_000 }, () => {
     assert.ok(rate(nowLabel) >= rate(beforeLabel), `${beforeLabel} -> ${nowLabel}`);
     await page.getByTestId("map-before").scrollIntoViewIfNeeded();
     await viewportShot(page, "try-it-before-after-map");
+    if (readme) await page.locator("section.card:has(> #map-title)").screenshot({ path: readme("before-after-map") });
     // The wheel zooms the map about the pointer (not the page), a double click zooms out.
     const map = page.getByTestId("map");
     const box = await map.boundingBox();
@@ -268,6 +272,7 @@ describe("a lesson on a projector", { timeout: 300_000 }, () => {
     console.log(`lesson "Cosine vs euclidean" (class demo twice, synthetic test set, CPU): ${first} / ${second}; ${line}`);
     await page.getByTestId("compare").scrollIntoViewIfNeeded();
     await viewportShot(page, "compare-runs");
+    if (process.env.TRIPLETLAB_README_SHOTS) await page.getByTestId("compare").screenshot({ path: "../docs/images/compare-runs.png" });
     // The finished runs are kept in this browser: a reload offers them again.
     await page.reload();
     await page.getByTestId("compare").waitFor({ timeout: 30_000 });

@@ -20,8 +20,8 @@ pub const PRESETS: [Preset; 3] = [
     Preset {
         key: "demo",
         label: "Try it (1 minute)",
-        what: "The pretrained encoder stays frozen; only a small head on top of it learns, on 1,000 images: the \
-               scores and the map change within a minute, even without a GPU.",
+        what: "The pretrained encoder stays frozen and a small head on top learns, from 1,000 images: results in \
+               a minute, even without a GPU.",
         spec: RunSpec::class_demo,
     },
     Preset {
