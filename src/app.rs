@@ -101,6 +101,8 @@ impl Page {
             old.retire();
         }
         self.train.engine_lost(&reason);
+        // A lesson's second run is not started by the next run that happens to finish.
+        self.next_run.set(None);
         self.alerts.update(|alerts| {
             alerts.push(format!("{reason} A fresh engine has started; a run stored in this browser can be resumed."))
         });
@@ -125,7 +127,8 @@ fn apply(page: Page, mut event: Event) {
             page.compare.keep_finished(train);
             // A lesson's second run follows its first.
             if let Some(next) = page.next_run.try_update(Option::take).flatten() {
-                train.settings.set(TrainSettings::of(state.choice.get_untracked(), next));
+                // The second run keeps the first's other page settings (the map's size).
+                train.settings.update(|settings| settings.run = next);
                 train.start(state.choice.get_untracked(), Callback::new(move |command| page.send(command)));
             }
         } else if matches!(event, Event::TrainingFailed { .. } | Event::TrainingStopped { .. }) {
@@ -205,11 +208,12 @@ pub fn App() -> impl IntoView {
         if !try_pending.get() {
             return;
         }
-        if dataset_ready.get() && !train.phase.get_untracked().is_active() {
+        // Another run started meanwhile (a resumed one): "Try it" gives way, and can be pressed again.
+        if train.phase.get().is_active() || matches!(data.load.get(), LoadState::Failed(_)) {
+            try_pending.set(false);
+        } else if dataset_ready.get() {
             try_pending.set(false);
             train.start(state.choice.get_untracked(), Callback::new(send));
-        } else if matches!(data.load.get(), LoadState::Failed(_)) {
-            try_pending.set(false);
         }
     });
     // The run's threshold (best F1 of the latest evaluation): a searched picture below it is
@@ -223,7 +227,9 @@ pub fn App() -> impl IntoView {
     });
     // A lesson's two runs: the first now (the form's settings), the second when it finishes.
     let train_both = move |()| {
-        if let Some(second) = lesson.compare.get_untracked() {
+        if let Some((first, second)) = lesson.compare.get_untracked() {
+            // The lesson's first run, whatever the form holds now (the second, after a first try).
+            train.settings.update(|settings| settings.run = first);
             page.next_run.set(Some(second));
             train.start(state.choice.get_untracked(), Callback::new(send));
         }
@@ -260,7 +266,6 @@ pub fn App() -> impl IntoView {
         </header>
         <LessonBanner
             state=lesson
-            settings=train.settings
             can_train=Signal::derive(move || dataset_ready.get() && !train.phase.get().is_active())
             on_train_both=Callback::new(train_both)
         />

@@ -17,8 +17,9 @@ pub struct LessonState {
     pub problems: RwSignal<Vec<String>>,
     /// The link to the current settings, once asked for.
     pub link: RwSignal<String>,
-    /// The second run the lesson trains after the first, to compare them.
-    pub compare: RwSignal<Option<RunSpec>>,
+    /// The lesson's two runs, trained one after the other to compare them ("Train both"): the
+    /// link's own settings, then the same with its `compare` changes.
+    pub compare: RwSignal<Option<(RunSpec, RunSpec)>>,
 }
 
 impl LessonState {
@@ -42,7 +43,7 @@ impl LessonState {
         state.intro.set(parsed.lesson.intro.clone());
         state.hidden.set(parsed.lesson.hidden.clone());
         state.problems.set(parsed.problems);
-        state.compare.set(parsed.lesson.compare.clone());
+        state.compare.set(parsed.lesson.compare.clone().map(|second| (parsed.lesson.settings.run.clone(), second)));
         (state, Some(parsed.lesson))
     }
 
@@ -54,15 +55,10 @@ impl LessonState {
 /// The lesson's title and introduction (text only), what in its link was ignored, and a lesson's
 /// two runs to train one after the other ("Train both") and compare.
 #[component]
-pub fn LessonBanner(
-    state: LessonState,
-    settings: RwSignal<TrainSettings>,
-    can_train: Signal<bool>,
-    on_train_both: Callback<()>,
-) -> impl IntoView {
+pub fn LessonBanner(state: LessonState, can_train: Signal<bool>, on_train_both: Callback<()>) -> impl IntoView {
     let second = move || {
-        let second = state.compare.get()?;
-        let changes = settings.with(|s| query::differences(&s.run, &second));
+        let (first, second) = state.compare.get()?;
+        let changes = query::differences(&first, &second);
         let words: Vec<String> = changes.iter().map(|(key, value)| format!("{key} = {value}")).collect();
         Some(format!(
             "This lesson trains two runs and compares them: first the settings below, then the same with {}.",
@@ -111,7 +107,7 @@ pub fn LessonsCard(state: LessonState, settings: RwSignal<TrainSettings>) -> imp
             hidden: state.hidden.get_untracked(),
             title: state.title.get_untracked(),
             intro: state.intro.get_untracked(),
-            compare: state.compare.get_untracked(),
+            compare: state.compare.get_untracked().map(|(_, second)| second),
         };
         let location = window().location();
         let base =

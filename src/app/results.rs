@@ -43,7 +43,7 @@ pub fn ResultsView(state: TrainState) -> impl IntoView {
                 <h3 id="roc-title">"ROC curve"</h3>
                 <p class="auc" data-testid="auc">
                     {move || {
-                        let before = state.history.with(|h| h.aucs.iter().find(|(done, _)| *done == 0).map(|(_, auc)| *auc));
+                        let before = state.history.with(|h| h.auc_before);
                         latest.with(|e| e.as_ref().map(|e| auc_line(e, before)).unwrap_or_default())
                     }}
                 </p>

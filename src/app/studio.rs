@@ -128,7 +128,9 @@ impl TrainState {
             Event::Evaluated(evaluation) => {
                 // The history keeps every evaluation's AUC (the one before training included),
                 // however many evaluations the chart keeps.
-                self.history.update(|history| history.record_auc(evaluation.epoch, evaluation.auc));
+                self.history.update(|history| {
+                    history.record_evaluation(evaluation.epoch, evaluation.global_step, evaluation.auc)
+                });
                 self.evaluations.update(|kept| {
                     kept.retain(|earlier| earlier.global_step != evaluation.global_step);
                     kept.push(evaluation.clone());

@@ -14,6 +14,7 @@ use std::time::Instant;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use tripletlab_core::data::Batch;
+use tripletlab_core::data::manifest::sha256_hex;
 use tripletlab_core::data::triplets::{HeldOutSplit, Triplet, TripletConfig, TripletSet, held_out_classes};
 use tripletlab_core::metrics::{AucInterval, delong_difference, delong_interval};
 use tripletlab_core::model::weights;
@@ -78,6 +79,7 @@ pub struct RunFigures {
     pub history: Vec<EpochRecord>,
     pub best_epoch: Option<usize>,
     /// The held-out AUC before the first step (the untrained model, or fast mode's untrained head).
+    #[serde(default)]
     pub auc_before: f64,
     /// DeLong's interval of the held-out AUC, after restore-best.
     pub auc: AucInterval,
@@ -124,6 +126,8 @@ struct Report<'a> {
     interval: &'static str,
     /// Which held-out pairs are genuine (the same for every run: the split is fixed).
     labels: Vec<bool>,
+    /// SHA-256 of the held-out triplets: two reports with the same scored the same pairs.
+    held_out_sha256: String,
     runs: Vec<RunFigures>,
     auc: Spread,
 }
@@ -251,6 +255,9 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
             settings: tripletlab_protocol::lesson::run_query(&recipe),
             interval: "DeLong 95%",
             labels,
+            held_out_sha256: sha256_hex(
+                &serde_json::to_vec(&triplets.held_out).map_err(|err| CliError::Source(err.to_string()))?,
+            ),
             runs,
             auc: spread,
         };
@@ -313,6 +320,8 @@ struct ReadReport {
     settings: String,
     #[serde(default)]
     labels: Vec<bool>,
+    #[serde(default)]
+    held_out_sha256: String,
     runs: Vec<RunFigures>,
 }
 
@@ -326,8 +335,14 @@ pub fn compare(args: CompareArgs) -> Result<(), CliError> {
             .map_err(|err| CliError::Source(format!("{}: not a quality report: {err}", path.display())))
     };
     let (first, second) = (read(&args.first)?, read(&args.second)?);
+    if first.labels.is_empty() || first.held_out_sha256.is_empty() || second.held_out_sha256.is_empty() {
+        return Err(CliError::Source(
+            "a report without held-out scores or triplets (made before they were written): run it again".into(),
+        ));
+    }
+    // The same pairs: the same held-out triplets (data, images, split and its seed), not only as many.
     if first.dataset != second.dataset
-        || first.held_out_triplets != second.held_out_triplets
+        || first.held_out_sha256 != second.held_out_sha256
         || first.labels != second.labels
     {
         return Err(CliError::Source(format!(
@@ -335,11 +350,6 @@ pub fn compare(args: CompareArgs) -> Result<(), CliError> {
              same data and split",
             first.dataset, first.held_out_triplets, second.dataset, second.held_out_triplets
         )));
-    }
-    if first.labels.is_empty() {
-        return Err(CliError::Source(
-            "a report without held-out scores (made before they were written): run it again".into(),
-        ));
     }
     println!("first:  {}", first.settings);
     println!("second: {}", second.settings);
@@ -360,8 +370,15 @@ pub fn compare(args: CompareArgs) -> Result<(), CliError> {
     if differences.is_empty() {
         return Err(CliError::Source("the reports share no seed".into()));
     }
-    let spread = |runs: &[RunFigures]| Spread::of(&runs.iter().map(|run| run.auc.auc).collect::<Vec<_>>());
-    let (a, b, d) = (spread(&first.runs), spread(&second.runs), Spread::of(&differences));
+    // Over the seeds both reports ran.
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for run in &first.runs {
+        if let Some(other) = second.runs.iter().find(|other| other.seed == run.seed) {
+            a.push(run.auc.auc);
+            b.push(other.auc.auc);
+        }
+    }
+    let (a, b, d) = (Spread::of(&a), Spread::of(&b), Spread::of(&differences));
     println!(
         "over {} seeds: first AUC mean {:.4} (sd {:.4}), second {:.4} (sd {:.4}); difference mean {:+.4} (sd {:.4}, \
          {:+.4} to {:+.4})",

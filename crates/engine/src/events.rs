@@ -188,7 +188,7 @@ pub fn evaluation(
     epoch: u32,
     scores: HeldOutScores,
 ) -> Evaluation {
-    history.record_auc(epoch, scores.summary.auc);
+    history.record_evaluation(epoch, history.global_step, scores.summary.auc);
     // The recipe's scores are two a triplet; a gallery is only left out if they were not.
     let gallery = gallery(data, held_out, &scores.scores).unwrap_or_default();
     Evaluation {

@@ -149,6 +149,8 @@ impl Lesson {
         if !compare.is_empty() {
             let mut second = run.clone();
             let known = problems.len();
+            // In the table's order, as a link's own keys are applied (`mining` before `k`).
+            compare.sort_by_key(|(key, _)| query::application_order(key));
             for (key, value) in &compare {
                 match query::apply(&mut second, key, value) {
                     Some(Ok(())) => {}
@@ -156,7 +158,9 @@ impl Lesson {
                     None => problems.push(format!("compare: '{key}' is not a setting")),
                 }
             }
-            if second != run {
+            if let (true, Err(problem)) = (second != run, second.check()) {
+                problems.push(format!("compare: the second run cannot run: {problem}"));
+            } else if second != run {
                 lesson.compare = Some(second);
             } else if problems.len() == known {
                 problems.push("compare: the second run would be the same as the first".into());
@@ -260,6 +264,17 @@ mod tests {
         assert_eq!(bad.problems, ["compare: 'distance' is not key:value (e.g. distance:euclidean)"]);
         let same = Lesson::from_query("preset=demo&compare=distance:cosine");
         assert_eq!(same.problems, ["compare: the second run would be the same as the first"]);
+        // Changes apply in the table's order, whatever the link's, and the second run is checked.
+        let ordered = Lesson::from_query("preset=demo&fast=0&compare=k:3,mining:batch-hard");
+        assert!(ordered.problems.is_empty(), "{:?}", ordered.problems);
+        assert_eq!(ordered.lesson.compare.as_ref().and_then(|second| second.mining).map(|m| m.per_class), Some(3));
+        let fast_mining = Lesson::from_query("preset=demo&compare=mining:batch-hard");
+        assert_eq!(fast_mining.problems.len(), 1, "{:?}", fast_mining.problems);
+        assert!(
+            fast_mining.problems[0].starts_with("compare: the second run cannot run: fast mode"),
+            "{:?}",
+            fast_mining.problems
+        );
         let wrong = Lesson::from_query("preset=demo&compare=margin:9");
         assert_eq!(wrong.problems, ["compare: margin=9 is not between 0 and 2"]);
         assert!(wrong.lesson.compare.is_none());

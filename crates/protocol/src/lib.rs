@@ -360,6 +360,10 @@ pub struct RunHistory {
     pub epochs: Vec<EpochEvent>,
     /// `(epochs done, AUC)` of each evaluation.
     pub aucs: Vec<(u32, f64)>,
+    /// The AUC of the evaluation before the first step (the untrained model); never replaced by
+    /// a later evaluation after 0 epochs (evaluate now, a resume within the first epoch).
+    #[serde(default)]
+    pub auc_before: Option<f64>,
     pub elapsed_s: f64,
     pub global_step: u32,
 }
@@ -386,6 +390,14 @@ impl RunHistory {
     pub fn record_auc(&mut self, epochs_done: u32, auc: f64) {
         self.aucs.retain(|&(done, _)| done != epochs_done);
         self.aucs.push((epochs_done, auc));
+    }
+
+    /// Record an evaluation made at `global_step`: its AUC, and at step 0 the AUC before training.
+    pub fn record_evaluation(&mut self, epochs_done: u32, global_step: u32, auc: f64) {
+        self.record_auc(epochs_done, auc);
+        if global_step == 0 {
+            self.auc_before = Some(auc);
+        }
     }
 }
 
@@ -537,6 +549,16 @@ mod tests {
         history.record_auc(1, 0.82);
         history.record_auc(2, 0.85);
         assert_eq!(history.aucs, vec![(0, 0.70), (1, 0.82), (2, 0.85)]);
+    }
+
+    #[test]
+    fn the_auc_before_training_is_kept_apart_from_later_evaluations() {
+        let mut history = RunHistory::default();
+        history.record_evaluation(0, 0, 0.70);
+        // "Evaluate now" within the first epoch: 0 epochs done, but trained.
+        history.record_evaluation(0, 12, 0.81);
+        assert_eq!(history.aucs, vec![(0, 0.81)]);
+        assert_eq!(history.auc_before, Some(0.70));
     }
 
     #[test]

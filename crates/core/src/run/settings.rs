@@ -158,7 +158,7 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         key: "held_out",
         label: "Held out (%)",
-        help: "Share of triplets kept aside to check the model on images it never trained on.",
+        help: "Share kept aside to check the model on images it never trained on: of the triplets, of each class's images, or (held out by class) of the classes, rounded to whole classes, at least two.",
         values: Values::Number(HELD_OUT_PERCENT),
         always: true,
         in_form: true,
