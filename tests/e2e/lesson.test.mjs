@@ -269,6 +269,9 @@ describe("a lesson on a projector", { timeout: 300_000 }, () => {
       const d = await page.getByTestId(id).getAttribute("d");
       assert.ok(d && d.startsWith("M") && d.split("L").length > 2, `${id} is drawn: ${d}`);
     }
+    // After both runs the banner still names the lesson's two runs (not the form's, now the second).
+    assert.match(await page.getByTestId("lesson-compare").innerText(), /then the same with distance = euclidean\.$/);
+    assert.equal(await page.getByTestId("train-both").isEnabled(), true);
     console.log(`lesson "Cosine vs euclidean" (class demo twice, synthetic test set, CPU): ${first} / ${second}; ${line}`);
     await page.getByTestId("compare").scrollIntoViewIfNeeded();
     await viewportShot(page, "compare-runs");
