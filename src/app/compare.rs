@@ -12,6 +12,7 @@ use tripletlab_core::run::presets::matching;
 use tripletlab_protocol::EpochEvent;
 
 use super::charts::{Axes, Frame};
+use super::results::roc_points;
 use super::studio::TrainState;
 
 /// Finished runs kept, newest last.
@@ -172,12 +173,7 @@ pub fn CompareView(state: CompareState) -> impl IntoView {
     };
     let roc = Frame::new(340.0, 320.0, (0.0, 1.0), (0.0, 1.0));
     let roc_path = move |run: &KeptRun| {
-        Verification::new(&run.scores, &run.labels)
-            .map(|set| {
-                let curve = set.roc(true);
-                roc.path(&curve.fpr.into_iter().zip(curve.tpr).collect::<Vec<_>>())
-            })
-            .unwrap_or_default()
+        Verification::new(&run.scores, &run.labels).map(|set| roc.path(&roc_points(&set))).unwrap_or_default()
     };
     let losses = move || {
         let (first, second) = pair()?;

@@ -58,6 +58,13 @@ pub fn ResultsView(state: TrainState) -> impl IntoView {
     }
 }
 
+/// The ROC curve of `set` as (false match rate, true match rate) points (scikit-learn's, the
+/// intermediate ones dropped): what the ROC charts draw.
+pub fn roc_points(set: &Verification) -> Vec<(f64, f64)> {
+    let roc = set.roc(true);
+    roc.fpr.into_iter().zip(roc.tpr).collect()
+}
+
 fn round3(value: f64) -> f64 {
     if value.is_finite() { (value * 1000.0).round() / 1000.0 } else { 1.0 }
 }
@@ -91,10 +98,6 @@ fn auc_line(evaluation: &Evaluation, before: Option<f64>) -> String {
 #[component]
 fn RocChart(state: TrainState, verification: Memo<Option<Verification>>, threshold: RwSignal<f64>) -> impl IntoView {
     let frame = Frame::new(340.0, 320.0, (0.0, 1.0), (0.0, 1.0));
-    let points = |set: &Verification| {
-        let roc = set.roc(true);
-        roc.fpr.into_iter().zip(roc.tpr).collect::<Vec<_>>()
-    };
     let earlier = move || {
         state.evaluations.with(|all| {
             let count = all.len().saturating_sub(1);
@@ -102,7 +105,7 @@ fn RocChart(state: TrainState, verification: Memo<Option<Verification>>, thresho
                 .iter()
                 .map(|e| {
                     let d = Verification::new(&e.scores, &e.labels)
-                        .map(|set| frame.path(&points(&set)))
+                        .map(|set| frame.path(&roc_points(&set)))
                         .unwrap_or_default();
                     view! { <path class="series roc-earlier" d=d><title>{format!("epoch {}", e.epoch)}</title></path> }
                 })
@@ -110,7 +113,8 @@ fn RocChart(state: TrainState, verification: Memo<Option<Verification>>, thresho
         })
     };
     // The latest evaluation's curve comes from the `Verification` the threshold panel shares.
-    let current = move || verification.with(|set| set.as_ref().map(|set| frame.path(&points(set))).unwrap_or_default());
+    let current =
+        move || verification.with(|set| set.as_ref().map(|set| frame.path(&roc_points(set))).unwrap_or_default());
     let point = move || {
         verification.with(|set| {
             set.as_ref().map(|set| {

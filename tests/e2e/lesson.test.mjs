@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
 import { serveDist } from "../support/server.mjs";
-import { launch } from "../support/browser.mjs";
+import { launch, openRecorded } from "../support/browser.mjs";
 import { errorsIn, screenshot, viewportShot, waitForPhase } from "../support/studio.mjs";
 
 let server;
@@ -20,16 +20,8 @@ after(async () => {
   await server?.close();
 });
 
-/** A projector-sized page that keeps its console. */
-async function projector(path = "") {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 720 } });
-  const log = [];
-  page.on("console", (msg) => log.push(`[${msg.type()}] ${msg.text()}`));
-  page.on("pageerror", (err) => log.push(`[pageerror] ${err.message}`));
-  await page.goto(server.url + path);
-  await page.locator("main.layout").waitFor({ timeout: 30_000 });
-  return { page, log };
-}
+/** A projector-sized page (1280 x 720) that keeps its console. */
+const projector = (path = "") => openRecorded(browser, server.url + path, { viewport: { width: 1280, height: 720 } });
 
 /** Whether `locator` lies wholly inside the 1280 x 720 viewport (the page not scrolled). */
 async function inView(locator) {

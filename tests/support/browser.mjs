@@ -35,11 +35,11 @@ export async function openPage(browser, url) {
 }
 
 /**
- * A page (1400 x 1000) that records its console, errors (the worker's included) and every
- * request (`METHOD url`), opened at `url`. Resolves to { page, log, requests }.
+ * A page (1400 x 1000, or `viewport`) that records its console, errors (the worker's included)
+ * and every request (`METHOD url`), opened at `url`. Resolves to { page, log, requests }.
  */
-export async function openRecorded(browser, url, { before } = {}) {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+export async function openRecorded(browser, url, { before, viewport = { width: 1400, height: 1000 } } = {}) {
+  const page = await browser.newPage({ viewport });
   const log = [];
   const requests = [];
   page.on("console", (msg) => log.push(`[${msg.type()}] ${msg.text()}`));

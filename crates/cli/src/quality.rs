@@ -183,7 +183,7 @@ pub fn run(args: QualityArgs) -> Result<(), CliError> {
     if triplet_config.split == HeldOutSplit::ByClass {
         let names: Vec<String> = held_out_classes(&data.labels, &triplet_config)
             .iter()
-            .map(|&class| data.class_names.get(usize::from(class)).cloned().unwrap_or_else(|| class.to_string()))
+            .map(|&class| data.class_name(usize::from(class)))
             .collect();
         println!("held out, never trained on: the classes {}", names.join(" and "));
     }

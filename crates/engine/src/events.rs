@@ -144,7 +144,7 @@ fn unseen_classes(spec: &RunSpec, data: &Dataset) -> Vec<String> {
     let count = spec.image_count(data.len());
     held_out_classes(&data.labels[..count], &spec.triplet_config())
         .iter()
-        .map(|&class| data.class_names.get(usize::from(class)).cloned().unwrap_or_else(|| format!("class {class}")))
+        .map(|&class| data.class_name(usize::from(class)))
         .collect()
 }
 
@@ -217,7 +217,7 @@ pub fn gallery(data: &Dataset, held_out: &[Triplet], scores: &[f64]) -> Option<V
     }
     let class = |index: u32| {
         let label = data.labels.get(index as usize).map_or(usize::MAX, |&label| label as usize);
-        data.class_names.get(label).cloned().unwrap_or_else(|| format!("class {label}"))
+        data.class_name(label)
     };
     let pair = |first: u32, second: u32, genuine: bool, score: f64| GalleryPair {
         first: data.image(first as usize).to_vec(),

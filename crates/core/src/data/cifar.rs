@@ -145,6 +145,11 @@ pub struct Dataset {
 }
 
 impl Dataset {
+    /// The name of class `class` ("class 7" when the dataset names fewer classes).
+    pub fn class_name(&self, class: usize) -> String {
+        self.class_names.get(class).cloned().unwrap_or_else(|| format!("class {class}"))
+    }
+
     /// Merge batches in the order given.
     pub fn from_batches(
         name: impl Into<String>,
