@@ -10,6 +10,7 @@ mod explore;
 mod glossary;
 mod lesson;
 mod live;
+mod mining;
 mod recipe;
 mod results;
 mod studio;
@@ -296,6 +297,7 @@ pub fn App() -> impl IntoView {
             <section class="panel results" aria-labelledby="results-title">
                 <h2 id="results-title" tabindex="-1">"Results"</h2>
                 <LiveView state=train />
+                <mining::MiningView state=train />
                 <ResultsView state=train />
                 <CompareView state=page.compare />
                 <anatomy::TripletAnatomy state=train />

@@ -278,6 +278,58 @@ pub fn ExploreView(
         // The canvas owns the listener from here; it goes with the canvas.
         handler.forget();
     });
+    // Results appear beside the map: brought into view (the least scroll that shows them) when
+    // a search started from further down the page (a dropped picture) answers.
+    Effect::new(move |_| {
+        if !state.search.with(|search| matches!(search, SearchState::Done(_))) {
+            return;
+        }
+        request_animation_frame(|| {
+            let found = document().query_selector("[data-testid=\"search-results\"]").ok().flatten();
+            if let Some(results) = found {
+                let options = web_sys::ScrollIntoViewOptions::new();
+                options.set_block(web_sys::ScrollLogicalPosition::Nearest);
+                results.scroll_into_view_with_scroll_into_view_options(&options);
+            }
+        });
+    });
+    // Two fingers pinch: the map zooms by the change in their distance, about their midpoint.
+    let touches: StoredValue<Vec<(i32, (f64, f64))>, LocalStorage> = StoredValue::new_local(Vec::new());
+    let pinch_state = move || {
+        touches.with_value(|held| match held.as_slice() {
+            [(_, a), (_, b), ..] => Some(((a.0 - b.0).hypot(a.1 - b.1), ((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0))),
+            _ => None,
+        })
+    };
+    let on_pointer_down = move |ev: leptos::ev::PointerEvent| {
+        if ev.pointer_type() != "touch" {
+            return;
+        }
+        if let Some(at) = position(&ev) {
+            touches.update_value(|held| held.push((ev.pointer_id(), at)));
+        }
+    };
+    let on_pointer_move = move |ev: leptos::ev::PointerEvent| {
+        if ev.pointer_type() != "touch" {
+            return;
+        }
+        let Some(at) = position(&ev) else { return };
+        let before = pinch_state();
+        touches.update_value(|held| {
+            if let Some(entry) = held.iter_mut().find(|(id, _)| *id == ev.pointer_id()) {
+                entry.1 = at;
+            }
+        });
+        if let (Some((was, _)), Some((now, middle))) = (before, pinch_state())
+            && was > 1.0
+        {
+            ev.prevent_default();
+            zoom.update(|view| *view = view.about(now / was, middle));
+        }
+    };
+    let on_pointer_up = move |ev: leptos::ev::PointerEvent| {
+        touches.update_value(|held| held.retain(|(id, _)| *id != ev.pointer_id()));
+    };
     let on_click = move |ev: leptos::ev::MouseEvent| {
         if let Some(at) = position(&ev).and_then(|(x, y)| points.with(|p| pick(p, x, y))) {
             search_image(at);
@@ -392,6 +444,10 @@ pub fn ExploreView(
                         on:mouseleave=move |_| hovered.set(None)
                         on:click=on_click
                         on:dblclick=move |_| zoom.set(Zoom::NONE)
+                        on:pointerdown=on_pointer_down
+                        on:pointermove=on_pointer_move
+                        on:pointerup=on_pointer_up
+                        on:pointercancel=on_pointer_up
                         data-zoom=move || format!("{:.2}", zoom.get().scale)
                         on:keydown=on_key
                         tabindex="0"
@@ -416,6 +472,7 @@ pub fn ExploreView(
                                     .collect_view()
                             }}
                         </ul>
+                        <SearchResultsView state=state class_name=Callback::new(class_name) threshold=threshold />
                     </div>
                 </div>
             </section>
@@ -433,14 +490,14 @@ pub fn ExploreView(
                     // browser's file widget broke it in two).
                     <p>
                         "Click a point on the map, or drop, paste or choose a picture of your own: it is resized to "
-                        "32 x 32 and embedded in this browser; it never leaves it."
+                        "32 x 32 and embedded in this browser; it never leaves it. The nearest pictures appear beside "
+                        "the map."
                     </p>
                     <label class="file-button">
                         "Choose a picture"
                         <input type="file" accept="image/*" data-testid="search-file" on:change=on_pick />
                     </label>
                 </div>
-                <SearchResultsView state=state class_name=Callback::new(class_name) threshold=threshold />
             </section>
         </Show>
     }

@@ -236,7 +236,14 @@ fn ThresholdPanel(
         <section class="card" aria-labelledby="threshold-title">
             <h3 id="threshold-title">"Threshold"</h3>
             <p class="hint">
-                {move || format!("A pair is called a match when its {} is at least the threshold.", measure.get().similarity_name())}
+                {move || format!(
+                    "A pair is called a match when its {} is at least the threshold. Every pair score on this page \
+                     (the ROC curve, the pairs, the search) is this one similarity, from 0 to 1, higher for more alike; \
+                     the loss, the triplet anatomy and the mining view measure the {} distance instead, shown in brackets \
+                     here.",
+                    measure.get().similarity_name(),
+                    measure.get().name()
+                )}
             </p>
             <div class="row">
                 <label for="threshold">"Threshold"</label>
@@ -257,8 +264,8 @@ fn ThresholdPanel(
                     {move || {
                         let (measure, at) = (measure.get(), threshold.get());
                         match measure {
-                            Distance::Cosine => format!("{at:.3} (cosine {:.3})", 1.0 - measure.distance_of(at)),
-                            Distance::Euclidean => format!("{at:.3} (distance {:.3})", measure.distance_of(at)),
+                            Distance::Cosine => format!("{at:.3} (cosine distance {:.3})", measure.distance_of(at)),
+                            Distance::Euclidean => format!("{at:.3} (euclidean distance {:.3})", measure.distance_of(at)),
                         }
                     }}
                 </output>

@@ -11,7 +11,8 @@ use tripletlab_core::run::{RunSpec, query};
 
 use super::recipe::RecipeChoice;
 use tripletlab_protocol::{
-    BackendChoice, Command, EpochEvent, Evaluation, Event, RunHistory, RunInfo, SavedRunInfo, StepEvent, TrainSettings,
+    BackendChoice, Command, EpochEvent, Evaluation, Event, MinedBatchView, RunHistory, RunInfo, SavedRunInfo,
+    StepEvent, TrainSettings,
 };
 
 /// Where the run is.
@@ -62,6 +63,11 @@ pub struct TrainState {
     pub saved: RwSignal<Option<SavedRunInfo>>,
     /// A one-line note about checkpoints (stored, exported, refused).
     pub notice: RwSignal<String>,
+    /// With online mining: the latest mined batch the worker sent (the heat map), the heat map's
+    /// colour scale (the first batch's largest distance) and each step's mean batch distance.
+    pub mined: RwSignal<Option<MinedBatchView>>,
+    pub mined_scale: RwSignal<f32>,
+    pub mined_spread: RwSignal<Vec<(u32, f32)>>,
 }
 
 /// Earlier evaluations kept for the ROC chart.
@@ -79,6 +85,9 @@ impl TrainState {
             evaluations: RwSignal::new(Vec::new()),
             saved: RwSignal::new(None),
             notice: RwSignal::new(String::new()),
+            mined: RwSignal::new(None),
+            mined_scale: RwSignal::new(0.0),
+            mined_spread: RwSignal::new(Vec::new()),
         }
     }
 
@@ -112,6 +121,9 @@ impl TrainState {
             Event::TrainingStarted(info) => {
                 self.history.set(info.history.clone());
                 self.last_step.set(None);
+                self.mined.set(None);
+                self.mined_scale.set(0.0);
+                self.mined_spread.set(Vec::new());
                 if info.resumed_at.is_none() {
                     self.evaluations.set(Vec::new());
                 }
@@ -123,6 +135,15 @@ impl TrainState {
             Event::Step(step) => {
                 self.history.update(|history| history.push_step(step.global_step, step.loss));
                 self.last_step.set(Some(step.clone()));
+                if let Some(mined) = step.mined {
+                    self.mined_spread.update(|spread| spread.push((step.global_step, mined.mean_distance)));
+                }
+            }
+            Event::MinedBatch(view) => {
+                if self.mined_scale.get_untracked() <= 0.0 {
+                    self.mined_scale.set(view.matrix.distances.iter().copied().fold(0.0, f32::max));
+                }
+                self.mined.set(Some(view.clone()));
             }
             Event::EpochDone(epoch) => self.history.update(|history| push_epoch(history, epoch)),
             Event::Evaluated(evaluation) => {

@@ -2,8 +2,6 @@
 // critical violations) before, during and after a run, light and dark; a run started and stopped
 // with the keyboard alone; no horizontal scroll on a phone (390 px wide) or a projector
 // (1280 x 720).
-import { readFile } from "node:fs/promises";
-import { createRequire } from "node:module";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 
@@ -11,8 +9,7 @@ import { serveDist } from "../support/server.mjs";
 import { launch, openRecorded } from "../support/browser.mjs";
 import { globalStep, loadSynthetic, tinySettings, waitForPhase, waitForStep } from "../support/studio.mjs";
 import { loadVerdict } from "../support/dataset.mjs";
-
-const AXE = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+import { seriousViolations } from "../support/axe.mjs";
 
 let server;
 let browser;
@@ -24,18 +21,6 @@ after(async () => {
   await browser?.close();
   await server?.close();
 });
-
-/**
- * axe-core's serious and critical violations on the page as it is now, as readable lines. The
- * script is evaluated through the DevTools protocol (the page's CSP refuses injected scripts).
- */
-async function seriousViolations(page) {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => (await window.axe.run(document, { resultTypes: ["violations"] })).violations);
-  return violations
-    .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
-    .map((violation) => `${violation.impact} ${violation.id}: ${violation.help} (${violation.nodes.map((node) => node.target.join(" ")).slice(0, 3).join(", ")})`);
-}
 
 /** How far the page scrolls sideways (0: it fits). */
 const sideways = (page) => page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);

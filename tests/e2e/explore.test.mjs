@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { serveDist } from "../support/server.mjs";
 import { launch, openRecorded } from "../support/browser.mjs";
 import { loadVerdict } from "../support/dataset.mjs";
+import { seriousViolations } from "../support/axe.mjs";
 import { errorsIn, loadSynthetic, lossSummary, screenshot, tinySettings, waitForPhase } from "../support/studio.mjs";
 
 let server;
@@ -95,6 +96,74 @@ describe("online mining", { timeout: 240_000 }, () => {
     await mined.waitFor({ timeout: 60_000 });
     assert.match(await mined.innerText(), /^20 of 960 valid \(\d+ active\)$/);
     assert.equal(await waitForPhase(page, ["finished", "failed"], 120_000), "finished", await page.getByTestId("phase").innerText());
+
+    // The heat map: the last mined batch's 20 x 20 distances, 5 same-class blocks of 4.
+    const map = page.getByTestId("heat-map");
+    assert.equal(await map.getAttribute("data-images"), "20");
+    assert.equal(await page.getByTestId("heat-block").count(), 5);
+    const cells = await page.getByTestId("heat-cell").evaluateAll((all) =>
+      all.map((g) => ({
+        row: Number(g.dataset.row),
+        col: Number(g.dataset.col),
+        d: Number(g.dataset.distance),
+        kind: g.dataset.hardness,
+        fill: g.querySelector("rect").getAttribute("fill"),
+      })),
+    );
+    assert.equal(cells.length, 400);
+    const at = (row, col) => cells[row * 20 + col];
+    const margin = 0.4;
+    for (const cell of cells) {
+      const sameBlock = Math.floor(cell.row / 4) === Math.floor(cell.col / 4);
+      if (cell.row === cell.col) {
+        assert.equal(cell.kind, "itself");
+        assert.equal(cell.fill, "#440154", "distance 0 is the ramp's darkest colour");
+        continue;
+      }
+      if (sameBlock) {
+        assert.equal(cell.kind, "same class", JSON.stringify(cell));
+        continue;
+      }
+      // Hard, semi-hard or easy against the row's farthest positive, worked out here from the
+      // distances the page shows (rounded to 1e-6).
+      const ap = Math.max(...[0, 1, 2, 3].map((k) => Math.floor(cell.row / 4) * 4 + k).filter((p) => p !== cell.row).map((p) => at(cell.row, p).d));
+      const expected = cell.d < ap - 1e-5 ? "hard" : cell.d < ap + margin - 1e-5 ? "semi-hard" : cell.d >= ap + margin + 1e-5 ? "easy" : cell.kind;
+      assert.equal(cell.kind, expected, `cell ${cell.row},${cell.col}: d ${cell.d}, farthest positive ${ap}`);
+    }
+    const tally = (kind) => cells.filter((c) => c.kind === kind).length;
+    const counts = await page.getByTestId("heat-counts").innerText();
+    assert.ok(
+      counts.startsWith(`Of the 320 other-class cells, ${tally("hard")} are hard, ${tally("semi-hard")} semi-hard and ${tally("easy")} easy (margin 0.4).`),
+      counts,
+    );
+    // A click on an other-class cell holds the batch and shows its triplet: the row's anchor, its
+    // farthest positive and the clicked negative, with their distances.
+    const negative = cells.find((c) => Math.floor(c.row / 4) !== Math.floor(c.col / 4) && c.row === 6);
+    await page.locator(`[data-testid="heat-cell"][data-row="${negative.row}"][data-col="${negative.col}"]`).click();
+    const triplet = page.getByTestId("mined-triplet");
+    await triplet.waitFor();
+    assert.equal(await triplet.locator("img").count(), 3);
+    const farthest = Math.max(...[4, 5, 7].map((p) => at(6, p).d));
+    assert.ok(Math.abs(Number(await triplet.getAttribute("data-an")) - negative.d) < 1e-6);
+    assert.ok(Math.abs(Number(await triplet.getAttribute("data-ap")) - farthest) < 1e-6);
+    assert.equal(await triplet.getAttribute("data-hardness"), negative.kind);
+    const line = await page.getByTestId("mined-triplet-line").innerText();
+    assert.ok(line.includes(`d(a,n) = ${negative.d.toFixed(3)}`) && line.includes(`d(a,p) = ${farthest.toFixed(3)}`), line);
+    assert.equal(await page.getByTestId("margin-band").locator("circle").count(), 19, "the anchor's 19 other pictures");
+    // The keyboard's way: the lists choose anchor 1's first positive (picture 2), whose triplet
+    // pairs it with anchor 1's nearest negative.
+    await page.getByTestId("heat-anchor").selectOption("0");
+    await page.getByTestId("heat-other").selectOption("1");
+    assert.ok(Math.abs(Number(await triplet.getAttribute("data-ap")) - at(0, 1).d) < 1e-6);
+    const nearest = Math.min(...cells.filter((c) => c.row === 0 && c.col >= 4).map((c) => c.d));
+    assert.ok(Math.abs(Number(await triplet.getAttribute("data-an")) - nearest) < 1e-6);
+    assert.deepEqual(await seriousViolations(page), [], "axe, with the heat map and a held triplet");
+    await page.getByTestId("heat-follow").click();
+    assert.equal(await triplet.count(), 0, "following training again drops the held triplet");
+    const spread = await page.getByTestId("spread-chart").locator("path.spread").getAttribute("d");
+    assert.ok(spread.split("L").length >= 2, "the batches' mean distance, step by step");
+    console.log(`mining heat map: ${counts}`);
+    await screenshot(page, "mining-heat-map");
     assert.deepEqual(errorsIn(log), [], log.join("\n"));
     await page.close();
   });

@@ -101,6 +101,36 @@ describe("a lesson on a projector", { timeout: 300_000 }, () => {
     assert.equal(await page.evaluate(() => window.scrollY), scrolled, "the page did not scroll");
     await map.dblclick();
     assert.equal(await map.getAttribute("data-zoom"), "1.00");
+    // Two fingers pinching apart zoom in (touch pointers, as a phone sends them); the map's own
+    // scale follows the fingers' distance: 100 px apart -> 200 px is twice.
+    await map.evaluate((canvas) => {
+      const rect = canvas.getBoundingClientRect();
+      const [x, y] = [rect.left + rect.width / 2, rect.top + rect.height / 2];
+      const send = (type, id, dx) =>
+        canvas.dispatchEvent(new PointerEvent(type, { pointerId: id, pointerType: "touch", isPrimary: id === 1, clientX: x + dx, clientY: y, bubbles: true, cancelable: true }));
+      send("pointerdown", 1, -50);
+      send("pointerdown", 2, 50);
+      send("pointermove", 1, -100);
+      send("pointermove", 2, 100);
+      send("pointerup", 1, -100);
+      send("pointerup", 2, 100);
+    });
+    const pinched = Number(await map.getAttribute("data-zoom"));
+    assert.ok(pinched > 1.4 && pinched < 3, `pinched to ${pinched}`);
+    await map.dblclick();
+    // A click on a point searches with it, and the results appear beside the map, in view.
+    await page.keyboard.press("Escape");
+    await map.focus();
+    await page.keyboard.press("ArrowRight");
+    await page.keyboard.press("Enter");
+    const results = page.getByTestId("search-results");
+    await results.waitFor({ timeout: 60_000 });
+    assert.equal(await page.locator(".map-side [data-testid='search-results']").count(), 1, "the results sit beside the map");
+    const resultsInView = await results.evaluate((el) => {
+      const rect = el.getBoundingClientRect();
+      return rect.top >= 0 && rect.top < window.innerHeight;
+    });
+    assert.ok(resultsInView, "the search results start inside the 1280 x 720 window");
     console.log(
       `class demo (Try it) on the synthetic test set, CPU, headless Chromium: AUC ${beforeAuc} before -> ${afterAuc} after, ` +
         `nearest neighbour of the same class ${rate(beforeLabel)}% -> ${rate(nowLabel)}%, ${seconds.toFixed(1)} s from the click to finished`,

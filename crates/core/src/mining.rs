@@ -152,6 +152,142 @@ fn nearest(items: impl Iterator<Item = usize>, key: impl Fn(usize) -> f32) -> Op
     })
 }
 
+/// One mined batch as the trainer saw it: its images (dataset indices, class by class, as
+/// [`PkSampler::sample`] draws them), their labels and their distance matrix (n x n, row-major).
+/// The page draws it as a heat map; [`Self::hardness`] says what each cell is to the loss.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MinedMatrix {
+    pub images: Vec<u32>,
+    pub labels: Vec<u8>,
+    pub distances: Vec<f32>,
+}
+
+/// What a cell (anchor a, image x) of a mined batch is to the triplet loss with margin m, against
+/// the anchor's farthest positive p (the one batch-hard trains on), as FaceNet names them:
+/// a negative nearer than p is hard, one within the margin beyond p semi-hard, the rest easy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Hardness {
+    /// The anchor itself (the diagonal).
+    Itself,
+    /// Another image of the anchor's class.
+    Positive,
+    /// A negative with d(a,n) < d(a,p): the loss is above the margin.
+    Hard,
+    /// A negative with d(a,p) <= d(a,n) < d(a,p) + m: inside the margin band, the loss positive.
+    SemiHard,
+    /// A negative with d(a,n) >= d(a,p) + m: costs nothing.
+    Easy,
+}
+
+/// How many negatives of a batch are hard, semi-hard and easy ([`MinedMatrix::counts`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HardnessCounts {
+    pub hard: usize,
+    pub semi_hard: usize,
+    pub easy: usize,
+}
+
+impl MinedMatrix {
+    /// A batch from its parts, checked: one label an image, n x n distances.
+    pub fn new(images: Vec<u32>, labels: Vec<u8>, distances: Vec<f32>) -> Result<Self, MiningError> {
+        let n = labels.len();
+        if distances.len() != n * n || images.len() != n {
+            return Err(MiningError::Shape { n, expected: n * n, found: distances.len() });
+        }
+        Ok(Self { images, labels, distances })
+    }
+
+    /// Images in the batch.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the batch holds no image.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// d(i, j).
+    pub fn distance(&self, i: usize, j: usize) -> f32 {
+        self.distances[i * self.len() + j]
+    }
+
+    /// The anchor's farthest positive, if it has any.
+    pub fn farthest_positive(&self, anchor: usize) -> Option<usize> {
+        let label = self.labels[anchor];
+        farthest((0..self.len()).filter(|&p| p != anchor && self.labels[p] == label), |p| self.distance(anchor, p))
+    }
+
+    /// The anchor's nearest negative, if it has any.
+    pub fn nearest_negative(&self, anchor: usize) -> Option<usize> {
+        let label = self.labels[anchor];
+        nearest((0..self.len()).filter(|&x| self.labels[x] != label), |x| self.distance(anchor, x))
+    }
+
+    /// What cell (anchor, x) is, for margin `margin` ([`Hardness`]). A negative of an anchor with
+    /// no positive is easy (no triplet has it).
+    pub fn hardness(&self, anchor: usize, x: usize, margin: f32) -> Hardness {
+        if x == anchor {
+            return Hardness::Itself;
+        }
+        if self.labels[x] == self.labels[anchor] {
+            return Hardness::Positive;
+        }
+        let Some(positive) = self.farthest_positive(anchor) else { return Hardness::Easy };
+        let (ap, an) = (self.distance(anchor, positive), self.distance(anchor, x));
+        if an < ap {
+            Hardness::Hard
+        } else if an < ap + margin {
+            Hardness::SemiHard
+        } else {
+            Hardness::Easy
+        }
+    }
+
+    /// The triplet a click on cell (anchor, x) shows: for a negative x, the anchor's farthest
+    /// positive with it; for a positive x, the anchor's nearest negative. None on the diagonal or
+    /// where the anchor lacks the other kind.
+    pub fn triplet_at(&self, anchor: usize, x: usize) -> Option<Mined> {
+        if x == anchor || anchor >= self.len() || x >= self.len() {
+            return None;
+        }
+        if self.labels[x] == self.labels[anchor] {
+            Some(Mined { anchor, positive: x, negative: self.nearest_negative(anchor)? })
+        } else {
+            Some(Mined { anchor, positive: self.farthest_positive(anchor)?, negative: x })
+        }
+    }
+
+    /// Every negative cell counted by its [`Hardness`].
+    pub fn counts(&self, margin: f32) -> HardnessCounts {
+        let mut counts = HardnessCounts::default();
+        for a in 0..self.len() {
+            for x in 0..self.len() {
+                match self.hardness(a, x, margin) {
+                    Hardness::Hard => counts.hard += 1,
+                    Hardness::SemiHard => counts.semi_hard += 1,
+                    Hardness::Easy => counts.easy += 1,
+                    Hardness::Itself | Hardness::Positive => {}
+                }
+            }
+        }
+        counts
+    }
+
+    /// The runs of equal labels along the batch, as (first position, length): the same-class
+    /// blocks of the heat map (one per class, as the sampler draws class by class).
+    pub fn blocks(&self) -> Vec<(usize, usize)> {
+        let mut blocks: Vec<(usize, usize)> = Vec::new();
+        for (i, &label) in self.labels.iter().enumerate() {
+            match blocks.last_mut() {
+                Some((start, len)) if self.labels[*start] == label => *len += 1,
+                _ => blocks.push((i, 1)),
+            }
+        }
+        blocks
+    }
+}
+
 /// What online mining trains with: the selection, and P classes x K images per batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MiningConfig {
@@ -294,6 +430,74 @@ mod tests {
             Err(MiningError::Shape { n: 4, expected: 16, found: 15 })
         );
         assert_eq!(mine(&[0.0; 4], &[0, 0], &margin(0.2), Mining::BatchHard), Err(MiningError::NoValidTriplet));
+    }
+
+    fn matrix() -> MinedMatrix {
+        MinedMatrix::new(vec![10, 11, 12, 13], LABELS.to_vec(), D.to_vec()).expect("4 x 4")
+    }
+
+    #[test]
+    fn each_cell_is_itself_a_positive_or_a_hard_semi_hard_or_easy_negative() {
+        let m = matrix();
+        // Margin 0.25. Anchor 0: positive 1 at 0.5; negative 2 at 0.2 < 0.5 (hard), 3 at 0.9
+        // (>= 0.5 + 0.25: easy). Anchor 1: positive 0 at 0.5; 2 at 0.7 (in [0.5, 0.75): semi-hard),
+        // 3 at 0.3 (hard). Anchor 2: positive 3 at 0.4; 0 at 0.2 (hard), 1 at 0.7 (>= 0.65: easy).
+        // Anchor 3: positive 2 at 0.4; 0 at 0.9 (easy), 1 at 0.3 (hard).
+        use Hardness::*;
+        let expected = [
+            [Itself, Positive, Hard, Easy],
+            [Positive, Itself, SemiHard, Hard],
+            [Hard, Easy, Itself, Positive],
+            [Easy, Hard, Positive, Itself],
+        ];
+        for (a, row) in expected.iter().enumerate() {
+            for (x, &want) in row.iter().enumerate() {
+                assert_eq!(m.hardness(a, x, 0.25), want, "cell ({a}, {x})");
+            }
+        }
+        assert_eq!(m.counts(0.25), HardnessCounts { hard: 4, semi_hard: 1, easy: 3 });
+        // Margin 0.6 turns every easy one semi-hard (0.9 < 0.5 + 0.6, 0.7 < 0.4 + 0.6, 0.9 < 0.4 + 0.6).
+        assert_eq!(m.counts(0.6), HardnessCounts { hard: 4, semi_hard: 4, easy: 0 });
+        // No margin: nothing is semi-hard.
+        assert_eq!(m.counts(0.0), HardnessCounts { hard: 4, semi_hard: 0, easy: 4 });
+    }
+
+    #[test]
+    fn a_click_shows_the_triplet_of_its_cell() {
+        let m = matrix();
+        // A negative cell: the anchor's farthest positive with it.
+        assert_eq!(m.triplet_at(1, 2), Some(t(1, 0, 2)));
+        // A positive cell: the anchor's nearest negative with it (anchor 2's is 0, at 0.2).
+        assert_eq!(m.triplet_at(2, 3), Some(t(2, 3, 0)));
+        assert_eq!(m.triplet_at(3, 3), None, "the diagonal");
+        assert_eq!(m.triplet_at(0, 4), None, "outside the batch");
+        assert_eq!(m.triplet_at(4, 0), None, "outside the batch");
+        // With three images of class 0, the farthest positive of anchor 0 is the farther one.
+        let three = MinedMatrix::new(
+            vec![0, 1, 2, 3],
+            vec![0, 0, 0, 1],
+            vec![0.0, 0.1, 0.6, 0.4, 0.1, 0.0, 0.2, 0.3, 0.6, 0.2, 0.0, 0.5, 0.4, 0.3, 0.5, 0.0],
+        )
+        .expect("4 x 4");
+        assert_eq!(three.farthest_positive(0), Some(2));
+        assert_eq!(three.nearest_negative(0), Some(3));
+        assert_eq!(three.hardness(0, 3, 0.1), Hardness::Hard, "0.4 < 0.6");
+        assert_eq!(three.triplet_at(0, 3), Some(t(0, 2, 3)));
+        assert_eq!(three.blocks(), vec![(0, 3), (3, 1)]);
+        // An anchor with no positive: its negatives are in no triplet.
+        assert_eq!(three.hardness(3, 0, 0.1), Hardness::Easy);
+        assert_eq!(three.triplet_at(3, 0), None);
+    }
+
+    #[test]
+    fn blocks_follow_the_labels_and_shapes_are_checked() {
+        assert_eq!(matrix().blocks(), vec![(0, 2), (2, 2)]);
+        assert_eq!((matrix().len(), matrix().is_empty(), matrix().distance(1, 2)), (4, false, 0.7));
+        assert_eq!(
+            MinedMatrix::new(vec![0, 1], vec![0, 1], vec![0.0; 3]),
+            Err(MiningError::Shape { n: 2, expected: 4, found: 3 })
+        );
+        assert!(MinedMatrix::new(vec![0], vec![0, 1], vec![0.0; 4]).is_err(), "one image a label");
     }
 
     #[test]

@@ -114,6 +114,14 @@ impl Training {
         }
     }
 
+    /// The last step's mined batch (online mining trains the whole encoder only).
+    pub fn last_mined(&self) -> Option<&crate::mining::MinedMatrix> {
+        match self {
+            Self::Full(trainer) => trainer.last_mined(),
+            Self::Fast(_) => None,
+        }
+    }
+
     /// What trains, in one line: "the whole encoder", or fast mode's head and its features.
     pub fn describe(&self) -> String {
         match self {

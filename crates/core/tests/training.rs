@@ -140,6 +140,23 @@ fn semi_hard_mining_learns_with_the_counts_a_pk_batch_has() {
             let mined = step.mined.expect("mined counts");
             assert_eq!((mined.valid, mined.mined, step.triplets), (4_320, 120, 120), "{step:?}");
             assert!(mined.active <= mined.valid && step.loss.is_finite());
+            // The batch kept for the page's heat map is the one trained on: its images, their
+            // labels, a symmetric 40 x 40 matrix with zeros on the diagonal whose mining gives the
+            // step's own counts.
+            let batch = trainer.last_mined().expect("the mined batch");
+            assert_eq!(batch.images, trainer.last_step_images());
+            let labels: Vec<u8> = batch.images.iter().map(|&i| data.labels[i as usize]).collect();
+            assert_eq!(batch.labels, labels);
+            assert_eq!(batch.blocks().len(), 10, "class by class: {:?}", batch.labels);
+            for i in 0..40 {
+                assert!(batch.distance(i, i).abs() < 1e-5, "d({i},{i}) = {}", batch.distance(i, i));
+                for j in 0..i {
+                    assert!((batch.distance(i, j) - batch.distance(j, i)).abs() < 1e-5);
+                }
+            }
+            let again = tripletlab_core::mining::mine(&batch.distances, &batch.labels, &config.loss, Mining::SemiHard)
+                .expect("mined again");
+            assert_eq!((again.valid, again.active), (mined.valid as usize, mined.active as usize));
         }
         pollster::block_on(trainer.end_epoch(&data, &triplets.held_out)).expect("epoch");
     }

@@ -8,12 +8,15 @@ use std::sync::Arc;
 
 use gloo_timers::future::TimeoutFuture;
 use tripletlab_core::train::launches::{LaunchObservation, Launches};
-use tripletlab_core::train::{Next, Steps, advance};
-use tripletlab_protocol::{Event, RunHistory};
+use tripletlab_core::train::{Next, StepReport, Steps, advance};
+use tripletlab_protocol::{Event, MinedBatchView, RunHistory};
 use web_time::Instant;
 
 use crate::events::{Failure, LoopState, epoch_event, step_event};
 use crate::session::Run;
+
+/// Seconds between two mined batches sent to the page (each carries its images' pixels).
+const HEAT_MAP_EVERY_S: f64 = 0.5;
 
 /// A run the loop can drive: its steps, and what it does to evaluate and to save.
 pub(crate) trait Driven {
@@ -26,6 +29,8 @@ pub(crate) trait Driven {
     async fn save(&mut self, history: &RunHistory, now: bool) -> Option<bool>;
     /// The epoch whose weights the run keeps.
     fn best_epoch(&self) -> Option<u32>;
+    /// The last step's mined batch for the heat map, if it was one.
+    fn mined_batch(&self, report: &StepReport, global_step: u32) -> Option<MinedBatchView>;
 }
 
 /// Run until finished, stopped or failed. Every run is evaluated first, so the page shows where
@@ -39,6 +44,7 @@ pub(crate) async fn drive(run: &Run, driven: &mut impl Driven, mut history: RunH
     let _watching = LaunchObservation::new(launches.clone());
     let elapsed_before = history.elapsed_s;
     let mut session_started = Instant::now();
+    let mut heat_map_sent: Option<Instant> = None;
     if !driven.steps().is_finished() {
         driven.evaluate(&mut history).await?;
     }
@@ -104,6 +110,13 @@ pub(crate) async fn drive(run: &Run, driven: &mut impl Driven, mut history: RunH
                 let memory = core::arch::wasm32::memory_size(0) as u64 * 65_536;
                 let event = step_event(&report, global_step, (seconds, elapsed_s), dispatches, memory);
                 run.respond.send(Event::Step(event));
+                // The heat map at most every HEAT_MAP_EVERY_S, and at each epoch's last step.
+                let due = heat_map_sent.is_none_or(|sent| sent.elapsed().as_secs_f64() >= HEAT_MAP_EVERY_S)
+                    || report.step == report.steps_per_epoch;
+                if due && let Some(view) = driven.mined_batch(&report, global_step) {
+                    run.respond.send(Event::MinedBatch(view));
+                    heat_map_sent = Some(Instant::now());
+                }
                 driven.save(&history, false).await;
             }
         }

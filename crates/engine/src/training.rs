@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use tripletlab_core::data::Dataset;
 use tripletlab_core::data::triplets::TripletSet;
-use tripletlab_core::train::{Steps, TrainError};
+use tripletlab_core::train::{StepReport, Steps, TrainError};
 use tripletlab_core::training::Training;
 use web_time::Instant;
 
@@ -19,7 +19,7 @@ use crate::explore::{Explorer, map_event};
 use crate::session::Run;
 use crate::store::{self, SavedMeta};
 use tripletlab_core::explore::{MapIndex, map_images};
-use tripletlab_protocol::{BackendChoice, Event, RunHistory, TrainSettings};
+use tripletlab_protocol::{BackendChoice, Event, MinedBatchView, RunHistory, TrainSettings};
 
 /// How a run begins.
 pub enum Start {
@@ -153,6 +153,29 @@ impl Driven for Driving<'_> {
 
     fn best_epoch(&self) -> Option<u32> {
         self.training.state().best_epoch.map(|epoch| epoch as u32)
+    }
+
+    fn mined_batch(&self, report: &StepReport, global_step: u32) -> Option<MinedBatchView> {
+        let matrix = self.training.last_mined()?.clone();
+        let (pixels, class_names) = matrix
+            .images
+            .iter()
+            .map(|&image| {
+                let image = image as usize;
+                (self.data.image(image).to_vec(), self.data.class_name(usize::from(self.data.labels[image])))
+            })
+            .unzip();
+        let loss = &self.settings.run.loss;
+        Some(MinedBatchView {
+            epoch: report.epoch as u32,
+            step: report.step as u32,
+            global_step,
+            matrix,
+            pixels,
+            class_names,
+            margin: loss.margin as f32,
+            distance: loss.distance,
+        })
     }
 }
 

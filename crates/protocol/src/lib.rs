@@ -9,7 +9,8 @@ pub mod lesson;
 
 use serde::{Deserialize, Serialize};
 use tripletlab_core::data::manifest::IndexEntry;
-pub use tripletlab_core::mining::{MinedCounts, Mining, MiningConfig};
+pub use tripletlab_core::loss::Distance;
+pub use tripletlab_core::mining::{Hardness, HardnessCounts, MinedCounts, MinedMatrix, Mining, MiningConfig};
 pub use tripletlab_core::run::RunSpec;
 use tripletlab_core::selfcheck::MatmulCheck;
 
@@ -167,6 +168,8 @@ pub enum Event {
     TrainingStarted(RunInfo),
     /// One optimisation step finished.
     Step(StepEvent),
+    /// A mined step's batch for the heat map (online mining only; at most a few a second).
+    MinedBatch(MinedBatchView),
     /// An epoch finished (its held-out loss included).
     EpochDone(EpochEvent),
     /// The held-out pairs were scored.
@@ -260,6 +263,22 @@ pub struct StepEvent {
     /// runtime).
     #[serde(default)]
     pub dispatches: Option<u32>,
+}
+
+/// One mined P x K batch as the step saw it: its distance matrix with the images' pixels (the
+/// page shows a clicked cell's triplet) and class names, and the run's margin.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MinedBatchView {
+    pub epoch: u32,
+    pub step: u32,
+    pub global_step: u32,
+    pub matrix: MinedMatrix,
+    /// Each image's pixels, 3 x 32 x 32 channel by channel, and its class name.
+    pub pixels: Vec<Vec<u8>>,
+    pub class_names: Vec<String>,
+    pub margin: f32,
+    /// The loss's distance (what the matrix holds).
+    pub distance: Distance,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

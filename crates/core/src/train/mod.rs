@@ -35,7 +35,7 @@ pub(crate) use step::{BatchLoss, read_f32};
 
 use crate::data::Dataset;
 use crate::data::triplets::TripletSet;
-use crate::mining::{MinedCounts, PkSampler};
+use crate::mining::{MinedCounts, MinedMatrix, PkSampler};
 use crate::model::safetensors::TensorFile;
 use crate::model::{InputScaling, MobileNetV2, weights};
 use crate::optim::KerasAdam;
@@ -118,6 +118,9 @@ pub struct Trainer {
     /// The dataset images the last step trained on (anchors, positives and negatives, or the
     /// mined batch), for the tests that prove no held-out image is ever trained on.
     last_images: Vec<u32>,
+    /// The last mined step's batch and distances (the page's heat map); `None` after a step on
+    /// fixed triplets.
+    last_mined: Option<MinedMatrix>,
 }
 
 impl Trainer {
@@ -128,7 +131,18 @@ impl Trainer {
         let model = weights::with_named_ids(model).fork(&device).train();
         let state = Schedule::new(spec.seed);
         let optim = KerasAdam::new(spec.adam.clone());
-        Self { optim, spec, data: None, device, model, state, best: None, mining_pool: None, last_images: Vec::new() }
+        Self {
+            optim,
+            spec,
+            data: None,
+            device,
+            model,
+            state,
+            best: None,
+            mining_pool: None,
+            last_images: Vec::new(),
+            last_mined: None,
+        }
     }
 
     /// The run's description.
@@ -210,6 +224,11 @@ impl Trainer {
     /// P x K batch).
     pub fn last_step_images(&self) -> &[u32] {
         &self.last_images
+    }
+
+    /// The last step's mined batch, if it was one: its images, labels and distance matrix.
+    pub fn last_mined(&self) -> Option<&MinedMatrix> {
+        self.last_mined.as_ref()
     }
 
     /// What identifies the data of the run (after [`Self::triplets`]).

@@ -9,7 +9,7 @@ use crate::data::Dataset;
 use crate::data::augment::Augmentation;
 use crate::data::triplets::{Triplet, TripletSet, mining_images};
 use crate::loss::{LossOutput, LossSpec};
-use crate::mining::{MinedCounts, Mining, MiningConfig, PkSampler, mine};
+use crate::mining::{MinedCounts, MinedMatrix, Mining, MiningConfig, PkSampler, mine};
 use crate::model::InputScaling;
 use crate::model::input::images_to_tensor;
 use crate::model::weights;
@@ -81,6 +81,7 @@ impl Trainer {
             return Err(TrainError::NoTriplets);
         }
         self.last_images = chosen.iter().flat_map(|t| [t.anchor, t.positive, t.negative]).collect();
+        self.last_mined = None;
         let augment = (!self.spec.augmentation.is_off()).then_some((&self.spec.augmentation, &mut self.state.rng));
         let [anchors, positives, negatives] = triplet_images(data, chosen, self.spec.scaling, &self.device, augment);
         let (anchor, positive, negative) = match self.spec.passes {
@@ -154,6 +155,7 @@ impl Trainer {
         let matrix = self.spec.loss.distance.pairwise(embeddings.clone());
         let distances = read_f32(matrix.clone().detach().reshape([n * n])).await?;
         let chosen = mine(&distances, &labels, &self.spec.loss, mining.strategy)?;
+        self.last_mined = Some(MinedMatrix::new(images, labels.clone(), distances)?);
         let m = chosen.chosen(mining.strategy);
         let counts = MinedCounts {
             mined: m as u32,
