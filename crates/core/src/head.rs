@@ -9,14 +9,16 @@ use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use crate::data::Dataset;
-use crate::data::triplets::{Triplet, distinct_images};
+use crate::data::triplets::{Triplet, distinct_images, mining_images};
 use crate::metrics::{Retrieval, RetrievalConfig, Verification};
+use crate::mining::{MinedMatrix, MiningConfig, PkSampler};
 use crate::model::{InputScaling, MobileNetV2};
 use crate::optim::KerasAdam;
 use crate::random::SeededRng;
 use crate::run::RunSpec;
 use crate::train::{
-    BatchLoss, EpochRecord, HeldOutScores, Limits, Schedule, StepReport, TrainError, embed_images, read_f32,
+    BatchLoss, EpochRecord, HeldOutScores, Limits, MinedLoss, Schedule, StepReport, TrainError, embed_images,
+    read_f32,
     retrieval_among,
 };
 
@@ -25,6 +27,8 @@ pub struct Features {
     rows: Vec<f32>,
     pub dims: usize,
     index: HashMap<u32, usize>,
+    /// Each embedded image's class, by row (online mining draws its P x K batches by class).
+    labels: Vec<u8>,
 }
 
 impl Features {
@@ -44,7 +48,8 @@ impl Features {
         let mut rows = Vec::with_capacity(embedded.len() * dims);
         embedded.into_iter().for_each(|row| rows.extend(row));
         let index = images.iter().enumerate().map(|(at, &image)| (image, at)).collect();
-        Ok(Self { rows, dims, index })
+        let labels = images.iter().map(|&image| data.labels[image as usize]).collect();
+        Ok(Self { rows, dims, index, labels })
     }
 
     pub fn len(&self) -> usize {
@@ -59,6 +64,21 @@ impl Features {
     fn row(&self, image: u32) -> Result<&[f32], TrainError> {
         let at = self.index.get(&image).copied().ok_or(TrainError::NotEmbedded(image))?;
         Ok(&self.rows[at * self.dims..(at + 1) * self.dims])
+    }
+
+    /// The class of an embedded image.
+    fn label(&self, image: u32) -> Result<u8, TrainError> {
+        let at = self.index.get(&image).copied().ok_or(TrainError::NotEmbedded(image))?;
+        Ok(self.labels[at])
+    }
+
+    /// `[n, dims]` of `images`, in order.
+    fn rows_of(&self, images: &[u32], device: &Device) -> Result<Tensor<2>, TrainError> {
+        let mut values = Vec::with_capacity(images.len() * self.dims);
+        for &image in images {
+            values.extend_from_slice(self.row(image)?);
+        }
+        Ok(Tensor::from_data(TensorData::new(values, [images.len(), self.dims]), device))
     }
 
     /// `[n, dims]` of the images picked from `triplets`.
@@ -111,6 +131,10 @@ pub struct HeadTrainer {
     schedule: Schedule,
     /// The frozen encoder the features came from, kept to embed pictures outside the run.
     encoder: Option<MobileNetV2>,
+    /// Online mining's pool (built on the first mined step for a training set of this many
+    /// triplets) and the last mined batch (the page's heat map).
+    mining_pool: Option<(usize, PkSampler)>,
+    last_mined: Option<MinedMatrix>,
 }
 
 impl HeadTrainer {
@@ -126,6 +150,8 @@ impl HeadTrainer {
             spec,
             features,
             encoder: None,
+            mining_pool: None,
+            last_mined: None,
         }
     }
 
@@ -176,8 +202,18 @@ impl HeadTrainer {
         self.schedule.is_finished(self.limits())
     }
 
-    /// One optimisation step of the head on the next batch of `train`.
+    /// The last step's mined batch, if it was one.
+    pub fn last_mined(&self) -> Option<&MinedMatrix> {
+        self.last_mined.as_ref()
+    }
+
+    /// One optimisation step of the head on the next batch of `train` (or, with online mining,
+    /// on triplets mined from a P x K batch of its images).
     pub async fn step(&mut self, train: &[Triplet]) -> Result<StepReport, TrainError> {
+        if let Some(mining) = self.spec.mining {
+            return self.mined_step(train, mining).await;
+        }
+        self.last_mined = None;
         // The order is drawn from the schedule's random numbers; a step refused below (an image
         // without features, a loss that is not finite) leaves the position where it was.
         let positions = self.schedule.next_batch(self.limits(), train.len())?;
@@ -194,6 +230,53 @@ impl HeadTrainer {
         self.head = self.optim.step(self.spec.learning_rate, self.head.clone(), grads);
         let (epoch, step) = self.schedule.record_step(batch.loss, n);
         Ok(batch.report((epoch, step, self.steps_per_epoch(train.len())), n))
+    }
+
+    /// One mined step, as the full trainer's ([`crate::train::Trainer::step`]) on the head's
+    /// embeddings of the cached features: a P x K batch of the training triplets' anchors and
+    /// positives drawn with the schedule's random numbers, triplets chosen from its distance
+    /// matrix, the loss over them ([`MinedLoss`]). A refused step leaves the position and the
+    /// random numbers where they were.
+    async fn mined_step(&mut self, train: &[Triplet], mining: MiningConfig) -> Result<StepReport, TrainError> {
+        let steps = self.steps_per_epoch(train.len());
+        if train.is_empty() {
+            return Err(TrainError::NoTriplets);
+        }
+        if self.schedule.step_in_epoch >= steps {
+            return Err(TrainError::EpochComplete);
+        }
+        let sampler = match self.mining_pool.take() {
+            Some((built_for, sampler)) if built_for == train.len() => sampler,
+            _ => {
+                let pool = mining_images(train)
+                    .into_iter()
+                    .map(|image| Ok((image, self.features.label(image)?)))
+                    .collect::<Result<Vec<(u32, u8)>, TrainError>>()?;
+                PkSampler::new(&pool, mining.classes, mining.per_class)?
+            }
+        };
+        let rng = self.schedule.rng.clone();
+        let images = sampler.sample(mining.classes, &mut self.schedule.rng);
+        self.mining_pool = Some((train.len(), sampler));
+        let result = self.train_mined(images, mining, steps).await;
+        if result.is_err() {
+            self.schedule.rng = rng;
+        }
+        result
+    }
+
+    async fn train_mined(&mut self, images: Vec<u32>, mining: MiningConfig, steps: usize) -> Result<StepReport, TrainError> {
+        let labels = images.iter().map(|&image| self.features.label(image)).collect::<Result<Vec<u8>, _>>()?;
+        let embeddings = self.head.forward(self.features.rows_of(&images, &self.device)?);
+        let mined = MinedLoss::of(embeddings, images, labels, &self.spec.loss, mining.strategy, &self.device).await?;
+        self.last_mined = Some(mined.matrix.clone());
+        let Some(loss) = mined.loss.clone() else {
+            return Ok(mined.report(self.schedule.record_step(0.0, 0), steps));
+        };
+        let grads = GradientsParams::from_grads(loss.backward(), &self.head);
+        self.head = self.optim.step(self.spec.learning_rate, self.head.clone(), grads);
+        let position = self.schedule.record_step(mined.batch.loss, mined.chosen);
+        Ok(mined.report(position, steps))
     }
 
     /// Close the epoch: the held-out loss with the run's distance and reduction, then the
@@ -315,6 +398,7 @@ mod tests {
             rows: vec![1.0, 0.0, 0.0, 1.0, -1.0, 0.0],
             dims: 2,
             index: [(0, 0), (1, 1), (2, 2)].into_iter().collect(),
+            labels: vec![0, 0, 1],
         };
         let loss = LossSpec { margin: 0.4, distance, ..LossSpec::default() };
         let mut trainer = HeadTrainer::new(features, RunSpec { loss, epochs: 3, ..RunSpec::default() }, &device);

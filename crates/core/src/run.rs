@@ -100,11 +100,6 @@ pub enum SpecError {
     #[error("{0}")]
     OutOfRange(String),
     #[error(
-        "fast mode trains a head on the recipe's fixed triplets of frozen features: it cannot mine (choose fixed \
-         triplets, or train the whole encoder)"
-    )]
-    FastModeMining,
-    #[error(
         "fast mode embeds every image once, so it cannot augment them (turn augmentation off, or train the whole \
          encoder)"
     )]
@@ -175,9 +170,6 @@ impl RunSpec {
         query::check_ranges(self).map_err(SpecError::OutOfRange)?;
         if self.pretrained && self.model.width != 1.0 {
             return Err(SpecError::PretrainedWidth(self.model.width));
-        }
-        if self.fast_mode && self.mining.is_some() {
-            return Err(SpecError::FastModeMining);
         }
         if self.fast_mode && !self.augmentation.is_off() {
             return Err(SpecError::FastModeAugmentation);
@@ -327,8 +319,9 @@ mod tests {
         assert_eq!(RunSpec::quick_demo().check(), Ok(()));
         let fast = RunSpec { fast_mode: true, ..RunSpec::quick_demo() };
         assert_eq!(fast.check(), Ok(()));
+        // Fast mode mines too (a head on frozen features, P x K batches of them).
         let mining = Some(MiningConfig { strategy: crate::mining::Mining::BatchAll, classes: 5, per_class: 4 });
-        assert_eq!(RunSpec { mining, ..fast.clone() }.check(), Err(SpecError::FastModeMining));
+        assert_eq!(RunSpec { mining, ..fast.clone() }.check(), Ok(()));
         let augmentation = Augmentation { flip: true, crop_padding: 0 };
         assert_eq!(RunSpec { augmentation, ..fast }.check(), Err(SpecError::FastModeAugmentation));
         let small = RunSpec { model: MobileNetV2Config::with_width(0.5), ..RunSpec::tutorial() };

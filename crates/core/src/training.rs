@@ -114,11 +114,11 @@ impl Training {
         }
     }
 
-    /// The last step's mined batch (online mining trains the whole encoder only).
+    /// The last step's mined batch, if it was one.
     pub fn last_mined(&self) -> Option<&crate::mining::MinedMatrix> {
         match self {
             Self::Full(trainer) => trainer.last_mined(),
-            Self::Fast(_) => None,
+            Self::Fast(head) => head.last_mined(),
         }
     }
 

@@ -192,21 +192,79 @@ fn pairwise_distances_match_the_row_wise_ones() {
     }
 }
 
-/// Fast mode: the frozen pretrained backbone's features are computed once and only a linear head
-/// trains on them: its training loss falls epoch over epoch and the held-out AUC rises.
-#[test]
-fn fast_mode_trains_a_head_on_frozen_features() {
-    use tripletlab_core::head::{Features, HeadTrainer};
-    let (data, triplets) = synthetic_data(1_000);
-    let config = RunSpec { learning_rate: 1e-3, batch_size: 32, epochs: 4, patience: 4, seed: 5, ..RunSpec::default() };
+/// The shipped weights' features of every image of `triplets` (fast mode's input).
+fn pretrained_features(
+    config: &RunSpec,
+    data: &tripletlab_core::data::Dataset,
+    triplets: &tripletlab_core::data::triplets::TripletSet,
+) -> tripletlab_core::head::Features {
     let device = Device::flex();
     let bytes = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public/weights/mobilenetv2_1.0.safetensors"))
         .expect("the shipped weights");
     let backbone = tripletlab_core::model::weights::load("mobilenetv2_1.0.safetensors", &bytes, &config.model, &device)
         .expect("weights");
     let all: Vec<_> = triplets.train.iter().chain(&triplets.held_out).copied().collect();
-    let features =
-        pollster::block_on(Features::embed(&backbone, &data, &all, config.scaling, 64, &device)).expect("features");
+    pollster::block_on(tripletlab_core::head::Features::embed(&backbone, data, &all, config.scaling, 64, &device))
+        .expect("features")
+}
+
+/// Fast mode mines too: batch-hard on P = 5 classes x K = 4 images of the frozen features, each
+/// step with the counts a P x K batch has (n = 20: 20 x 3 x 16 = 960 valid triplets, one mined
+/// per anchor), its batch kept for the heat map, and the held-out AUC rising; the same seed
+/// trains the same steps.
+#[test]
+fn fast_mode_mines_pk_batches_of_frozen_features() {
+    use tripletlab_core::head::HeadTrainer;
+    use tripletlab_core::mining::{Mining, MiningConfig};
+    let (data, triplets) = synthetic_data(600);
+    let config = RunSpec {
+        learning_rate: 1e-3,
+        batch_size: 32,
+        epochs: 3,
+        patience: 3,
+        seed: 9,
+        fast_mode: true,
+        mining: Some(MiningConfig { strategy: Mining::BatchHard, classes: 5, per_class: 4 }),
+        ..RunSpec::default()
+    };
+    assert_eq!(config.check(), Ok(()));
+    let run = || {
+        let mut trainer = HeadTrainer::new(pretrained_features(&config, &data, &triplets), config.clone(), &Device::flex());
+        let before = pollster::block_on(trainer.held_out_scores(&triplets.held_out)).expect("scores").summary.auc;
+        let mut losses = Vec::new();
+        while !trainer.is_finished() {
+            while !trainer.epoch_done(triplets.train.len()) {
+                let step = pollster::block_on(trainer.step(&triplets.train)).expect("step");
+                let mined = step.mined.expect("mined counts");
+                assert_eq!((mined.valid, mined.mined, step.triplets), (960, 20, 20), "{step:?}");
+                let batch = trainer.last_mined().expect("the mined batch");
+                let labels: Vec<u8> = batch.images.iter().map(|&i| data.labels[i as usize]).collect();
+                assert_eq!((batch.labels.clone(), batch.blocks().len()), (labels, 5));
+                let again = tripletlab_core::mining::mine(&batch.distances, &batch.labels, &config.loss, Mining::BatchHard)
+                    .expect("mined again");
+                assert_eq!(again.active, mined.active as usize);
+                losses.push(step.loss);
+            }
+            pollster::block_on(trainer.end_epoch(&triplets.held_out)).expect("epoch");
+        }
+        let after = pollster::block_on(trainer.held_out_scores(&triplets.held_out)).expect("scores").summary.auc;
+        (before, after, losses)
+    };
+    let (before, after, losses) = run();
+    println!("fast mode, batch-hard: held-out AUC {before:.4} -> {after:.4} over {} steps", losses.len());
+    assert!(after > before, "held-out AUC {before} -> {after}");
+    assert_eq!(run().2, losses, "seeded: the same batches and steps");
+}
+
+/// Fast mode: the frozen pretrained backbone's features are computed once and only a linear head
+/// trains on them: its training loss falls epoch over epoch and the held-out AUC rises.
+#[test]
+fn fast_mode_trains_a_head_on_frozen_features() {
+    use tripletlab_core::head::HeadTrainer;
+    let (data, triplets) = synthetic_data(1_000);
+    let config = RunSpec { learning_rate: 1e-3, batch_size: 32, epochs: 4, patience: 4, seed: 5, ..RunSpec::default() };
+    let device = Device::flex();
+    let features = pretrained_features(&config, &data, &triplets);
     assert_eq!(features.dims, 1280);
     let mut trainer = HeadTrainer::new(features, config, &device);
     let before = pollster::block_on(trainer.held_out_scores(&triplets.held_out)).expect("scores").summary.auc;

@@ -88,7 +88,7 @@ pub const READY_LESSONS: [(&str, &str); 5] = [
     ),
     (
         "Hard negatives",
-        "preset=quick&mining=batch-hard&p=5&k=4&epochs=4&hide=checkpoints,recipe&title=Hard%20negatives&intro=Each%20step%20draws%205%20classes%20x%204%20images%20and%20trains%20each%20anchor%20on%20its%20farthest%20positive%20and%20nearest%20negative.%20Watch%20the%20mined%20and%20active%20counts%2C%20then%20try%20semi-hard%20and%20batch-all.",
+        "preset=demo&mining=batch-hard&p=5&k=4&hide=checkpoints,recipe&title=Hard%20negatives&intro=Each%20step%20draws%205%20classes%20x%204%20pictures%20and%20trains%20each%20anchor%20on%20its%20farthest%20same-class%20picture%20and%20its%20nearest%20other-class%20one%20%28batch-hard%29%2C%20in%20fast%20mode%20on%20the%20pretrained%20features.%20Watch%20the%20heat%20map%3A%20the%20outlined%20same-class%20squares%20turn%20dark%20and%20the%20dots%20%28hard%20negatives%29%20thin%20out%20as%20the%20head%20learns.%20Click%20a%20cell%20to%20see%20its%20triplet%2C%20then%20try%20semi-hard%20and%20batch-all.",
     ),
 ];
 
@@ -268,13 +268,15 @@ mod tests {
         let ordered = Lesson::from_query("preset=demo&fast=0&compare=k:3,mining:batch-hard");
         assert!(ordered.problems.is_empty(), "{:?}", ordered.problems);
         assert_eq!(ordered.lesson.compare.as_ref().and_then(|second| second.mining).map(|m| m.per_class), Some(3));
-        let fast_mining = Lesson::from_query("preset=demo&compare=mining:batch-hard");
-        assert_eq!(fast_mining.problems.len(), 1, "{:?}", fast_mining.problems);
+        let fast_flip = Lesson::from_query("preset=demo&compare=flip:1");
+        assert_eq!(fast_flip.problems.len(), 1, "{:?}", fast_flip.problems);
         assert!(
-            fast_mining.problems[0].starts_with("compare: the second run cannot run: fast mode"),
+            fast_flip.problems[0].starts_with("compare: the second run cannot run: fast mode"),
             "{:?}",
-            fast_mining.problems
+            fast_flip.problems
         );
+        // Fast mode mines (a head on P x K batches of frozen features).
+        assert!(Lesson::from_query("preset=demo&compare=mining:batch-hard").problems.is_empty());
         let wrong = Lesson::from_query("preset=demo&compare=margin:9");
         assert_eq!(wrong.problems, ["compare: margin=9 is not between 0 and 2"]);
         assert!(wrong.lesson.compare.is_none());

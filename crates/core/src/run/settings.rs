@@ -442,7 +442,7 @@ pub static SETTINGS: &[Setting] = &[
     Setting {
         key: "fast",
         label: "Train",
-        help: "The whole encoder (the recipe), or fast mode: the encoder frozen, every image embedded once, and only a small projection head trained: an epoch in seconds, even on a CPU. Fast mode uses the fixed triplets without augmentation.",
+        help: "The whole encoder (the recipe), or fast mode: the encoder frozen, every image embedded once, and only a small projection head trained: an epoch in seconds, even on a CPU. Fast mode trains without augmentation (each image is embedded once); it can mine P x K batches like the whole encoder.",
         values: Values::Choice(&[("0", "the whole encoder"), ("1", "a head on frozen features (fast)")]),
         always: false,
         in_form: true,

@@ -31,7 +31,7 @@ pub use evaluate::{HeldOutScores, embed, embed_images, held_out_scores};
 pub use run_loop::{Next, OnData, Steps, advance, train_epoch};
 pub use schedule::{EpochEnd, Limits, Schedule};
 pub use step::readbacks;
-pub(crate) use step::{BatchLoss, read_f32};
+pub(crate) use step::{BatchLoss, MinedLoss, read_f32};
 
 use crate::data::Dataset;
 use crate::data::triplets::TripletSet;

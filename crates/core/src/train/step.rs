@@ -146,72 +146,20 @@ impl Trainer {
         self.mining_pool = Some((train.len(), sampler));
         let labels: Vec<u8> = images.iter().map(|&image| data.labels[image as usize]).collect();
         self.last_images.clone_from(&images);
-        let n = images.len();
         // Augmented as the fixed triplets are (it was silently left out here once).
         let mut augment = (!self.spec.augmentation.is_off()).then_some((&self.spec.augmentation, &mut self.state.rng));
         let pixels = image_pixels(data, images.iter().copied(), &mut augment);
         let batch = images_to_tensor(pixels.iter().map(Vec::as_slice), self.spec.scaling, &self.device);
         let embeddings = self.model.forward(batch);
-        let matrix = self.spec.loss.distance.pairwise(embeddings.clone());
-        let distances = read_f32(matrix.clone().detach().reshape([n * n])).await?;
-        let chosen = mine(&distances, &labels, &self.spec.loss, mining.strategy)?;
-        self.last_mined = Some(MinedMatrix::new(images, labels.clone(), distances)?);
-        let m = chosen.chosen(mining.strategy);
-        let counts = MinedCounts {
-            mined: m as u32,
-            valid: chosen.valid as u32,
-            active: chosen.active as u32,
-            mean_distance: chosen.mean_distance,
-        };
-        let report =
-            |(epoch, step): (usize, usize), loss: f32, positive: f32, negative: f32, triplets: usize| StepReport {
-                epoch,
-                step,
-                steps_per_epoch: steps,
-                triplets,
-                loss,
-                active_fraction: counts.active as f32 / counts.valid.max(1) as f32,
-                mean_positive_distance: positive,
-                mean_negative_distance: negative,
-                mined: Some(counts),
-            };
-        if m == 0 {
-            return Ok(report(self.state.record_step(0.0, 0), 0.0, 0.0, 0.0, 0));
-        }
-        let (loss, batch) = if mining.strategy == Mining::BatchAll {
-            // Every active triplet, from the masked distance matrix: memory n x (K - 1) x n, never
-            // 3 x (active triplets) rows of embeddings.
-            let loss = batch_all_loss(matrix, &labels, &self.spec.loss, chosen.active, &self.device);
-            let value = read_f32(loss.clone().detach()).await?[0];
-            if !value.is_finite() {
-                return Err(TrainError::NotFinite(value));
-            }
-            let (positive, negative) = chosen.active_means;
-            (
-                loss,
-                BatchLoss {
-                    loss: value,
-                    active_fraction: 1.0,
-                    mean_positive_distance: positive,
-                    mean_negative_distance: negative,
-                },
-            )
-        } else {
-            drop(matrix);
-            let device = self.device.clone();
-            let rows = |pick: fn(&crate::mining::Mined) -> usize| {
-                let ids: Vec<i64> = chosen.triplets.iter().map(|t| pick(t) as i64).collect();
-                embeddings.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(ids, [m]), &device))
-            };
-            let output = self.spec.loss.forward(rows(|t| t.anchor), rows(|t| t.positive), rows(|t| t.negative));
-            let loss = output.loss.clone();
-            // Read (and check) the loss before the update: a non-finite batch changes nothing.
-            (loss, BatchLoss::read(output, m).await?)
+        let mined = MinedLoss::of(embeddings, images, labels, &self.spec.loss, mining.strategy, &self.device).await?;
+        self.last_mined = Some(mined.matrix.clone());
+        let Some(loss) = mined.loss.clone() else {
+            return Ok(mined.report(self.state.record_step(0.0, 0), steps));
         };
         let grads = GradientsParams::from_grads(loss.backward(), &self.model);
         self.model = self.optim.step(self.spec.learning_rate, self.model.clone(), grads);
-        let position = self.state.record_step(batch.loss, m);
-        Ok(report(position, batch.loss, batch.mean_positive_distance, batch.mean_negative_distance, m))
+        let position = self.state.record_step(mined.batch.loss, mined.chosen);
+        Ok(mined.report(position, steps))
     }
 
     /// One whole epoch of this trainer on `data` ([`train_epoch`]).
@@ -280,6 +228,90 @@ fn image_pixels(
             }
         })
         .collect()
+}
+
+/// One mined batch's loss, from its embeddings (the encoder's, or fast mode's head's): the
+/// distance matrix read back, triplets chosen by the strategy, and the loss over them, for both
+/// trainers. `loss` is `None` when nothing was chosen (batch-all with every hinge 0): the step
+/// makes no update.
+pub(crate) struct MinedLoss {
+    pub matrix: MinedMatrix,
+    pub counts: MinedCounts,
+    pub chosen: usize,
+    pub loss: Option<Tensor<1>>,
+    pub batch: BatchLoss,
+}
+
+impl MinedLoss {
+    pub(crate) async fn of(
+        embeddings: Tensor<2>,
+        images: Vec<u32>,
+        labels: Vec<u8>,
+        spec: &LossSpec,
+        strategy: Mining,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
+        let n = labels.len();
+        let matrix = spec.distance.pairwise(embeddings.clone());
+        let distances = read_f32(matrix.clone().detach().reshape([n * n])).await?;
+        let chosen = mine(&distances, &labels, spec, strategy)?;
+        let m = chosen.chosen(strategy);
+        let counts = MinedCounts {
+            mined: m as u32,
+            valid: chosen.valid as u32,
+            active: chosen.active as u32,
+            mean_distance: chosen.mean_distance,
+        };
+        let nothing =
+            BatchLoss { loss: 0.0, active_fraction: 0.0, mean_positive_distance: 0.0, mean_negative_distance: 0.0 };
+        let (loss, batch) = if m == 0 {
+            (None, nothing)
+        } else if strategy == Mining::BatchAll {
+            // Every active triplet, from the masked distance matrix: memory n x (K - 1) x n, never
+            // 3 x (active triplets) rows of embeddings.
+            let loss = batch_all_loss(matrix, &labels, spec, chosen.active, device);
+            let value = read_f32(loss.clone().detach()).await?[0];
+            if !value.is_finite() {
+                return Err(TrainError::NotFinite(value));
+            }
+            let (positive, negative) = chosen.active_means;
+            let batch = BatchLoss {
+                loss: value,
+                active_fraction: 1.0,
+                mean_positive_distance: positive,
+                mean_negative_distance: negative,
+            };
+            (Some(loss), batch)
+        } else {
+            drop(matrix);
+            let rows = |pick: fn(&crate::mining::Mined) -> usize| {
+                let ids: Vec<i64> = chosen.triplets.iter().map(|t| pick(t) as i64).collect();
+                embeddings.clone().select(0, Tensor::<1, Int>::from_data(TensorData::new(ids, [m]), device))
+            };
+            let output = spec.forward(rows(|t| t.anchor), rows(|t| t.positive), rows(|t| t.negative));
+            let loss = output.loss.clone();
+            // Read (and check) the loss before the update: a non-finite batch changes nothing.
+            (Some(loss), BatchLoss::read(output, m).await?)
+        };
+        let matrix = MinedMatrix::new(images, labels, distances)?;
+        Ok(Self { matrix, counts, chosen: m, loss, batch })
+    }
+
+    /// The step's report at `(epoch, step)` of an epoch of `steps` steps: the loss, the distances
+    /// and the mined counts (the active fraction of all valid triplets).
+    pub(crate) fn report(&self, (epoch, step): (usize, usize), steps: usize) -> StepReport {
+        StepReport {
+            epoch,
+            step,
+            steps_per_epoch: steps,
+            triplets: self.chosen,
+            loss: self.batch.loss,
+            active_fraction: self.counts.active as f32 / self.counts.valid.max(1) as f32,
+            mean_positive_distance: self.batch.mean_positive_distance,
+            mean_negative_distance: self.batch.mean_negative_distance,
+            mined: Some(self.counts),
+        }
+    }
 }
 
 /// Batch-all's loss from the `[n, n]` distance matrix of a batch labelled `labels`: the mean
