@@ -97,75 +97,42 @@ pub fn MiningView(state: TrainState) -> impl IntoView {
         })
     };
     let heat_map = move || {
+        let chosen = cell.get();
         shown.with(|view| {
             let view = view.as_ref()?;
-            let n = view.matrix.len();
-            let side = MAP_SIDE / n.max(1) as f64;
-            let scale = scale();
-            let mut cells = Vec::with_capacity(n * n);
-            for row in 0..n {
-                for col in 0..n {
-                    let d = view.matrix.distance(row, col);
-                    let hardness = view.matrix.hardness(row, col, view.margin);
-                    let (x, y) = (col as f64 * side, row as f64 * side);
-                    let (cx, cy, r) = (x + side / 2.0, y + side / 2.0, side * 0.22);
-                    let mark = match hardness {
-                        Hardness::Hard => Some(view! { <circle class="mark-hard" cx=cx cy=cy r=r /> }.into_any()),
-                        Hardness::SemiHard => {
-                            Some(view! { <circle class="mark-semi" cx=cx cy=cy r=r stroke-width=side * 0.1 /> }.into_any())
-                        }
-                        _ => None,
-                    };
-                    let chosen = cell.get() == Some((row, col));
-                    cells.push(view! {
-                        <g
-                            class="heat-cell"
-                            class:chosen=chosen
-                            data-testid="heat-cell"
-                            data-row=row
-                            data-col=col
-                            data-distance=format!("{d:.6}")
-                            data-hardness=hardness_name(hardness)
-                            on:click=move |_| select(row, col)
-                        >
-                            <rect x=x y=y width=side height=side fill=colour(f64::from(d) / f64::from(scale)) />
-                            {mark}
-                            <title>{format!("anchor {} ({}), image {} ({}): distance {d:.3}, {}", row + 1, view.class_names[row], col + 1, view.class_names[col], hardness_name(hardness))}</title>
-                        </g>
-                    });
-                }
-            }
-            let blocks = view
-                .matrix
-                .blocks()
-                .into_iter()
-                .map(|(start, len)| {
-                    let (at, size) = (start as f64 * side, len as f64 * side);
-                    view! { <rect class="heat-block" data-testid="heat-block" x=at y=at width=size height=size /> }
-                })
-                .collect_view();
-            let outline = cell.get().map(|(row, col)| {
-                view! { <rect class="heat-chosen" x=col as f64 * side y=row as f64 * side width=side height=side /> }
-            });
             let label = format!(
-                "Distances between the {n} images of the batch at step {}: {}",
+                "Distances between the {} images of the batch at step {}: {}",
+                view.matrix.len(),
                 view.global_step,
                 counts_line().unwrap_or_default()
             );
-            Some(view! {
-                <svg
-                    class="heat-map"
-                    viewBox=format!("0 0 {MAP_SIDE} {MAP_SIDE}")
-                    role="img"
-                    aria-label=label
-                    data-testid="heat-map"
-                    data-images=n
-                    data-step=view.global_step
-                >
-                    {cells}
-                    {blocks}
-                    {outline}
-                </svg>
+            Some(heat_svg(
+                view,
+                scale(),
+                chosen,
+                Some(Callback::new(move |(row, col)| select(row, col))),
+                label,
+                "heat-map",
+            ))
+        })
+    };
+    // The run's first mined batch, small, beside: what the training changed.
+    let first_map = move || {
+        state.mined_first.with(|first| {
+            let first = first.as_ref()?;
+            let now = shown.with(|view| view.as_ref().map(|view| view.global_step))?;
+            (now != first.global_step).then(|| {
+                let counts = first.matrix.counts(first.margin);
+                let caption = format!(
+                    "The first mined batch (step {}): {} hard, {} semi-hard, {} easy.",
+                    first.global_step, counts.hard, counts.semi_hard, counts.easy
+                );
+                view! {
+                    <figure class="heat-first" data-testid="heat-first">
+                        {heat_svg(first, scale(), None, None, caption.clone(), "heat-map-first")}
+                        <figcaption>{caption}</figcaption>
+                    </figure>
+                }
             })
         })
     };
@@ -226,6 +193,7 @@ pub fn MiningView(state: TrainState) -> impl IntoView {
                 <div class="heat-row">
                     {heat_map}
                     <div class="heat-side">
+                        {first_map}
                         <div class="ramp" aria-hidden="true"></div>
                         <p class="hint" data-testid="heat-scale">{move || format!("Colour scale: 0 (dark) to {:.3} (yellow), the first mined batch's largest distance.", scale())}</p>
                         <p data-testid="heat-counts">{counts_line}</p>
@@ -242,6 +210,92 @@ pub fn MiningView(state: TrainState) -> impl IntoView {
                 {spread_chart}
             </section>
         </Show>
+    }
+}
+
+/// A batch's heat map: a cell per (anchor, image) coloured by distance on `scale`, marks on the
+/// hard and semi-hard cells, the same-class blocks outlined, and the `chosen` cell; `select`
+/// (where given) hears clicks.
+fn heat_svg(
+    view: &MinedBatchView,
+    scale: f32,
+    chosen: Option<(usize, usize)>,
+    select: Option<Callback<(usize, usize)>>,
+    label: String,
+    test_id: &'static str,
+) -> impl IntoView + use<> {
+    let n = view.matrix.len();
+    let side = MAP_SIDE / n.max(1) as f64;
+    let mut cells = Vec::with_capacity(n * n);
+    for row in 0..n {
+        for col in 0..n {
+            let d = view.matrix.distance(row, col);
+            let hardness = view.matrix.hardness(row, col, view.margin);
+            let (x, y) = (col as f64 * side, row as f64 * side);
+            let (cx, cy, r) = (x + side / 2.0, y + side / 2.0, side * 0.22);
+            let mark = match hardness {
+                Hardness::Hard => Some(view! { <circle class="mark-hard" cx=cx cy=cy r=r /> }.into_any()),
+                Hardness::SemiHard => {
+                    Some(view! { <circle class="mark-semi" cx=cx cy=cy r=r stroke-width=side * 0.1 /> }.into_any())
+                }
+                _ => None,
+            };
+            let title = format!(
+                "anchor {} ({}), image {} ({}): distance {d:.3}, {}",
+                row + 1,
+                view.class_names[row],
+                col + 1,
+                view.class_names[col],
+                hardness_name(hardness)
+            );
+            cells.push(view! {
+                <g
+                    class="heat-cell"
+                    data-testid=if select.is_some() { "heat-cell" } else { "heat-cell-first" }
+                    data-row=row
+                    data-col=col
+                    data-distance=format!("{d:.6}")
+                    data-hardness=hardness_name(hardness)
+                    on:click=move |_| {
+                        if let Some(select) = select {
+                            select.run((row, col));
+                        }
+                    }
+                >
+                    <rect x=x y=y width=side height=side fill=colour(f64::from(d) / f64::from(scale)) />
+                    {mark}
+                    <title>{title}</title>
+                </g>
+            });
+        }
+    }
+    let blocks = view
+        .matrix
+        .blocks()
+        .into_iter()
+        .map(|(start, len)| {
+            let (at, size) = (start as f64 * side, len as f64 * side);
+            view! { <rect class="heat-block" data-testid=if select.is_some() { "heat-block" } else { "heat-block-first" } x=at y=at width=size height=size /> }
+        })
+        .collect_view();
+    let outline = chosen.map(|(row, col)| {
+        view! { <rect class="heat-chosen" x=col as f64 * side y=row as f64 * side width=side height=side /> }
+    });
+    view! {
+        <svg
+            class="heat-map"
+            class:interactive=select.is_some()
+            viewBox=format!("0 0 {MAP_SIDE} {MAP_SIDE}")
+            role="img"
+            aria-label=label
+            data-testid=test_id
+            data-images=n
+            data-step=view.global_step
+        >
+            {cells}
+            {blocks}
+            {outline}
+        </svg>
     }
 }
 

@@ -66,6 +66,7 @@ pub struct TrainState {
     /// With online mining: the latest mined batch the worker sent (the heat map), the heat map's
     /// colour scale (the first batch's largest distance) and each step's mean batch distance.
     pub mined: RwSignal<Option<MinedBatchView>>,
+    pub mined_first: RwSignal<Option<MinedBatchView>>,
     pub mined_scale: RwSignal<f32>,
     pub mined_spread: RwSignal<Vec<(u32, f32)>>,
 }
@@ -86,6 +87,7 @@ impl TrainState {
             saved: RwSignal::new(None),
             notice: RwSignal::new(String::new()),
             mined: RwSignal::new(None),
+            mined_first: RwSignal::new(None),
             mined_scale: RwSignal::new(0.0),
             mined_spread: RwSignal::new(Vec::new()),
         }
@@ -122,6 +124,7 @@ impl TrainState {
                 self.history.set(info.history.clone());
                 self.last_step.set(None);
                 self.mined.set(None);
+                self.mined_first.set(None);
                 self.mined_scale.set(0.0);
                 self.mined_spread.set(Vec::new());
                 if info.resumed_at.is_none() {
@@ -140,8 +143,9 @@ impl TrainState {
                 }
             }
             Event::MinedBatch(view) => {
-                if self.mined_scale.get_untracked() <= 0.0 {
+                if self.mined_first.with_untracked(Option::is_none) {
                     self.mined_scale.set(view.matrix.distances.iter().copied().fold(0.0, f32::max));
+                    self.mined_first.set(Some(view.clone()));
                 }
                 self.mined.set(Some(view.clone()));
             }

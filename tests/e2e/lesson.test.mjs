@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 
 import { serveDist } from "../support/server.mjs";
 import { launch, openRecorded } from "../support/browser.mjs";
-import { errorsIn, screenshot, viewportShot, waitForPhase } from "../support/studio.mjs";
+import { errorsIn, loadSynthetic, screenshot, viewportShot, waitForPhase } from "../support/studio.mjs";
 
 let server;
 let browser;
@@ -326,6 +326,42 @@ describe("a lesson on a projector", { timeout: 300_000 }, () => {
     const headline = await page.getByTestId("auc").innerText();
     console.log(`class split (class demo, synthetic test set, CPU): unseen classes ${unseen.join(" and ")}; ${headline}`);
     assert.match(headline, /^AUC [01]\.\d{3} after 5 epochs .* (up|down) from [01]\.\d{3} before training\./);
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    await page.close();
+  });
+
+  test("Hard negatives: the mining heat map shows the batch learning, first step beside the last", async () => {
+    const { page, log } = await projector();
+    await page.getByTestId("backend-cpu").check();
+    // The ready lesson, opened from the Lessons card as a teacher would.
+    await page.getByRole("link", { name: "Hard negatives" }).click();
+    await page.waitForURL(/title=Hard(%20|\+)negatives/);
+    await page.getByTestId("backend-cpu").check();
+    await loadSynthetic(page);
+    assert.equal(await page.locator("#setting-triplets").evaluate((el) => el.value), "batch-hard");
+    await page.getByRole("button", { name: "Start training" }).click();
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 240_000), "finished", await page.getByTestId("phase").innerText());
+    const tally = async (testId) => {
+      const kinds = await page.getByTestId(testId).evaluateAll((all) => all.map((g) => g.dataset.hardness));
+      return { hard: kinds.filter((k) => k === "hard").length, semi: kinds.filter((k) => k === "semi-hard").length, easy: kinds.filter((k) => k === "easy").length };
+    };
+    const first = await tally("heat-cell-first");
+    const last = await tally("heat-cell");
+    assert.equal(await page.getByTestId("heat-map-first").getAttribute("data-step"), "1", "the first mined batch is kept");
+    const caption = await page.getByTestId("heat-first").locator("figcaption").innerText();
+    assert.equal(caption, `The first mined batch (step 1): ${first.hard} hard, ${first.semi} semi-hard, ${first.easy} easy.`);
+    // What the lesson is for: the head learns, so the batches' hard negatives thin out and the easy
+    // ones grow (measured 2026-12-05: 0 hard and 295 easy of 320 at the end).
+    assert.ok(last.hard < first.hard || (first.hard === 0 && last.easy > first.easy), `hard ${first.hard} -> ${last.hard}`);
+    assert.ok(last.easy > first.easy, `easy ${first.easy} -> ${last.easy}`);
+    const headline = await page.getByTestId("auc").innerText();
+    const [after, before] = [...headline.matchAll(/([01]\.\d{3})/g)].map((m) => Number(m[1]));
+    assert.ok(after > before, headline);
+    console.log(`Hard negatives lesson (fast mode, batch-hard 5 x 4, synthetic test set, CPU): first batch ${JSON.stringify(first)} -> last ${JSON.stringify(last)}; ${headline}`);
+    await page.getByTestId("mining").scrollIntoViewIfNeeded();
+    await viewportShot(page, "hard-negatives-heat-map");
+    const readme = process.env.TRIPLETLAB_README_SHOTS ? (name) => `../docs/images/${name}.png` : null;
+    if (readme) await page.getByTestId("mining").screenshot({ path: readme("mining-heat-map") });
     assert.deepEqual(errorsIn(log), [], log.join("\n"));
     await page.close();
   });

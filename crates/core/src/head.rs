@@ -17,8 +17,7 @@ use crate::optim::KerasAdam;
 use crate::random::SeededRng;
 use crate::run::RunSpec;
 use crate::train::{
-    BatchLoss, EpochRecord, HeldOutScores, Limits, MinedLoss, Schedule, StepReport, TrainError, embed_images,
-    read_f32,
+    BatchLoss, EpochRecord, HeldOutScores, Limits, MinedLoss, Schedule, StepReport, TrainError, embed_images, read_f32,
     retrieval_among,
 };
 
@@ -265,7 +264,12 @@ impl HeadTrainer {
         result
     }
 
-    async fn train_mined(&mut self, images: Vec<u32>, mining: MiningConfig, steps: usize) -> Result<StepReport, TrainError> {
+    async fn train_mined(
+        &mut self,
+        images: Vec<u32>,
+        mining: MiningConfig,
+        steps: usize,
+    ) -> Result<StepReport, TrainError> {
         let labels = images.iter().map(|&image| self.features.label(image)).collect::<Result<Vec<u8>, _>>()?;
         let embeddings = self.head.forward(self.features.rows_of(&images, &self.device)?);
         let mined = MinedLoss::of(embeddings, images, labels, &self.spec.loss, mining.strategy, &self.device).await?;

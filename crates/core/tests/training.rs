@@ -229,7 +229,8 @@ fn fast_mode_mines_pk_batches_of_frozen_features() {
     };
     assert_eq!(config.check(), Ok(()));
     let run = || {
-        let mut trainer = HeadTrainer::new(pretrained_features(&config, &data, &triplets), config.clone(), &Device::flex());
+        let mut trainer =
+            HeadTrainer::new(pretrained_features(&config, &data, &triplets), config.clone(), &Device::flex());
         let before = pollster::block_on(trainer.held_out_scores(&triplets.held_out)).expect("scores").summary.auc;
         let mut losses = Vec::new();
         while !trainer.is_finished() {
@@ -240,8 +241,9 @@ fn fast_mode_mines_pk_batches_of_frozen_features() {
                 let batch = trainer.last_mined().expect("the mined batch");
                 let labels: Vec<u8> = batch.images.iter().map(|&i| data.labels[i as usize]).collect();
                 assert_eq!((batch.labels.clone(), batch.blocks().len()), (labels, 5));
-                let again = tripletlab_core::mining::mine(&batch.distances, &batch.labels, &config.loss, Mining::BatchHard)
-                    .expect("mined again");
+                let again =
+                    tripletlab_core::mining::mine(&batch.distances, &batch.labels, &config.loss, Mining::BatchHard)
+                        .expect("mined again");
                 assert_eq!(again.active, mined.active as usize);
                 losses.push(step.loss);
             }
