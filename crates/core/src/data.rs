@@ -8,6 +8,7 @@ pub mod augment;
 pub mod cifar;
 mod error;
 pub mod manifest;
+pub mod pictures;
 pub mod synthetic;
 pub mod triplets;
 
