@@ -154,7 +154,10 @@ fn apply(page: Page, mut event: Event) {
         Event::DatasetList { datasets } => data.list.set(ListState::Ready(datasets)),
         Event::DatasetListFailed { message } => data.list.set(ListState::Failed(message)),
         Event::DatasetProgress(progress) => data.load.set(LoadState::Loading(progress)),
-        Event::DatasetReady(summary) => data.load.set(LoadState::Ready(summary)),
+        Event::DatasetReady(summary) => {
+            data.held.set(Some(summary.clone()));
+            data.load.set(LoadState::Ready(summary));
+        }
         Event::DatasetFailed { message } => data.load.set(LoadState::Failed(message)),
         Event::Warning { message } => alerts.update(|alerts| alerts.push(message)),
         // Training events are folded by `TrainState::apply` above.
@@ -191,7 +194,7 @@ pub fn App() -> impl IntoView {
             data.load_selected(Callback::new(send));
         }
     });
-    let dataset_ready = Signal::derive(move || matches!(data.load.get(), LoadState::Ready(_)));
+    let dataset_ready = Signal::derive(move || data.ready());
     // "Try it": the class demo on the loaded dataset, or on the first served one once it is loaded.
     let try_pending = RwSignal::new(false);
     let try_it = move |()| {

@@ -41,6 +41,11 @@ pub struct DatasetState {
     pub load: RwSignal<LoadState>,
     /// The last request, for the retry button.
     last_request: StoredValue<Option<DatasetRequest>, LocalStorage>,
+    /// What the worker holds: the last dataset that loaded (a later load that failed changed
+    /// nothing there).
+    pub held: RwSignal<Option<DatasetSummary>>,
+    /// The pictures of a chosen folder (path inside it, file), to show beside their 32 x 32.
+    originals: StoredValue<Vec<(String, web_sys::File)>, LocalStorage>,
 }
 
 impl DatasetState {
@@ -51,16 +56,28 @@ impl DatasetState {
             max_shards: RwSignal::new(None),
             load: RwSignal::new(LoadState::Idle),
             last_request: StoredValue::new_local(None),
+            held: RwSignal::new(None),
+            originals: StoredValue::new_local(Vec::new()),
         }
     }
 
     /// A fresh engine holds no dataset: load again the one that was loaded (from the browser's
     /// cache, so quickly). A load that was still running may be what ended the engine: not that.
     pub fn restore(self, send: Callback<Command>) {
+        self.held.set(None);
         match (self.load.get_untracked(), self.last_request.get_value()) {
             (LoadState::Ready(_), Some(request)) => self.start(request, send),
             (LoadState::Ready(_) | LoadState::Loading(_) | LoadState::Reading, _) => self.load.set(LoadState::Idle),
             _ => {}
+        }
+    }
+
+    /// Whether the worker holds a dataset to train on.
+    pub fn ready(self) -> bool {
+        match self.load.get() {
+            LoadState::Ready(_) => true,
+            LoadState::Failed(_) | LoadState::Idle => self.held.with(Option::is_some),
+            LoadState::Loading(_) | LoadState::Reading => false,
         }
     }
 
@@ -119,6 +136,25 @@ pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoVi
     let on_drop = move |ev: leptos::ev::DragEvent| {
         ev.prevent_default();
         read_files(ev.data_transfer().and_then(|transfer| transfer.files()));
+    };
+    // A folder of pictures, its sub-folders the classes: read here, decoded in the worker.
+    let on_folder = move |ev: leptos::ev::Event| {
+        let input = ev.target().and_then(|target| target.dyn_into::<HtmlInputElement>().ok());
+        let Some(files) = input.as_ref().and_then(HtmlInputElement::files).filter(|files| files.length() > 0) else {
+            return;
+        };
+        // Taken out of the input's list now: clearing the input below empties that list.
+        let files: Vec<web_sys::File> = (0..files.length()).filter_map(|at| files.item(at)).collect();
+        state.load.set(LoadState::Reading);
+        wasm_bindgen_futures::spawn_local(async move {
+            match read_folder(files, state.originals).await {
+                Ok(files) => start(DatasetRequest::Pictures { files }),
+                Err(message) => state.load.set(LoadState::Failed(message)),
+            }
+        });
+        if let Some(input) = input {
+            input.set_value("");
+        }
     };
 
     view! {
@@ -191,14 +227,35 @@ pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoVi
                 <span class="muted">" Read in your browser; nothing is uploaded."</span>
             </label>
             </details>
+            <details class="own-files" data-testid="own-pictures">
+                <summary>"Or your own pictures (a folder of classes)"</summary>
+                <p>
+                    "Choose a folder with one sub-folder a class (for example "<code>"pets/cat"</code>" and "
+                    <code>"pets/dog"</code>"), 2 to 10 classes of at least 4 pictures each. Each picture is cut to its "
+                    "centred square and scaled to 32 x 32 in this browser; nothing is uploaded."
+                </p>
+                <label class="file-button">
+                    "Choose a folder"
+                    <input
+                        type="file"
+                        multiple
+                        prop:webkitdirectory=true
+                        data-testid="pictures-folder"
+                        prop:disabled=busy
+                        on:change=on_folder
+                    />
+                </label>
+            </details>
             <LoadStatus state=state retry=Callback::new(retry) />
+            <PictureSamples state=state />
         </section>
     }
 }
 
 #[component]
 fn LoadStatus(state: DatasetState, retry: Callback<()>) -> impl IntoView {
-    move || match state.load.get() {
+    move || {
+        match state.load.get() {
         LoadState::Idle => ().into_any(),
         LoadState::Reading => {
             view! { <p data-testid="dataset-status" data-state="reading">"Reading your files..."</p> }.into_any()
@@ -219,10 +276,14 @@ fn LoadStatus(state: DatasetState, retry: Callback<()>) -> impl IntoView {
         LoadState::Failed(message) => view! {
             <div class="error">
                 <p data-testid="dataset-status" data-state="failed">{message}</p>
+                {state.held.get().map(|held| view! {
+                    <p data-testid="dataset-kept">{format!("Training still uses {} ({} images), loaded before.", held.name, group(held.images))}</p>
+                })}
                 <button data-testid="dataset-retry" on:click=move |_| retry.run(())>"Retry"</button>
             </div>
         }
         .into_any(),
+    }
     }
 }
 
@@ -247,6 +308,22 @@ fn progress_line(progress: &LoadProgress) -> String {
 }
 
 fn summary_line(summary: &DatasetSummary) -> String {
+    if !summary.samples.is_empty() {
+        let counts: Vec<String> = summary
+            .class_names
+            .iter()
+            .zip(&summary.class_counts)
+            .map(|(name, count)| format!("{name} {count}"))
+            .collect();
+        return format!(
+            "Loaded your pictures: {} pictures in {} classes ({}), each cut to its centred square and scaled to 32 x 32 \
+             in this browser, in {:.0} ms.",
+            group(summary.images),
+            summary.class_names.len(),
+            counts.join(", "),
+            summary.millis
+        );
+    }
     let kind = if summary.synthetic { "SYNTHETIC shapes, not CIFAR-10" } else { "real images" };
     format!(
         "Loaded {} ({kind}): {} images in {} classes from {} shards ({} from the browser cache, {} downloaded) in {:.0} ms.",
@@ -287,4 +364,80 @@ async fn read_file_list(files: &FileList) -> Result<Vec<DroppedFile>, String> {
         read.push(DroppedFile { name: file.name(), bytes: Uint8Array::new(&buffer).to_vec() });
     }
     Ok(read)
+}
+
+/// At most this many pictures, and bytes, are read from a chosen folder (each is held in memory
+/// until the worker has made it 32 x 32).
+const MAX_FOLDER_FILES: usize = 5_000;
+const MAX_FOLDER_BYTES: f64 = 400e6;
+
+/// The files of a chosen folder, each named by its path inside it (`cat/1.jpg`); `originals`
+/// keeps each picture's `File` (by class and name) to show beside its 32 x 32 version.
+async fn read_folder(
+    files: Vec<web_sys::File>,
+    originals: StoredValue<Vec<(String, web_sys::File)>, LocalStorage>,
+) -> Result<Vec<DroppedFile>, String> {
+    if files.len() > MAX_FOLDER_FILES {
+        return Err(format!(
+            "The folder holds {} files; choose one with at most {MAX_FOLDER_FILES} (a few hundred pictures a class is plenty at 32 x 32).",
+            files.len()
+        ));
+    }
+    let total: f64 = files.iter().map(|file| file.size()).sum();
+    if total > MAX_FOLDER_BYTES {
+        return Err(format!(
+            "The folder holds {:.0} MB; choose one of at most {:.0} MB (smaller pictures, or fewer).",
+            total / 1e6,
+            MAX_FOLDER_BYTES / 1e6
+        ));
+    }
+    let mut read = Vec::new();
+    let mut kept = Vec::new();
+    for file in files {
+        // The path starts with the chosen folder's own name: the classes are the folders below it.
+        let path = js_sys::Reflect::get(&file, &"webkitRelativePath".into())
+            .ok()
+            .and_then(|path| path.as_string())
+            .unwrap_or_default();
+        let inside = path.split_once('/').map_or_else(|| file.name(), |(_, inside)| inside.to_string());
+        let buffer =
+            JsFuture::from(file.array_buffer()).await.map_err(|err| format!("{inside} could not be read: {err:?}"))?;
+        read.push(DroppedFile { name: inside.clone(), bytes: Uint8Array::new(&buffer).to_vec() });
+        kept.push((inside, file));
+    }
+    originals.set_value(kept);
+    Ok(read)
+}
+
+/// After a folder of pictures loaded: one picture of each class as chosen beside what the encoder
+/// sees (its centred square at 32 x 32).
+#[component]
+fn PictureSamples(state: DatasetState) -> impl IntoView {
+    let samples = move || match state.load.get() {
+        LoadState::Ready(summary) => summary.samples,
+        _ => Vec::new(),
+    };
+    let original = move |class: &str, file: &str| {
+        state.originals.with_value(|kept| {
+            kept.iter()
+                .find(|(path, _)| path.starts_with(&format!("{class}/")) && path.ends_with(&format!("/{file}")))
+                .and_then(|(_, file)| web_sys::Url::create_object_url_with_blob(file).ok())
+        })
+    };
+    view! {
+        <Show when=move || !samples().is_empty()>
+            <ul class="picture-samples" data-testid="picture-samples">
+                {move || samples().into_iter().map(|sample| {
+                    let url = original(&sample.class, &sample.file).unwrap_or_default();
+                    view! {
+                        <li data-testid="picture-sample">
+                            <img class="original" src=url alt=format!("{} as chosen: {}", sample.class, sample.file) width="64" height="64" />
+                            <img src=super::charts::image_url(&sample.pixels) alt=format!("{} at 32 x 32", sample.class) width="64" height="64" />
+                            <span>{format!("{}: {} -> 32 x 32", sample.class, sample.file)}</span>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </Show>
+    }
 }

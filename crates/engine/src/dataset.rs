@@ -146,7 +146,7 @@ pub fn load_dropped(files: Vec<DroppedFile>) -> Result<(Dataset, DatasetSummary)
     Ok((dataset, summary))
 }
 
-fn summarize(
+pub fn summarize(
     dataset: &Dataset,
     shards: u32,
     from_cache: u32,
@@ -163,5 +163,6 @@ fn summarize(
         from_cache,
         downloaded_bytes,
         millis: started.elapsed().as_secs_f64() * 1000.0,
+        samples: Vec::new(),
     }
 }

@@ -6,23 +6,15 @@
 use std::collections::HashSet;
 use std::rc::Rc;
 
-use js_sys::{Array, Uint8Array};
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{Blob, ImageBitmap, OffscreenCanvas, OffscreenCanvasRenderingContext2d, WorkerGlobalScope};
-
 use tripletlab_core::data::Dataset;
-use tripletlab_core::data::cifar::IMAGE_SIDE;
-use tripletlab_core::explore::{MapIndex, embedding_map, rgba_to_planar};
+use tripletlab_core::explore::{MapIndex, embedding_map};
 use tripletlab_core::run::Distance;
 use tripletlab_core::training::Embedder;
 use tripletlab_protocol::{EmbeddingMap, Event, SearchHit, SearchQuery, SearchResults};
 
 use crate::events::retrieval_summary;
-use crate::net::js_text;
+use crate::pictures::decode_picture;
 
-/// A picture file larger than this is refused before decoding.
-const MAX_PICTURE_BYTES: usize = 25_000_000;
 const MAX_HITS: u32 = 50;
 /// Retrieval metrics over at most this many of the map's images (evenly spaced): every query
 /// ranks every image, so 10,000 would cost a 10,000 x 10,000 x 1,280 product (tens of seconds in
@@ -117,36 +109,4 @@ async fn run_search(explorer: Option<&Explorer>, query: SearchQuery, k: u32) -> 
         .map(|hit| SearchHit { image: hit.image, label: hit.label, similarity: hit.similarity })
         .collect();
     Ok(SearchResults { query: description, picture, label, hits })
-}
-
-/// Decode a picture file the browser understands (PNG, JPEG, WebP, GIF...) and resize it to
-/// 32 x 32, as a CIFAR image.
-async fn decode_picture(name: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
-    if bytes.is_empty() {
-        return Err(format!("{name} is empty."));
-    }
-    if bytes.len() > MAX_PICTURE_BYTES {
-        return Err(format!("{name} is {:.0} MB; pictures up to 25 MB are read.", bytes.len() as f64 / 1e6));
-    }
-    let fail = |what: &str, err: wasm_bindgen::JsValue| {
-        format!("Could not read {name} as a picture ({what}: {}).", js_text(&err))
-    };
-    let blob = Blob::new_with_u8_array_sequence(&Array::of1(&Uint8Array::from(bytes))).map_err(|e| fail("blob", e))?;
-    let scope: WorkerGlobalScope = js_sys::global().dyn_into().map_err(|e| fail("worker", e.into()))?;
-    let promise = scope.create_image_bitmap_with_blob(&blob).map_err(|e| fail("decode", e))?;
-    let bitmap: ImageBitmap =
-        JsFuture::from(promise).await.map_err(|e| fail("decode", e))?.dyn_into().map_err(|e| fail("decode", e))?;
-    let side = IMAGE_SIDE as u32;
-    let canvas = OffscreenCanvas::new(side, side).map_err(|e| fail("canvas", e))?;
-    let context: OffscreenCanvasRenderingContext2d = canvas
-        .get_context("2d")
-        .map_err(|e| fail("canvas", e))?
-        .ok_or_else(|| format!("Could not read {name}: no 2-D canvas in this worker."))?
-        .dyn_into()
-        .map_err(|e| fail("canvas", e.into()))?;
-    let side = f64::from(side);
-    context.draw_image_with_image_bitmap_and_dw_and_dh(&bitmap, 0.0, 0.0, side, side).map_err(|e| fail("resize", e))?;
-    bitmap.close();
-    let pixels = context.get_image_data(0.0, 0.0, side, side).map_err(|e| fail("pixels", e))?.data();
-    rgba_to_planar(&pixels.0).ok_or_else(|| format!("Could not read {name}: the canvas gave no 32 x 32 picture."))
 }

@@ -15,6 +15,7 @@ use tripletlab_protocol::{BackendChoice, Command, DatasetRequest, Event, PingRep
 
 use crate::devices::Devices;
 use crate::events::{checkpoint_file_name, describe, imported_history, saved_run_info};
+use crate::pictures;
 use crate::session::{Responder, Run, Session};
 use crate::training::Start;
 use crate::{adapter, dataset, explore, store};
@@ -86,6 +87,16 @@ impl Worker for Engine {
                             }
                             loaded
                         }
+                        DatasetRequest::Pictures { files } => match pictures::load_pictures(files, &progress).await {
+                            Ok((data, summary, skipped)) => {
+                                *session.source.borrow_mut() = None;
+                                if !skipped.is_empty() {
+                                    respond.send(Event::Warning { message: skipped_message(&skipped) });
+                                }
+                                Ok((data, summary))
+                            }
+                            Err(err) => Err(err),
+                        },
                     };
                     match loaded {
                         Ok((data, summary)) => {
@@ -202,4 +213,18 @@ async fn ping(devices: &Devices, backend: BackendChoice) -> Event {
         }),
         Err(err) => failed(err.to_string()),
     }
+}
+
+/// The files a folder of pictures loaded without, in one message (the first few named).
+fn skipped_message(skipped: &[String]) -> String {
+    const NAMED: usize = 5;
+    let named: Vec<&str> = skipped.iter().take(NAMED).map(String::as_str).collect();
+    let more = skipped.len().saturating_sub(NAMED);
+    format!(
+        "{} file{} left out of your pictures (the rest loaded): {}{}",
+        skipped.len(),
+        if skipped.len() == 1 { " was" } else { "s were" },
+        named.join("; "),
+        if more > 0 { format!("; and {more} more.") } else { ".".into() }
+    )
 }

@@ -127,6 +127,9 @@ pub enum DatasetRequest {
     /// Files the visitor chose: a `cifar-10-binary.tar.gz`, or `.bin` batch files with
     /// `batches.meta.txt`. Read in the worker; nothing is uploaded anywhere.
     Dropped { files: Vec<DroppedFile> },
+    /// A folder of pictures the visitor chose, its sub-folders the classes: each file's `name` is
+    /// its path inside the folder (`cat/1.jpg`). Decoded and made 32 x 32 in the worker.
+    Pictures { files: Vec<DroppedFile> },
 }
 
 /// One file the visitor chose, read in the page.
@@ -460,6 +463,19 @@ pub struct DatasetSummary {
     pub from_cache: u32,
     pub downloaded_bytes: u64,
     pub millis: f64,
+    /// With the visitor's own pictures: one of each class as the encoder sees it (32 x 32).
+    #[serde(default)]
+    pub samples: Vec<PictureSample>,
+}
+
+/// One picture as it was made 32 x 32, and its class.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PictureSample {
+    pub class: String,
+    /// Its file name (in the class's folder).
+    pub file: String,
+    /// 3 x 32 x 32, channel by channel.
+    pub pixels: Vec<u8>,
 }
 
 /// The WebGPU adapter the browser offers, or why there is none.

@@ -31,7 +31,9 @@ pub enum PicturesError {
          two sub-folders (one a class) in the folder"
     )]
     OneClass { class: String },
-    #[error("the folder has {found} classes; the CIFAR-10 format holds at most {CLASS_COUNT}: keep {CLASS_COUNT} sub-folders or fewer")]
+    #[error(
+        "the folder has {found} classes; the CIFAR-10 format holds at most {CLASS_COUNT}: keep {CLASS_COUNT} sub-folders or fewer"
+    )]
     TooManyClasses { found: usize },
     #[error(
         "class {class} has {found} picture{s}; each class needs at least {MIN_PICTURES_PER_CLASS} (two to train on, \

@@ -1,0 +1,160 @@
+// Your own pictures: a folder whose sub-folders are classes, chosen in the page, decoded and made
+// 32 x 32 in the worker (PNG, JPEG and WebP of several sizes, written by this test), trained on,
+// and the classes the model never trained on scored (the class split); bad folders refused by name
+// while the page keeps what it had.
+import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+
+import { serveDist } from "../support/server.mjs";
+import { launch, openRecorded } from "../support/browser.mjs";
+import { errorsIn, screenshot, waitForPhase } from "../support/studio.mjs";
+
+let server;
+let browser;
+let folders;
+before(async () => {
+  server = await serveDist();
+  browser = await launch({ webgpu: false });
+  folders = await mkdtemp(join(tmpdir(), "tripletlab-pictures-"));
+});
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  if (folders) await rm(folders, { recursive: true, force: true });
+});
+
+// Four classes a child could draw, each picture a little different (position, size, shade).
+const CLASSES = ["red discs", "blue stripes", "green squares", "yellow rings"];
+// Formats and sizes the pictures come in: landscape, portrait and square, three encodings.
+const SHAPES = [
+  { type: "image/png", ext: "png", width: 96, height: 64 },
+  { type: "image/jpeg", ext: "jpg", width: 60, height: 120 },
+  { type: "image/webp", ext: "webp", width: 48, height: 48 },
+];
+
+/** Paint `count` pictures of `klass` in the browser and return them as files' bytes. */
+async function paint(page, klass, count, offset = 0) {
+  return page.evaluate(
+    async ([klass, count, offset, shapes]) => {
+      const out = [];
+      for (let i = 0; i < count; i += 1) {
+        const shape = shapes[(i + offset) % shapes.length];
+        const canvas = new OffscreenCanvas(shape.width, shape.height);
+        const c = canvas.getContext("2d");
+        const side = Math.min(shape.width, shape.height);
+        const [x0, y0] = [(shape.width - side) / 2, (shape.height - side) / 2];
+        const jitter = ((i * 7) % 5) - 2;
+        c.fillStyle = `rgb(${20 + i * 3}, ${20 + i * 2}, 30)`;
+        c.fillRect(0, 0, shape.width, shape.height);
+        if (klass === "red discs") {
+          c.fillStyle = "#e03030";
+          c.beginPath();
+          c.arc(x0 + side / 2 + jitter, y0 + side / 2, side * (0.25 + (i % 3) * 0.04), 0, Math.PI * 2);
+          c.fill();
+        } else if (klass === "blue stripes") {
+          c.fillStyle = "#3060f0";
+          for (let s = 0; s < 4; s += 1) c.fillRect(x0, y0 + (s * side) / 4 + jitter + 2, side, side / 10);
+        } else if (klass === "green squares") {
+          c.fillStyle = "#30c050";
+          c.fillRect(x0 + side * 0.25 + jitter, y0 + side * 0.25, side * 0.5, side * 0.5);
+        } else {
+          c.strokeStyle = "#f0d020";
+          c.lineWidth = side / 10;
+          c.beginPath();
+          c.arc(x0 + side / 2, y0 + side / 2 + jitter, side * 0.3, 0, Math.PI * 2);
+          c.stroke();
+        }
+        const blob = await canvas.convertToBlob({ type: shape.type, quality: 0.9 });
+        out.push({ name: `${String(i + 1).padStart(2, "0")}.${shape.ext}`, bytes: [...new Uint8Array(await blob.arrayBuffer())] });
+      }
+      return out;
+    },
+    [klass, count, offset, SHAPES],
+  );
+}
+
+/** Write a folder `name` of `classes` (class -> count) under the test's temporary folder. */
+async function folder(page, name, classes, extras = {}) {
+  const root = join(folders, name);
+  for (const [klass, count] of Object.entries(classes)) {
+    await mkdir(join(root, klass), { recursive: true });
+    for (const file of await paint(page, klass, count)) await writeFile(join(root, klass, file.name), Buffer.from(file.bytes));
+  }
+  for (const [path, text] of Object.entries(extras)) await writeFile(join(root, path), text);
+  return root;
+}
+
+const status = (page) => page.getByTestId("dataset-status");
+
+describe("your own pictures", { timeout: 300_000 }, () => {
+  test("a folder of classes is loaded, trained on, and the two classes it never trained on are scored", async () => {
+    const { page, log } = await openRecorded(browser, server.url + "?preset=demo&split=class&held_out=50&epochs=3&batch=8");
+    await page.getByTestId("backend-cpu").check();
+    const root = await folder(page, "pets", Object.fromEntries(CLASSES.map((klass) => [klass, 12])), {
+      "red discs/notes.txt": "not a picture",
+      "readme.txt": "a file in no class",
+    });
+    await page.getByTestId("own-pictures").locator("summary").click();
+    await page.getByTestId("pictures-folder").setInputFiles(root);
+    await page.waitForFunction(() => ["ready", "failed"].includes(document.querySelector('[data-testid="dataset-status"]')?.dataset.state), null, { timeout: 60_000 });
+    const line = await status(page).innerText();
+    assert.equal(await status(page).getAttribute("data-state"), "ready", line);
+    assert.match(line, /^Loaded your pictures: 48 pictures in 4 classes \(blue stripes 12, green squares 12, red discs 12, yellow rings 12\), each cut to its centred square and scaled to 32 x 32 in this browser, in \d+ ms\.$/);
+    // One picture of each class as chosen beside what the encoder sees.
+    const samples = page.getByTestId("picture-sample");
+    assert.equal(await samples.count(), 4);
+    const sizes = await samples.first().locator("img").evaluateAll((imgs) => imgs.map((img) => [img.naturalWidth, img.naturalHeight]));
+    assert.deepEqual(sizes, [[96, 64], [32, 32]], "blue stripes' first picture (01.png, 96 x 64) beside its 32 x 32");
+    // The two files that are not pictures of a class are named; the rest loaded.
+    const alerts = await page.getByTestId("alerts").innerText();
+    assert.match(alerts, /2 files were left out of your pictures \(the rest loaded\): /);
+    assert.ok(alerts.includes("red discs/notes.txt") && alerts.includes("readme.txt: not in a class sub-folder"), alerts);
+    await page.getByRole("button", { name: "Start training" }).click();
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 240_000), "finished", await page.getByTestId("phase").innerText());
+    const counts = await page.getByTestId("counts-line").innerText();
+    const unseen = counts.match(/classes the model never trains on \(([a-z ]+) and ([a-z ]+)\)/);
+    assert.ok(unseen && CLASSES.includes(unseen[1]) && CLASSES.includes(unseen[2]), counts);
+    const headline = await page.getByTestId("auc").innerText();
+    assert.match(headline, /^AUC [01]\.\d{3} after 3 epochs/);
+    console.log(`own pictures (4 painted classes x 12, PNG/JPEG/WebP): unseen ${unseen[1]} and ${unseen[2]}; ${headline}`);
+    await screenshot(page, "own-pictures-trained");
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    await page.close();
+  });
+
+  test("a folder that cannot train is refused by name, and the page keeps the dataset it had", async () => {
+    const { page, log } = await openRecorded(browser, server.url + "?preset=demo");
+    await page.getByTestId("backend-cpu").check();
+    await page.getByTestId("own-pictures").locator("summary").click();
+    const good = await folder(page, "good", { "red discs": 4, "blue stripes": 4 });
+    await page.getByTestId("pictures-folder").setInputFiles(good);
+    await page.waitForFunction(() => document.querySelector('[data-testid="dataset-status"]')?.dataset.state === "ready", null, { timeout: 60_000 });
+    const cases = [
+      ["one class", { "red discs": 5 }, /^every picture is in one class \(red discs\): a triplet needs a picture of another class/],
+      ["one picture", { "red discs": 5, "blue stripes": 1 }, /^class blue stripes has 1 picture; each class needs at least 4 \(two to train on, two to test\): add pictures to it or remove it$/],
+    ];
+    for (const [name, classes, expected] of cases) {
+      const root = await folder(page, name.replace(" ", "-"), classes);
+      await page.getByTestId("pictures-folder").setInputFiles(root);
+      await page.waitForFunction(() => document.querySelector('[data-testid="dataset-status"]')?.dataset.state === "failed", null, { timeout: 60_000 });
+      const message = await status(page).innerText();
+      assert.match(message, expected, `${name}: ${message}`);
+    }
+    // Not one picture: a folder of text files.
+    const empty = join(folders, "no-pictures", "notes");
+    await mkdir(empty, { recursive: true });
+    await writeFile(join(empty, "a.txt"), "words");
+    await page.getByTestId("pictures-folder").setInputFiles(join(folders, "no-pictures"));
+    await page.waitForFunction(() => document.querySelector('[data-testid="dataset-status"]')?.dataset.state === "failed", null, { timeout: 60_000 });
+    assert.match(await status(page).innerText(), /^no picture could be read: choose a folder whose sub-folders/);
+    // The worker still holds the good folder's 8 pictures: a run starts on them.
+    await page.getByRole("button", { name: "Start training" }).click();
+    assert.equal(await waitForPhase(page, ["finished", "failed"], 240_000), "finished", await page.getByTestId("phase").innerText());
+    assert.match(await page.getByTestId("run-line").innerText(), /^your pictures: /);
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    await page.close();
+  });
+});
