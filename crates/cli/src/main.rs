@@ -39,8 +39,13 @@ enum Command {
     Prepare {
         /// A cifar-10-binary.tar.gz, a folder of CIFAR-10 .bin files with batches.meta.txt,
         /// `download` (the official archive, when online) or `synthetic` (generated shapes).
-        #[arg(long = "from", value_name = "SOURCE")]
-        source: String,
+        #[arg(long = "from", value_name = "SOURCE", required_unless_present = "from_folders")]
+        source: Option<String>,
+        /// Your own pictures instead: a folder whose sub-folders are the classes (2 to 10, at
+        /// least 4 pictures each; PNG, JPEG, WebP or GIF of any size). Each picture's centred
+        /// square is scaled to 32 x 32, as the page does.
+        #[arg(long, value_name = "DIR", conflicts_with = "source")]
+        from_folders: Option<PathBuf>,
         /// Output folder [default: public/data/<dataset name>].
         #[arg(long)]
         out: Option<PathBuf>,
@@ -80,9 +85,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Doctor { backend } => doctor(backend),
-        Command::Prepare { source, out, shards, images_per_shard, seed } => {
+        Command::Prepare { source, from_folders, out, shards, images_per_shard, seed } => {
             let options = prepare::Options { shards, images_per_shard, seed };
-            prepare::run(&source, out, &options)
+            match (source, from_folders) {
+                (_, Some(folder)) => prepare::run_pictures(&folder, out),
+                (Some(source), None) => prepare::run(&source, out, &options),
+                (None, None) => Err(error::CliError::Source("give --from SOURCE or --from-folders DIR".into())),
+            }
         }
         Command::Train(args) => train::run(args),
         Command::Settings => {

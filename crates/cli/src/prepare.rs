@@ -8,7 +8,8 @@ use std::process::Command;
 use tripletlab_core::data::archive::read_cifar_tar_gz;
 use tripletlab_core::data::cifar::{BATCH_FILES, META_FILE};
 use tripletlab_core::data::manifest::{DatasetIndex, FORMAT_VERSION, INDEX_FILE, MANIFEST_FILE, Manifest, Shard};
-use tripletlab_core::data::{Batch, CifarFiles, synthetic};
+use tripletlab_core::data::{Batch, CifarFiles, pictures, synthetic};
+use tripletlab_core::explore::rgba_to_planar;
 
 use crate::error::CliError;
 
@@ -26,6 +27,82 @@ pub struct Options {
 
 pub fn run(source: &str, out: Option<PathBuf>, options: &Options) -> Result<(), CliError> {
     let shards = load(source, out.as_deref(), options)?;
+    write(shards, out, options)
+}
+
+/// `prepare --from-folders DIR`: a folder of class sub-folders of pictures, made a dataset as the
+/// page makes one (`tripletlab_core::data::pictures`), written as CIFAR-10 shards.
+pub fn run_pictures(folder: &Path, out: Option<PathBuf>) -> Result<(), CliError> {
+    let name = folder
+        .file_name()
+        .and_then(|name| name.to_str())
+        .filter(|name| !name.is_empty())
+        .unwrap_or("your-pictures")
+        .to_string();
+    let dataset = read_pictures(folder, &name)?;
+    let files = pictures::to_cifar_files(&dataset);
+    let parsed = CifarFiles::parse(&name, files.iter().map(|(file, bytes)| (file.as_str(), bytes.as_slice())))?;
+    let loaded = Loaded { name, synthetic: false, class_names: parsed.class_names, batches: parsed.batches };
+    write(loaded, out, &Options { shards: None, images_per_shard: 0, seed: 0 })
+}
+
+/// Every picture under `folder`, by class (its top sub-folder), decoded and made 32 x 32: its
+/// centred square scaled with a triangle (bilinear) filter. A file that is not a picture, or not
+/// in a class sub-folder, is named on standard error and left out.
+fn read_pictures(folder: &Path, name: &str) -> Result<tripletlab_core::data::Dataset, CliError> {
+    if !folder.is_dir() {
+        return Err(CliError::Source(format!(
+            "{} is not a folder: give a folder whose sub-folders (one a class) hold pictures",
+            folder.display()
+        )));
+    }
+    let mut paths = Vec::new();
+    let mut pending = vec![folder.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).map_err(CliError::io(&dir))? {
+            let path = entry.map_err(CliError::io(&dir))?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                paths.push(path);
+            }
+        }
+    }
+    paths.sort();
+    let mut found = Vec::new();
+    for path in paths {
+        let inside = path.strip_prefix(folder).unwrap_or(&path).to_string_lossy().into_owned();
+        let Some((class, file)) = pictures::class_of_path(&inside) else {
+            if !inside.rsplit(['/', '\\']).next().unwrap_or_default().starts_with('.') {
+                eprintln!("skipped {inside}: not in a class sub-folder");
+            }
+            continue;
+        };
+        match thirty_two(&path) {
+            Ok(pixels) => found.push(pictures::Picture { class, file, pixels }),
+            Err(reason) => eprintln!("skipped {inside}: {reason}"),
+        }
+    }
+    pictures::pictures_dataset(name, found).map_err(|err| CliError::Source(format!("{}: {err}", folder.display())))
+}
+
+/// A picture file as 32 x 32 R, G, B planes.
+fn thirty_two(path: &Path) -> Result<Vec<u8>, String> {
+    let picture = image::ImageReader::open(path)
+        .map_err(|err| err.to_string())?
+        .with_guessed_format()
+        .map_err(|err| err.to_string())?
+        .decode()
+        .map_err(|err| format!("not a picture this tool reads ({err})"))?;
+    let (x, y, side) = pictures::centre_square(picture.width(), picture.height());
+    if side == 0 {
+        return Err("the picture is empty".into());
+    }
+    let small = picture.crop_imm(x, y, side, side).resize_exact(32, 32, image::imageops::FilterType::Triangle);
+    rgba_to_planar(small.to_rgba8().as_raw()).ok_or_else(|| "could not be made 32 x 32".into())
+}
+
+fn write(shards: Loaded, out: Option<PathBuf>, options: &Options) -> Result<(), CliError> {
     let (name, synthetic, class_names) = (shards.name, shards.synthetic, shards.class_names);
     let mut batches = shards.batches;
     if let Some(keep) = options.shards {

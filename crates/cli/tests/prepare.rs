@@ -116,3 +116,65 @@ fn a_corrupt_archive_is_an_error() {
     let err = stderr(&run);
     assert!(err.contains("cifar-10-binary.tar.gz is not a valid"), "{err}");
 }
+
+/// `--from-folders`: a folder of class sub-folders of pictures (PNG and JPEG of several sizes,
+/// written here) becomes CIFAR-10 shards; each picture's centred square is what is kept; a file
+/// that is not a picture is named and left out; a folder that cannot train is refused by name.
+#[test]
+fn own_pictures_become_cifar_shards_of_their_centred_squares() {
+    let root = scratch("pictures");
+    let pictures = root.join("pets");
+    for class in ["cat", "dog"] {
+        fs::create_dir_all(pictures.join(class)).expect("class folder");
+    }
+    // Cats: 60 x 20, red | green | blue thirds: the centred square is all green.
+    let thirds = image::RgbImage::from_fn(60, 20, |x, _| match x {
+        0..20 => image::Rgb([200, 0, 0]),
+        20..40 => image::Rgb([0, 200, 0]),
+        _ => image::Rgb([0, 0, 200]),
+    });
+    for i in 0..4 {
+        thirds.save(pictures.join("cat").join(format!("{i}.png"))).expect("png");
+    }
+    // Dogs: portrait JPEGs of other sizes, one grey.
+    for (i, (w, h)) in [(30, 50), (64, 64), (33, 40), (100, 120)].into_iter().enumerate() {
+        image::RgbImage::from_pixel(w, h, image::Rgb([90, 90, 90]))
+            .save(pictures.join("dog").join(format!("{i}.jpg")))
+            .expect("jpeg");
+    }
+    fs::write(pictures.join("dog").join("notes.txt"), "not a picture").expect("text");
+    let out = root.join("out");
+    let run = prepare(&["--from-folders", pictures.to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(stderr(&run).contains("skipped dog/notes.txt: not a picture this tool reads"), "{}", stderr(&run));
+    let manifest = manifest(&out);
+    assert_eq!((manifest.name.as_str(), manifest.synthetic, manifest.total_images()), ("pets", false, 8));
+    assert_eq!(&manifest.class_names[..3], ["cat", "dog", "unused class 2"]);
+    let batch = tripletlab_core::data::Batch::parse(
+        "data_batch_1.bin",
+        &fs::read(out.join("data_batch_1.bin")).expect("shard"),
+    )
+    .expect("a CIFAR-10 batch");
+    assert_eq!(batch.labels, [0, 0, 0, 0, 1, 1, 1, 1]);
+    let cat = &batch.pixels[..3072];
+    assert!(
+        cat[..1024].iter().all(|&r| r == 0)
+            && cat[1024..2048].iter().all(|&g| g == 200)
+            && cat[2048..].iter().all(|&b| b == 0)
+    );
+    let dog = &batch.pixels[4 * 3072..5 * 3072];
+    assert!(dog.iter().all(|&v| v.abs_diff(90) <= 2), "a grey JPEG stays grey (to JPEG's rounding)");
+
+    // A class with too few pictures: refused, naming it and what to do.
+    fs::remove_file(pictures.join("dog").join("0.jpg")).expect("remove");
+    let run = prepare(&[
+        "--from-folders",
+        pictures.to_str().expect("utf-8"),
+        "--out",
+        root.join("out2").to_str().expect("utf-8"),
+    ]);
+    assert!(!run.status.success());
+    assert!(stderr(&run).contains("class dog has 3 pictures; each class needs at least 4"), "{}", stderr(&run));
+    let run = prepare(&["--from-folders", root.join("nowhere").to_str().expect("utf-8")]);
+    assert!(!run.status.success() && stderr(&run).contains("is not a folder"), "{}", stderr(&run));
+}
