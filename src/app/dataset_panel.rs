@@ -247,7 +247,7 @@ pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoVi
                 </label>
             </details>
             <LoadStatus state=state retry=Callback::new(retry) />
-            <PictureSamples state=state />
+            <PictureSamples state=state send=send />
         </section>
     }
 }
@@ -412,7 +412,7 @@ async fn read_folder(
 /// After a folder of pictures loaded: one picture of each class as chosen beside what the encoder
 /// sees (its centred square at 32 x 32).
 #[component]
-fn PictureSamples(state: DatasetState) -> impl IntoView {
+fn PictureSamples(state: DatasetState, send: Callback<Command>) -> impl IntoView {
     let samples = move || match state.load.get() {
         LoadState::Ready(summary) => summary.samples,
         _ => Vec::new(),
@@ -438,6 +438,10 @@ fn PictureSamples(state: DatasetState) -> impl IntoView {
                     }
                 }).collect_view()}
             </ul>
+            <button type="button" data-testid="pictures-export" on:click=move |_| send.run(Command::ExportDataset)>
+                "Save them as a CIFAR-10 archive"
+            </button>
+            <span class="hint">" (for "<code>"tripletlab prepare --from"</code>" or another browser)"</span>
         </Show>
     }
 }

@@ -108,10 +108,19 @@ describe("your own pictures", { timeout: 300_000 }, () => {
     assert.equal(await samples.count(), 4);
     const sizes = await samples.first().locator("img").evaluateAll((imgs) => imgs.map((img) => [img.naturalWidth, img.naturalHeight]));
     assert.deepEqual(sizes, [[96, 64], [32, 32]], "blue stripes' first picture (01.png, 96 x 64) beside its 32 x 32");
+    // Saved as a CIFAR-10 archive, which the page reads back as CIFAR-10 files (and
+    // `tripletlab prepare --from` too: crates/cli/tests/prepare.rs).
+    const [download] = await Promise.all([page.waitForEvent("download"), page.getByTestId("pictures-export").click()]);
+    assert.equal(download.suggestedFilename(), "your-pictures-cifar10-binary.tar.gz");
+    const archive = join(folders, download.suggestedFilename());
+    await download.saveAs(archive);
     // The two files that are not pictures of a class are named; the rest loaded.
     const alerts = await page.getByTestId("alerts").innerText();
     assert.match(alerts, /2 files were left out of your pictures \(the rest loaded\): /);
     assert.ok(alerts.includes("red discs/notes.txt") && alerts.includes("readme.txt: not in a class sub-folder"), alerts);
+    await page.getByTestId("dataset-files").setInputFiles(archive);
+    await page.waitForFunction(() => document.querySelector('[data-testid="dataset-status"]')?.dataset.state === "ready" && /your files/.test(document.querySelector('[data-testid="dataset-status"]').innerText), null, { timeout: 60_000 });
+    assert.match(await status(page).innerText(), /^Loaded your pictures \(your files\) \(real images\): 48 images in 10 classes/);
     await page.getByRole("button", { name: "Start training" }).click();
     assert.equal(await waitForPhase(page, ["finished", "failed"], 240_000), "finished", await page.getByTestId("phase").innerText());
     const counts = await page.getByTestId("counts-line").innerText();

@@ -140,7 +140,14 @@ pub fn load_dropped(files: Vec<DroppedFile>) -> Result<(Dataset, DatasetSummary)
     let shards = parsed.batches.len() as u32;
     // Our own synthetic shards name every class "synthetic ...": keep saying so.
     let synthetic = parsed.class_names.iter().all(|name| name.starts_with("synthetic "));
-    let name = if synthetic { "synthetic-shapes (your files)" } else { "cifar-10 (your files)" };
+    // Pictures saved from this page (classes named "unused class N" fill the format's ten) are
+    // the visitor's own, not CIFAR-10.
+    let own = parsed.class_names.iter().any(|name| name.starts_with("unused class "));
+    let name = match (synthetic, own) {
+        (true, _) => "synthetic-shapes (your files)",
+        (false, true) => "your pictures (your files)",
+        (false, false) => "cifar-10 (your files)",
+    };
     let dataset = parsed.into_dataset(name, synthetic);
     let summary = summarize(&dataset, shards, 0, 0, started);
     Ok((dataset, summary))

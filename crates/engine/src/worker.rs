@@ -134,6 +134,7 @@ impl Worker for Engine {
                     explore::search(explorer.as_deref(), query, k).await
                 }
                 Command::ExportCheckpoint => export(&session).await,
+                Command::ExportDataset => export_dataset(held.borrow().as_deref()),
                 Command::ImportCheckpoint { name, bytes } => import(&name, bytes).await,
                 Command::Pause | Command::Resume | Command::Stop | Command::EvaluateNow => return,
             };
@@ -227,4 +228,22 @@ fn skipped_message(skipped: &[String]) -> String {
         named.join("; "),
         if more > 0 { format!("; and {more} more.") } else { ".".into() }
     )
+}
+
+/// The loaded dataset as a CIFAR-10 binary archive, for `tripletlab prepare --from`.
+fn export_dataset(data: Option<&Dataset>) -> Event {
+    let Some(data) = data else {
+        return Event::Warning { message: "No dataset is loaded: load one (step 2) before saving it.".into() };
+    };
+    match tripletlab_core::data::pictures::to_cifar_tar_gz(data) {
+        Ok(bytes) => {
+            let stem: String = data
+                .name
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+                .collect();
+            Event::Exported { file_name: format!("{stem}-cifar10-binary.tar.gz"), bytes }
+        }
+        Err(err) => Event::Warning { message: format!("The dataset could not be written as an archive: {err}.") },
+    }
 }

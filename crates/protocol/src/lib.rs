@@ -65,6 +65,8 @@ pub enum Command {
     ForgetSaved,
     /// Send the latest checkpoint as a file ([`Event::Exported`]).
     ExportCheckpoint,
+    /// Send the loaded dataset as a CIFAR-10 binary archive ([`Event::Exported`]).
+    ExportDataset,
     /// Store a checkpoint file (from this page or `tripletlab train`) as the run to resume;
     /// answered by [`Event::SavedRun`] or [`Event::TrainingFailed`].
     ImportCheckpoint { name: String, bytes: Vec<u8> },

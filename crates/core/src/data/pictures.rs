@@ -106,6 +106,22 @@ pub fn to_cifar_files(dataset: &Dataset) -> Vec<(String, Vec<u8>)> {
     vec![(META_FILE.to_string(), meta.into_bytes()), ("data_batch_1.bin".to_string(), batch.to_bytes())]
 }
 
+/// `dataset` as a CIFAR-10 binary archive (`cifar-10-batches-bin/` with the files of
+/// [`to_cifar_files`], tarred and gzipped), as the official archive is laid out: `tripletlab
+/// prepare --from` and the page's "your own CIFAR-10 files" read it.
+pub fn to_cifar_tar_gz(dataset: &Dataset) -> std::io::Result<Vec<u8>> {
+    let gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut archive = tar::Builder::new(gzip);
+    for (name, bytes) in to_cifar_files(dataset) {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        archive.append_data(&mut header, format!("cifar-10-batches-bin/{name}"), bytes.as_slice())?;
+    }
+    archive.into_inner()?.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,6 +172,12 @@ mod tests {
         let read = CifarFiles::parse("export", files.iter().map(|(name, bytes)| (name.as_str(), bytes.as_slice())))
             .expect("CIFAR-10 files");
         assert_eq!(&read.class_names[..3], ["cat", "dog", "unused class 2"]);
+        let again = read.into_dataset("your pictures", false);
+        assert_eq!((&again.labels, &again.pixels), (&data.labels, &data.pixels));
+        // The archive reads back through the reader of the official one.
+        let archive = to_cifar_tar_gz(&data).expect("archive");
+        let read = crate::data::archive::read_cifar_tar_gz("export.tar.gz", archive.as_slice()).expect("read back");
+        assert_eq!(&read.class_names[..2], ["cat", "dog"]);
         let again = read.into_dataset("your pictures", false);
         assert_eq!((again.labels, again.pixels), (data.labels, data.pixels));
     }
