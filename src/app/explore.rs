@@ -473,6 +473,15 @@ pub fn ExploreView(
                             }}
                         </ul>
                         <SearchResultsView state=state class_name=Callback::new(class_name) threshold=threshold />
+                        <p>
+                            <button type="button" data-testid="projector-export" on:click=move |_| send.run(Command::ExportProjector)>
+                                "Export for the Embedding Projector"
+                            </button>
+                            <span class="hint">
+                                " vectors.tsv, metadata.tsv, sprite.png and projector_config.json in one .tar: load them at "
+                                "projector.tensorflow.org (Load) or in TensorBoard."
+                            </span>
+                        </p>
                     </div>
                 </div>
             </section>

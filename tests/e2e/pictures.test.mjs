@@ -2,7 +2,7 @@
 // 32 x 32 in the worker (PNG, JPEG and WebP of several sizes, written by this test), trained on,
 // and the classes the model never trained on scored (the class split); bad folders refused by name
 // while the page keeps what it had.
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -89,6 +89,21 @@ async function folder(page, name, classes, extras = {}) {
 
 const status = (page) => page.getByTestId("dataset-status");
 
+/** The regular files of a (ustar) tar, by path, in order. */
+function untar(buffer) {
+  const files = new Map();
+  for (let at = 0; at + 512 <= buffer.length; ) {
+    const header = buffer.subarray(at, at + 512);
+    if (header.every((byte) => byte === 0)) break;
+    const field = (from, length) => header.subarray(from, from + length).toString("utf8").replace(/\0.*$/s, "");
+    const name = [field(345, 155), field(0, 100)].filter(Boolean).join("/");
+    const size = parseInt(field(124, 12).trim(), 8);
+    files.set(name, buffer.subarray(at + 512, at + 512 + size));
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  return files;
+}
+
 describe("your own pictures", { timeout: 300_000 }, () => {
   test("a folder of classes is loaded, trained on, and the two classes it never trained on are scored", async () => {
     const { page, log } = await openRecorded(browser, server.url + "?preset=demo&split=class&held_out=50&epochs=3&batch=8");
@@ -129,6 +144,27 @@ describe("your own pictures", { timeout: 300_000 }, () => {
     const headline = await page.getByTestId("auc").innerText();
     assert.match(headline, /^AUC [01]\.\d{3} after 3 epochs/);
     console.log(`own pictures (4 painted classes x 12, PNG/JPEG/WebP): unseen ${unseen[1]} and ${unseen[2]}; ${headline}`);
+    // The map handed to the Embedding Projector: one tar of its four files, read back here.
+    const points = Number(await page.getByTestId("map").getAttribute("data-points"));
+    const [bundle] = await Promise.all([page.waitForEvent("download"), page.getByTestId("projector-export").click()]);
+    assert.equal(bundle.suggestedFilename(), "tripletlab-projector.tar");
+    const tarPath = join(folders, "projector.tar");
+    await bundle.saveAs(tarPath);
+    const files = untar(await readFile(tarPath));
+    assert.deepEqual([...files.keys()], ["vectors.tsv", "metadata.tsv", "sprite.png", "projector_config.json"].map((f) => `tripletlab-projector/${f}`));
+    const text = (name) => files.get(`tripletlab-projector/${name}`).toString("utf8");
+    const vectors = text("vectors.tsv").trim().split("\n").map((line) => line.split("\t").map(Number));
+    const metadata = text("metadata.tsv").trim().split("\n");
+    assert.equal(vectors.length, points);
+    assert.ok(vectors.every((row) => row.length === vectors[0].length && row.every(Number.isFinite)));
+    assert.equal(metadata[0], "index\tclass\tsplit");
+    assert.equal(metadata.length, points + 1);
+    for (const line of metadata.slice(1)) assert.ok([unseen[1], unseen[2]].includes(line.split("\t")[1]), line);
+    const config = JSON.parse(text("projector_config.json"));
+    assert.deepEqual(config.embeddings[0].tensorShape, [points, vectors[0].length]);
+    const sprite = files.get("tripletlab-projector/sprite.png");
+    const side = Math.ceil(Math.sqrt(points)) * 32;
+    assert.deepEqual([sprite.readUInt32BE(16), sprite.readUInt32BE(20)], [side, side], "PNG width and height");
     await screenshot(page, "own-pictures-trained");
     assert.deepEqual(errorsIn(log), [], log.join("\n"));
     await page.close();

@@ -1,13 +1,13 @@
-//! `tripletlab embed`: the 1280-d templates of every image of a CIFAR-format file, in the
-//! Embedding Projector's TSV format.
+//! `tripletlab embed`: the 1280-d templates of every image of a CIFAR-format file, as the
+//! Embedding Projector loads them (vectors and metadata TSV, a sprite of the pictures, its config).
 
-use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 
 use clap::Args;
 use tripletlab_core::data::Dataset;
 use tripletlab_core::data::cifar::{Batch, CLASS_COUNT};
+use tripletlab_core::projector::{Point, projector_files};
 use tripletlab_core::train::{embed, load_encoder};
 
 use crate::backend::BackendName;
@@ -23,7 +23,7 @@ pub struct EmbedArgs {
     /// The shipped pretrained file or a training checkpoint.
     #[arg(long, default_value = DEFAULT_WEIGHTS)]
     pub weights: PathBuf,
-    /// Output folder for vectors.tsv and metadata.tsv.
+    /// Output folder for vectors.tsv, metadata.tsv, sprite.png and projector_config.json.
     #[arg(long)]
     pub out: PathBuf,
     /// Input scaling [default: what the checkpoint was trained with; x/255 for pretrained].
@@ -50,17 +50,19 @@ pub fn run(args: EmbedArgs) -> Result<(), CliError> {
     let indices: Vec<u32> = (0..data.len() as u32).collect();
     let rows = pollster::block_on(embed(&encoder.model, &data, &indices, scaling, args.batch.max(1), &device))?;
 
-    let mut vectors = String::new();
-    for row in &rows {
-        let line: Vec<String> = row.iter().map(|value| value.to_string()).collect();
-        let _ = writeln!(vectors, "{}", line.join("\t"));
+    // The Embedding Projector's four files (vectors, metadata, sprite, config): the page's
+    // export writes the same (`tripletlab_core::projector`).
+    let split = args.data.file_stem().and_then(|stem| stem.to_str()).unwrap_or("images").to_string();
+    let classes: Vec<String> = data.labels.iter().map(|&label| data.class_name(usize::from(label))).collect();
+    let points: Vec<Point> = rows
+        .iter()
+        .enumerate()
+        .map(|(at, row)| Point { vector: row, pixels: data.image(at), class: &classes[at], split: &split })
+        .collect();
+    let files = projector_files(&points).map_err(|err| CliError::Source(err.to_string()))?;
+    for (name, bytes) in &files {
+        write(&args.out.join(name), bytes)?;
     }
-    let mut metadata = String::from("index\tlabel\tclass\n");
-    for (index, &label) in data.labels.iter().enumerate() {
-        let _ = writeln!(metadata, "{index}\t{label}\t{}", data.class_names[usize::from(label)]);
-    }
-    write(&args.out.join("vectors.tsv"), vectors.as_bytes())?;
-    write(&args.out.join("metadata.tsv"), metadata.as_bytes())?;
     println!(
         "wrote {} templates of {} numbers ({scaling:?} scaling) to {}",
         rows.len(),

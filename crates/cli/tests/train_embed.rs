@@ -152,7 +152,20 @@ fn embed_with_the_shipped_weights_matches_keras() {
     let diff = rows[..8].iter().flatten().zip(&keras).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(diff < 1e-4, "{diff}");
     let metadata = fs::read_to_string(dir.join("metadata.tsv")).expect("metadata");
-    assert!(metadata.starts_with("index\tlabel\tclass\n0\t3\tcat\n1\t8\tship\n"), "{metadata}");
+    assert!(metadata.starts_with("index\tclass\tsplit\n0\tcat\ttest_batch\n1\tship\ttest_batch\n"), "{metadata}");
+    // The Projector's sprite (20 pictures: a 5 x 5 grid of 32 x 32) and the config naming the files.
+    let sprite = fs::read(dir.join("sprite.png")).expect("sprite");
+    let sprite = image::load_from_memory(&sprite).expect("a PNG").to_rgb8();
+    assert_eq!(sprite.dimensions(), (160, 160));
+    let batch = fs::read(fixture).expect("fixture");
+    // Image 6 sits at row 1, column 1; its pixel (3, 4) is byte 1 + 4 * 32 + 3 of each plane.
+    let record = &batch[6 * 3073..7 * 3073];
+    let expected = [record[1 + 4 * 32 + 3], record[1 + 1024 + 4 * 32 + 3], record[1 + 2048 + 4 * 32 + 3]];
+    assert_eq!(sprite.get_pixel(32 + 3, 32 + 4).0, expected);
+    let config: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("projector_config.json")).expect("config")).expect("json");
+    assert_eq!(config["embeddings"][0]["tensorShape"], serde_json::json!([20, 1280]));
+    assert_eq!(config["embeddings"][0]["sprite"]["imagePath"], "sprite.png");
 }
 
 #[test]

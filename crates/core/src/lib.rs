@@ -18,6 +18,8 @@ pub mod metrics;
 pub mod mining;
 pub mod model;
 pub mod optim;
+#[cfg(feature = "projector")]
+pub mod projector;
 pub mod random;
 pub mod run;
 pub mod selfcheck;

@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use tripletlab_core::data::Dataset;
 use tripletlab_core::explore::{MapIndex, embedding_map};
+use tripletlab_core::projector::{Point, projector_files, tar_of};
 use tripletlab_core::run::Distance;
 use tripletlab_core::training::Embedder;
 use tripletlab_protocol::{EmbeddingMap, Event, SearchHit, SearchQuery, SearchResults};
@@ -109,4 +110,34 @@ async fn run_search(explorer: Option<&Explorer>, query: SearchQuery, k: u32) -> 
         .map(|hit| SearchHit { image: hit.image, label: hit.label, similarity: hit.similarity })
         .collect();
     Ok(SearchResults { query: description, picture, label, hits })
+}
+
+/// The latest map's images as the Embedding Projector loads them (vectors, metadata with each
+/// image's class, the sprite of their pictures, the config), in one tar.
+pub fn export_projector(explorer: Option<&Explorer>) -> Event {
+    let Some(explorer) = explorer else {
+        return Event::Warning { message: "There is no map to export yet: train (or evaluate) a run first.".into() };
+    };
+    let index = &explorer.index;
+    let classes: Vec<String> = index.labels.iter().map(|&label| explorer.data.class_name(usize::from(label))).collect();
+    let points: Vec<Point> = index
+        .images
+        .iter()
+        .enumerate()
+        .map(|(at, &image)| Point {
+            vector: &index.rows[at * index.dims..(at + 1) * index.dims],
+            pixels: explorer.data.image(image as usize),
+            class: &classes[at],
+            split: "held out",
+        })
+        .collect();
+    let bundle = projector_files(&points)
+        .map_err(|err| err.to_string())
+        .and_then(|files| tar_of("tripletlab-projector", &files).map_err(|err| err.to_string()));
+    match bundle {
+        Ok(bytes) => Event::Exported { file_name: "tripletlab-projector.tar".into(), bytes },
+        Err(message) => {
+            Event::Warning { message: format!("The map could not be exported for the Projector: {message}.") }
+        }
+    }
 }

@@ -135,6 +135,7 @@ impl Worker for Engine {
                 }
                 Command::ExportCheckpoint => export(&session).await,
                 Command::ExportDataset => export_dataset(held.borrow().as_deref()),
+                Command::ExportProjector => explore::export_projector(session.explorer.borrow().as_deref()),
                 Command::ImportCheckpoint { name, bytes } => import(&name, bytes).await,
                 Command::Pause | Command::Resume | Command::Stop | Command::EvaluateNow => return,
             };

@@ -67,6 +67,9 @@ pub enum Command {
     ExportCheckpoint,
     /// Send the loaded dataset as a CIFAR-10 binary archive ([`Event::Exported`]).
     ExportDataset,
+    /// Send the latest map's images, embeddings and classes as the Embedding Projector's files,
+    /// in one tar ([`Event::Exported`]).
+    ExportProjector,
     /// Store a checkpoint file (from this page or `tripletlab train`) as the run to resume;
     /// answered by [`Event::SavedRun`] or [`Event::TrainingFailed`].
     ImportCheckpoint { name: String, bytes: Vec<u8> },
