@@ -1,6 +1,7 @@
 //! The page: controls and results, rendered from the worker's events. It never touches a tensor.
 
 mod anatomy;
+mod atlas;
 mod backend_panel;
 mod charts;
 mod compare;
@@ -301,7 +302,14 @@ pub fn App() -> impl IntoView {
                 <h2 id="results-title" tabindex="-1">"Results"</h2>
                 <LiveView state=train />
                 <mining::MiningView state=train />
-                <ResultsView state=train />
+                <ResultsView
+                    state=train
+                    precision=Signal::derive(move || {
+                        explore.map.with(|map| {
+                            map.as_ref().and_then(|map| map.retrieval.as_ref()).map(|r| r.per_class.clone()).unwrap_or_default()
+                        })
+                    })
+                />
                 <CompareView state=page.compare />
                 <anatomy::TripletAnatomy state=train />
                 <ExploreView state=explore send=Callback::new(send) threshold=run_threshold />

@@ -14,7 +14,11 @@ use tripletlab_protocol::Evaluation;
 const TUTORIAL_AUC: f64 = 0.899;
 
 #[component]
-pub fn ResultsView(state: TrainState) -> impl IntoView {
+pub fn ResultsView(
+    state: TrainState,
+    /// Precision@1 of each class on the latest map, by label (the failure atlas).
+    precision: Signal<Vec<(u8, f64)>>,
+) -> impl IntoView {
     let latest = Memo::new(move |_| state.evaluations.with(|all| all.last().cloned()));
     let verification =
         Memo::new(move |_| latest.with(|e| e.as_ref().and_then(|e| Verification::new(&e.scores, &e.labels).ok())));
@@ -54,6 +58,7 @@ pub fn ResultsView(state: TrainState) -> impl IntoView {
             </section>
             <ThresholdPanel verification=verification threshold=threshold measure=measure />
             <Gallery latest=latest threshold=threshold />
+            <super::atlas::FailureAtlas latest=latest threshold=threshold precision=precision />
         </Show>
     }
 }

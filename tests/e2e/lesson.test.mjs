@@ -171,6 +171,18 @@ describe("a lesson on a projector", { timeout: 300_000 }, () => {
       // of 0.699; a white disc on black 0.775.
       assert.equal(unlike, name === "gradient.png" ? 1 : 0, `${name}: best ${best} vs threshold ${threshold}`);
     }
+    // The failure atlas: every genuine pair counted once, by its class, matching the threshold's
+    // table; a class's worst confusions are its highest-scoring other-class pairs.
+    const rows = await page.getByTestId("atlas-row").evaluateAll((all) => all.map((row) => ({ ...row.dataset })));
+    assert.equal(rows.length, 10, "ten classes");
+    const sum = (key) => rows.reduce((total, row) => total + Number(row[key]), 0);
+    assert.equal(sum("genuine"), 40, "40 held-out triplets: 40 same-class pairs");
+    const called = Number(await page.getByTestId("counts").locator("tbody tr").first().locator("td").first().innerText());
+    assert.equal(sum("trueMatches"), called, "the atlas counts the threshold table's matches");
+    await page.getByTestId("atlas-row").first().getByRole("button").click();
+    const worst = (await page.getByTestId("atlas-pair").evaluateAll((all) => all.map((li) => Number(li.dataset.score))));
+    assert.ok(worst.length >= 1 && worst.length <= 3, `${worst}`);
+    assert.deepEqual([...worst].sort((a, b) => b - a), worst, "highest score first");
     // Chart text a room can read at 1280 x 720.
     const smallest = await smallestChartText(page);
     assert.ok(smallest >= 14, `chart text at least 14 px on a projector: ${smallest.toFixed(1)} px`);

@@ -10,10 +10,12 @@
 //!
 //! A pair is a *match* at threshold `t` when its score is `>= t` (scikit-learn's convention).
 
+mod atlas;
 mod auc_interval;
 mod retrieval;
 mod verification;
 
+pub use atlas::{ClassRates, class_rates, worst_impostors};
 pub use auc_interval::{AucDifference, AucInterval, delong_difference, delong_interval};
 
 pub use retrieval::{ClassRetrieval, Neighbour, Retrieval, RetrievalConfig, nearest, retrieval};

@@ -8,13 +8,13 @@
 use tripletlab_core::data::Dataset;
 use tripletlab_core::data::triplets::{HeldOutSplit, Triplet, TripletSet, distinct_images, held_out_classes};
 use tripletlab_core::explore::evenly_spaced;
-use tripletlab_core::metrics::Retrieval;
+use tripletlab_core::metrics::{Retrieval, worst_impostors};
 use tripletlab_core::run::{RunDataError, RunSpec};
 use tripletlab_core::train::{EpochRecord, HeldOutScores, Limits, Schedule, StepReport, TrainError};
 use tripletlab_core::training::Training;
 use tripletlab_protocol::{
-    BackendChoice, Command, EpochEvent, Evaluation, GalleryPair, RetrievalSummary, RunHistory, RunInfo, SavedRunInfo,
-    StepEvent, TrainSettings,
+    BackendChoice, ClassWorst, Command, EpochEvent, Evaluation, GalleryPair, RetrievalSummary, RunHistory, RunInfo,
+    SavedRunInfo, StepEvent, TrainSettings,
 };
 
 /// Where the run loop stands, as the visitor's commands leave it (they take effect at its next
@@ -191,6 +191,7 @@ pub fn evaluation(
     history.record_evaluation(epoch, history.global_step, scores.summary.auc);
     // The recipe's scores are two a triplet; a gallery is only left out if they were not.
     let gallery = gallery(data, held_out, &scores.scores).unwrap_or_default();
+    let worst = worst_pairs(data, held_out, &scores.scores, &scores.labels);
     Evaluation {
         epoch,
         global_step: history.global_step,
@@ -198,8 +199,55 @@ pub fn evaluation(
         scores: scores.scores,
         labels: scores.labels,
         auc: scores.summary.auc,
+        worst,
+        pair_classes: pair_classes(data, held_out),
         gallery,
     }
+}
+
+/// Impostor pairs shown for each class in the failure atlas.
+pub const WORST_SHOWN: usize = 3;
+
+/// Each held-out pair's two classes, in the recipe's score order: the (anchor, positive) pairs,
+/// then the (anchor, negative) pairs.
+pub fn pair_classes(data: &Dataset, held_out: &[Triplet]) -> Vec<(u8, u8)> {
+    let label = |image: u32| data.labels.get(image as usize).copied().unwrap_or(u8::MAX);
+    let genuine = held_out.iter().map(|t| (label(t.anchor), label(t.positive)));
+    let impostor = held_out.iter().map(|t| (label(t.anchor), label(t.negative)));
+    genuine.chain(impostor).collect()
+}
+
+/// Each class's [`WORST_SHOWN`] highest-scoring impostor pairs, with their pictures.
+pub fn worst_pairs(data: &Dataset, held_out: &[Triplet], scores: &[f64], genuine: &[bool]) -> Vec<ClassWorst> {
+    let count = held_out.len();
+    if scores.len() != 2 * count {
+        return Vec::new();
+    }
+    let classes = pair_classes(data, held_out);
+    let mut labels: Vec<u8> = classes.iter().flat_map(|&(a, b)| [a, b]).collect();
+    labels.sort_unstable();
+    labels.dedup();
+    labels
+        .into_iter()
+        .map(|label| {
+            let pairs = worst_impostors(scores, genuine, &classes, label, WORST_SHOWN)
+                .into_iter()
+                .filter(|&at| at >= count)
+                .map(|at| {
+                    let triplet = held_out[at - count];
+                    GalleryPair {
+                        first: data.image(triplet.anchor as usize).to_vec(),
+                        second: data.image(triplet.negative as usize).to_vec(),
+                        first_class: data.class_name(usize::from(classes[at].0)),
+                        second_class: data.class_name(usize::from(classes[at].1)),
+                        genuine: false,
+                        score: scores[at],
+                    }
+                })
+                .collect();
+            ClassWorst { label, class: data.class_name(usize::from(label)), pairs }
+        })
+        .collect()
 }
 
 /// Pairs of each kind shown in the gallery.
@@ -241,6 +289,7 @@ pub fn retrieval_summary(found: &Retrieval) -> RetrievalSummary {
         precision_at_1: found.precision_at_1,
         r_precision: found.r_precision,
         map_at_r: found.map_at_r,
+        per_class: found.per_class.iter().map(|class| (class.label as u8, class.precision_at_1)).collect(),
     }
 }
 
@@ -332,6 +381,30 @@ mod tests {
         // Fewer triplets than pairs shown: all of them; scores that are not two a triplet: none.
         assert_eq!(gallery(&data, &held_out[..2], &[0.9, 0.8, 0.1, 0.2]).map(|g| g.len()), Some(4));
         assert_eq!(gallery(&data, &held_out, &scores[..19]), None);
+    }
+
+    /// The failure atlas' inputs: each pair's classes in score order, and each class's worst
+    /// impostor pairs. Label 0's impostor pairs are triplets 0, 2, 4, 6 and 8 (anchor 3i of label
+    /// 3i mod 4, or negative 3i + 2); the highest scores are triplets 8, 6 and 4.
+    #[test]
+    fn each_class_keeps_its_worst_impostor_pairs_and_every_pair_its_classes() {
+        let data = numbered_images(40);
+        let held_out = ten_triplets();
+        let scores: Vec<f64> =
+            (0..10).map(|i| f64::from(i) / 10.0).chain((0..10).map(|i| 0.5 + f64::from(i) / 100.0)).collect();
+        let genuine: Vec<bool> = (0..20).map(|at| at < 10).collect();
+        let classes = pair_classes(&data, &held_out);
+        assert_eq!(classes.len(), 20);
+        assert_eq!((classes[0], classes[10]), ((0, 1), (0, 2)), "triplet 0: images 0, 1, 2");
+        assert_eq!(classes[13], (1, 3), "triplet 3: anchor 9 (label 1), negative 11 (label 3)");
+        let worst = worst_pairs(&data, &held_out, &scores, &genuine);
+        assert_eq!(worst.iter().map(|w| w.label).collect::<Vec<_>>(), [0, 1, 2, 3]);
+        let cat = &worst[0];
+        assert_eq!(cat.class, "cat");
+        let shown: Vec<(u8, u8, f64)> = cat.pairs.iter().map(|p| (p.first[0], p.second[0], p.score)).collect();
+        assert_eq!(shown, [(24, 26, 0.58), (18, 20, 0.56), (12, 14, 0.54)]);
+        assert!(cat.pairs.iter().all(|p| !p.genuine));
+        assert_eq!(worst_pairs(&data, &held_out, &scores[..19], &genuine), vec![], "not two scores a triplet");
     }
 
     /// An evaluation records its AUC in the history (replacing one after the same epochs) and

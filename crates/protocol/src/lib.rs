@@ -312,6 +312,21 @@ pub struct Evaluation {
     pub auc: f64,
     /// Sample pairs to look at, both kinds.
     pub gallery: Vec<GalleryPair>,
+    /// Each scored pair's two classes (labels), in the order of `scores`: the failure atlas
+    /// counts each class's pairs at the page's threshold.
+    #[serde(default)]
+    pub pair_classes: Vec<(u8, u8)>,
+    /// Each class's worst impostor pairs (its highest-scoring), with their pictures.
+    #[serde(default)]
+    pub worst: Vec<ClassWorst>,
+}
+
+/// A class's highest-scoring impostor pairs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassWorst {
+    pub label: u8,
+    pub class: String,
+    pub pairs: Vec<GalleryPair>,
 }
 
 /// Held-out images projected on the first two principal components of their embeddings.
@@ -342,6 +357,9 @@ pub struct RetrievalSummary {
     pub precision_at_1: f64,
     pub r_precision: f64,
     pub map_at_r: f64,
+    /// Precision@1 of each class's queries, by label.
+    #[serde(default)]
+    pub per_class: Vec<(u8, f64)>,
 }
 
 /// The nearest images to a query.
