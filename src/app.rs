@@ -3,6 +3,7 @@
 mod anatomy;
 mod atlas;
 mod backend_panel;
+mod camera;
 mod charts;
 mod compare;
 mod dataset_panel;

@@ -246,6 +246,10 @@ pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoVi
                     />
                 </label>
             </details>
+            <super::camera::CameraPictures
+                on_use=Callback::new(move |files| start(DatasetRequest::Pictures { files }))
+                busy=Signal::derive(busy)
+            />
             <LoadStatus state=state retry=Callback::new(retry) />
             <PictureSamples state=state send=send />
         </section>

@@ -170,6 +170,36 @@ describe("your own pictures", { timeout: 300_000 }, () => {
     await page.close();
   });
 
+  test("pictures taken with the camera (Chromium's fake camera) become a dataset of named classes", async () => {
+    const camera = await launch({ webgpu: false, extraArgs: ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"] });
+    try {
+      const { page, log } = await openRecorded(camera, server.url + "?preset=demo&epochs=1&batch=4");
+      await page.getByTestId("backend-cpu").check();
+      await page.getByTestId("camera").locator("summary").click();
+      await page.getByTestId("camera-start").click();
+      await page.waitForFunction(() => document.querySelector('[data-testid="camera-video"]')?.videoWidth > 0, null, { timeout: 30_000 });
+      for (const klass of ["my mug", "my pen"]) {
+        await page.getByTestId("camera-class").fill(klass);
+        for (let shot = 0; shot < 4; shot += 1) {
+          await page.getByTestId("camera-capture").click();
+          await page.waitForTimeout(120);
+        }
+      }
+      assert.equal(await page.getByTestId("camera-counts").innerText(), "my mug: 4, my pen: 4");
+      await page.getByTestId("camera-use").click();
+      await page.waitForFunction(() => ["ready", "failed"].includes(document.querySelector('[data-testid="dataset-status"]')?.dataset.state), null, { timeout: 60_000 });
+      const line = await status(page).innerText();
+      assert.match(line, /^Loaded your pictures: 8 pictures in 2 classes \(my mug 4, my pen 4\)/, line);
+      assert.equal(await page.getByTestId("camera-stop").count(), 0, "the camera is stopped once the pictures are used");
+      await page.getByRole("button", { name: "Start training" }).click();
+      assert.equal(await waitForPhase(page, ["finished", "failed"], 240_000), "finished", await page.getByTestId("phase").innerText());
+      assert.deepEqual(errorsIn(log), [], log.join("\n"));
+      await page.close();
+    } finally {
+      await camera.close();
+    }
+  });
+
   test("a folder that cannot train is refused by name, and the page keeps the dataset it had", async () => {
     const { page, log } = await openRecorded(browser, server.url + "?preset=demo");
     await page.getByTestId("backend-cpu").check();

@@ -397,8 +397,7 @@ mod tests {
         assert!(err.contains("'colour' is not a setting (the keys: images, held_out"), "{err}");
         let err = spec_of(&["--epochs", "0"]).expect_err("refused");
         assert!(err.contains("epochs=0 is not between 1 and 1000"), "{err}");
-        let err =
-            spec_of(&["--width", "0.75", "--settings", "preset=tutorial&fast=1&mining=batch-all"]).expect_err("no");
+        let err = spec_of(&["--width", "0.75", "--settings", "preset=tutorial&fast=1&flip=1"]).expect_err("no");
         assert!(err.contains("fast mode"), "{err}");
     }
 }

@@ -1,0 +1,187 @@
+//! Pictures from the camera, sorted into named classes as they are taken: a dataset like a folder
+//! of classes (the worker makes each 32 x 32 from its centred square). The camera's frames stay in
+//! this page; nothing is sent anywhere, and the camera stops when asked or when the pictures are
+//! used.
+
+use base64::Engine as _;
+use leptos::prelude::*;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{HtmlCanvasElement, HtmlVideoElement, MediaStream, MediaStreamConstraints};
+
+use tripletlab_protocol::DroppedFile;
+
+/// One picture taken: its class and the frame as a PNG `data:` URL (shown as it is, and sent as
+/// the PNG's bytes).
+#[derive(Clone, Debug, PartialEq)]
+struct Taken {
+    class: String,
+    url: String,
+}
+
+#[component]
+pub fn CameraPictures(
+    /// Hands the pictures taken over as files named `class/camera-N.png`.
+    on_use: Callback<Vec<DroppedFile>>,
+    busy: Signal<bool>,
+) -> impl IntoView {
+    let video = NodeRef::<leptos::html::Video>::new();
+    let stream: StoredValue<Option<MediaStream>, LocalStorage> = StoredValue::new_local(None);
+    let running = RwSignal::new(false);
+    let problem = RwSignal::new(String::new());
+    let class = RwSignal::new("class 1".to_string());
+    let taken: RwSignal<Vec<Taken>> = RwSignal::new(Vec::new());
+    let stop = move || {
+        if let Some(stream) = stream.get_value() {
+            for track in stream.get_tracks().iter() {
+                if let Ok(track) = track.dyn_into::<web_sys::MediaStreamTrack>() {
+                    track.stop();
+                }
+            }
+        }
+        stream.set_value(None);
+        running.set(false);
+    };
+    let start = move |_| {
+        problem.set(String::new());
+        leptos::task::spawn_local(async move {
+            match open_camera().await {
+                Ok(opened) => {
+                    if let Some(video) = video.get_untracked() {
+                        video.set_src_object(Some(&opened));
+                        let _ = video.play();
+                    }
+                    stream.set_value(Some(opened));
+                    running.set(true);
+                }
+                Err(err) => problem.set(format!(
+                    "The camera could not be started ({err}). Allow the camera for this page, or choose a folder \
+                     of pictures instead."
+                )),
+            }
+        });
+    };
+    let capture = move |_| {
+        let Some(video) = video.get_untracked() else { return };
+        match frame(&video) {
+            Ok(url) => {
+                let name = class.get_untracked().trim().to_string();
+                let name = if name.is_empty() { "class 1".to_string() } else { name.replace(['/', '\\'], " ") };
+                taken.update(|all| all.push(Taken { class: name, url }));
+            }
+            Err(err) => problem.set(format!("No picture was taken ({err}): wait until the camera shows a picture.")),
+        }
+    };
+    let counts = move || {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        taken.with(|all| {
+            for picture in all {
+                match counts.iter_mut().find(|(name, _)| *name == picture.class) {
+                    Some((_, count)) => *count += 1,
+                    None => counts.push((picture.class.clone(), 1)),
+                }
+            }
+        });
+        counts
+    };
+    let use_them = move |_| {
+        let files: Vec<DroppedFile> = taken.with_untracked(|all| {
+            all.iter()
+                .enumerate()
+                .filter_map(|(at, picture)| {
+                    let bytes = png_bytes(&picture.url)?;
+                    Some(DroppedFile { name: format!("{}/camera-{:03}.png", picture.class, at + 1), bytes })
+                })
+                .collect()
+        });
+        stop();
+        on_use.run(files);
+    };
+    on_cleanup(stop);
+    view! {
+        <details class="own-files" data-testid="camera">
+            <summary>"Or take pictures with the camera"</summary>
+            <p>
+                "Name a class, take a few pictures of it (at least 4), then name the next class and take its pictures. "
+                "The pictures stay in this page."
+            </p>
+            <div class="row">
+                <Show
+                    when=move || running.get()
+                    fallback=move || view! { <button type="button" data-testid="camera-start" on:click=start>"Start the camera"</button> }
+                >
+                    <button type="button" data-testid="camera-stop" on:click=move |_| stop()>"Stop the camera"</button>
+                </Show>
+            </div>
+            <video node_ref=video class="camera" data-testid="camera-video" muted=true autoplay=true playsinline=true width="160" height="120" hidden=move || !running.get()></video>
+            <div class="row" hidden=move || !running.get()>
+                <label>
+                    "Class "
+                    <input type="text" data-testid="camera-class" prop:value=move || class.get() on:input=move |ev| class.set(event_target_value(&ev)) />
+                </label>
+                <button type="button" data-testid="camera-capture" on:click=capture>"Take a picture"</button>
+            </div>
+            <Show when=move || !problem.with(String::is_empty)>
+                <p class="error" data-testid="camera-problem">{move || problem.get()}</p>
+            </Show>
+            <Show when=move || taken.with(|all| !all.is_empty())>
+                <p data-testid="camera-counts">
+                    {move || counts().into_iter().map(|(name, count)| format!("{name}: {count}")).collect::<Vec<_>>().join(", ")}
+                </p>
+                <ul class="camera-taken">
+                    {move || taken.get().into_iter().map(|picture| view! {
+                        <li><img src=picture.url alt=picture.class.clone() width="48" height="36" /></li>
+                    }).collect_view()}
+                </ul>
+                <button type="button" data-testid="camera-use" prop:disabled=move || busy.get() on:click=use_them>"Use these pictures"</button>
+                <button type="button" class="link" on:click=move |_| taken.set(Vec::new())>"Start over"</button>
+            </Show>
+        </details>
+    }
+}
+
+/// The camera's video stream (the browser asks the visitor first).
+async fn open_camera() -> Result<MediaStream, String> {
+    let devices = window().navigator().media_devices().map_err(|err| js_text(&err))?;
+    let constraints = MediaStreamConstraints::new();
+    constraints.set_video(&JsValue::TRUE);
+    constraints.set_audio(&JsValue::FALSE);
+    let promise = devices.get_user_media_with_constraints(&constraints).map_err(|err| js_text(&err))?;
+    let stream = JsFuture::from(promise).await.map_err(|err| js_text(&err))?;
+    stream.dyn_into::<MediaStream>().map_err(|_| "the browser gave no video stream".to_string())
+}
+
+/// The video's current frame as a PNG `data:` URL.
+fn frame(video: &HtmlVideoElement) -> Result<String, String> {
+    let (width, height) = (video.video_width(), video.video_height());
+    if width == 0 || height == 0 {
+        return Err("the camera has not shown a picture yet".into());
+    }
+    let canvas: HtmlCanvasElement = document()
+        .create_element("canvas")
+        .map_err(|err| js_text(&err))?
+        .dyn_into()
+        .map_err(|_| "no canvas".to_string())?;
+    canvas.set_width(width);
+    canvas.set_height(height);
+    let context: web_sys::CanvasRenderingContext2d = canvas
+        .get_context("2d")
+        .map_err(|err| js_text(&err))?
+        .ok_or("no 2-D canvas")?
+        .dyn_into()
+        .map_err(|_| "no 2-D canvas".to_string())?;
+    context.draw_image_with_html_video_element(video, 0.0, 0.0).map_err(|err| js_text(&err))?;
+    canvas.to_data_url_with_type("image/png").map_err(|err| js_text(&err))
+}
+
+/// The PNG bytes of a `data:image/png;base64,...` URL.
+fn png_bytes(url: &str) -> Option<Vec<u8>> {
+    let encoded = url.strip_prefix("data:image/png;base64,")?;
+    base64::engine::general_purpose::STANDARD.decode(encoded).ok()
+}
+
+fn js_text(err: &JsValue) -> String {
+    err.as_string()
+        .or_else(|| js_sys::Reflect::get(err, &"message".into()).ok().and_then(|message| message.as_string()))
+        .unwrap_or_else(|| format!("{err:?}"))
+}
