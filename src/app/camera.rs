@@ -99,8 +99,8 @@ pub fn CameraPictures(
     };
     on_cleanup(stop);
     view! {
-        <details class="own-files" data-testid="camera">
-            <summary>"Or take pictures with the camera"</summary>
+        <div data-testid="camera">
+            <h4>"Pictures from the camera"</h4>
             <p>
                 "Name a class, take a few pictures of it (at least 4), then name the next class and take its pictures. "
                 "The pictures stay in this page."
@@ -136,7 +136,7 @@ pub fn CameraPictures(
                 <button type="button" data-testid="camera-use" prop:disabled=move || busy.get() on:click=use_them>"Use these pictures"</button>
                 <button type="button" class="link" on:click=move |_| taken.set(Vec::new())>"Start over"</button>
             </Show>
-        </details>
+        </div>
     }
 }
 

@@ -205,51 +205,53 @@ pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoVi
                     </div>
                 }.into_any(),
             }}
-            // Dropping files works on the closed line too.
+            // Dropping CIFAR-10 files works on the closed line too.
             <details
                 class="own-files"
+                data-testid="own-data"
                 on:dragover=move |ev: leptos::ev::DragEvent| ev.prevent_default()
                 on:drop=on_drop
             >
-            <summary>"Or your own CIFAR-10 files (drop them here)"</summary>
-            <label class="dropzone">
-                "Or use your own CIFAR-10: drop "
-                <code>"cifar-10-binary.tar.gz"</code>
-                " (or the .bin files with batches.meta.txt) here, or "
-                <input
-                    type="file"
-                    multiple
-                    accept=".gz,.tgz,.bin,.txt"
-                    data-testid="dataset-files"
-                    prop:disabled=busy
-                    on:change=on_pick
+                <summary>"Or your own: pictures (a folder, the camera) or CIFAR-10 files"</summary>
+                <div data-testid="own-pictures">
+                    <h4>"A folder of pictures"</h4>
+                    <p>
+                        "Choose a folder with one sub-folder a class (for example "<code>"pets/cat"</code>" and "
+                        <code>"pets/dog"</code>"), 2 to 10 classes of at least 4 pictures each. Each picture is cut to its "
+                        "centred square and scaled to 32 x 32 in this browser; nothing is uploaded."
+                    </p>
+                    <label class="file-button">
+                        "Choose a folder"
+                        <input
+                            type="file"
+                            multiple
+                            prop:webkitdirectory=true
+                            data-testid="pictures-folder"
+                            prop:disabled=busy
+                            on:change=on_folder
+                        />
+                    </label>
+                </div>
+                <super::camera::CameraPictures
+                    on_use=Callback::new(move |files| start(DatasetRequest::Pictures { files }))
+                    busy=Signal::derive(busy)
                 />
-                <span class="muted">" Read in your browser; nothing is uploaded."</span>
-            </label>
-            </details>
-            <details class="own-files" data-testid="own-pictures">
-                <summary>"Or your own pictures (a folder of classes)"</summary>
-                <p>
-                    "Choose a folder with one sub-folder a class (for example "<code>"pets/cat"</code>" and "
-                    <code>"pets/dog"</code>"), 2 to 10 classes of at least 4 pictures each. Each picture is cut to its "
-                    "centred square and scaled to 32 x 32 in this browser; nothing is uploaded."
-                </p>
-                <label class="file-button">
-                    "Choose a folder"
+                <h4>"CIFAR-10 files"</h4>
+                <label class="dropzone">
+                    "Drop "
+                    <code>"cifar-10-binary.tar.gz"</code>
+                    " (or the .bin files with batches.meta.txt) here, or "
                     <input
                         type="file"
                         multiple
-                        prop:webkitdirectory=true
-                        data-testid="pictures-folder"
+                        accept=".gz,.tgz,.bin,.txt"
+                        data-testid="dataset-files"
                         prop:disabled=busy
-                        on:change=on_folder
+                        on:change=on_pick
                     />
+                    <span class="muted">" Read in your browser; nothing is uploaded."</span>
                 </label>
             </details>
-            <super::camera::CameraPictures
-                on_use=Callback::new(move |files| start(DatasetRequest::Pictures { files }))
-                busy=Signal::derive(busy)
-            />
             <LoadStatus state=state retry=Callback::new(retry) />
             <PictureSamples state=state send=send />
         </section>

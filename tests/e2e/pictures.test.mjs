@@ -112,7 +112,7 @@ describe("your own pictures", { timeout: 300_000 }, () => {
       "red discs/notes.txt": "not a picture",
       "readme.txt": "a file in no class",
     });
-    await page.getByTestId("own-pictures").locator("summary").click();
+    await page.getByTestId("own-data").locator("summary").click();
     await page.getByTestId("pictures-folder").setInputFiles(root);
     await page.waitForFunction(() => ["ready", "failed"].includes(document.querySelector('[data-testid="dataset-status"]')?.dataset.state), null, { timeout: 60_000 });
     const line = await status(page).innerText();
@@ -175,7 +175,7 @@ describe("your own pictures", { timeout: 300_000 }, () => {
     try {
       const { page, log } = await openRecorded(camera, server.url + "?preset=demo&epochs=1&batch=4");
       await page.getByTestId("backend-cpu").check();
-      await page.getByTestId("camera").locator("summary").click();
+      await page.getByTestId("own-data").locator("summary").click();
       await page.getByTestId("camera-start").click();
       await page.waitForFunction(() => document.querySelector('[data-testid="camera-video"]')?.videoWidth > 0, null, { timeout: 30_000 });
       for (const klass of ["my mug", "my pen"]) {
@@ -203,7 +203,7 @@ describe("your own pictures", { timeout: 300_000 }, () => {
   test("a folder that cannot train is refused by name, and the page keeps the dataset it had", async () => {
     const { page, log } = await openRecorded(browser, server.url + "?preset=demo");
     await page.getByTestId("backend-cpu").check();
-    await page.getByTestId("own-pictures").locator("summary").click();
+    await page.getByTestId("own-data").locator("summary").click();
     const good = await folder(page, "good", { "red discs": 4, "blue stripes": 4 });
     await page.getByTestId("pictures-folder").setInputFiles(good);
     await page.waitForFunction(() => document.querySelector('[data-testid="dataset-status"]')?.dataset.state === "ready", null, { timeout: 60_000 });
