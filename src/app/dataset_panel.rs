@@ -335,7 +335,8 @@ fn summary_line(summary: &DatasetSummary) -> String {
         "Loaded {} ({kind}): {} images in {} classes from {} shards ({} from the browser cache, {} downloaded) in {:.0} ms.",
         summary.name,
         group(summary.images),
-        summary.class_names.len(),
+        // Classes with images (a format's unused names are not classes).
+        summary.class_counts.iter().filter(|&&count| count > 0).count(),
         summary.shards,
         summary.from_cache,
         megabytes(summary.downloaded_bytes),

@@ -461,11 +461,20 @@ pub fn ExploreView(
                         <div class="hovered" data-testid="map-hovered">{hovered_view}</div>
                         <ul class="legend" data-testid="map-legend">
                             {move || {
+                                // The classes on the map (not every name the dataset's format lists).
                                 state.map.with(|map| {
-                                    map.as_ref().map(|map| map.class_names.clone()).unwrap_or_default()
+                                    map.as_ref()
+                                        .map(|map| {
+                                            map.class_names
+                                                .iter()
+                                                .cloned()
+                                                .enumerate()
+                                                .filter(|(class, _)| map.labels.iter().any(|&label| usize::from(label) == *class))
+                                                .collect::<Vec<_>>()
+                                        })
+                                        .unwrap_or_default()
                                 })
                                     .into_iter()
-                                    .enumerate()
                                     .map(|(class, name)| {
                                         view! { <li class=format!("legend-{class}")>{name}</li> }
                                     })
