@@ -493,6 +493,17 @@ mod tests {
     fn blocks_follow_the_labels_and_shapes_are_checked() {
         assert_eq!(matrix().blocks(), vec![(0, 2), (2, 2)]);
         assert_eq!((matrix().len(), matrix().is_empty(), matrix().distance(1, 2)), (4, false, 0.7));
+        // The band's edges, exactly: d(a,n) = d(a,p) is semi-hard (no longer nearer than the
+        // positive), d(a,n) = d(a,p) + margin is easy (the hinge is 0 there).
+        let edges = MinedMatrix::new(
+            vec![0, 1, 2, 3],
+            vec![0, 0, 1, 1],
+            vec![0.0, 0.5, 0.5, 0.75, 0.5, 0.0, 0.1, 0.1, 0.5, 0.1, 0.0, 0.1, 0.75, 0.1, 0.1, 0.0],
+        )
+        .expect("4 x 4");
+        assert_eq!((edges.hardness(0, 2, 0.25), edges.hardness(0, 3, 0.25)), (Hardness::SemiHard, Hardness::Easy));
+        let empty = MinedMatrix::new(vec![], vec![], vec![]).expect("0 x 0");
+        assert_eq!((empty.len(), empty.is_empty(), empty.blocks()), (0, true, vec![]));
         assert_eq!(
             MinedMatrix::new(vec![0, 1], vec![0, 1], vec![0.0; 3]),
             Err(MiningError::Shape { n: 2, expected: 4, found: 3 })
