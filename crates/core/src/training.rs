@@ -21,6 +21,9 @@ use crate::train::{
 pub const FAST_EMBED_BATCH: usize = 64;
 
 /// A run in progress: the whole encoder's trainer, or fast mode's head on frozen features.
+// One `Training` a run, moved rarely: the variants' sizes (about 2 KB each, 256 bytes apart since
+// fast mode mines too) cost nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 pub enum Training {
     Full(Trainer),
     Fast(HeadTrainer),
