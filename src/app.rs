@@ -8,6 +8,7 @@ mod charts;
 mod compare;
 mod dataset_panel;
 mod engine;
+mod enrol;
 mod explore;
 mod glossary;
 mod lesson;
@@ -314,6 +315,9 @@ pub fn App() -> impl IntoView {
                 <CompareView state=page.compare />
                 <anatomy::TripletAnatomy state=train />
                 <ExploreView state=explore send=Callback::new(send) threshold=run_threshold />
+                <Show when=move || explore.map.with(Option::is_some)>
+                    <enrol::EnrolView explore=explore train=train send=Callback::new(send) threshold=run_threshold />
+                </Show>
             </section>
         </main>
         <footer class="footer">

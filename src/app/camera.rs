@@ -24,7 +24,21 @@ pub fn CameraPictures(
     /// Hands the pictures taken over as files named `class/camera-N.png`.
     on_use: Callback<Vec<DroppedFile>>,
     busy: Signal<bool>,
+    /// Before each `data-testid` (two cameras on one page: the dataset's and the enrolment's).
+    #[prop(optional)]
+    prefix: &'static str,
+    /// For enrolling one class (the pictures of one class, at least 2) instead of a dataset.
+    #[prop(optional)]
+    enrol: bool,
 ) -> impl IntoView {
+    let id = move |name: &str| format!("{prefix}{name}");
+    let intro = if enrol {
+        "Name the new class and take a few pictures of it (at least 2). The pictures stay in this page."
+    } else {
+        "Name a class, take a few pictures of it (at least 4), then name the next class and take its pictures. \
+         The pictures stay in this page."
+    };
+    let use_label = if enrol { "Enrol these pictures" } else { "Use these pictures" };
     let video = NodeRef::<leptos::html::Video>::new();
     let stream: StoredValue<Option<MediaStream>, LocalStorage> = StoredValue::new_local(None);
     let running = RwSignal::new(false);
@@ -99,33 +113,30 @@ pub fn CameraPictures(
     };
     on_cleanup(stop);
     view! {
-        <div data-testid="camera">
+        <div data-testid=id("camera")>
             <h4>"Pictures from the camera"</h4>
-            <p>
-                "Name a class, take a few pictures of it (at least 4), then name the next class and take its pictures. "
-                "The pictures stay in this page."
-            </p>
+            <p>{intro}</p>
             <div class="row">
                 <Show
                     when=move || running.get()
-                    fallback=move || view! { <button type="button" data-testid="camera-start" on:click=start>"Start the camera"</button> }
+                    fallback=move || view! { <button type="button" data-testid=id("camera-start") on:click=start>"Start the camera"</button> }
                 >
-                    <button type="button" data-testid="camera-stop" on:click=move |_| stop()>"Stop the camera"</button>
+                    <button type="button" data-testid=id("camera-stop") on:click=move |_| stop()>"Stop the camera"</button>
                 </Show>
             </div>
-            <video node_ref=video class="camera" data-testid="camera-video" muted=true autoplay=true playsinline=true width="160" height="120" hidden=move || !running.get()></video>
+            <video node_ref=video class="camera" data-testid=id("camera-video") muted=true autoplay=true playsinline=true width="160" height="120" hidden=move || !running.get()></video>
             <div class="row" hidden=move || !running.get()>
                 <label>
                     "Class "
-                    <input type="text" data-testid="camera-class" prop:value=move || class.get() on:input=move |ev| class.set(event_target_value(&ev)) />
+                    <input type="text" data-testid=id("camera-class") prop:value=move || class.get() on:input=move |ev| class.set(event_target_value(&ev)) />
                 </label>
-                <button type="button" data-testid="camera-capture" on:click=capture>"Take a picture"</button>
+                <button type="button" data-testid=id("camera-capture") on:click=capture>"Take a picture"</button>
             </div>
             <Show when=move || !problem.with(String::is_empty)>
-                <p class="error" data-testid="camera-problem">{move || problem.get()}</p>
+                <p class="error" data-testid=id("camera-problem")>{move || problem.get()}</p>
             </Show>
             <Show when=move || taken.with(|all| !all.is_empty())>
-                <p data-testid="camera-counts">
+                <p data-testid=id("camera-counts")>
                     {move || counts().into_iter().map(|(name, count)| format!("{name}: {count}")).collect::<Vec<_>>().join(", ")}
                 </p>
                 <ul class="camera-taken">
@@ -133,7 +144,7 @@ pub fn CameraPictures(
                         <li><img src=picture.url alt=picture.class.clone() width="48" height="36" /></li>
                     }).collect_view()}
                 </ul>
-                <button type="button" data-testid="camera-use" prop:disabled=move || busy.get() on:click=use_them>"Use these pictures"</button>
+                <button type="button" data-testid=id("camera-use") prop:disabled=move || busy.get() on:click=use_them>{use_label}</button>
                 <button type="button" class="link" on:click=move |_| taken.set(Vec::new())>"Start over"</button>
             </Show>
         </div>

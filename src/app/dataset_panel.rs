@@ -361,7 +361,7 @@ fn group(value: u64) -> String {
     out
 }
 
-async fn read_file_list(files: &FileList) -> Result<Vec<DroppedFile>, String> {
+pub(crate) async fn read_file_list(files: &FileList) -> Result<Vec<DroppedFile>, String> {
     let mut read = Vec::new();
     for at in 0..files.length() {
         let Some(file) = files.item(at) else { continue };

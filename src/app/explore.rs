@@ -41,6 +41,8 @@ pub struct ExploreState {
     /// Pictures of the map's images (CIFAR layout), by dataset index.
     pub thumbnails: StoredValue<HashMap<u32, Vec<u8>>, LocalStorage>,
     pub search: RwSignal<SearchState>,
+    /// The class enrolled without training (`super::enrol`).
+    pub enrol: RwSignal<super::enrol::EnrolState>,
 }
 
 impl ExploreState {
@@ -50,6 +52,7 @@ impl ExploreState {
             before: RwSignal::new(None),
             thumbnails: StoredValue::new_local(HashMap::new()),
             search: RwSignal::new(SearchState::Idle),
+            enrol: RwSignal::new(super::enrol::EnrolState::default()),
         }
     }
 
@@ -66,7 +69,7 @@ impl ExploreState {
             }
             Event::SearchResults(results) => self.search.set(SearchState::Done(results.clone())),
             Event::SearchFailed { message } => self.search.set(SearchState::Failed(message.clone())),
-            _ => return false,
+            event => return super::enrol::EnrolState::apply(self.enrol, event),
         }
         true
     }
@@ -76,6 +79,7 @@ impl ExploreState {
         self.map.set(None);
         self.before.set(None);
         self.search.set(SearchState::Idle);
+        super::enrol::EnrolState::new_run(self.enrol);
     }
 
     fn thumbnail_url(self, image: u32) -> Option<String> {

@@ -153,45 +153,10 @@ fn Distributions(
     threshold: RwSignal<f64>,
     measure: Signal<Distance>,
 ) -> impl IntoView {
-    const BINS: usize = 40;
     let chart = move || {
         latest.with(|evaluation| {
             let evaluation = evaluation.as_ref()?;
-            let (lo, hi) = evaluation
-                .scores
-                .iter()
-                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &s| (lo.min(s), hi.max(s)));
-            let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 0.01, hi + 0.01) };
-            let width = (hi - lo) / BINS as f64;
-            let mut counts = [[0u32; BINS]; 2];
-            for (&score, &genuine) in evaluation.scores.iter().zip(&evaluation.labels) {
-                let bin = (((score - lo) / width) as usize).min(BINS - 1);
-                counts[usize::from(genuine)][bin] += 1;
-            }
-            let tallest = counts.iter().flatten().copied().max().unwrap_or(1).max(1);
-            let frame = Frame::new(340.0, 320.0, (lo, hi), (0.0, f64::from(tallest)));
-            let outline = |bins: &[u32; BINS]| {
-                let mut points = vec![(lo, 0.0)];
-                for (at, &count) in bins.iter().enumerate() {
-                    let x = lo + at as f64 * width;
-                    points.push((x, f64::from(count)));
-                    points.push((x + width, f64::from(count)));
-                }
-                points.push((hi, 0.0));
-                frame.path(&points)
-            };
-            let line = move || {
-                let x = frame.px(threshold.get().clamp(lo, hi));
-                view! { <line class="threshold-line" x1=x x2=x y1=frame.top() y2=frame.bottom() /> }
-            };
-            Some(view! {
-                <svg class="chart" viewBox=frame.view_box() role="img" aria-label="Similarity of genuine and impostor pairs">
-                    <Axes frame=frame x_label=measure.get_untracked().similarity_name() y_label="pairs" />
-                    <path class="histogram impostor" d=outline(&counts[0]) />
-                    <path class="histogram genuine" d=outline(&counts[1]) />
-                    {line}
-                </svg>
-            })
+            Some(histogram(&evaluation.scores, &evaluation.labels, threshold.into(), measure.get_untracked()))
         })
     };
     view! {
@@ -202,6 +167,44 @@ fn Distributions(
                 <span class="key impostor">"different classes (impostor)"</span>
             </figcaption>
         </figure>
+    }
+}
+
+/// The outlines of the genuine and impostor scores' histograms (40 bins over their range), with
+/// the threshold's line.
+pub fn histogram(scores: &[f64], labels: &[bool], threshold: Signal<f64>, measure: Distance) -> impl IntoView + use<> {
+    const BINS: usize = 40;
+    let (lo, hi) = scores.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &s| (lo.min(s), hi.max(s)));
+    let (lo, hi) = if hi > lo { (lo, hi) } else { (lo - 0.01, hi + 0.01) };
+    let width = (hi - lo) / BINS as f64;
+    let mut counts = [[0u32; BINS]; 2];
+    for (&score, &genuine) in scores.iter().zip(labels) {
+        let bin = (((score - lo) / width) as usize).min(BINS - 1);
+        counts[usize::from(genuine)][bin] += 1;
+    }
+    let tallest = counts.iter().flatten().copied().max().unwrap_or(1).max(1);
+    let frame = Frame::new(340.0, 320.0, (lo, hi), (0.0, f64::from(tallest)));
+    let outline = |bins: &[u32; BINS]| {
+        let mut points = vec![(lo, 0.0)];
+        for (at, &count) in bins.iter().enumerate() {
+            let x = lo + at as f64 * width;
+            points.push((x, f64::from(count)));
+            points.push((x + width, f64::from(count)));
+        }
+        points.push((hi, 0.0));
+        frame.path(&points)
+    };
+    let line = move || {
+        let x = frame.px(threshold.get().clamp(lo, hi));
+        view! { <line class="threshold-line" x1=x x2=x y1=frame.top() y2=frame.bottom() /> }
+    };
+    view! {
+        <svg class="chart" viewBox=frame.view_box() role="img" aria-label="Similarity of genuine and impostor pairs">
+            <Axes frame=frame x_label=measure.similarity_name() y_label="pairs" />
+            <path class="histogram impostor" d=outline(&counts[0]) />
+            <path class="histogram genuine" d=outline(&counts[1]) />
+            {line}
+        </svg>
     }
 }
 

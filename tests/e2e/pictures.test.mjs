@@ -40,8 +40,10 @@ async function paint(page, klass, count, offset = 0) {
   return page.evaluate(
     async ([klass, count, offset, shapes]) => {
       const out = [];
-      for (let i = 0; i < count; i += 1) {
-        const shape = shapes[(i + offset) % shapes.length];
+      for (let n = 0; n < count; n += 1) {
+        // The n-th file; the drawing's own number `i` (offset for pictures of a second set).
+        const i = n + offset;
+        const shape = shapes[i % shapes.length];
         const canvas = new OffscreenCanvas(shape.width, shape.height);
         const c = canvas.getContext("2d");
         const side = Math.min(shape.width, shape.height);
@@ -60,6 +62,14 @@ async function paint(page, klass, count, offset = 0) {
         } else if (klass === "green squares") {
           c.fillStyle = "#30c050";
           c.fillRect(x0 + side * 0.25 + jitter, y0 + side * 0.25, side * 0.5, side * 0.5);
+        } else if (klass === "purple triangles") {
+          c.fillStyle = "#a040e0";
+          c.beginPath();
+          c.moveTo(x0 + side / 2 + jitter, y0 + side * 0.15);
+          c.lineTo(x0 + side * 0.85, y0 + side * 0.85);
+          c.lineTo(x0 + side * 0.15, y0 + side * 0.85);
+          c.closePath();
+          c.fill();
         } else {
           c.strokeStyle = "#f0d020";
           c.lineWidth = side / 10;
@@ -68,7 +78,7 @@ async function paint(page, klass, count, offset = 0) {
           c.stroke();
         }
         const blob = await canvas.convertToBlob({ type: shape.type, quality: 0.9 });
-        out.push({ name: `${String(i + 1).padStart(2, "0")}.${shape.ext}`, bytes: [...new Uint8Array(await blob.arrayBuffer())] });
+        out.push({ name: `${String(n + 1).padStart(2, "0")}.${shape.ext}`, bytes: [...new Uint8Array(await blob.arrayBuffer())] });
       }
       return out;
     },
@@ -77,11 +87,11 @@ async function paint(page, klass, count, offset = 0) {
 }
 
 /** Write a folder `name` of `classes` (class -> count) under the test's temporary folder. */
-async function folder(page, name, classes, extras = {}) {
+async function folder(page, name, classes, extras = {}, offset = 0) {
   const root = join(folders, name);
   for (const [klass, count] of Object.entries(classes)) {
     await mkdir(join(root, klass), { recursive: true });
-    for (const file of await paint(page, klass, count)) await writeFile(join(root, klass, file.name), Buffer.from(file.bytes));
+    for (const file of await paint(page, klass, count, offset)) await writeFile(join(root, klass, file.name), Buffer.from(file.bytes));
   }
   for (const [path, text] of Object.entries(extras)) await writeFile(join(root, path), text);
   return root;
@@ -166,6 +176,66 @@ describe("your own pictures", { timeout: 300_000 }, () => {
     const side = Math.ceil(Math.sqrt(points)) * 32;
     assert.deepEqual([sprite.readUInt32BE(16), sprite.readUInt32BE(20)], [side, side], "PNG width and height");
     await screenshot(page, "own-pictures-trained");
+
+    // Enrolled without training: first one of the two classes the run held out whole.
+    const enrolled = page.getByTestId("enrolled");
+    await page.getByTestId("enrol-unseen").selectOption({ label: unseen[1] });
+    await page.getByTestId("enrol-unseen-button").click();
+    await page.waitForFunction((name) => document.querySelector('[data-testid="enrol-auc"]')?.innerText.startsWith(name + ":"), unseen[1], { timeout: 60_000 });
+    const held = await page.getByTestId("enrol-auc").innerText();
+    const heldMatch = held.match(/^([a-z ]+): AUC ([01]\.\d{3}) on a class held out of training: (\d+) genuine pairs among its (\d+) pictures, (\d+) impostor pairs with (\d+) map pictures of ([a-z ]+)\. The run's held-out pairs: AUC ([01]\.\d{3})\. Scored by the model after epoch 3 \(step \d+\)\.$/);
+    assert.ok(heldMatch, held);
+    const [, , heldAuc, heldGenuine, heldPictures, heldImpostor, heldGallery, heldOthers, runAuc] = heldMatch;
+    const n = Number(heldPictures);
+    assert.equal(Number(heldGenuine), (n * (n - 1)) / 2, "every pair of its pictures");
+    assert.equal(Number(heldImpostor), n * Number(heldGallery), "each picture with each map picture of another class");
+    assert.equal(heldOthers, unseen[2], "with the class split the map holds the two unseen classes: the other is the impostors'");
+    assert.equal(Number(heldPictures) + Number(heldGallery), points, "the class's map pictures and the rest make the map");
+    assert.equal(runAuc, headline.match(/^AUC ([01]\.\d{3})/)[1], "the run's AUC is the headline's");
+    assert.equal(Number(await enrolled.getAttribute("data-auc")).toFixed(3), heldAuc);
+    const rates = (await page.getByTestId("enrol-rates").innerText()).match(/threshold ([01]\.\d{3}) .*: (\d+) of (\d+) genuine pairs accepted \(\d+%\), (\d+) of (\d+) impostor pairs accepted/);
+    assert.ok(rates, await page.getByTestId("enrol-rates").innerText());
+    assert.deepEqual([Number(rates[3]), Number(rates[5])], [Number(heldGenuine), Number(heldImpostor)]);
+    assert.equal(await enrolled.locator("img").count(), n);
+
+    // Then a class of the visitor's own, which no run saw: six painted purple triangles.
+    const triangles = await folder(page, "new-class", { "purple triangles": 6 });
+    await page.getByTestId("enrol-name").fill("purple triangles");
+    const pictures = ["01.png", "02.jpg", "03.webp", "04.png", "05.jpg", "06.webp"].map((f) => join(triangles, "purple triangles", f));
+    await page.getByTestId("enrol-files").setInputFiles(pictures);
+    await page.waitForFunction(() => document.querySelector('[data-testid="enrol-auc"]')?.innerText.startsWith("purple triangles:"), null, { timeout: 60_000 });
+    const own = await page.getByTestId("enrol-auc").innerText();
+    const ownMatch = own.match(/^purple triangles: AUC ([01]\.\d{3}) on pictures the model never trained on: 15 genuine pairs among its 6 pictures, (\d+) impostor pairs with (\d+) map pictures of ([a-z ]+) and ([a-z ]+)\./);
+    assert.ok(ownMatch, own);
+    assert.equal(Number(ownMatch[3]), points, "every map picture is another class's");
+    assert.equal(Number(ownMatch[2]), 6 * points);
+    assert.deepEqual([ownMatch[4], ownMatch[5]].sort(), [unseen[1], unseen[2]].sort());
+    console.log(`enrolled without training: ${unseen[1]} (held out) AUC ${heldAuc} over ${heldGenuine} genuine / ${heldImpostor} impostor pairs; purple triangles (own) AUC ${ownMatch[1]}; run ${runAuc}`);
+    // A new picture of each kind, checked against the triangles at the run's threshold.
+    const probes = await folder(page, "probes", { "purple triangles": 1, "red discs": 1 }, {}, 6);
+    const verdicts = {};
+    for (const klass of ["purple triangles", "red discs"]) {
+      const previous = await page.getByTestId("enrol-verdict").count() ? await page.getByTestId("enrol-verdict").innerText() : "";
+      await page.getByTestId("enrol-check").setInputFiles(join(probes, klass, "01.png"));
+      await page.waitForFunction((before) => {
+        const now = document.querySelector('[data-testid="enrol-verdict"]');
+        return now && now.innerText !== before;
+      }, previous, { timeout: 60_000 });
+      const verdict = page.getByTestId("enrol-verdict");
+      const text = await verdict.innerText();
+      const parsed = text.match(/^01\.png: similarity ([01]\.\d{3}) to purple triangles \(the mean over its 6 pictures; the closest one ([01]\.\d{3})\), (at least|below) the run's threshold ([01]\.\d{3}): (accepted as purple triangles|rejected, not purple triangles)\. Its nearest picture on the map is of ([a-z ]+) \(similarity [01]\.\d{3}\)\.$/);
+      assert.ok(parsed, text);
+      const similarity = Number(await verdict.getAttribute("data-similarity"));
+      assert.ok(Number(parsed[2]) >= Number(parsed[1]), "the closest picture is at least the mean");
+      assert.equal(await verdict.getAttribute("data-accepted"), String(similarity >= Number(parsed[4])), text);
+      assert.equal(parsed[3] === "at least", parsed[5].startsWith("accepted"), text);
+      verdicts[klass] = { similarity, text };
+    }
+    assert.ok(verdicts["purple triangles"].similarity > verdicts["red discs"].similarity,
+      `a new triangle is nearer the enrolled triangles than a disc is: ${JSON.stringify(verdicts)}`);
+    console.log(`checked: ${verdicts["purple triangles"].text} | ${verdicts["red discs"].text}`);
+    if (process.env.TRIPLETLAB_README_SHOTS) await page.getByTestId("enrol").screenshot({ path: "../docs/images/unseen-class-enrolled.png" });
+    await screenshot(page, "unseen-class-enrolled");
     assert.deepEqual(errorsIn(log), [], log.join("\n"));
     await page.close();
   });
@@ -193,6 +263,22 @@ describe("your own pictures", { timeout: 300_000 }, () => {
       assert.equal(await page.getByTestId("camera-stop").count(), 0, "the camera is stopped once the pictures are used");
       await page.getByRole("button", { name: "Start training" }).click();
       assert.equal(await waitForPhase(page, ["finished", "failed"], 240_000), "finished", await page.getByTestId("phase").innerText());
+      // A third thing, enrolled from the camera without training.
+      await page.getByTestId("enrol").locator("details.enrol-camera summary").click();
+      await page.getByTestId("enrol-camera-start").click();
+      await page.waitForFunction(() => document.querySelector('[data-testid="enrol-camera-video"]')?.videoWidth > 0, null, { timeout: 30_000 });
+      await page.getByTestId("enrol-camera-class").fill("my cup");
+      for (let shot = 0; shot < 3; shot += 1) {
+        await page.getByTestId("enrol-camera-capture").click();
+        await page.waitForTimeout(150);
+      }
+      assert.equal(await page.getByTestId("enrol-camera-counts").innerText(), "my cup: 3");
+      await page.getByTestId("enrol-camera-use").click();
+      await page.waitForFunction(() => document.querySelector('[data-testid="enrol-auc"]')?.innerText.startsWith("my cup:"), null, { timeout: 60_000 });
+      const enrolled = await page.getByTestId("enrol-auc").innerText();
+      assert.match(enrolled, /^my cup: AUC [01]\.\d{3} on pictures the model never trained on: 3 genuine pairs among its 3 pictures, \d+ impostor pairs with \d+ map pictures of my mug and my pen\./);
+      assert.equal(await page.getByTestId("enrol-camera-stop").count(), 0, "the camera is stopped once the pictures are enrolled");
+      console.log(`camera: ${enrolled}`);
       assert.deepEqual(errorsIn(log), [], log.join("\n"));
       await page.close();
     } finally {

@@ -1,8 +1,10 @@
 //! Looking inside a trained encoder: 2-D maps of its embeddings (principal components), and a
 //! visitor's own picture turned into an image the encoder reads.
 
+pub mod enrol;
 pub mod pca;
 
+pub use enrol::{EnrolError, Enrolment, MAX_ENROLLED, MAX_GALLERY};
 pub use pca::{PcaError, Projection, pca};
 
 use crate::data::cifar::{IMAGE_BYTES, IMAGE_SIDE};

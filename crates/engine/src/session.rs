@@ -15,7 +15,7 @@ use tripletlab_protocol::Event;
 use crate::cache::FileCache;
 use crate::devices::Devices;
 use crate::events::{Failure, LoopState};
-use crate::explore::Explorer;
+use crate::explore::{Enrolled, Explorer};
 use crate::net;
 
 /// The folder of the pretrained MobileNetV2 (width 1.0) and its `weights.json`, which names the
@@ -36,6 +36,8 @@ pub struct Session {
     pub explorer: RefCell<Option<Rc<Explorer>>>,
     /// Images whose thumbnails this run has sent the page.
     pub sent_thumbnails: RefCell<std::collections::HashSet<u32>>,
+    /// The class the visitor enrolled, scored again with each new map.
+    pub enrolled: RefCell<Option<Enrolled>>,
 }
 
 impl Default for Session {
@@ -47,6 +49,7 @@ impl Default for Session {
             source: RefCell::new(None),
             explorer: RefCell::new(None),
             sent_thumbnails: RefCell::new(std::collections::HashSet::new()),
+            enrolled: RefCell::new(None),
         }
     }
 }

@@ -80,6 +80,13 @@ impl Run {
         let settings = info.settings.clone();
         self.respond.send(Event::TrainingStarted(info));
         self.session.sent_thumbnails.borrow_mut().clear();
+        // A class enrolled from the last map's images belongs to that run's split; the visitor's
+        // own pictures are scored again by the new run's maps.
+        let mut enrolled = self.session.enrolled.borrow_mut();
+        if enrolled.as_ref().is_some_and(|enrolled| enrolled.label.is_some()) {
+            *enrolled = None;
+        }
+        drop(enrolled);
         let now = Instant::now();
         let mut driving = Driving { run: self, data, triplets, training, settings, last_saved: now };
         drive(self, &mut driving, history).await
@@ -218,6 +225,8 @@ impl Driving<'_> {
                 dims,
                 distance: self.settings.run.loss.distance,
             },
+            epoch,
+            global_step,
         };
         let embed_millis = started.elapsed().as_secs_f64() * 1000.0;
         let mut sent = self.run.session.sent_thumbnails.borrow_mut();
@@ -227,6 +236,9 @@ impl Driving<'_> {
         match map {
             Ok(map) => self.run.respond.send(Event::EmbeddingMap(map)),
             Err(message) => self.run.respond.send(Event::Warning { message: format!("No embedding map: {message}") }),
+        }
+        if let Some(event) = crate::explore::rescore(&self.run.session).await {
+            self.run.respond.send(event);
         }
         Ok(())
     }

@@ -133,6 +133,8 @@ impl Worker for Engine {
                     let explorer = session.explorer.borrow().clone();
                     explore::search(explorer.as_deref(), query, k).await
                 }
+                Command::Enrol { class, source } => explore::enrol(&session, class, source).await,
+                Command::Verify { name, bytes } => explore::verify(&session, name, bytes).await,
                 Command::ExportCheckpoint => export(&session).await,
                 Command::ExportDataset => export_dataset(held.borrow().as_deref()),
                 Command::ExportProjector => explore::export_projector(session.explorer.borrow().as_deref()),

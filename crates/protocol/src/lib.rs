@@ -76,6 +76,23 @@ pub enum Command {
     /// The `k` nearest images of the latest embedding map to a query, by the current model;
     /// answered by [`Event::SearchResults`] or [`Event::SearchFailed`].
     Search { query: SearchQuery, k: u32 },
+    /// Enrol a class the model never trained on, by the latest map's model (nothing is
+    /// retrained): its pictures scored against each other and against the map's other classes;
+    /// answered by [`Event::Enrolled`] (again after each new map) or [`Event::EnrolFailed`].
+    Enrol { class: String, source: EnrolSource },
+    /// Score a new picture against the enrolled class ([`Event::Verified`] or
+    /// [`Event::EnrolFailed`]).
+    Verify { name: String, bytes: Vec<u8> },
+}
+
+/// The pictures a class is enrolled with.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum EnrolSource {
+    /// The visitor's own pictures (files or the camera's), decoded and made 32 x 32 in the worker.
+    Pictures(Vec<DroppedFile>),
+    /// The map's images of one of its classes (by label): with the class split, a class the run
+    /// never trained on.
+    MapClass(u8),
 }
 
 /// What to search with.
@@ -211,6 +228,13 @@ pub enum Event {
     EmbeddingMap(EmbeddingMap),
     SearchResults(SearchResults),
     SearchFailed {
+        message: String,
+    },
+    /// The enrolled class scored by the latest map's model.
+    Enrolled(EnrolmentView),
+    /// A new picture scored against the enrolled class.
+    Verified(VerdictView),
+    EnrolFailed {
         message: String,
     },
     /// A checkpoint file for the visitor to save.
@@ -381,6 +405,43 @@ pub struct SearchHit {
     /// Similarity to the query by the run's distance, in [0, 1] (angular for cosine, 1 / (1 + d) for
     /// euclidean).
     pub similarity: f64,
+}
+
+/// A class enrolled without training: its genuine pairs (its pictures with each other) and its
+/// impostor pairs (its pictures with the map's images of every other class), scored by the
+/// map's model with the run's similarity (the held-out pairs' scale).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnrolmentView {
+    pub class: String,
+    /// Enrolled from the map's own images (a class held out of training), not the visitor's.
+    pub from_map: bool,
+    /// Files that could not be read (each with why), when the rest could.
+    pub skipped: Vec<String>,
+    /// The map whose model scored it.
+    pub epoch: u32,
+    pub global_step: u32,
+    /// The enrolled pictures as the encoder saw them (32 x 32, CIFAR layout).
+    pub pictures: Vec<Vec<u8>>,
+    pub genuine: Vec<f64>,
+    pub impostor: Vec<f64>,
+    /// The map's images scored against, and the classes among them.
+    pub gallery: u32,
+    pub gallery_classes: Vec<String>,
+}
+
+/// A new picture against the enrolled class.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerdictView {
+    pub name: String,
+    pub class: String,
+    /// The picture as the encoder saw it.
+    pub picture: Vec<u8>,
+    /// Mean similarity to the enrolled pictures (compared with the threshold), and the highest.
+    pub similarity: f64,
+    pub best: f64,
+    pub pictures: u32,
+    /// The nearest image on the map, with its class.
+    pub nearest: Option<(SearchHit, String)>,
 }
 
 /// Two held-out images and their similarity.

@@ -254,7 +254,7 @@ mod tests {
         // rounds to 0, and 65519 is the largest value that rounds down to f16's maximum, 65504.
         assert_eq!(read.tensors["a.weight"], original.tensors["a.weight"]);
         assert_eq!(read.tensors["b"], original.tensors["b"]);
-        assert_eq!(read.tensors["c.kernel"].values, vec![0.0999755859375, 0.0, 65504.0]);
+        assert_eq!(read.tensors["c.kernel"].values, vec![0.099_975_586, 0.0, 65504.0]);
         assert_eq!((read.blobs.clone(), read.metadata.clone()), (original.blobs.clone(), original.metadata.clone()));
         // Read back and written again, the file is the same bytes.
         assert_eq!(read.to_bytes_with_f16(kernels).expect("writes"), bytes);

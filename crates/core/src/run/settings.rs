@@ -153,7 +153,10 @@ pub static SETTINGS: &[Setting] = &[
         always: true,
         in_form: true,
         get: |s| Some(s.data.images.to_string()),
-        set: |s, v| Ok(s.data.images = v.whole() as usize),
+        set: |s, v| {
+            s.data.images = v.whole() as usize;
+            Ok(())
+        },
     },
     Setting {
         key: "held_out",
@@ -163,7 +166,10 @@ pub static SETTINGS: &[Setting] = &[
         always: true,
         in_form: true,
         get: |s| Some(percent(s.data.held_out).to_string()),
-        set: |s, v| Ok(s.data.held_out = v.number() / 100.0),
+        set: |s, v| {
+            s.data.held_out = v.number() / 100.0;
+            Ok(())
+        },
     },
     Setting {
         key: "split",
@@ -220,7 +226,10 @@ pub static SETTINGS: &[Setting] = &[
         always: true,
         in_form: true,
         get: |s| Some(flag(s.pretrained)),
-        set: |s, v| Ok(s.pretrained = v.on() && s.model.width == 1.0),
+        set: |s, v| {
+            s.pretrained = v.on() && s.model.width == 1.0;
+            Ok(())
+        },
     },
     Setting {
         key: "inputs",
@@ -230,7 +239,10 @@ pub static SETTINGS: &[Setting] = &[
         always: true,
         in_form: true,
         get: |s| Some(if s.scaling == InputScaling::Symmetric { "symmetric" } else { "unit" }.into()),
-        set: |s, v| Ok(s.scaling = if v.on() { InputScaling::Symmetric } else { InputScaling::Unit }),
+        set: |s, v| {
+            s.scaling = if v.on() { InputScaling::Symmetric } else { InputScaling::Unit };
+            Ok(())
+        },
     },
     Setting {
         key: "loss",
@@ -240,7 +252,10 @@ pub static SETTINGS: &[Setting] = &[
         always: false,
         in_form: true,
         get: |s| Some(if s.loss.kind == LossKind::Contrastive { "contrastive" } else { "triplet" }.into()),
-        set: |s, v| Ok(s.loss.kind = LossKind::ALL[v.choice().min(LossKind::ALL.len() - 1)]),
+        set: |s, v| {
+            s.loss.kind = LossKind::ALL[v.choice().min(LossKind::ALL.len() - 1)];
+            Ok(())
+        },
     },
     Setting {
         key: "margin",
@@ -250,7 +265,10 @@ pub static SETTINGS: &[Setting] = &[
         always: true,
         in_form: true,
         get: |s| Some(s.loss.margin.to_string()),
-        set: |s, v| Ok(s.loss.margin = v.number()),
+        set: |s, v| {
+            s.loss.margin = v.number();
+            Ok(())
+        },
     },
     Setting {
         key: "distance",
@@ -260,7 +278,10 @@ pub static SETTINGS: &[Setting] = &[
         always: true,
         in_form: true,
         get: |s| Some(if s.loss.distance == Distance::Euclidean { "euclidean" } else { "cosine" }.into()),
-        set: |s, v| Ok(s.loss.distance = if v.on() { Distance::Euclidean } else { Distance::Cosine }),
+        set: |s, v| {
+            s.loss.distance = if v.on() { Distance::Euclidean } else { Distance::Cosine };
+            Ok(())
+        },
     },
     Setting {
         key: "reduction",
@@ -283,7 +304,10 @@ pub static SETTINGS: &[Setting] = &[
         always: true,
         in_form: true,
         get: |s| Some(s.learning_rate.to_string()),
-        set: |s, v| Ok(s.learning_rate = v.number()),
+        set: |s, v| {
+            s.learning_rate = v.number();
+            Ok(())
+        },
     },
     Setting {
         key: "beta1",
@@ -293,7 +317,10 @@ pub static SETTINGS: &[Setting] = &[
         always: false,
         in_form: false,
         get: |s| Some(s.adam.beta_1.to_string()),
-        set: |s, v| Ok(s.adam.beta_1 = v.number()),
+        set: |s, v| {
+            s.adam.beta_1 = v.number();
+            Ok(())
+        },
     },
     Setting {
         key: "beta2",
@@ -303,7 +330,10 @@ pub static SETTINGS: &[Setting] = &[
         always: false,
         in_form: false,
         get: |s| Some(s.adam.beta_2.to_string()),
-        set: |s, v| Ok(s.adam.beta_2 = v.number()),
+        set: |s, v| {
+            s.adam.beta_2 = v.number();
+            Ok(())
+        },
     },
     Setting {
         key: "epsilon",
@@ -313,7 +343,10 @@ pub static SETTINGS: &[Setting] = &[
         always: false,
         in_form: false,
         get: |s| Some(s.adam.epsilon.to_string()),
-        set: |s, v| Ok(s.adam.epsilon = v.number()),
+        set: |s, v| {
+            s.adam.epsilon = v.number();
+            Ok(())
+        },
     },
     Setting {
         key: "batch",
@@ -323,7 +356,10 @@ pub static SETTINGS: &[Setting] = &[
         always: true,
         in_form: true,
         get: |s| Some(s.batch_size.to_string()),
-        set: |s, v| Ok(s.batch_size = v.whole() as usize),
+        set: |s, v| {
+            s.batch_size = v.whole() as usize;
+            Ok(())
+        },
     },
     Setting {
         key: "epochs",
@@ -333,7 +369,10 @@ pub static SETTINGS: &[Setting] = &[
         always: true,
         in_form: true,
         get: |s| Some(s.epochs.to_string()),
-        set: |s, v| Ok(s.epochs = v.whole() as usize),
+        set: |s, v| {
+            s.epochs = v.whole() as usize;
+            Ok(())
+        },
     },
     Setting {
         key: "patience",
@@ -343,7 +382,10 @@ pub static SETTINGS: &[Setting] = &[
         always: true,
         in_form: true,
         get: |s| Some(s.patience.to_string()),
-        set: |s, v| Ok(s.patience = v.whole() as usize),
+        set: |s, v| {
+            s.patience = v.whole() as usize;
+            Ok(())
+        },
     },
     Setting {
         key: "passes",
@@ -353,7 +395,10 @@ pub static SETTINGS: &[Setting] = &[
         always: true,
         in_form: true,
         get: |s| Some(if s.passes == BranchPasses::Concatenated { "concatenated" } else { "separate" }.into()),
-        set: |s, v| Ok(s.passes = if v.on() { BranchPasses::Concatenated } else { BranchPasses::Separate }),
+        set: |s, v| {
+            s.passes = if v.on() { BranchPasses::Concatenated } else { BranchPasses::Separate };
+            Ok(())
+        },
     },
     Setting {
         key: "bn_momentum",
@@ -363,7 +408,10 @@ pub static SETTINGS: &[Setting] = &[
         always: true,
         in_form: true,
         get: |s| Some(s.model.bn_momentum.to_string()),
-        set: |s, v| Ok(s.model.bn_momentum = v.number()),
+        set: |s, v| {
+            s.model.bn_momentum = v.number();
+            Ok(())
+        },
     },
     Setting {
         key: "seed",
@@ -373,7 +421,10 @@ pub static SETTINGS: &[Setting] = &[
         always: true,
         in_form: true,
         get: |s| Some(s.seed.to_string()),
-        set: |s, v| Ok(s.seed = v.whole()),
+        set: |s, v| {
+            s.seed = v.whole();
+            Ok(())
+        },
     },
     Setting {
         key: "flip",
@@ -383,7 +434,10 @@ pub static SETTINGS: &[Setting] = &[
         always: false,
         in_form: false,
         get: |s| Some(flag(s.augmentation.flip)),
-        set: |s, v| Ok(s.augmentation.flip = v.on()),
+        set: |s, v| {
+            s.augmentation.flip = v.on();
+            Ok(())
+        },
     },
     Setting {
         key: "crop",
@@ -393,7 +447,10 @@ pub static SETTINGS: &[Setting] = &[
         always: false,
         in_form: false,
         get: |s| Some(s.augmentation.crop_padding.to_string()),
-        set: |s, v| Ok(s.augmentation.crop_padding = v.whole() as u8),
+        set: |s, v| {
+            s.augmentation.crop_padding = v.whole() as u8;
+            Ok(())
+        },
     },
     Setting {
         key: "mining",
@@ -447,7 +504,10 @@ pub static SETTINGS: &[Setting] = &[
         always: false,
         in_form: true,
         get: |s| Some(flag(s.fast_mode)),
-        set: |s, v| Ok(s.fast_mode = v.on()),
+        set: |s, v| {
+            s.fast_mode = v.on();
+            Ok(())
+        },
     },
 ];
 
