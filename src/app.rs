@@ -162,6 +162,7 @@ fn apply(page: Page, mut event: Event) {
             data.load.set(LoadState::Ready(summary));
         }
         Event::DatasetFailed { message } => data.load.set(LoadState::Failed(message)),
+        Event::PicturesPartRead { index } => data.parts_read.set(index + 1),
         Event::Warning { message } => alerts.update(|alerts| alerts.push(message)),
         // Training events are folded by `TrainState::apply` above.
         _ => {}

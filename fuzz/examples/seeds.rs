@@ -85,6 +85,26 @@ fn main() -> std::io::Result<()> {
     for (at, event) in events.iter().enumerate() {
         write("protocol", &format!("event-{at}"), &bincode::serialize(event).map_err(std::io::Error::other)?)?;
     }
+    // A zipped folder of two pictures (stored and deflated), and a picture's header alone.
+    let zip = {
+        use std::io::Write;
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, method) in
+            [("pets/cat/1.png", zip::CompressionMethod::Stored), ("pets/dog/2.png", zip::CompressionMethod::Deflated)]
+        {
+            let options = zip::write::SimpleFileOptions::default().compression_method(method);
+            writer.start_file(name, options).map_err(std::io::Error::other)?;
+            writer.write_all(&three[..600])?;
+        }
+        writer.finish().map_err(std::io::Error::other)?.into_inner()
+    };
+    write("zip_folder", "two-pictures.zip", &zip)?;
+    let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
+    png.extend(b"IHDR");
+    png.extend(8_160u32.to_be_bytes());
+    png.extend(6_120u32.to_be_bytes());
+    png.extend([8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    write("zip_folder", "png-header", &png)?;
     println!("seeds written under {}", root.join("corpus").display());
     Ok(())
 }

@@ -6,12 +6,14 @@
 
 use tripletlab_core::data::archive::{MAX_KEPT_BYTES, read_cifar_tar_gz, read_tar_gz};
 use tripletlab_core::data::cifar::{Batch, CifarFiles, parse_class_names};
+use tripletlab_core::data::import::{MAX_PICTURE_PIXELS, UnzipLimits, check_picture_size, unzip_folder};
 use tripletlab_core::data::manifest::{DatasetIndex, Manifest};
 use tripletlab_core::model::safetensors::TensorFile;
 use tripletlab_protocol::{Command, Event};
 
 /// The fuzz targets, by name (as `cargo fuzz run` knows them).
-pub const TARGETS: [&str; 6] = ["cifar_batch", "cifar_meta", "tar_gz", "manifest", "safetensors", "protocol"];
+pub const TARGETS: [&str; 7] =
+    ["cifar_batch", "cifar_meta", "tar_gz", "manifest", "safetensors", "protocol", "zip_folder"];
 
 /// Run the check of the target named `name` on `data`; false for an unknown name.
 pub fn check(name: &str, data: &[u8]) -> bool {
@@ -22,6 +24,7 @@ pub fn check(name: &str, data: &[u8]) -> bool {
         "manifest" => manifest(data),
         "safetensors" => safetensors(data),
         "protocol" => protocol(data),
+        "zip_folder" => zip_folder(data),
         _ => return false,
     }
     true
@@ -87,5 +90,23 @@ pub fn protocol(data: &[u8]) {
     if let Ok(event) = bincode::deserialize::<Event>(data) {
         let bytes = bincode::serialize(&event).expect("a decoded event encodes");
         assert!(bincode::deserialize::<Event>(&bytes).is_ok());
+    }
+}
+
+/// A `.zip` of a folder of pictures (unpacked within small limits: what is kept never passes them,
+/// whatever the archive claims), and each file read as a picture's header (what passes is at most
+/// 100 megapixels).
+pub fn zip_folder(data: &[u8]) {
+    let limits = UnzipLimits { files: 64, file_bytes: 1 << 20, total_bytes: 4 << 20 };
+    if let Ok(files) = unzip_folder("fuzz.zip", data, limits) {
+        assert!(files.len() <= limits.files);
+        let kept: u64 = files.iter().map(|(_, bytes)| bytes.len() as u64).sum();
+        assert!(kept <= limits.total_bytes, "kept {kept} bytes");
+        for (name, bytes) in &files {
+            assert!(bytes.len() as u64 <= limits.file_bytes && !name.split('/').any(|part| part == ".."));
+        }
+    }
+    if let Ok(Some((width, height))) = check_picture_size("fuzz.png", data) {
+        assert!(width * height <= MAX_PICTURE_PIXELS);
     }
 }

@@ -9,7 +9,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{FileList, HtmlInputElement};
 
-use tripletlab_protocol::{Command, DatasetRequest, DatasetSummary, DroppedFile, LoadProgress};
+use tripletlab_protocol::{Command, DatasetRequest, DatasetSummary, DroppedFile, LoadProgress, PicturesPart};
 
 /// Where `tripletlab prepare` puts the served datasets (see `index.html`'s copy of `public/`).
 pub const DATA_ROOT: &str = "./public/data";
@@ -46,6 +46,8 @@ pub struct DatasetState {
     pub held: RwSignal<Option<DatasetSummary>>,
     /// The pictures of a chosen folder (path inside it, file), to show beside their 32 x 32.
     originals: StoredValue<Vec<(String, web_sys::File)>, LocalStorage>,
+    /// Parts of a folder of pictures the worker has read (it answers each before the next is sent).
+    pub parts_read: RwSignal<u32>,
 }
 
 impl DatasetState {
@@ -58,6 +60,7 @@ impl DatasetState {
             last_request: StoredValue::new_local(None),
             held: RwSignal::new(None),
             originals: StoredValue::new_local(Vec::new()),
+            parts_read: RwSignal::new(0),
         }
     }
 
@@ -147,8 +150,28 @@ pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoVi
         let files: Vec<web_sys::File> = (0..files.length()).filter_map(|at| files.item(at)).collect();
         state.load.set(LoadState::Reading);
         wasm_bindgen_futures::spawn_local(async move {
-            match read_folder(files, state.originals).await {
-                Ok(files) => start(DatasetRequest::Pictures { files }),
+            if let Err(message) = send_folder(files, state, send).await {
+                state.load.set(LoadState::Failed(message));
+            }
+        });
+        if let Some(input) = input {
+            input.set_value("");
+        }
+    };
+    // A .zip of such a folder: unpacked in the worker, within limits.
+    let on_zip = move |ev: leptos::ev::Event| {
+        let input = ev.target().and_then(|target| target.dyn_into::<HtmlInputElement>().ok());
+        let Some(file) = input.as_ref().and_then(HtmlInputElement::files).and_then(|files| files.get(0)) else {
+            return;
+        };
+        state.load.set(LoadState::Reading);
+        wasm_bindgen_futures::spawn_local(async move {
+            match read_zip(&file).await {
+                Ok(zip) => {
+                    state.originals.set_value(Vec::new());
+                    let part = PicturesPart::whole(1);
+                    start(DatasetRequest::Pictures { files: vec![zip], part });
+                }
                 Err(message) => state.load.set(LoadState::Failed(message)),
             }
         });
@@ -231,9 +254,16 @@ pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoVi
                             on:change=on_folder
                         />
                     </label>
+                    <label class="file-button">
+                        "or a .zip of it"
+                        <input type="file" accept=".zip,application/zip" data-testid="pictures-zip" prop:disabled=busy on:change=on_zip />
+                    </label>
                 </div>
                 <super::camera::CameraPictures
-                    on_use=Callback::new(move |files| start(DatasetRequest::Pictures { files }))
+                    on_use=Callback::new(move |files: Vec<DroppedFile>| {
+                        let part = PicturesPart::whole(files.len());
+                        start(DatasetRequest::Pictures { files, part })
+                    })
                     busy=Signal::derive(busy)
                 />
                 <h4>"CIFAR-10 files"</h4>
@@ -268,13 +298,17 @@ fn LoadStatus(state: DatasetState, retry: Callback<()>) -> impl IntoView {
         }
         LoadState::Loading(progress) => view! {
             <div data-testid="dataset-progress">
-                <progress max=progress.bytes_total.max(1).to_string() value=progress.bytes_done.to_string()></progress>
+                {if progress.bytes_total == 0 && progress.shards_total > 0 {
+                    view! { <progress max=progress.shards_total.to_string() value=progress.shards_done.to_string()></progress> }
+                } else {
+                    view! { <progress max=progress.bytes_total.max(1).to_string() value=progress.bytes_done.to_string()></progress> }
+                }}
                 <p data-testid="dataset-status" data-state="loading">{progress_line(&progress)}</p>
             </div>
         }
         .into_any(),
         LoadState::Ready(summary) => view! {
-            <p data-testid="dataset-status" data-state="ready" class:synthetic=summary.synthetic>
+            <p data-testid="dataset-status" data-state="ready" class:synthetic=summary.synthetic data-parts-read=state.parts_read.get_untracked().to_string()>
                 {summary_line(&summary)}
             </p>
         }
@@ -299,6 +333,16 @@ fn describe_entry(entry: &IndexEntry) -> String {
 }
 
 fn progress_line(progress: &LoadProgress) -> String {
+    // Pictures count files, not shards (and their total bytes are not known ahead).
+    if progress.bytes_total == 0 && progress.shards_total > 0 {
+        return format!(
+            "{} of {} pictures made 32 x 32 ({} read){}",
+            group(u64::from(progress.shards_done)),
+            group(u64::from(progress.shards_total)),
+            megabytes(progress.bytes_done),
+            if progress.current.is_empty() { String::new() } else { format!("; reading {}", progress.current) },
+        );
+    }
     if progress.shards_total == 0 {
         return "Reading the manifest...".to_string();
     }
@@ -373,47 +417,105 @@ pub(crate) async fn read_file_list(files: &FileList) -> Result<Vec<DroppedFile>,
     Ok(read)
 }
 
-/// At most this many pictures, and bytes, are read from a chosen folder (each is held in memory
-/// until the worker has made it 32 x 32).
-const MAX_FOLDER_FILES: usize = 5_000;
-const MAX_FOLDER_BYTES: f64 = 400e6;
+/// At most this many files are read from a chosen folder; they go to the worker in parts of at
+/// most `PART_FILES` files and `PART_BYTES` bytes, each read only when the worker has made the
+/// previous part 32 x 32 (so neither side ever holds the whole folder's bytes).
+const MAX_FOLDER_FILES: usize = 20_000;
+const PART_FILES: usize = 200;
+const PART_BYTES: f64 = 64e6;
+/// A .zip is read whole (then unpacked in the worker): at most this many bytes.
+const MAX_ZIP_BYTES: f64 = 400e6;
 
-/// The files of a chosen folder, each named by its path inside it (`cat/1.jpg`); `originals`
-/// keeps each picture's `File` (by class and name) to show beside its 32 x 32 version.
-async fn read_folder(
-    files: Vec<web_sys::File>,
-    originals: StoredValue<Vec<(String, web_sys::File)>, LocalStorage>,
-) -> Result<Vec<DroppedFile>, String> {
+/// Send a chosen folder's files to the worker part by part, each named by its path inside the
+/// folder (`cat/1.jpg`); its pictures' `File`s are kept (by class and name) to show beside their
+/// 32 x 32 versions.
+async fn send_folder(files: Vec<web_sys::File>, state: DatasetState, send: Callback<Command>) -> Result<(), String> {
     if files.len() > MAX_FOLDER_FILES {
         return Err(format!(
-            "The folder holds {} files; choose one with at most {MAX_FOLDER_FILES} (a few hundred pictures a class is plenty at 32 x 32).",
-            files.len()
+            "The folder holds {} files; choose one with at most {} (a few hundred pictures a class is plenty at 32 x 32).",
+            group(files.len() as u64),
+            group(MAX_FOLDER_FILES as u64)
         ));
     }
-    let total: f64 = files.iter().map(|file| file.size()).sum();
-    if total > MAX_FOLDER_BYTES {
+    // The path starts with the chosen folder's own name: the classes are the folders below it.
+    let named: Vec<(String, web_sys::File)> = files
+        .into_iter()
+        .map(|file| {
+            let path = js_sys::Reflect::get(&file, &"webkitRelativePath".into())
+                .ok()
+                .and_then(|path| path.as_string())
+                .unwrap_or_default();
+            let inside = path.split_once('/').map_or_else(|| file.name(), |(_, inside)| inside.to_string());
+            (inside, file)
+        })
+        .collect();
+    let mut parts: Vec<std::ops::Range<usize>> = Vec::new();
+    let (mut from, mut bytes) = (0, 0.0);
+    for (at, (_, file)) in named.iter().enumerate() {
+        if at > from && (at - from == PART_FILES || bytes + file.size() > PART_BYTES) {
+            parts.push(from..at);
+            (from, bytes) = (at, 0.0);
+        }
+        bytes += file.size();
+    }
+    parts.push(from..named.len());
+    let count = parts.len() as u32;
+    state.parts_read.set(0);
+    state.last_request.set_value(None);
+    state.originals.set_value(Vec::new());
+    state.load.set(LoadState::Loading(LoadProgress::default()));
+    for (index, range) in parts.into_iter().enumerate() {
+        let mut read = Vec::with_capacity(range.len());
+        for (inside, file) in &named[range.clone()] {
+            let buffer = JsFuture::from(file.array_buffer())
+                .await
+                .map_err(|err| format!("{inside} could not be read: {err:?}"))?;
+            read.push(DroppedFile { name: inside.clone(), bytes: Uint8Array::new(&buffer).to_vec() });
+        }
+        let part = PicturesPart {
+            index: index as u32,
+            count,
+            files_before: range.start as u32,
+            files_total: named.len() as u32,
+        };
+        send.run(Command::LoadDataset(DatasetRequest::Pictures { files: read, part }));
+        if part.is_last() {
+            break;
+        }
+        // The worker answers each part before the next is read; a failure ends the folder.
+        while state.parts_read.get_untracked() <= part.index {
+            if matches!(state.load.get_untracked(), LoadState::Failed(_)) {
+                return Ok(());
+            }
+            sleep(20).await;
+        }
+    }
+    state.originals.set_value(named);
+    Ok(())
+}
+
+/// A chosen .zip's bytes, named as the file.
+async fn read_zip(file: &web_sys::File) -> Result<DroppedFile, String> {
+    if file.size() > MAX_ZIP_BYTES {
         return Err(format!(
-            "The folder holds {:.0} MB; choose one of at most {:.0} MB (smaller pictures, or fewer).",
-            total / 1e6,
-            MAX_FOLDER_BYTES / 1e6
+            "{} is {:.0} MB; choose a .zip of at most {:.0} MB, or the folder itself.",
+            file.name(),
+            file.size() / 1e6,
+            MAX_ZIP_BYTES / 1e6
         ));
     }
-    let mut read = Vec::new();
-    let mut kept = Vec::new();
-    for file in files {
-        // The path starts with the chosen folder's own name: the classes are the folders below it.
-        let path = js_sys::Reflect::get(&file, &"webkitRelativePath".into())
-            .ok()
-            .and_then(|path| path.as_string())
-            .unwrap_or_default();
-        let inside = path.split_once('/').map_or_else(|| file.name(), |(_, inside)| inside.to_string());
-        let buffer =
-            JsFuture::from(file.array_buffer()).await.map_err(|err| format!("{inside} could not be read: {err:?}"))?;
-        read.push(DroppedFile { name: inside.clone(), bytes: Uint8Array::new(&buffer).to_vec() });
-        kept.push((inside, file));
-    }
-    originals.set_value(kept);
-    Ok(read)
+    let buffer = JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|err| format!("{} could not be read: {err:?}", file.name()))?;
+    Ok(DroppedFile { name: file.name(), bytes: Uint8Array::new(&buffer).to_vec() })
+}
+
+/// Wait `ms` milliseconds.
+async fn sleep(ms: i32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = window().set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms);
+    });
+    let _ = JsFuture::from(promise).await;
 }
 
 /// After a folder of pictures loaded: one picture of each class as chosen beside what the encoder

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { serveDist } from "../support/server.mjs";
 import { launch, openRecorded } from "../support/browser.mjs";
 import { errorsIn, screenshot, waitForPhase } from "../support/studio.mjs";
+import { pngHeaderOnly, solidPng, zipOf } from "../support/files.mjs";
 
 let server;
 let browser;
@@ -234,7 +235,6 @@ describe("your own pictures", { timeout: 300_000 }, () => {
     assert.ok(verdicts["purple triangles"].similarity > verdicts["red discs"].similarity,
       `a new triangle is nearer the enrolled triangles than a disc is: ${JSON.stringify(verdicts)}`);
     console.log(`checked: ${verdicts["purple triangles"].text} | ${verdicts["red discs"].text}`);
-    if (process.env.TRIPLETLAB_README_SHOTS) await page.getByTestId("enrol").screenshot({ path: "../docs/images/unseen-class-enrolled.png" });
     await screenshot(page, "unseen-class-enrolled");
     assert.deepEqual(errorsIn(log), [], log.join("\n"));
     await page.close();
@@ -311,10 +311,65 @@ describe("your own pictures", { timeout: 300_000 }, () => {
     await page.getByTestId("pictures-folder").setInputFiles(join(folders, "no-pictures"));
     await page.waitForFunction(() => document.querySelector('[data-testid="dataset-status"]')?.dataset.state === "failed", null, { timeout: 60_000 });
     assert.match(await status(page).innerText(), /^no picture could be read: choose a folder whose sub-folders/);
+    // A zip bomb: 30 MB of zeros in a 30 KB .zip, refused whole before any picture is read.
+    const zips = [
+      ["bomb.zip", zipOf([{ name: "pets/cat/0.png", bytes: Buffer.alloc(30_000_000) }]),
+        /^bomb\.zip: pets\/cat\/0\.png unpacks to more than 25 MB, more than any picture read here \(a zip bomb\?\); nothing was loaded from it$/],
+      ["notes.zip", Buffer.from("words, not a zip"), /^notes\.zip is not a \.zip this page can read \(.+\): zip the folder again, or choose the folder itself$/],
+    ];
+    for (const [name, bytes, expected] of zips) {
+      assert.ok(bytes.length < 100_000, `${name}: ${bytes.length} bytes`);
+      await page.getByTestId("pictures-zip").setInputFiles({ name, mimeType: "application/zip", buffer: bytes });
+      await page.waitForFunction(() => document.querySelector('[data-testid="dataset-status"]')?.dataset.state === "failed", null, { timeout: 60_000 });
+      assert.match(await status(page).innerText(), expected);
+      await page.getByTestId("dataset-retry").waitFor();
+    }
     // The worker still holds the good folder's 8 pictures: a run starts on them.
     await page.getByRole("button", { name: "Start training" }).click();
     assert.equal(await waitForPhase(page, ["finished", "failed"], 240_000), "finished", await page.getByTestId("phase").innerText());
     assert.match(await page.getByTestId("run-line").innerText(), /^your pictures: /);
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    await page.close();
+  });
+
+  test("a .zip of a folder loads, a 50-megapixel photo in it too; a picture whose header says 120 megapixels is named and left out", async () => {
+    const { page, log } = await openRecorded(browser, server.url + "?preset=demo");
+    await page.getByTestId("backend-cpu").check();
+    const entries = [];
+    for (const klass of ["red discs", "blue stripes", "green squares"]) {
+      for (const file of await paint(page, klass, 4)) entries.push({ name: `my pets/${klass}/${file.name}`, bytes: Buffer.from(file.bytes) });
+    }
+    // A phone's 50-megapixel photo (8,160 x 6,120, one colour: small once compressed) and a
+    // decompression bomb: only a header saying 12,000 x 10,000.
+    const photo = solidPng(8160, 6120, [200, 40, 40]);
+    entries.push({ name: "my pets/red discs/phone photo.png", bytes: photo });
+    entries.push({ name: "my pets/blue stripes/huge.png", bytes: pngHeaderOnly(12000, 10000) });
+    const zip = zipOf(entries);
+    await page.getByTestId("own-data").locator("summary").click();
+    const started = Date.now();
+    await page.getByTestId("pictures-zip").setInputFiles({ name: "my pets.zip", mimeType: "application/zip", buffer: zip });
+    await page.waitForFunction(() => ["ready", "failed"].includes(document.querySelector('[data-testid="dataset-status"]')?.dataset.state), null, { timeout: 120_000 });
+    const line = await status(page).innerText();
+    assert.match(line, /^Loaded your pictures: 13 pictures in 3 classes \(blue stripes 4, green squares 4, red discs 5\)/, line);
+    const alerts = await page.getByTestId("alerts").innerText();
+    assert.ok(alerts.includes("blue stripes/huge.png is 12000 x 10000 pixels (120 megapixels); pictures up to 100 megapixels are read"), alerts);
+    console.log(`a .zip of 13 pictures (one of 50 megapixels, ${Math.round(photo.length / 1000)} KB) and a 120-megapixel header: ready in ${Date.now() - started} ms`);
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    await page.close();
+  });
+
+  test("a folder of more than 200 pictures goes to the worker in parts and loads whole", async () => {
+    const { page, log } = await openRecorded(browser, server.url + "?preset=demo");
+    await page.getByTestId("backend-cpu").check();
+    const root = await folder(page, "parts", { "red discs": 110, "blue stripes": 110 });
+    await page.getByTestId("own-data").locator("summary").click();
+    await page.getByTestId("pictures-folder").setInputFiles(root);
+    await page.waitForFunction(() => ["ready", "failed"].includes(document.querySelector('[data-testid="dataset-status"]')?.dataset.state), null, { timeout: 120_000 });
+    const line = await status(page).innerText();
+    assert.match(line, /^Loaded your pictures: 220 pictures in 2 classes \(blue stripes 110, red discs 110\)/, line);
+    // The worker answered the first part (200 files) before the page sent the second.
+    assert.equal(await status(page).getAttribute("data-parts-read"), "1");
+    assert.equal(await page.getByTestId("picture-sample").count(), 2);
     assert.deepEqual(errorsIn(log), [], log.join("\n"));
     await page.close();
   });

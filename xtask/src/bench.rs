@@ -235,3 +235,10 @@ fn transfer_sizes(root: &Path, dist: &Path) -> Vec<(String, u64, u64)> {
         })
         .collect()
 }
+
+/// `bench pictures`: a folder of your own pictures imported in the page (tests/bench/pictures.mjs),
+/// on the built site (trunk, release).
+pub fn pictures(root: &Path, args: &[String]) -> Result<(), Failure> {
+    run::status(command("trunk", root).args(["build", "--release"]))?;
+    run::status(command("node", &root.join("tests")).arg("bench/pictures.mjs").args(args))
+}

@@ -43,6 +43,9 @@ commands:
   bench demo [--data DIR] [--seeds N]
           the class demo ('Try it', preset=demo) by the CLI once per seed (default 3, on the
           synthetic set of 2,000 images): held-out AUC and precision@1 before and after, seconds
+  bench pictures [--pictures N]
+          your own pictures in the page: N (default 1,000) mixed JPEG/PNG pictures of varied sizes
+          chosen as a folder; seconds to a ready dataset and the browser's peak memory
   soak    page|cli: one soak of `test --long` alone (the page soak needs a built dist/)
   fuzz    every cargo-fuzz target for --seconds N each (default 60), corpora minimised, a
           table of inputs run and crashes (nightly and cargo-fuzz installed when missing)
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("quality") => quality::bench_quality(&run::repo_root(), &args[2..]),
             Some("demo") => quality::bench_demo(&run::repo_root(), &args[2..]),
+            Some("pictures") => bench::pictures(&run::repo_root(), &args[2..]),
             None => bench::bench(&run::repo_root()),
             Some(other) => Err(Failure::new(format!("unknown benchmark '{other}'\n\n{USAGE}"))),
         },

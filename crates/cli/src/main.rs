@@ -42,8 +42,8 @@ enum Command {
         #[arg(long = "from", value_name = "SOURCE", required_unless_present = "from_folders")]
         source: Option<String>,
         /// Your own pictures instead: a folder whose sub-folders are the classes (2 to 10, at
-        /// least 4 pictures each; PNG, JPEG, WebP or GIF of any size). Each picture's centred
-        /// square is scaled to 32 x 32, as the page does.
+        /// least 4 pictures each; PNG, JPEG, WebP or GIF up to 100 megapixels), or a .zip of
+        /// such a folder. Each picture's centred square is scaled to 32 x 32, as the page does.
         #[arg(long, value_name = "DIR", conflicts_with = "source")]
         from_folders: Option<PathBuf>,
         /// Output folder [default: public/data/<dataset name>].

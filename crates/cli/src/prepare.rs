@@ -7,6 +7,7 @@ use std::process::Command;
 
 use tripletlab_core::data::archive::read_cifar_tar_gz;
 use tripletlab_core::data::cifar::{BATCH_FILES, META_FILE};
+use tripletlab_core::data::import::{self, UnzipLimits};
 use tripletlab_core::data::manifest::{DatasetIndex, FORMAT_VERSION, INDEX_FILE, MANIFEST_FILE, Manifest, Shard};
 use tripletlab_core::data::{Batch, CifarFiles, pictures, synthetic};
 use tripletlab_core::explore::rgba_to_planar;
@@ -46,50 +47,75 @@ pub fn run_pictures(folder: &Path, out: Option<PathBuf>) -> Result<(), CliError>
     write(loaded, out, &Options { shards: None, images_per_shard: 0, seed: 0 })
 }
 
-/// Every picture under `folder`, by class (its top sub-folder), decoded and made 32 x 32: its
-/// centred square scaled with a triangle (bilinear) filter. A file that is not a picture, or not
-/// in a class sub-folder, is named on standard error and left out.
+/// Every picture under `folder` (or in a `.zip` of it), by class (its top sub-folder), decoded
+/// and made 32 x 32: its centred square scaled with a triangle (bilinear) filter. A file that is
+/// not a picture, or not in a class sub-folder, is named on standard error and left out.
 fn read_pictures(folder: &Path, name: &str) -> Result<tripletlab_core::data::Dataset, CliError> {
-    if !folder.is_dir() {
-        return Err(CliError::Source(format!(
-            "{} is not a folder: give a folder whose sub-folders (one a class) hold pictures",
-            folder.display()
-        )));
-    }
-    let mut paths = Vec::new();
-    let mut pending = vec![folder.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in fs::read_dir(&dir).map_err(CliError::io(&dir))? {
-            let path = entry.map_err(CliError::io(&dir))?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                paths.push(path);
-            }
-        }
-    }
-    paths.sort();
     let mut found = Vec::new();
-    for path in paths {
-        let inside = path.strip_prefix(folder).unwrap_or(&path).to_string_lossy().into_owned();
-        let Some((class, file)) = pictures::class_of_path(&inside) else {
+    let mut take = |inside: &str, bytes: &[u8]| {
+        let Some((class, file)) = pictures::class_of_path(inside) else {
             if !inside.rsplit(['/', '\\']).next().unwrap_or_default().starts_with('.') {
                 eprintln!("skipped {inside}: not in a class sub-folder");
             }
-            continue;
+            return;
         };
-        match thirty_two(&path) {
+        match thirty_two(inside, bytes) {
             Ok(pixels) => found.push(pictures::Picture { class, file, pixels }),
             Err(reason) => eprintln!("skipped {inside}: {reason}"),
         }
+    };
+    if folder.is_file() && folder.extension().is_some_and(|ext| ext.eq_ignore_ascii_case("zip")) {
+        let bytes = fs::read(folder).map_err(CliError::io(folder))?;
+        let zip = folder.file_name().map_or_else(|| folder.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let files =
+            import::unzip_folder(&zip, &bytes, UnzipLimits::CLI).map_err(|err| CliError::Source(err.to_string()))?;
+        drop(bytes);
+        for (inside, bytes) in files {
+            take(&inside, &bytes);
+        }
+    } else if folder.is_dir() {
+        let mut paths = Vec::new();
+        let mut pending = vec![folder.to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            for entry in fs::read_dir(&dir).map_err(CliError::io(&dir))? {
+                let path = entry.map_err(CliError::io(&dir))?.path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else {
+                    paths.push(path);
+                }
+            }
+        }
+        paths.sort();
+        for path in paths {
+            let inside = path.strip_prefix(folder).unwrap_or(&path).to_string_lossy().into_owned();
+            match read_limited(&path) {
+                Ok(bytes) => take(&inside, &bytes),
+                Err(reason) => eprintln!("skipped {inside}: {reason}"),
+            }
+        }
+    } else {
+        return Err(CliError::Source(format!(
+            "{} is not a folder or a .zip: give a folder whose sub-folders (one a class) hold pictures",
+            folder.display()
+        )));
     }
     pictures::pictures_dataset(name, found).map_err(|err| CliError::Source(format!("{}: {err}", folder.display())))
 }
 
-/// A picture file as 32 x 32 R, G, B planes.
-fn thirty_two(path: &Path) -> Result<Vec<u8>, String> {
-    let picture = image::ImageReader::open(path)
-        .map_err(|err| err.to_string())?
+/// A file's bytes, when it is at most [`import::MAX_PICTURE_BYTES`].
+fn read_limited(path: &Path) -> Result<Vec<u8>, String> {
+    let size = fs::metadata(path).map_err(|err| err.to_string())?.len();
+    if size > import::MAX_PICTURE_BYTES {
+        return Err(format!("{:.0} MB; pictures up to 25 MB are read", size as f64 / 1e6));
+    }
+    fs::read(path).map_err(|err| err.to_string())
+}
+
+/// A picture file's bytes as 32 x 32 R, G, B planes (its size checked from its header first).
+fn thirty_two(name: &str, bytes: &[u8]) -> Result<Vec<u8>, String> {
+    import::check_picture_size(name, bytes).map_err(|err| err.to_string())?;
+    let picture = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|err| err.to_string())?
         .decode()

@@ -178,3 +178,80 @@ fn own_pictures_become_cifar_shards_of_their_centred_squares() {
     let run = prepare(&["--from-folders", root.join("nowhere").to_str().expect("utf-8")]);
     assert!(!run.status.success() && stderr(&run).contains("is not a folder"), "{}", stderr(&run));
 }
+
+/// `--from-folders X.zip`: the same folder zipped (as a file manager zips it, under its own
+/// name) gives the same shards; a picture whose header says 120 megapixels is left out before
+/// it is decoded; a zip bomb is refused whole.
+#[test]
+fn a_zipped_folder_gives_the_folders_shards_and_a_zip_bomb_is_refused() {
+    use std::io::Write;
+    let root = scratch("zipped");
+    let folder = root.join("pets");
+    for class in ["cat", "dog"] {
+        fs::create_dir_all(folder.join(class)).expect("class folder");
+        for i in 0..4u8 {
+            image::RgbImage::from_pixel(40 + u32::from(i), 30, image::Rgb([i * 50, 100, 200 - i * 40]))
+                .save(folder.join(class).join(format!("{i}.png")))
+                .expect("png");
+        }
+    }
+    // A PNG header (signature and IHDR) of 12,000 x 10,000 pixels: nothing past it.
+    let mut header = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
+    header.extend(b"IHDR");
+    header.extend(12_000u32.to_be_bytes());
+    header.extend(10_000u32.to_be_bytes());
+    header.extend([8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    let zip_path = root.join("pets.zip");
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let mut zip = zip::ZipWriter::new(fs::File::create(&zip_path).expect("zip"));
+    for class in ["cat", "dog"] {
+        for i in 0..4 {
+            zip.start_file(format!("pets/{class}/{i}.png"), options).expect("entry");
+            zip.write_all(&fs::read(folder.join(class).join(format!("{i}.png"))).expect("read")).expect("write");
+        }
+    }
+    zip.start_file("pets/cat/huge.png", options).expect("entry");
+    zip.write_all(&header).expect("write");
+    zip.finish().expect("finish");
+    let (from_folder, from_zip) = (root.join("from-folder"), root.join("from-zip"));
+    let run =
+        prepare(&["--from-folders", folder.to_str().expect("utf-8"), "--out", from_folder.to_str().expect("utf-8")]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let run =
+        prepare(&["--from-folders", zip_path.to_str().expect("utf-8"), "--out", from_zip.to_str().expect("utf-8")]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains(
+            "skipped cat/huge.png: cat/huge.png is 12000 x 10000 pixels (120 megapixels); pictures up to 100 megapixels \
+             are read"
+        ),
+        "{}",
+        stderr(&run)
+    );
+    let shard = |dir: &Path| fs::read(dir.join("data_batch_1.bin")).expect("shard");
+    assert_eq!(shard(&from_folder), shard(&from_zip), "the zipped folder gives the folder's pictures");
+    assert_eq!(manifest(&from_zip).total_images(), 8);
+
+    // 30 MB of zeros deflate to ~30 KB: refused before any picture is read.
+    let bomb = root.join("bomb.zip");
+    let mut zip = zip::ZipWriter::new(fs::File::create(&bomb).expect("zip"));
+    zip.start_file("pets/cat/0.png", options).expect("entry");
+    zip.write_all(&vec![0u8; 30_000_000]).expect("write");
+    zip.finish().expect("finish");
+    assert!(fs::metadata(&bomb).expect("size").len() < 100_000);
+    let run = prepare(&[
+        "--from-folders",
+        bomb.to_str().expect("utf-8"),
+        "--out",
+        root.join("bombed").to_str().expect("utf-8"),
+    ]);
+    assert!(!run.status.success());
+    assert!(
+        stderr(&run).contains(
+            "bomb.zip: pets/cat/0.png unpacks to more than 25 MB, more than any picture read here (a zip bomb?)"
+        ),
+        "{}",
+        stderr(&run)
+    );
+    assert!(!root.join("bombed").exists(), "nothing written");
+}

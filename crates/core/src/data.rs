@@ -7,6 +7,8 @@ pub mod archive;
 pub mod augment;
 pub mod cifar;
 mod error;
+#[cfg(feature = "import")]
+pub mod import;
 pub mod manifest;
 pub mod pictures;
 pub mod synthetic;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use tripletlab_core::data::archive::read_tar_gz;
 use tripletlab_core::data::cifar::{Batch, parse_class_names};
+use tripletlab_core::data::import::{UnzipLimits, check_picture_size, unzip_folder};
 use tripletlab_core::data::manifest::{DatasetIndex, Manifest, Shard};
 use tripletlab_core::model::safetensors::TensorFile;
 use tripletlab_core::random::SeededRng;
@@ -106,6 +107,28 @@ fn readers_never_panic_on_damaged_input() {
         |b| DatasetIndex::parse("index.json", b).is_ok(),
     );
     total += fuzz("safetensors", &weights, 6, |b| TensorFile::parse("w.safetensors", b).is_ok());
+    // A zipped folder of two pictures (one stored, one deflated), unpacked within small limits,
+    // and a picture's header read for its size.
+    let zip = {
+        use std::io::Write;
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, method) in
+            [("pets/cat/1.png", zip::CompressionMethod::Stored), ("pets/dog/2.png", zip::CompressionMethod::Deflated)]
+        {
+            let options = zip::write::SimpleFileOptions::default().compression_method(method);
+            writer.start_file(name, options).expect("entry");
+            writer.write_all(&small_batch[..600]).expect("write");
+        }
+        writer.finish().expect("zip").into_inner()
+    };
+    let limits = UnzipLimits { files: 100, file_bytes: 100_000, total_bytes: 200_000 };
+    total += fuzz("zip of pictures", &zip, 7, |b| unzip_folder("p.zip", b, limits).is_ok());
+    let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
+    png.extend(b"IHDR");
+    png.extend(6_000u32.to_be_bytes());
+    png.extend(4_000u32.to_be_bytes());
+    png.extend([8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    total += fuzz("picture header", &png, 8, |b| check_picture_size("p.png", b).is_ok());
     println!("{total} fuzzed inputs in all, none panicked");
 }
 

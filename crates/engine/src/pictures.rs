@@ -12,15 +12,14 @@ use web_time::Instant;
 
 use tripletlab_core::data::Dataset;
 use tripletlab_core::data::cifar::IMAGE_SIDE;
+use tripletlab_core::data::import::{MAX_PICTURE_BYTES, UnzipLimits, check_picture_size, unzip_folder};
 use tripletlab_core::data::pictures::{Picture, centre_square, class_of_path, pictures_dataset};
 use tripletlab_core::explore::rgba_to_planar;
-use tripletlab_protocol::{DatasetSummary, DroppedFile, LoadProgress, PictureSample};
+use tripletlab_protocol::{DatasetSummary, DroppedFile, LoadProgress, PictureSample, PicturesPart};
 
 use crate::dataset::{LoadError, summarize};
 use crate::net::js_text;
 
-/// A picture file larger than this is refused before decoding.
-const MAX_PICTURE_BYTES: usize = 25_000_000;
 /// Pictures sent back to the page as they are after the crop, one a class.
 const SAMPLES_PER_CLASS: usize = 1;
 
@@ -29,9 +28,11 @@ pub async fn decode_picture(name: &str, bytes: &[u8]) -> Result<Vec<u8>, String>
     if bytes.is_empty() {
         return Err(format!("{name} is empty."));
     }
-    if bytes.len() > MAX_PICTURE_BYTES {
+    if bytes.len() as u64 > MAX_PICTURE_BYTES {
         return Err(format!("{name} is {:.0} MB; pictures up to 25 MB are read.", bytes.len() as f64 / 1e6));
     }
+    // A small file can hold a picture too large to decode: its header says, before decoding.
+    check_picture_size(name, bytes).map_err(|err| err.to_string())?;
     let fail = |what: &str, err: wasm_bindgen::JsValue| {
         format!("Could not read {name} as a picture ({what}: {}).", js_text(&err))
     };
@@ -69,58 +70,94 @@ pub async fn decode_picture(name: &str, bytes: &[u8]) -> Result<Vec<u8>, String>
     rgba_to_planar(&pixels.0).ok_or_else(|| format!("Could not read {name}: the canvas gave no 32 x 32 picture."))
 }
 
-/// A folder of pictures (paths relative to it, its sub-folders the classes) as a dataset: each
-/// decoded and checked; a file that is not a picture, or not in a class sub-folder, is skipped
-/// and named in `skipped` (the rest still load); a set that cannot train (one class, too few
-/// pictures in a class) is an error naming what to change.
-pub async fn load_pictures(
-    files: Vec<DroppedFile>,
-    progress: &impl Fn(LoadProgress),
-) -> Result<(Dataset, DatasetSummary, Vec<String>), LoadError> {
-    let started = Instant::now();
-    let total = files.len() as u32;
-    let bytes_total = files.iter().map(|file| file.bytes.len() as u64).sum();
-    let mut pictures = Vec::with_capacity(files.len());
-    let mut skipped = Vec::new();
-    let mut bytes_done = 0;
-    for (done, file) in files.into_iter().enumerate() {
-        bytes_done += file.bytes.len() as u64;
-        if done % 25 == 0 {
-            progress(LoadProgress {
-                shards_done: done as u32,
-                shards_total: total,
-                bytes_done,
-                bytes_total,
-                from_cache: 0,
-                current: file.name.clone(),
-            });
+/// A folder of pictures being read, part by part: the pictures made 32 x 32 so far (the files'
+/// bytes are dropped as soon as each is), and the files left out with why.
+pub struct PicturesIn {
+    pictures: Vec<Picture>,
+    skipped: Vec<String>,
+    started: Instant,
+    bytes_done: u64,
+}
+
+impl Default for PicturesIn {
+    fn default() -> Self {
+        Self { pictures: Vec::new(), skipped: Vec::new(), started: Instant::now(), bytes_done: 0 }
+    }
+}
+
+impl PicturesIn {
+    /// Read one part of the folder (paths relative to it, its sub-folders the classes): a `.zip`
+    /// is unpacked first (within `UnzipLimits::PAGE`; a zip bomb fails the whole load), each
+    /// picture decoded; a file that is not a picture, or not in a class sub-folder, is skipped
+    /// and named (the rest still load).
+    pub async fn read_part(
+        &mut self,
+        files: Vec<DroppedFile>,
+        part: &PicturesPart,
+        progress: &impl Fn(LoadProgress),
+    ) -> Result<(), LoadError> {
+        let mut done = part.files_before;
+        for file in files {
+            self.bytes_done += file.bytes.len() as u64;
+            if file.name.to_ascii_lowercase().ends_with(".zip") {
+                let zip = file.name.rsplit('/').next().unwrap_or(&file.name).to_string();
+                let inside = unzip_folder(&zip, &file.bytes, UnzipLimits::PAGE)
+                    .map_err(|err| LoadError::Request(err.to_string()))?;
+                drop(file);
+                for (name, bytes) in inside {
+                    self.read_one(DroppedFile { name, bytes }).await;
+                }
+            } else {
+                if done % 25 == 0 {
+                    progress(LoadProgress {
+                        shards_done: done,
+                        shards_total: part.files_total,
+                        bytes_done: self.bytes_done,
+                        bytes_total: 0,
+                        from_cache: 0,
+                        current: file.name.clone(),
+                    });
+                }
+                self.read_one(file).await;
+            }
+            done += 1;
         }
+        Ok(())
+    }
+
+    async fn read_one(&mut self, file: DroppedFile) {
         let Some((class, name)) = class_of_path(&file.name) else {
             if !file.name.rsplit('/').next().unwrap_or_default().starts_with('.') {
-                skipped.push(format!("{}: not in a class sub-folder", file.name));
+                self.skipped.push(format!("{}: not in a class sub-folder", file.name));
             }
-            continue;
+            return;
         };
         match decode_picture(&file.name, &file.bytes).await {
-            Ok(pixels) => pictures.push(Picture { class, file: name, pixels }),
-            Err(reason) => skipped.push(reason),
+            Ok(pixels) => self.pictures.push(Picture { class, file: name, pixels }),
+            Err(reason) => self.skipped.push(reason),
         }
     }
-    if pictures.is_empty() && !skipped.is_empty() {
-        let first: Vec<&str> = skipped.iter().take(3).map(String::as_str).collect();
-        return Err(LoadError::Request(format!(
-            "no picture could be read: choose a folder whose sub-folders (one a class) hold pictures ({})",
-            first.join("; ")
-        )));
+
+    /// The folder read, as a dataset; a set that cannot train (one class, too few pictures in a
+    /// class) is an error naming what to change.
+    pub fn finish(self) -> Result<(Dataset, DatasetSummary, Vec<String>), LoadError> {
+        let Self { pictures, skipped, started, .. } = self;
+        if pictures.is_empty() && !skipped.is_empty() {
+            let first: Vec<&str> = skipped.iter().take(3).map(String::as_str).collect();
+            return Err(LoadError::Request(format!(
+                "no picture could be read: choose a folder whose sub-folders (one a class) hold pictures ({})",
+                first.join("; ")
+            )));
+        }
+        // The dataset orders pictures by class and file: so do their names here.
+        let mut files: Vec<(String, String)> = pictures.iter().map(|p| (p.class.clone(), p.file.clone())).collect();
+        files.sort();
+        let dataset = pictures_dataset("your pictures", pictures).map_err(|err| LoadError::Request(err.to_string()))?;
+        let mut summary = summarize(&dataset, 0, 0, 0, started);
+        let files: Vec<String> = files.into_iter().map(|(_, file)| file).collect();
+        summary.samples = samples(&dataset, &files);
+        Ok((dataset, summary, skipped))
     }
-    // The dataset orders pictures by class and file: so do their names here.
-    let mut files: Vec<(String, String)> = pictures.iter().map(|p| (p.class.clone(), p.file.clone())).collect();
-    files.sort();
-    let dataset = pictures_dataset("your pictures", pictures).map_err(|err| LoadError::Request(err.to_string()))?;
-    let mut summary = summarize(&dataset, 0, 0, 0, started);
-    let files: Vec<String> = files.into_iter().map(|(_, file)| file).collect();
-    summary.samples = samples(&dataset, &files);
-    Ok((dataset, summary, skipped))
 }
 
 /// The first pictures of each class as the encoder will see them, with their file names.

@@ -38,6 +38,8 @@ pub struct Session {
     pub sent_thumbnails: RefCell<std::collections::HashSet<u32>>,
     /// The class the visitor enrolled, scored again with each new map.
     pub enrolled: RefCell<Option<Enrolled>>,
+    /// A folder of pictures arriving in parts: what its parts so far gave.
+    pub pictures_in: RefCell<Option<crate::pictures::PicturesIn>>,
 }
 
 impl Default for Session {
@@ -50,6 +52,7 @@ impl Default for Session {
             explorer: RefCell::new(None),
             sent_thumbnails: RefCell::new(std::collections::HashSet::new()),
             enrolled: RefCell::new(None),
+            pictures_in: RefCell::new(None),
         }
     }
 }

@@ -13,6 +13,7 @@ use web_time::Instant;
 use tripletlab_core::train::Trainer;
 use tripletlab_protocol::{BackendChoice, Command, DatasetRequest, Event, PingReport, TrainSettings};
 
+use crate::dataset::LoadError;
 use crate::devices::Devices;
 use crate::events::{checkpoint_file_name, describe, imported_history, saved_run_info};
 use crate::pictures;
@@ -87,16 +88,39 @@ impl Worker for Engine {
                             }
                             loaded
                         }
-                        DatasetRequest::Pictures { files } => match pictures::load_pictures(files, &progress).await {
-                            Ok((data, summary, skipped)) => {
-                                *session.source.borrow_mut() = None;
-                                if !skipped.is_empty() {
-                                    respond.send(Event::Warning { message: skipped_message(&skipped) });
+                        DatasetRequest::Pictures { files, part } => {
+                            // Part 0 starts a folder; a later part goes on with the one kept.
+                            let reading = if part.index == 0 {
+                                Some(pictures::PicturesIn::default())
+                            } else {
+                                session.pictures_in.borrow_mut().take()
+                            };
+                            let read = match reading {
+                                None => Err(LoadError::Request(
+                                    "the folder's first pictures were not kept (another folder was chosen meanwhile): \
+                                     choose it again"
+                                        .into(),
+                                )),
+                                Some(mut reading) => reading.read_part(files, &part, &progress).await.map(|()| reading),
+                            };
+                            match read {
+                                Ok(reading) if !part.is_last() => {
+                                    *session.pictures_in.borrow_mut() = Some(reading);
+                                    return respond.send(Event::PicturesPartRead { index: part.index });
                                 }
-                                Ok((data, summary))
+                                Ok(reading) => match reading.finish() {
+                                    Ok((data, summary, skipped)) => {
+                                        *session.source.borrow_mut() = None;
+                                        if !skipped.is_empty() {
+                                            respond.send(Event::Warning { message: skipped_message(&skipped) });
+                                        }
+                                        Ok((data, summary))
+                                    }
+                                    Err(err) => Err(err),
+                                },
+                                Err(err) => Err(err),
                             }
-                            Err(err) => Err(err),
-                        },
+                        }
                     };
                     match loaded {
                         Ok((data, summary)) => {

@@ -150,8 +150,35 @@ pub enum DatasetRequest {
     /// `batches.meta.txt`. Read in the worker; nothing is uploaded anywhere.
     Dropped { files: Vec<DroppedFile> },
     /// A folder of pictures the visitor chose, its sub-folders the classes: each file's `name` is
-    /// its path inside the folder (`cat/1.jpg`). Decoded and made 32 x 32 in the worker.
-    Pictures { files: Vec<DroppedFile> },
+    /// its path inside the folder (`cat/1.jpg`); a `.zip` of such a folder is unpacked. Decoded
+    /// and made 32 x 32 in the worker. A large folder comes in parts, each answered by
+    /// [`Event::PicturesPartRead`] before the page reads the next (the page never holds the
+    /// whole folder; the worker keeps only the 32 x 32 pictures); the last part by
+    /// [`Event::DatasetReady`] or [`Event::DatasetFailed`].
+    Pictures { files: Vec<DroppedFile>, part: PicturesPart },
+}
+
+/// Which part of a folder of pictures a request holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PicturesPart {
+    /// 0-based; part 0 starts a new folder.
+    pub index: u32,
+    pub count: u32,
+    /// Files in the parts before this one, and in all parts (for the progress line).
+    pub files_before: u32,
+    pub files_total: u32,
+}
+
+impl PicturesPart {
+    /// All `files` in one part.
+    pub fn whole(files: usize) -> Self {
+        let files = u32::try_from(files).unwrap_or(u32::MAX);
+        Self { index: 0, count: 1, files_before: 0, files_total: files }
+    }
+
+    pub fn is_last(&self) -> bool {
+        self.index + 1 >= self.count
+    }
 }
 
 /// One file the visitor chose, read in the page.
@@ -185,6 +212,10 @@ pub enum Event {
     DatasetProgress(LoadProgress),
     /// A dataset is loaded, verified and parsed; the worker keeps it for training.
     DatasetReady(DatasetSummary),
+    /// A part of a folder of pictures was read (not the last): send the next.
+    PicturesPartRead {
+        index: u32,
+    },
     /// Loading failed; nothing partial was kept. `message` names the file and the problem.
     DatasetFailed {
         message: String,
