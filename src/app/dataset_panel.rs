@@ -393,7 +393,7 @@ fn megabytes(bytes: u64) -> String {
 }
 
 /// 60000 -> "60,000".
-fn group(value: u64) -> String {
+pub(crate) fn group(value: u64) -> String {
     let digits = value.to_string();
     let mut out = String::new();
     for (at, digit) in digits.chars().enumerate() {

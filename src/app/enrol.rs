@@ -14,7 +14,7 @@ use web_sys::HtmlInputElement;
 
 use super::camera::CameraPictures;
 use super::charts::{Axes, Frame, image_url};
-use super::dataset_panel::read_file_list;
+use super::dataset_panel::{group, read_file_list};
 use super::explore::ExploreState;
 use super::results::{histogram, roc_points};
 use super::studio::TrainState;
@@ -248,9 +248,9 @@ fn enrolled(
              pictures of {}.{} Scored by {model}.",
             view.class,
             set.auc(),
-            view.genuine.len(),
-            view.impostor.len(),
-            view.gallery,
+            group(view.genuine.len() as u64),
+            group(view.impostor.len() as u64),
+            group(u64::from(view.gallery)),
             list(&view.gallery_classes),
             run_set.as_ref().map_or(String::new(), |run| format!(" The run's held-out pairs: AUC {:.3}.", run.auc())),
         ),
@@ -264,11 +264,13 @@ fn enrolled(
             let genuine = at.true_matches + at.false_non_matches;
             let impostor = at.false_matches + at.true_non_matches;
             Some(format!(
-                "At the run's threshold {threshold:.3} (its best F1 on the held-out pairs): {} of {genuine} genuine \
-                 pairs accepted ({:.0}%), {} of {impostor} impostor pairs accepted ({:.1}%).",
-                at.true_matches,
+                "At the run's threshold {threshold:.3} (its best F1 on the held-out pairs): {} of {} genuine pairs \
+                 accepted ({:.0}%), {} of {} impostor pairs accepted ({:.1}%).",
+                group(at.true_matches),
+                group(genuine),
                 100.0 * at.tmr(),
-                at.false_matches,
+                group(at.false_matches),
+                group(impostor),
                 100.0 * at.fmr(),
             ))
         }

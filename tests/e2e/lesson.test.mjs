@@ -343,7 +343,7 @@ describe("a lesson on a projector", { timeout: 300_000 }, () => {
     await page.getByTestId("enrol-unseen-button").click();
     await page.waitForFunction((name) => document.querySelector('[data-testid="enrol-auc"]')?.innerText.startsWith(name + ":"), unseen[0], { timeout: 60_000 });
     const enrolled = await page.getByTestId("enrol-auc").innerText();
-    assert.match(enrolled, new RegExp(`^${unseen[0]}: AUC [01]\\.\\d{3} on a class held out of training: \\d+ genuine pairs among its \\d+ pictures, \\d+ impostor pairs with \\d+ map pictures of ${unseen[1]}\\. The run's held-out pairs: AUC ${headline.slice(4, 9)}\\.`));
+    assert.match(enrolled, new RegExp(`^${unseen[0]}: AUC [01]\\.\\d{3} on a class held out of training: [\\d,]+ genuine pairs among its \\d+ pictures, [\\d,]+ impostor pairs with [\\d,]+ map pictures of ${unseen[1]}\\. The run's held-out pairs: AUC ${headline.slice(4, 9)}\\.`));
     console.log(`enrolled: ${enrolled} | ${await page.getByTestId("enrol-rates").innerText()}`);
     if (process.env.TRIPLETLAB_README_SHOTS) await page.getByTestId("enrol").screenshot({ path: "../docs/images/unseen-class-enrolled.png" });
     assert.deepEqual(errorsIn(log), [], log.join("\n"));

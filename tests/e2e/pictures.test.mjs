@@ -184,19 +184,20 @@ describe("your own pictures", { timeout: 300_000 }, () => {
     await page.getByTestId("enrol-unseen-button").click();
     await page.waitForFunction((name) => document.querySelector('[data-testid="enrol-auc"]')?.innerText.startsWith(name + ":"), unseen[1], { timeout: 60_000 });
     const held = await page.getByTestId("enrol-auc").innerText();
-    const heldMatch = held.match(/^([a-z ]+): AUC ([01]\.\d{3}) on a class held out of training: (\d+) genuine pairs among its (\d+) pictures, (\d+) impostor pairs with (\d+) map pictures of ([a-z ]+)\. The run's held-out pairs: AUC ([01]\.\d{3})\. Scored by the model after epoch 3 \(step \d+\)\.$/);
+    const heldMatch = held.match(/^([a-z ]+): AUC ([01]\.\d{3}) on a class held out of training: ([\d,]+) genuine pairs among its ([\d,]+) pictures, ([\d,]+) impostor pairs with ([\d,]+) map pictures of ([a-z ]+)\. The run's held-out pairs: AUC ([01]\.\d{3})\. Scored by the model after epoch 3 \(step \d+\)\.$/);
     assert.ok(heldMatch, held);
+    const num = (text) => Number(text.replace(/,/g, ""));
     const [, , heldAuc, heldGenuine, heldPictures, heldImpostor, heldGallery, heldOthers, runAuc] = heldMatch;
-    const n = Number(heldPictures);
-    assert.equal(Number(heldGenuine), (n * (n - 1)) / 2, "every pair of its pictures");
-    assert.equal(Number(heldImpostor), n * Number(heldGallery), "each picture with each map picture of another class");
+    const n = num(heldPictures);
+    assert.equal(num(heldGenuine), (n * (n - 1)) / 2, "every pair of its pictures");
+    assert.equal(num(heldImpostor), n * num(heldGallery), "each picture with each map picture of another class");
     assert.equal(heldOthers, unseen[2], "with the class split the map holds the two unseen classes: the other is the impostors'");
-    assert.equal(Number(heldPictures) + Number(heldGallery), points, "the class's map pictures and the rest make the map");
+    assert.equal(num(heldPictures) + num(heldGallery), points, "the class's map pictures and the rest make the map");
     assert.equal(runAuc, headline.match(/^AUC ([01]\.\d{3})/)[1], "the run's AUC is the headline's");
-    assert.equal(Number(await enrolled.getAttribute("data-auc")).toFixed(3), heldAuc);
-    const rates = (await page.getByTestId("enrol-rates").innerText()).match(/threshold ([01]\.\d{3}) .*: (\d+) of (\d+) genuine pairs accepted \(\d+%\), (\d+) of (\d+) impostor pairs accepted/);
+    assert.equal(num(await enrolled.getAttribute("data-auc")).toFixed(3), heldAuc);
+    const rates = (await page.getByTestId("enrol-rates").innerText()).match(/threshold ([01]\.\d{3}) .*: ([\d,]+) of ([\d,]+) genuine pairs accepted \(\d+%\), ([\d,]+) of ([\d,]+) impostor pairs accepted/);
     assert.ok(rates, await page.getByTestId("enrol-rates").innerText());
-    assert.deepEqual([Number(rates[3]), Number(rates[5])], [Number(heldGenuine), Number(heldImpostor)]);
+    assert.deepEqual([num(rates[3]), num(rates[5])], [num(heldGenuine), num(heldImpostor)]);
     assert.equal(await enrolled.locator("img").count(), n);
 
     // Then a class of the visitor's own, which no run saw: six painted purple triangles.
@@ -206,10 +207,10 @@ describe("your own pictures", { timeout: 300_000 }, () => {
     await page.getByTestId("enrol-files").setInputFiles(pictures);
     await page.waitForFunction(() => document.querySelector('[data-testid="enrol-auc"]')?.innerText.startsWith("purple triangles:"), null, { timeout: 60_000 });
     const own = await page.getByTestId("enrol-auc").innerText();
-    const ownMatch = own.match(/^purple triangles: AUC ([01]\.\d{3}) on pictures the model never trained on: 15 genuine pairs among its 6 pictures, (\d+) impostor pairs with (\d+) map pictures of ([a-z ]+) and ([a-z ]+)\./);
+    const ownMatch = own.match(/^purple triangles: AUC ([01]\.\d{3}) on pictures the model never trained on: 15 genuine pairs among its 6 pictures, ([\d,]+) impostor pairs with ([\d,]+) map pictures of ([a-z ]+) and ([a-z ]+)\./);
     assert.ok(ownMatch, own);
-    assert.equal(Number(ownMatch[3]), points, "every map picture is another class's");
-    assert.equal(Number(ownMatch[2]), 6 * points);
+    assert.equal(num(ownMatch[3]), points, "every map picture is another class's");
+    assert.equal(num(ownMatch[2]), 6 * points);
     assert.deepEqual([ownMatch[4], ownMatch[5]].sort(), [unseen[1], unseen[2]].sort());
     console.log(`enrolled without training: ${unseen[1]} (held out) AUC ${heldAuc} over ${heldGenuine} genuine / ${heldImpostor} impostor pairs; purple triangles (own) AUC ${ownMatch[1]}; run ${runAuc}`);
     // A new picture of each kind, checked against the triangles at the run's threshold.
