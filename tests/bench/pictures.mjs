@@ -60,9 +60,14 @@ try {
           c.fill();
         }
         const blob = await canvas.convertToBlob({ type: kind.type, quality: 0.85 });
-        return [...new Uint8Array(await blob.arrayBuffer())];
+        // As base64 (a data: URL): a list of numbers would cost more than the picture.
+        return await new Promise((done) => {
+          const reader = new FileReader();
+          reader.onload = () => done(String(reader.result).split(",")[1]);
+          reader.readAsDataURL(blob);
+        });
       }, [kind, klass, n]);
-      await writeFile(resolve(folder, `class ${klass + 1}`, `${String(n).padStart(5, "0")}.${kind.ext}`), Buffer.from(bytes));
+      await writeFile(resolve(folder, `class ${klass + 1}`, `${String(n).padStart(5, "0")}.${kind.ext}`), Buffer.from(bytes, "base64"));
     }
     await writeFile(resolve(folder, "done"), "");
   }
