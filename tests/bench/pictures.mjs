@@ -3,7 +3,8 @@
 // target/bench/pictures-N/ for the next run) chosen in the page; prints the seconds from the
 // choice to a ready dataset, and the browser's peak resident memory (every Chromium process,
 // sampled every 100 ms) over its resting memory before the choice. Passes or fails nothing.
-// Usage: node bench/pictures.mjs [--pictures N] (needs a built dist/; `cargo xtask bench pictures`).
+// Usage: node bench/pictures.mjs [--pictures N] [--small] (needs a built dist/; `cargo xtask bench
+// pictures [--pictures N] [--small]`).
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
@@ -14,6 +15,9 @@ import { launch } from "../support/browser.mjs";
 
 const at = process.argv.indexOf("--pictures");
 const COUNT = at > 0 ? Number(process.argv[at + 1]) : 1_000;
+// `--small`: only pictures of at most 1024 x 768 (quick to paint: for the 10,000-picture run,
+// which measures that memory stays flat as the folder grows, not the decoding of large photos).
+const SMALL = process.argv.includes("--small");
 const CLASSES = 5;
 // Sizes (width x height) and formats, in turn: phone photos are JPEG, screenshots PNG.
 const KINDS = [
@@ -25,7 +29,8 @@ const KINDS = [
   { width: 3024, height: 4032, type: "image/jpeg", ext: "jpg" },
   { width: 1024, height: 768, type: "image/jpeg", ext: "jpg" },
 ];
-const folder = resolve(`../target/bench/pictures-${COUNT}`);
+const kinds = SMALL ? KINDS.filter((kind) => kind.width * kind.height <= 1024 * 768) : KINDS;
+const folder = resolve(`../target/bench/pictures-${COUNT}${SMALL ? "-small" : ""}`);
 
 const server = await serveDist();
 const browser = await launch({ webgpu: false });
@@ -42,7 +47,7 @@ try {
   if (!existsSync(resolve(folder, "done"))) {
     for (let klass = 0; klass < CLASSES; klass += 1) await mkdir(resolve(folder, `class ${klass + 1}`), { recursive: true });
     for (let n = 0; n < COUNT; n += 1) {
-      const kind = KINDS[n % KINDS.length];
+      const kind = kinds[n % kinds.length];
       const klass = n % CLASSES;
       const bytes = await page.evaluate(async ([kind, klass, n]) => {
         const canvas = new OffscreenCanvas(kind.width, kind.height);
@@ -87,6 +92,7 @@ try {
   console.log(line);
   console.log(JSON.stringify({
     pictures: files.length,
+    megabytes: Math.round(Number(execFileSync("du", ["-sb", folder], { encoding: "utf8" }).split(/\s/)[0]) / 1e6),
     state: await page.getByTestId("dataset-status").getAttribute("data-state"),
     seconds: Number(seconds.toFixed(1)),
     picturesPerSecond: Number((files.length / seconds).toFixed(1)),

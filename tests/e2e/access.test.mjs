@@ -63,11 +63,21 @@ describe("accessibility and layout", { timeout: 300_000 }, () => {
         await page.keyboard.press("Tab");
         const found = await page.evaluate(matches);
         if (found) {
-          const visible = await page.evaluate(() => {
-            const style = getComputedStyle(document.activeElement);
-            return style.outlineStyle !== "none" || style.boxShadow !== "none";
+          // The focus ring, compared focused against unfocused: a resting box-shadow is no ring.
+          const looks = await page.evaluate(() => {
+            const element = document.activeElement;
+            const look = () => {
+              const style = getComputedStyle(element);
+              return style.outlineStyle === "none" ? `shadow ${style.boxShadow}` : `outline ${style.outlineStyle} ${style.outlineWidth} ${style.outlineColor}; shadow ${style.boxShadow}`;
+            };
+            const focused = look();
+            element.blur();
+            const resting = look();
+            element.focus();
+            return { focused, resting, back: document.activeElement === element };
           });
-          assert.ok(visible, `${what} shows that it has the focus`);
+          assert.ok(looks.back, `${what} has the focus again`);
+          assert.notEqual(looks.focused, looks.resting, `${what} shows that it has the focus (focused and resting look the same: ${looks.focused})`);
           return;
         }
       }

@@ -43,9 +43,10 @@ commands:
   bench demo [--data DIR] [--seeds N]
           the class demo ('Try it', preset=demo) by the CLI once per seed (default 3, on the
           synthetic set of 2,000 images): held-out AUC and precision@1 before and after, seconds
-  bench pictures [--pictures N]
+  bench pictures [--pictures N] [--small]
           your own pictures in the page: N (default 1,000) mixed JPEG/PNG pictures of varied sizes
-          chosen as a folder; seconds to a ready dataset and the browser's peak memory
+          (--small: none past 1024 x 768) chosen as a folder; seconds to a ready dataset and the
+          browser's peak memory
   soak    page|cli: one soak of `test --long` alone (the page soak needs a built dist/)
   fuzz    every cargo-fuzz target for --seconds N each (default 60), corpora minimised, a
           table of inputs run and crashes (nightly and cargo-fuzz installed when missing)

@@ -176,6 +176,40 @@ fn train_on_a_missing_dataset_is_a_clear_error() {
     assert!(stderr.starts_with("error: /no/such/dataset/manifest.json: "), "{stderr}");
 }
 
+/// A run that must learn: fast mode (a head on the shipped encoder's frozen features) on 1,000
+/// synthetic images, 30% held out, 5 epochs. Measured at seeds 1, 2, 3: held-out AUC before
+/// training 0.951, 0.932, 0.935; after 0.986, 0.988, 0.990 (150 genuine and 150 impostor pairs).
+/// A run whose steps did nothing, or made things worse, stays at its "before"; one that collapsed
+/// scores ~0.5.
+#[test]
+fn a_fast_mode_run_learns_what_the_untrained_head_did_not_know() {
+    let dir = scratch("learns");
+    let data = dir.join("synthetic-shapes");
+    prepare_synthetic(&data, 1_000);
+    let report = dir.join("report.json");
+    ok(&tripletlab(&[
+        "train",
+        "--data",
+        data.to_str().expect("utf-8"),
+        "--set",
+        "fast=1",
+        "--epochs",
+        "5",
+        "--held-out",
+        "0.3",
+        "--seed",
+        "1",
+        "--report",
+        report.to_str().expect("utf-8"),
+    ]));
+    let json: serde_json::Value = serde_json::from_slice(&fs::read(&report).expect("report")).expect("json");
+    let before = json["before_training"]["auc"].as_f64().expect("before");
+    let after = json["held_out"]["summary"]["auc"].as_f64().expect("after");
+    assert_eq!(json["held_out"]["summary"]["positives"], 150);
+    assert!(before < 0.96, "before training: {before} (measured 0.951)");
+    assert!(after > 0.975 && after - before > 0.02, "after training: {after}, before {before} (measured 0.986 from 0.951)");
+}
+
 /// The recipe's defaults from the shipped weights score the synthetic set's held-out pairs well
 /// (0.968 here, before and after three steps; a collapsed or mis-scaled model scores ~0.5), and
 /// `quality` reports each seed's AUC inside its DeLong interval and the spread over seeds.
