@@ -263,6 +263,11 @@ describe("checkpoints as files", { timeout: 600_000 }, () => {
     // 96 images: 18 steps an epoch, so the pause below most likely lands in epoch 1; where it
     // lands is read back, not assumed.
     await tinySettings(first.page, { images: 96, epochs: 3 });
+    // The pretrained encoder (random weights collapse within a few steps: every pair alike, AUC
+    // 0.500 whatever the weights, and an equal AUC after the import would prove nothing).
+    await first.page.getByLabel("Width").selectOption("1");
+    await first.page.getByLabel("Start from").selectOption("1");
+    await setNumber(first.page, "BatchNorm momentum", 0.99);
     await first.page.getByLabel("Triplets").selectOption("batch-hard");
     await setNumber(first.page, "Classes per batch (P)", 3);
     await setNumber(first.page, "Images per class (K)", 2);
@@ -276,6 +281,10 @@ describe("checkpoints as files", { timeout: 600_000 }, () => {
     const stoppedAt = await globalStep(first.page);
     await first.page.getByRole("button", { name: "Evaluate now" }).click();
     const { line: exported, epochs: epochsDone } = await waitForEvaluationAt(first.page, stoppedAt);
+    // The AUC compared below is of a model that tells pairs apart (a collapsed one scores every
+    // pair alike, AUC 0.500 whatever its weights, and the page warns).
+    assert.equal(await first.page.getByTestId("collapse-warning").count(), 0, `not collapsed: ${exported}`);
+    assert.notEqual(aucOf(exported), 0.5, exported);
     await first.page.getByRole("button", { name: "Stop" }).click();
     assert.equal(await waitForPhase(first.page, "stopped"), "stopped");
     assert.equal(await globalStep(first.page), stoppedAt, "stopped where it paused");
