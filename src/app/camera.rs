@@ -1,7 +1,7 @@
-//! Pictures from the camera, sorted into named classes as they are taken: a dataset like a folder
-//! of classes (the worker makes each 32 x 32 from its centred square). The camera's frames stay in
-//! this page; nothing is sent anywhere, and the camera stops when asked or when the pictures are
-//! used.
+//! Pictures sorted into named classes as they are taken with the camera or picked as files: a
+//! dataset like a folder of classes (the worker makes each 32 x 32 from its centred square), or
+//! the pictures of one class to enrol. The camera's frames and the files stay in this page;
+//! nothing is sent anywhere, and the camera stops when asked or when the pictures are used.
 
 use base64::Engine as _;
 use leptos::prelude::*;
@@ -11,12 +11,14 @@ use web_sys::{HtmlCanvasElement, HtmlVideoElement, MediaStream, MediaStreamConst
 
 use tripletlab_protocol::DroppedFile;
 
-/// One picture taken: its class and the frame as a PNG `data:` URL (shown as it is, and sent as
-/// the PNG's bytes).
+/// One picture taken or picked: its class, its file name, its bytes (the frame as a PNG, or the
+/// file as it is) and a URL that shows it (the PNG's `data:` URL, or the file's `blob:` URL).
 #[derive(Clone, Debug, PartialEq)]
 struct Taken {
     class: String,
+    name: String,
     url: String,
+    bytes: Vec<u8>,
 }
 
 #[component]
@@ -33,10 +35,11 @@ pub fn CameraPictures(
 ) -> impl IntoView {
     let id = move |name: &str| format!("{prefix}{name}");
     let intro = if enrol {
-        "Name the new class and take a few pictures of it (at least 2). The pictures stay in this page."
+        "Name the new class and take a few pictures of it, or add picture files (at least 2). The pictures stay in \
+         this page."
     } else {
-        "Name a class, take a few pictures of it (at least 4), then name the next class and take its pictures. \
-         The pictures stay in this page."
+        "Name a class, take a few pictures of it or add picture files (at least 4), then name the next class and \
+         do the same. The pictures stay in this page."
     };
     let use_label = if enrol { "Enrol these pictures" } else { "Use these pictures" };
     let video = NodeRef::<leptos::html::Video>::new();
@@ -75,16 +78,44 @@ pub fn CameraPictures(
             }
         });
     };
+    let class_now = move || {
+        let name = class.get_untracked().trim().to_string();
+        if name.is_empty() { "class 1".to_string() } else { name.replace(['/', '\\'], " ") }
+    };
     let capture = move |_| {
         let Some(video) = video.get_untracked() else { return };
         match frame(&video) {
             Ok(url) => {
-                let name = class.get_untracked().trim().to_string();
-                let name = if name.is_empty() { "class 1".to_string() } else { name.replace(['/', '\\'], " ") };
-                taken.update(|all| all.push(Taken { class: name, url }));
+                let Some(bytes) = png_bytes(&url) else {
+                    return problem.set("The camera's frame was not a PNG.".into());
+                };
+                let name = format!("camera-{:03}.png", taken.with_untracked(Vec::len) + 1);
+                taken.update(|all| all.push(Taken { class: class_now(), name, url, bytes }));
             }
             Err(err) => problem.set(format!("No picture was taken ({err}): wait until the camera shows a picture.")),
         }
+    };
+    // Pictures picked as files go into the class named now, as the camera's do.
+    let pick = move |ev: leptos::ev::Event| {
+        let Some(input) = ev.target().and_then(|target| target.dyn_into::<web_sys::HtmlInputElement>().ok()) else {
+            return;
+        };
+        let files: Vec<web_sys::File> =
+            input.files().map(|list| (0..list.length()).filter_map(|at| list.item(at)).collect()).unwrap_or_default();
+        input.set_value("");
+        let class = class_now();
+        leptos::task::spawn_local(async move {
+            for file in files {
+                match JsFuture::from(file.array_buffer()).await {
+                    Ok(buffer) => {
+                        let url = web_sys::Url::create_object_url_with_blob(&file).unwrap_or_default();
+                        let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+                        taken.update(|all| all.push(Taken { class: class.clone(), name: file.name(), url, bytes }));
+                    }
+                    Err(err) => problem.set(format!("{} could not be read ({}).", file.name(), js_text(&err))),
+                }
+            }
+        });
     };
     let counts = move || {
         let mut counts: Vec<(String, usize)> = Vec::new();
@@ -101,10 +132,9 @@ pub fn CameraPictures(
     let use_them = move |_| {
         let files: Vec<DroppedFile> = taken.with_untracked(|all| {
             all.iter()
-                .enumerate()
-                .filter_map(|(at, picture)| {
-                    let bytes = png_bytes(&picture.url)?;
-                    Some(DroppedFile { name: format!("{}/camera-{:03}.png", picture.class, at + 1), bytes })
+                .map(|picture| DroppedFile {
+                    name: format!("{}/{}", picture.class, picture.name),
+                    bytes: picture.bytes.clone(),
                 })
                 .collect()
         });
@@ -114,7 +144,7 @@ pub fn CameraPictures(
     on_cleanup(stop);
     view! {
         <div data-testid=id("camera")>
-            <h4>"Pictures from the camera"</h4>
+            <h4>"Pictures from the camera, or files you name"</h4>
             <p>{intro}</p>
             <div class="row">
                 <Show
@@ -125,12 +155,16 @@ pub fn CameraPictures(
                 </Show>
             </div>
             <video node_ref=video class="camera" data-testid=id("camera-video") muted=true autoplay=true playsinline=true width="160" height="120" hidden=move || !running.get()></video>
-            <div class="row" hidden=move || !running.get()>
+            <div class="row">
                 <label>
                     "Class "
                     <input type="text" data-testid=id("camera-class") prop:value=move || class.get() on:input=move |ev| class.set(event_target_value(&ev)) />
                 </label>
-                <button type="button" data-testid=id("camera-capture") on:click=capture>"Take a picture"</button>
+                <button type="button" data-testid=id("camera-capture") hidden=move || !running.get() on:click=capture>"Take a picture"</button>
+                <label class="file-button">
+                    "or add picture files to it"
+                    <input type="file" accept="image/*" multiple=true data-testid=id("camera-files") on:change=pick />
+                </label>
             </div>
             <Show when=move || !problem.with(String::is_empty)>
                 <p class="error" data-testid=id("camera-problem")>{move || problem.get()}</p>

@@ -333,6 +333,25 @@ describe("your own pictures", { timeout: 300_000 }, () => {
     await page.close();
   });
 
+  test("picture files picked and named class by class become a dataset", async () => {
+    const { page, log } = await openRecorded(browser, server.url + "?preset=demo");
+    await page.getByTestId("backend-cpu").check();
+    const root = await folder(page, "picked", { "red discs": 4, "blue stripes": 4 });
+    await page.getByTestId("own-data").locator("summary").click();
+    for (const [name, klass] of [["discs", "red discs"], ["stripes", "blue stripes"]]) {
+      await page.getByTestId("camera-class").fill(name);
+      const files = ["01.png", "02.jpg", "03.webp", "04.png"].map((file) => join(root, klass, file));
+      await page.getByTestId("camera-files").setInputFiles(files);
+      await page.waitForFunction((name) => document.querySelector('[data-testid="camera-counts"]')?.innerText.includes(`${name}: 4`), name);
+    }
+    assert.equal(await page.getByTestId("camera-counts").innerText(), "discs: 4, stripes: 4");
+    await page.getByTestId("camera-use").click();
+    await page.waitForFunction(() => ["ready", "failed"].includes(document.querySelector('[data-testid="dataset-status"]')?.dataset.state), null, { timeout: 60_000 });
+    assert.match(await status(page).innerText(), /^Loaded your pictures: 8 pictures in 2 classes \(discs 4, stripes 4\)/);
+    assert.deepEqual(errorsIn(log), [], log.join("\n"));
+    await page.close();
+  });
+
   test("a .zip of a folder loads, a 50-megapixel photo in it too; a picture whose header says 120 megapixels is named and left out", async () => {
     const { page, log } = await openRecorded(browser, server.url + "?preset=demo");
     await page.getByTestId("backend-cpu").check();

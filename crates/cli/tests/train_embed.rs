@@ -207,7 +207,10 @@ fn a_fast_mode_run_learns_what_the_untrained_head_did_not_know() {
     let after = json["held_out"]["summary"]["auc"].as_f64().expect("after");
     assert_eq!(json["held_out"]["summary"]["positives"], 150);
     assert!(before < 0.96, "before training: {before} (measured 0.951)");
-    assert!(after > 0.975 && after - before > 0.02, "after training: {after}, before {before} (measured 0.986 from 0.951)");
+    assert!(
+        after > 0.975 && after - before > 0.02,
+        "after training: {after}, before {before} (measured 0.986 from 0.951)"
+    );
 }
 
 /// The recipe's defaults from the shipped weights score the synthetic set's held-out pairs well
