@@ -170,6 +170,10 @@ mod tests {
         let one = zip_of(&[("cat/1.png", b"one"), ("cat/2.png", b"two")]);
         let files = unzip_folder("one.zip", &one, LIMITS).expect("unzip");
         assert_eq!(files[0].0, "cat/1.png");
+        // A file beside the folder, even one named as the folder, means the top is not one folder.
+        let beside = zip_of(&[("pets/cat/1.png", b"one"), ("pets/dog/2.png", b"two"), ("pets", b"a file")]);
+        let files = unzip_folder("beside.zip", &beside, LIMITS).expect("unzip");
+        assert_eq!(files.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), ["pets/cat/1.png", "pets/dog/2.png", "pets"]);
     }
 
     #[test]
@@ -183,6 +187,9 @@ mod tests {
         );
         let exactly = zip_of(&[("b/2.png", &[0u8; 1_000])]);
         assert_eq!(unzip_folder("ok.zip", &exactly, LIMITS).expect("at the limit")[0].1.len(), 1_000);
+        // Up to the limit in all is read (1,000 + 1,000 + 500 = 2,500).
+        let full = zip_of(&[("a/1", &[1u8; 1_000]), ("a/2", &[2u8; 1_000]), ("b/3", &[3u8; 500])]);
+        assert_eq!(unzip_folder("full.zip", &full, LIMITS).expect("at the limit").len(), 3);
         // Three entries of 900 bytes pass one by one but not together (2,500).
         let wide = zip_of(&[("a/1", &[1u8; 900]), ("a/2", &[2u8; 900]), ("b/3", &[3u8; 900])]);
         assert_eq!(
