@@ -254,6 +254,10 @@ pub fn DatasetPanel(state: DatasetState, send: Callback<Command>) -> impl IntoVi
                             on:change=on_folder
                         />
                     </label>
+                    <button type="button" class="secondary" data-testid="pictures-kept" prop:disabled=busy
+                        on:click=move |_| start(DatasetRequest::KeptPictures)>
+                        "or the pictures kept from last time"
+                    </button>
                     <label class="file-button">
                         "or a .zip of it"
                         <input type="file" accept=".zip,application/zip" data-testid="pictures-zip" prop:disabled=busy on:change=on_zip />
@@ -493,6 +497,8 @@ async fn send_folder(files: Vec<web_sys::File>, state: DatasetState, send: Callb
         }
     }
     state.originals.set_value(named);
+    // A fresh worker loads the pictures it kept, not the folder again (the page holds none of it).
+    state.last_request.set_value(Some(DatasetRequest::KeptPictures));
     Ok(())
 }
 

@@ -390,6 +390,13 @@ describe("your own pictures", { timeout: 300_000 }, () => {
     // The worker answered the first part (200 files) before the page sent the second.
     assert.equal(await status(page).getAttribute("data-parts-read"), "1");
     assert.equal(await page.getByTestId("picture-sample").count(), 2);
+    // Kept in this browser: after a reload (the page holds none of the folder) they load again.
+    await page.reload();
+    await page.getByTestId("backend-cpu").check();
+    await page.getByTestId("own-data").locator("summary").click();
+    await page.getByTestId("pictures-kept").click();
+    await page.waitForFunction(() => ["ready", "failed"].includes(document.querySelector('[data-testid="dataset-status"]')?.dataset.state), null, { timeout: 60_000 });
+    assert.match(await status(page).innerText(), /^Loaded your pictures \(your files\) \(real images\): 220 images in 2 classes/);
     assert.deepEqual(errorsIn(log), [], log.join("\n"));
     await page.close();
   });

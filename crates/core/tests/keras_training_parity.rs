@@ -291,7 +291,10 @@ fn a_wrong_batchnorm_momentum_is_caught_at_the_first_held_out_loss() {
     let problems = differences_from_keras(&|run| run.model.bn_momentum = 0.99);
     assert!(problems.len() > 50, "{} differences: {}", problems.len(), problems.join("\n"));
     assert!(problems[0].starts_with("held-out loss after step 1: 0.285"), "the first: {}", problems[0]);
-    assert!(problems.iter().any(|p| p.contains("running_mean") || p.contains("running_var")), "the moving statistics differ");
+    assert!(
+        problems.iter().any(|p| p.contains("running_mean") || p.contains("running_var")),
+        "the moving statistics differ"
+    );
 }
 
 /// Train the fixture's steps with the recipe (changed by `mutate`) and compare every loss and the

@@ -174,3 +174,26 @@ fn samples(dataset: &Dataset, files: &[String]) -> Vec<PictureSample> {
     }
     samples
 }
+
+/// Where the last picture dataset is kept in the browser's cache (the worker's file cache, keyed
+/// by URL and a fixed tag: there is one, the latest).
+const KEPT_URL: &str = "./your-pictures/cifar-10-binary.tar.gz";
+const KEPT_TAG: &str = "latest";
+
+/// Keep `dataset` (its 32 x 32 pictures, in the CIFAR-10 binary format) in the browser's cache,
+/// replacing the one kept before; an error says why it was not kept (loading is not affected).
+pub async fn keep(dataset: &Dataset) -> Result<(), String> {
+    let bytes = tripletlab_core::data::pictures::to_cifar_tar_gz(dataset)
+        .map_err(|err| format!("Your pictures could not be kept in this browser ({err})."))?;
+    crate::cache::FileCache::open()
+        .await
+        .put(KEPT_URL, KEPT_TAG, &bytes)
+        .await
+        .map_err(|err| format!("The browser did not keep your pictures for the next visit ({err})."))
+}
+
+/// The picture dataset kept by [`keep`], as a file the CIFAR-10 reader takes.
+pub async fn kept() -> Option<DroppedFile> {
+    let bytes = crate::cache::FileCache::open().await.get(KEPT_URL, KEPT_TAG).await?;
+    Some(DroppedFile { name: "your-pictures-cifar10-binary.tar.gz".into(), bytes })
+}

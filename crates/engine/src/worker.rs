@@ -81,6 +81,20 @@ impl Worker for Engine {
                             }
                             loaded
                         }
+                        DatasetRequest::KeptPictures => match pictures::kept().await {
+                            Some(file) => {
+                                let loaded = dataset::load_dropped(vec![file]);
+                                if loaded.is_ok() {
+                                    *session.source.borrow_mut() = None;
+                                }
+                                loaded
+                            }
+                            None => Err(LoadError::Request(
+                                "no pictures are kept in this browser yet: choose a folder of pictures (they are kept \
+                                 once they load)"
+                                    .into(),
+                            )),
+                        },
                         DatasetRequest::Dropped { files } => {
                             let loaded = dataset::load_dropped(files);
                             if loaded.is_ok() {
@@ -111,6 +125,9 @@ impl Worker for Engine {
                                 Ok(reading) => match reading.finish() {
                                     Ok((data, summary, skipped)) => {
                                         *session.source.borrow_mut() = None;
+                                        if let Err(message) = pictures::keep(&data).await {
+                                            respond.send(Event::Warning { message });
+                                        }
                                         if !skipped.is_empty() {
                                             respond.send(Event::Warning { message: skipped_message(&skipped) });
                                         }

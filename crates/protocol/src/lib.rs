@@ -156,6 +156,10 @@ pub enum DatasetRequest {
     /// whole folder; the worker keeps only the 32 x 32 pictures); the last part by
     /// [`Event::DatasetReady`] or [`Event::DatasetFailed`].
     Pictures { files: Vec<DroppedFile>, part: PicturesPart },
+    /// The last folder of pictures (or camera pictures) that loaded, as the worker kept it in the
+    /// browser's cache (its 32 x 32 pictures in the CIFAR-10 format): after a reload, or when a
+    /// fresh worker takes over.
+    KeptPictures,
 }
 
 /// Which part of a folder of pictures a request holds.

@@ -173,7 +173,10 @@ mod tests {
         // A file beside the folder, even one named as the folder, means the top is not one folder.
         let beside = zip_of(&[("pets/cat/1.png", b"one"), ("pets/dog/2.png", b"two"), ("pets", b"a file")]);
         let files = unzip_folder("beside.zip", &beside, LIMITS).expect("unzip");
-        assert_eq!(files.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(), ["pets/cat/1.png", "pets/dog/2.png", "pets"]);
+        assert_eq!(
+            files.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(),
+            ["pets/cat/1.png", "pets/dog/2.png", "pets"]
+        );
     }
 
     #[test]
