@@ -89,6 +89,7 @@ for (const backend of backends) {
   await page.getByRole("button", { name: "Stop" }).click();
   console.log(JSON.stringify({
     backend,
+    adapter: await page.getByTestId("adapter-line").innerText(),
     width: Number(values.width),
     batch: Number(values.batch),
     first_step_ms_first_visit: cold,

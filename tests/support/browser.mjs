@@ -18,7 +18,9 @@ export async function launch({ webgpu, extraArgs = [] }) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
     headless: true,
-    args: [...QUIET, ...(webgpu ? ["--enable-unsafe-webgpu"] : []), ...extraArgs],
+    // TRIPLETLAB_CHROMIUM_ARGS: more flags, space-separated (tools/gpu-check.sh: a real GPU's
+    // Vulkan adapter instead of SwiftShader).
+    args: [...QUIET, ...(webgpu ? ["--enable-unsafe-webgpu"] : []), ...extraArgs, ...(process.env.TRIPLETLAB_CHROMIUM_ARGS?.split(" ").filter(Boolean) ?? [])],
   });
 }
 
