@@ -25,7 +25,7 @@ use tripletlab_core::data::triplets::Triplet;
 use tripletlab_core::data::{Batch, Dataset};
 use tripletlab_core::model::safetensors::TensorFile;
 use tripletlab_core::model::weights::{self, named_id};
-use tripletlab_core::model::{MobileNetV2, MobileNetV2Config};
+use tripletlab_core::model::MobileNetV2;
 use tripletlab_core::optim::AdamSettings;
 use tripletlab_core::run::RunSpec;
 use tripletlab_core::train::Trainer;
