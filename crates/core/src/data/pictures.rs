@@ -194,6 +194,10 @@ mod tests {
         assert!(err.to_string().starts_with("class dog has 1 picture; each class needs at least 4"), "{err}");
         let eleven: Vec<Picture> = (0..11).flat_map(|c| four(&format!("c{c:02}"))).collect();
         assert_eq!(pictures_dataset("x", eleven), Err(PicturesError::TooManyClasses { found: 11 }));
+        // Ten, the format's all, are a dataset.
+        let ten: Vec<Picture> = (0..10).flat_map(|c| four(&format!("c{c:02}"))).collect();
+        let dataset = pictures_dataset("x", ten).expect("ten classes fit");
+        assert_eq!((dataset.class_names.len(), dataset.labels.len()), (10, 40));
         let mut odd = four("cat");
         odd.extend(four("dog"));
         odd[2].pixels.truncate(100);
