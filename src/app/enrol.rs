@@ -6,6 +6,7 @@
 //! and accepts or rejects a new picture by its mean similarity to the enrolled pictures.
 
 use leptos::prelude::*;
+use tripletlab_core::explore::labelled_pairs;
 use tripletlab_core::metrics::Verification;
 use tripletlab_core::run::Distance;
 use tripletlab_protocol::{Command, DroppedFile, EnrolSource, EnrolmentView, Event, VerdictView};
@@ -222,11 +223,7 @@ fn enrolled(
     threshold: Signal<Option<f64>>,
     measure: Signal<Distance>,
 ) -> impl IntoView {
-    let (scores, labels) = {
-        let scores: Vec<f64> = view.genuine.iter().chain(&view.impostor).copied().collect();
-        let labels: Vec<bool> = view.genuine.iter().map(|_| true).chain(view.impostor.iter().map(|_| false)).collect();
-        (scores, labels)
-    };
+    let (scores, labels) = labelled_pairs(&view.genuine, &view.impostor);
     let set = Verification::new(&scores, &labels).ok();
     let run_set = train.evaluations.with_untracked(|all| {
         all.iter()

@@ -4,7 +4,7 @@
 pub mod enrol;
 pub mod pca;
 
-pub use enrol::{EnrolError, Enrolment, MAX_ENROLLED, MAX_GALLERY};
+pub use enrol::{EnrolError, Enrolment, MAX_ENROLLED, MAX_GALLERY, labelled_pairs};
 pub use pca::{PcaError, Projection, pca};
 
 use crate::data::cifar::{IMAGE_BYTES, IMAGE_SIDE};

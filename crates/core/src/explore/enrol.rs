@@ -45,10 +45,16 @@ pub struct Enrolment {
 impl Enrolment {
     /// All scores with their labels (genuine first), as `Verification::new` takes them.
     pub fn scores_and_labels(&self) -> (Vec<f64>, Vec<bool>) {
-        let scores = self.genuine.iter().chain(&self.impostor).copied().collect();
-        let labels = self.genuine.iter().map(|_| true).chain(self.impostor.iter().map(|_| false)).collect();
-        (scores, labels)
+        labelled_pairs(&self.genuine, &self.impostor)
     }
+}
+
+/// `genuine` then `impostor` scores, with their labels (true for genuine): what
+/// `Verification::new` takes (the page's enrolment card uses it on the scores the worker sent).
+pub fn labelled_pairs(genuine: &[f64], impostor: &[f64]) -> (Vec<f64>, Vec<bool>) {
+    let scores = genuine.iter().chain(impostor).copied().collect();
+    let labels = genuine.iter().map(|_| true).chain(impostor.iter().map(|_| false)).collect();
+    (scores, labels)
 }
 
 impl MapIndex {
