@@ -76,6 +76,7 @@ pub async fn matmul_check(device: &Device) -> Result<MatmulCheck, SelfCheckError
 mod tests {
     use super::*;
 
+    #[cfg(feature = "tensors")]
     #[test]
     fn flex_computes_the_known_product() {
         let check = pollster::block_on(matmul_check(&Device::flex())).expect("flex computes");
