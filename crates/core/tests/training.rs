@@ -297,6 +297,32 @@ fn fast_mode_trains_a_head_on_frozen_features() {
 /// Augmentation applies to mined batches too: with flips and crops on, the same seed's first mined
 /// step sees other pixels, so its loss differs from the run without (they were equal when mining
 /// silently dropped augmentation).
+/// Every flip and shift of the CIFAR recipe (pad 4, crop back to 32 x 32, black outside) of one
+/// planar 32 x 32 RGB image, written here independently of `data::augment`.
+fn every_flip_and_crop(image: &[u8]) -> Vec<Vec<u8>> {
+    let mut all = Vec::new();
+    for flip in [false, true] {
+        for dy in -4i64..=4 {
+            for dx in -4i64..=4 {
+                let mut out = vec![0u8; image.len()];
+                for (c, y, x) in (0..3).flat_map(|c| (0..32).flat_map(move |y| (0..32).map(move |x| (c, y, x)))) {
+                    let sx = if flip { 31 - x } else { x } + dx;
+                    let sy = y + dy;
+                    if (0..32).contains(&sx) && (0..32).contains(&sy) {
+                        out[(c * 1024 + y * 32 + x) as usize] = image[(c * 1024 + sy * 32 + sx) as usize];
+                    }
+                }
+                all.push(out);
+            }
+        }
+    }
+    all
+}
+
+/// The mined batch is augmented, checked on its pixels: a seeded run with and without
+/// augmentation samples the same P x K images; without it the batch's pixels are the dataset's,
+/// with it each image is one of the 162 flips and crops of the same dataset image, and most are
+/// not the image itself.
 #[test]
 fn mining_augments_its_batches() {
     use tripletlab_core::data::augment::Augmentation;
@@ -306,14 +332,27 @@ fn mining_augments_its_batches() {
         mining: Some(MiningConfig { strategy: Mining::BatchAll, classes: 5, per_class: 4 }),
         ..small_config()
     };
-    let first_loss = |config: &RunSpec| {
+    let first_batch = |config: &RunSpec| {
         let mut trainer = new_trainer(config);
-        pollster::block_on(trainer.step(&data, &triplets.train)).expect("step").loss
+        pollster::block_on(trainer.step(&data, &triplets.train)).expect("step");
+        (trainer.last_step_images().to_vec(), trainer.last_mined_pixels().to_vec())
     };
-    let plain = first_loss(&mined);
-    assert_eq!(plain, first_loss(&mined), "a seeded mined step is deterministic");
-    let augmented = first_loss(&RunSpec { augmentation: Augmentation { flip: true, crop_padding: 4 }, ..mined });
-    assert_ne!(plain, augmented, "the mined batch was not augmented");
+    let (images, plain) = first_batch(&mined);
+    assert_eq!(images.len(), 20);
+    assert_eq!(plain.len(), 20);
+    for (at, pixels) in images.iter().zip(&plain) {
+        assert_eq!(pixels.as_slice(), data.image(*at as usize), "image {at} changed without augmentation");
+    }
+    let augmented_run = RunSpec { augmentation: Augmentation { flip: true, crop_padding: 4 }, ..mined };
+    let (same_images, augmented) = first_batch(&augmented_run);
+    assert_eq!(same_images, images, "the augmentation changed which images were sampled");
+    let mut changed = 0;
+    for (at, pixels) in images.iter().zip(&augmented) {
+        let raw = data.image(*at as usize);
+        assert!(every_flip_and_crop(raw).contains(pixels), "image {at} is not a flip and crop of itself");
+        changed += usize::from(pixels.as_slice() != raw);
+    }
+    assert!(changed >= 15, "only {changed} of 20 images were augmented (1 in 162 is the identity)");
 }
 
 /// A checkpoint is outside input: an epoch order or Adam state that does not fit the model is
@@ -402,6 +441,43 @@ fn a_non_finite_loss_is_refused_before_the_update() {
         }
     }
     panic!("six steps at a learning rate of 1e38 never gave a non-finite loss");
+}
+
+/// A held-out loss that is not finite is never the best, through whole `end_epoch`s: at a
+/// learning rate of 1e38, epoch 1 closes before any step with the initial weights' finite loss
+/// and keeps them; one step then sends the weights to +-1e38 and epoch 2's held-out loss is not
+/// finite. That epoch is not kept, patience (1) stops the run, and the weights restored are
+/// epoch 1's: the held-out loss after the restore is epoch 1's to the last bit. (A "best" NaN
+/// would have restored the overflowed weights.)
+#[test]
+fn a_non_finite_held_out_loss_is_never_kept_through_end_epoch() {
+    let (data, triplets) = synthetic_data(200);
+    let config = RunSpec { batch_size: 8, epochs: 5, patience: 1, learning_rate: 1e38, ..small_config() };
+    let mut trainer = new_trainer(&config);
+    let first = pollster::block_on(trainer.end_epoch(&data, &triplets.held_out)).expect("epoch 1");
+    assert!(first.val_loss.is_finite() && first.improved, "{first:?}");
+    let report = pollster::block_on(trainer.step(&data, &triplets.train)).expect("a finite step");
+    assert!(report.loss.is_finite());
+    let overflowed = pollster::block_on(trainer.held_out_loss(&data, &triplets.held_out)).expect("held-out loss");
+    assert!(!overflowed.is_finite(), "weights at +-1e38 still gave a finite loss: {overflowed}");
+
+    let second = pollster::block_on(trainer.end_epoch(&data, &triplets.held_out)).expect("epoch 2");
+    assert!(!second.val_loss.is_finite() && !second.improved, "{second:?}");
+    assert_eq!(trainer.state().best_epoch, Some(1));
+    assert_eq!(trainer.state().best_val_loss, Some(first.val_loss));
+    assert!(trainer.is_finished(), "patience 1 stops the run after an epoch without improvement");
+    let restored = pollster::block_on(trainer.held_out_loss(&data, &triplets.held_out)).expect("held-out loss");
+    assert_eq!(restored, first.val_loss, "the restored weights are not epoch 1's");
+
+    // And as the very first epoch (no best yet, so `NaN < best` cannot refuse it): not kept.
+    let mut trainer = new_trainer(&RunSpec { patience: 2, ..config });
+    pollster::block_on(trainer.step(&data, &triplets.train)).expect("a finite step");
+    let first = pollster::block_on(trainer.end_epoch(&data, &triplets.held_out)).expect("epoch 1");
+    assert!(!first.val_loss.is_finite() && !first.improved, "{first:?}");
+    assert_eq!((trainer.state().best_epoch, trainer.state().best_val_loss), (None, None));
+    let bytes = pollster::block_on(trainer.checkpoint()).expect("checkpoint");
+    let file = tripletlab_core::model::safetensors::TensorFile::parse("checkpoint", &bytes).expect("parses");
+    assert!(!file.tensors.keys().any(|name| name.starts_with("best.")), "non-finite weights kept as the best");
 }
 
 /// A checkpoint carries its run: the description, the images it used and its exact held-out set.

@@ -118,6 +118,9 @@ pub struct Trainer {
     /// The dataset images the last step trained on (anchors, positives and negatives, or the
     /// mined batch), for the tests that prove no held-out image is ever trained on.
     last_images: Vec<u32>,
+    /// The pixels the last mined step's batch trained on, augmented when the run augments (empty
+    /// after a step on fixed triplets).
+    last_mined_pixels: Vec<Vec<u8>>,
     /// The last mined step's batch and distances (the page's heat map); `None` after a step on
     /// fixed triplets.
     last_mined: Option<MinedMatrix>,
@@ -141,6 +144,7 @@ impl Trainer {
             best: None,
             mining_pool: None,
             last_images: Vec::new(),
+            last_mined_pixels: Vec::new(),
             last_mined: None,
         }
     }
@@ -224,6 +228,12 @@ impl Trainer {
     /// P x K batch).
     pub fn last_step_images(&self) -> &[u32] {
         &self.last_images
+    }
+
+    /// The pixels of the last mined step's batch, in [`Self::last_step_images`]'s order, as they
+    /// were trained on (augmented when the run augments); empty after a step on fixed triplets.
+    pub fn last_mined_pixels(&self) -> &[Vec<u8>] {
+        &self.last_mined_pixels
     }
 
     /// The last step's mined batch, if it was one: its images, labels and distance matrix.

@@ -81,6 +81,7 @@ impl Trainer {
             return Err(TrainError::NoTriplets);
         }
         self.last_images = chosen.iter().flat_map(|t| [t.anchor, t.positive, t.negative]).collect();
+        self.last_mined_pixels.clear();
         self.last_mined = None;
         let augment = (!self.spec.augmentation.is_off()).then_some((&self.spec.augmentation, &mut self.state.rng));
         let [anchors, positives, negatives] = triplet_images(data, chosen, self.spec.scaling, &self.device, augment);
@@ -150,6 +151,7 @@ impl Trainer {
         let mut augment = (!self.spec.augmentation.is_off()).then_some((&self.spec.augmentation, &mut self.state.rng));
         let pixels = image_pixels(data, images.iter().copied(), &mut augment);
         let batch = images_to_tensor(pixels.iter().map(Vec::as_slice), self.spec.scaling, &self.device);
+        self.last_mined_pixels = pixels;
         let embeddings = self.model.forward(batch);
         let mined = MinedLoss::of(embeddings, images, labels, &self.spec.loss, mining.strategy, &self.device).await?;
         self.last_mined = Some(mined.matrix.clone());
