@@ -68,6 +68,49 @@ pub fn cli_recipe_run(root: &Path, data: &str, report: &str) -> Result<(), Failu
     run::status(&mut cmd)
 }
 
+/// The tiny run the page's WebGPU test makes (the recipe from the pretrained encoder on the first
+/// 48 images, 60% of the triplets held out so the held-out loss averages 12 of them, batches of
+/// 4: two steps, one epoch), trained natively on burn's flex (CPU) and on native wgpu (Mesa's
+/// lavapipe here): how far our two native backends end apart is the spread the page's WebGPU run
+/// is held to against its CPU run. A third run on flex at a learning rate of 1e-7 (the same steps
+/// updating nothing) says how far the held-out loss moves when the steps learn, so the test shows
+/// its limit could tell the two apart. Reports at `{prefix}flex.json`, `{prefix}wgpu.json` and
+/// `{prefix}still.json`.
+pub fn cli_tiny_backends(root: &Path, data: &str, prefix: &str) -> Result<(), Failure> {
+    let weights = page_weights(root)?;
+    for (name, backend, learning_rate) in
+        [("flex", "flex", "1e-4"), ("wgpu", "wgpu", "1e-4"), ("still", "flex", "1e-7")]
+    {
+        let report = format!("{prefix}{name}.json");
+        let checkpoint = format!("{prefix}{name}.checkpoint.safetensors");
+        let mut cmd = command("cargo", root);
+        cmd.args(["run", "--quiet", "-p", "tripletlab-cli", "--", "train", "--data", data, "--report", &report]).args(
+            [
+                "--backend",
+                backend,
+                "--lr",
+                learning_rate,
+                "--weights",
+                &weights,
+                "--checkpoint",
+                &checkpoint,
+                "--images",
+                "48",
+                "--held-out",
+                "0.6",
+                "--batch",
+                "4",
+                "--epochs",
+                "1",
+                "--patience",
+                "1",
+            ],
+        );
+        run::status(&mut cmd)?;
+    }
+    Ok(())
+}
+
 /// Real CIFAR-10 in `data` when it can be had (the archive named by `TRIPLETLAB_CIFAR`, an earlier
 /// preparation, or a download), and the synthetic set in any case. Says which it serves, and
 /// returns whether real CIFAR-10 is there.

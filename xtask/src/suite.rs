@@ -51,6 +51,8 @@ pub fn test_all(long: bool) -> Result<(), Failure> {
         data::cli_checkpoint(&root, "dist/public/data/synthetic-shapes", "dist/e2e/cli.checkpoint.safetensors")?;
         // The recipe's run a browser test makes, trained natively, to compare their losses.
         data::cli_recipe_run(&root, "dist/public/data/synthetic-shapes", "dist/e2e/cli-recipe.report.json")?;
+        // The WebGPU test's tiny run on both native backends: the spread its numbers are held to.
+        data::cli_tiny_backends(&root, "dist/public/data/synthetic-shapes", "dist/e2e/cli-tiny-")?;
         // The same build as a hosted site, for the sub-path and offline tests.
         site::assemble(&root, &root.join("dist/e2e/site")).map(|_| ())
     });

@@ -145,11 +145,6 @@ impl Verification {
         self.fps.last().copied().unwrap_or(0)
     }
 
-    /// The distinct scores, highest first.
-    pub fn thresholds(&self) -> &[f64] {
-        &self.thresholds
-    }
-
     /// The ROC curve; `drop_intermediate` drops the points that lie on a straight line between
     /// their neighbours, as scikit-learn's default does (the area is unchanged).
     pub fn roc(&self, drop_intermediate: bool) -> RocCurve {
