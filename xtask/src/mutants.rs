@@ -22,6 +22,9 @@ use crate::run::{self, Failure, command, stdout_of};
 
 const CARGO_MUTANTS_VERSION: &str = "27.1.0";
 const RESULTS: &str = "docs/mutants";
+/// Where the mutants are built (default `target/mutants/build` in the checkout); nothing else may
+/// build there while a run is under way.
+const TARGET_ENV: &str = "TRIPLETLAB_MUTANTS_TARGET";
 const EQUIVALENT: &str = "docs/mutants/equivalent.txt";
 const TABLE_DOC: &str = "docs/reliability.md";
 const TABLE_BEGIN: &str = "<!-- mutants table: made by `cargo xtask mutants --table`; do not edit by hand -->";
@@ -138,6 +141,12 @@ fn run_shard(root: &Path, shard: &Shard) -> Result<(), Failure> {
     }
     let source_hash = git_hash(root, shard.file)?;
     let mut cmd = command("cargo", root);
+    // A target directory of its own: cargo names a workspace's artifacts alike in every checkout,
+    // so a build of another checkout in a shared target directory can replace a mutant's test
+    // binary between its build and its run (seen: mutants reported missed that the tests catch).
+    let build =
+        std::env::var_os(TARGET_ENV).map_or_else(|| root.join("target/mutants/build"), std::path::PathBuf::from);
+    cmd.env("CARGO_TARGET_DIR", &build);
     cmd.args(["mutants", "--package", "tripletlab-core", "--jobs", "1", "--no-shuffle", "--file", shard.file]);
     if !shard.tensors {
         cmd.arg("--no-default-features");

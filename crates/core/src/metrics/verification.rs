@@ -333,6 +333,44 @@ mod tests {
         Verification::new(scores, &labels).expect("valid input")
     }
 
+    /// Three genuine pairs (0.9, 0.8, 0.4) and four impostors (0.7, 0.3, 0.2, 0.1), at the
+    /// threshold 0.5: 2 true matches, 1 false match, 3 true non-matches, 1 false non-match. Every
+    /// rate by hand: each is a different fraction, so no rate can stand in for another.
+    #[test]
+    fn the_confusion_at_a_threshold_has_its_hand_worked_rates() {
+        let v = verification(&[0.9, 0.8, 0.4, 0.7, 0.3, 0.2, 0.1], &[1, 1, 1, 0, 0, 0, 0]);
+        let at = v.at(0.5);
+        assert_eq!(
+            (at.true_matches, at.false_matches, at.true_non_matches, at.false_non_matches),
+            (2, 1, 3, 1)
+        );
+        assert_eq!(at.tmr(), 2.0 / 3.0);
+        assert_eq!(at.recall(), 2.0 / 3.0);
+        assert_eq!(at.fnmr(), 1.0 / 3.0);
+        assert_eq!(at.fmr(), 1.0 / 4.0);
+        assert_eq!(at.precision(), 2.0 / 3.0);
+        assert_eq!(at.accuracy(), 5.0 / 7.0);
+        assert!((at.f1() - 2.0 / 3.0).abs() < 1e-15, "{}", at.f1());
+        // Precision and recall apart: F1 = 2 p r / (p + r) = 2 (1)(1/3) / (4/3) = 1/2.
+        let strict = v.at(0.85);
+        assert_eq!((strict.precision(), strict.recall(), strict.fnmr()), (1.0, 1.0 / 3.0, 2.0 / 3.0));
+        assert!((strict.f1() - 0.5).abs() < 1e-15, "{}", strict.f1());
+        // Nothing accepted: no recall, F1 0.
+        let none = v.at(0.95);
+        assert_eq!((none.recall(), none.f1(), none.fnmr(), none.accuracy()), (0.0, 0.0, 1.0, 4.0 / 7.0));
+    }
+
+    /// Two thresholds with the same best F1 (2/3 at 0.9: precision 1, recall 1/2; and at 0.6:
+    /// precision 1/2, recall 1): the higher one is chosen, as documented.
+    #[test]
+    fn the_best_f1_among_equals_is_the_highest_threshold() {
+        let v = verification(&[0.9, 0.6, 0.8, 0.7], &[1, 1, 0, 0]);
+        let f1s: Vec<f64> = v.precision_recall().iter().map(|point| point.f1).collect();
+        assert_eq!(f1s[0], f1s[3], "the fixture's two best F1 values are equal: {f1s:?}");
+        let best = v.best_f1();
+        assert_eq!((best.threshold, best.precision, best.recall), (0.9, 1.0, 0.5));
+    }
+
     #[test]
     fn scikit_learn_documentation_example() {
         // roc_curve([1, 1, 2, 2], [0.1, 0.4, 0.35, 0.8], pos_label=2) in scikit-learn's docs.
