@@ -20,13 +20,16 @@ Written to `crates/core/tests/fixtures/keras-training/`:
 - `images.bin`: the 48 images (CIFAR-10 records).
 - `fixture.json`: the batches (triplets of image indices), the held-out triplets, the loss of each
   training step (training mode, before its update, as Keras reports it), the held-out loss in
-  inference mode before training and after each step, and an index of the tensors below.
-- `tensors.f32`: little-endian f32, after the first step, in burn's layouts (kernels
+  inference mode before training and after each step, the state after each step (an index into
+  the tensors below), and Keras' own spread: how far each of those quantities moves in other
+  Keras runs of the same steps (see SPREAD_RUNS).
+- `tensors.f32`: little-endian f32, after step 1 and after step 2, in burn's layouts (kernels
   `[out, in/groups, kh, kw]`) and our names: every BatchNorm `gamma`, `beta`, `running_mean`,
-  `running_var` in full; every convolution kernel and Adam's first and second moment of every
-  trainable tensor as k = min(256, n) evenly spaced elements of the flattened tensor (index `i * n // k`)
-  plus the tensor's sum and sum of squares (in f64), which keeps the fixture under 1 MB while
-  still naming the first tensor that differs.
+  `running_var`, every tensor of at most FULL_UP_TO elements and Adam's moments of those, in full;
+  larger kernels and their moments as k = 256 evenly spaced elements of the flattened tensor
+  (index `i * n // k`); every tensor's sum and sum of squares (in f64) in the index.
+- `spread.f32`: at the same offsets, each stored element's spread: the largest |other run - this
+  run| over the spread runs; the index holds the spread of each sum and sum of squares.
 
     python3 -m venv /tmp/kenv && /tmp/kenv/bin/pip install tensorflow-cpu==2.21.* keras==3.15.* safetensors numpy
     /tmp/kenv/bin/python tools/make_keras_training_fixture.py
@@ -55,9 +58,15 @@ BATCH = 8
 # values at 1 x 1): TensorFlow's float32 gradients differ from float64 ones by up to 15% there,
 # hence a full batch first.
 TRAIN_TRIPLETS = BATCH + 4
-# The full state is compared after the first step, the one step whose start is identical on both
-# sides; the second step's losses are compared within the chaos measured above.
-STATE_AFTER_STEP = 1
+# The state is stored after both steps: after the first, whose start is identical on both sides,
+# and after the second, within Keras' own spread (SPREAD_RUNS).
+STATES_AFTER = (1, 2)
+# Keras' own spread, per stored quantity: the same two steps in float64 from the shipped weights
+# multiplied by (1 + 1e-7 noise) (float32's rounding of the weights; four draws), and the exact
+# weights in TensorFlow's float32 (float32 arithmetic throughout, as ours is).
+SPREAD_RUNS = (("float64", 1e-7, 1), ("float64", 1e-7, 2), ("float64", 1e-7, 3), ("float64", 1e-7, 4),
+               ("float32", 0.0, 0))
+FULL_UP_TO = 4096
 HELD_OUT = 8
 LEARNING_RATE = 1e-4
 MARGIN = 0.4
@@ -104,25 +113,19 @@ def make_triplets(labels, count, rng):
 
 
 def dump_state(backbone, optimizer, shipped):
-    """Every BatchNorm vector in full; kernels and Adam's moments sampled (see the module doc)."""
-    blob = []
-    index = {}
+    """Name -> (shape, stored values in f64, sum, sum of squares): every BatchNorm vector and every
+    tensor of at most FULL_UP_TO elements in full; larger ones sampled (see the module doc)."""
+    state = {}
 
     def put(name, array, full):
         flat = np.asarray(array, dtype=np.float64).reshape(-1)
         n = flat.size
-        entry = {"shape": list(np.shape(array)), "offset": len(blob), "sum": float(flat.sum()),
-                 "sum_of_squares": float((flat * flat).sum())}
-        if full:
+        if full or n <= FULL_UP_TO:
             values = flat
         else:
-            count = min(SAMPLES, n)
-            positions = [i * n // count for i in range(count)]
+            positions = [i * n // SAMPLES for i in range(SAMPLES)]
             values = flat[positions]
-            entry["samples"] = len(positions)
-        entry["count"] = int(len(values))
-        blob.extend(values.astype(np.float32).tolist())
-        index[name] = entry
+        state[name] = (list(np.shape(array)), values, float(flat.sum()), float((flat * flat).sum()))
 
     def moments_of(variable):
         at = optimizer._get_variable_index(variable)
@@ -143,24 +146,19 @@ def dump_state(backbone, optimizer, shipped):
             put(f"{prefix}.norm.{field}", variable.numpy(), full=True)
         for field, variable in (("gamma", bn.gamma), ("beta", bn.beta)):
             m, v = moments_of(variable)
-            put(f"adam.m.{prefix}.norm.{field}", m, full=False)
-            put(f"adam.v.{prefix}.norm.{field}", v, full=False)
+            put(f"adam.m.{prefix}.norm.{field}", m, full=True)
+            put(f"adam.v.{prefix}.norm.{field}", v, full=True)
+    return state
 
-    return blob, index
+
+def set_precision(name):
+    keras.config.set_floatx(name)
+    keras.config.set_dtype_policy(name)
 
 
-def main():
-    real_labels, real = real_images()
-    synth_labels, synth = synthetic_images(SYNTHETIC)
-    labels = np.concatenate([real_labels, synth_labels])
-    planes = np.concatenate([real, synth])
-    rng = np.random.default_rng(17)
-    train = make_triplets(labels, TRAIN_TRIPLETS, rng)
-    held_out = make_triplets(labels, HELD_OUT, rng)
-    batches = [train[:BATCH], train[BATCH:]]
-
-    use_float64()
-    shipped = shipped_weights()
+def run_steps(shipped, planes, batches, held_out):
+    """The fixture's steps from `shipped` in the current precision: step losses, held-out losses
+    (before training and after each step) and the state after each step of STATES_AFTER."""
     backbone, model = build(shipped, LEARNING_RATE, MARGIN)
     images = nhwc(planes)
 
@@ -173,18 +171,80 @@ def main():
 
     held_out_losses = [held_out_loss()]
     step_losses = []
+    states = []
     for at, batch in enumerate(batches):
         model.reset_metrics()
         loss = model.train_on_batch(branches(batch), np.ones(len(batch)), return_dict=True)
         step_losses.append(float(loss["loss"]))
         held_out_losses.append(held_out_loss())
-        if at == STATE_AFTER_STEP - 1:
-            blob, index = dump_state(backbone, model.optimizer, shipped)
+        if at + 1 in STATES_AFTER:
+            states.append(dump_state(backbone, model.optimizer, shipped))
+    return step_losses, held_out_losses, states, backbone, model
+
+
+def perturbed(shipped, scale, seed):
+    """The shipped weights with every kernel and BatchNorm scale multiplied by (1 + scale * noise)."""
+    rng = np.random.default_rng(seed)
+    return {k: v.astype(np.float64) * (1 + scale * rng.standard_normal(v.shape)) if scale and
+            (k.endswith("conv.weight") or k.endswith("gamma")) else v.astype(np.float64) for k, v in shipped.items()}
+
+
+def main():
+    real_labels, real = real_images()
+    synth_labels, synth = synthetic_images(SYNTHETIC)
+    labels = np.concatenate([real_labels, synth_labels])
+    planes = np.concatenate([real, synth])
+    rng = np.random.default_rng(17)
+    train = make_triplets(labels, TRAIN_TRIPLETS, rng)
+    held_out = make_triplets(labels, HELD_OUT, rng)
+    batches = [train[:BATCH], train[BATCH:]]
+
+    shipped = shipped_weights()
+    use_float64()
+    step_losses, held_out_losses, states, backbone, model = run_steps(shipped, planes, batches, held_out)
+
+    # Keras' own spread: the largest distance of any other run from this one, per quantity.
+    loss_spread = np.zeros(len(step_losses))
+    held_out_spread = np.zeros(len(held_out_losses))
+    spreads = [{name: [np.zeros_like(values), 0.0, 0.0] for name, (_, values, _, _) in state.items()} for state in states]
+    runs = []
+    for precision, scale, seed in SPREAD_RUNS:
+        set_precision(precision)
+        other_losses, other_held_out, other_states, _, _ = run_steps(perturbed(shipped, scale, seed), planes, batches, held_out)
+        runs.append({"precision": precision, "weights_noise": scale, "seed": seed,
+                     "step_losses": other_losses, "held_out_losses": other_held_out})
+        loss_spread = np.maximum(loss_spread, np.abs(np.array(other_losses) - step_losses))
+        held_out_spread = np.maximum(held_out_spread, np.abs(np.array(other_held_out) - held_out_losses))
+        for spread, state, other in zip(spreads, states, other_states):
+            for name, (_, values, total, squares) in state.items():
+                _, other_values, other_total, other_squares = other[name]
+                entry = spread[name]
+                entry[0] = np.maximum(entry[0], np.abs(other_values - values))
+                entry[1] = max(entry[1], abs(other_total - total))
+                entry[2] = max(entry[2], abs(other_squares - squares))
+        print(precision, scale, seed, "step losses", other_losses, "held-out", other_held_out)
+    set_precision("float64")
+
+    blob, spread_blob, indexes = [], [], []
+    for state, spread in zip(states, spreads):
+        index = {}
+        for name, (shape, values, total, squares) in state.items():
+            count = int(np.prod(shape))
+            entry = {"shape": shape, "offset": len(blob), "count": int(len(values)), "sum": total,
+                     "sum_of_squares": squares, "spread_sum": spread[name][1],
+                     "spread_sum_of_squares": spread[name][2]}
+            if len(values) < count:
+                entry["samples"] = int(len(values))
+            blob.extend(values.astype(np.float32).tolist())
+            spread_blob.extend(spread[name][0].astype(np.float32).tolist())
+            index[name] = entry
+        indexes.append(index)
 
     OUT.mkdir(parents=True, exist_ok=True)
     records = np.concatenate([labels[:, None], planes.reshape(len(labels), -1)], axis=1).astype(np.uint8)
     (OUT / "images.bin").write_bytes(records.tobytes())
     (OUT / "tensors.f32").write_bytes(np.array(blob, dtype="<f4").tobytes())
+    (OUT / "spread.f32").write_bytes(np.array(spread_blob, dtype="<f4").tobytes())
     fixture = {
         "made_by": "tools/make_keras_training_fixture.py",
         "keras": keras.__version__,
@@ -196,22 +256,25 @@ def main():
         "learning_rate": LEARNING_RATE,
         "margin": MARGIN,
         "adam": {"beta_1": float(model.optimizer.beta_1), "beta_2": float(model.optimizer.beta_2),
-                 "epsilon": float(model.optimizer.epsilon), "iterations_at_state": STATE_AFTER_STEP},
+                 "epsilon": float(model.optimizer.epsilon)},
         "batch_norm": {"momentum": float(backbone.get_layer("bn_Conv1").momentum),
                        "epsilon": float(backbone.get_layer("bn_Conv1").epsilon)},
         "batches": batches,
         "held_out": held_out,
         "step_losses": step_losses,
         "held_out_losses": held_out_losses,
+        "spread": {"runs": runs, "step_losses": loss_spread.tolist(), "held_out_losses": held_out_spread.tolist()},
         "samples_per_tensor": SAMPLES,
-        "state_after_step": STATE_AFTER_STEP,
+        "full_up_to": FULL_UP_TO,
         "tensors_file": "tensors.f32",
-        "tensors": index,
+        "spread_file": "spread.f32",
+        "states": [{"after_step": after, "tensors": index} for after, index in zip(STATES_AFTER, indexes)],
     }
     (OUT / "fixture.json").write_text(json.dumps(fixture, indent=1) + "\n")
     print("step losses", step_losses)
     print("held-out losses", held_out_losses)
-    print("tensors", len(index), "floats", len(blob))
+    print("loss spread", loss_spread.tolist(), "held-out spread", held_out_spread.tolist())
+    print("tensors", sum(len(index) for index in indexes), "floats", len(blob))
 
 
 if __name__ == "__main__":

@@ -340,10 +340,7 @@ mod tests {
     fn the_confusion_at_a_threshold_has_its_hand_worked_rates() {
         let v = verification(&[0.9, 0.8, 0.4, 0.7, 0.3, 0.2, 0.1], &[1, 1, 1, 0, 0, 0, 0]);
         let at = v.at(0.5);
-        assert_eq!(
-            (at.true_matches, at.false_matches, at.true_non_matches, at.false_non_matches),
-            (2, 1, 3, 1)
-        );
+        assert_eq!((at.true_matches, at.false_matches, at.true_non_matches, at.false_non_matches), (2, 1, 3, 1));
         assert_eq!(at.tmr(), 2.0 / 3.0);
         assert_eq!(at.recall(), 2.0 / 3.0);
         assert_eq!(at.fnmr(), 1.0 / 3.0);
