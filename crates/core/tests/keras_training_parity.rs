@@ -215,8 +215,7 @@ fn compare(
     entry: &TensorEntry,
     stored: &Stored,
     moment: Option<&TensorEntry>,
-    learning_rate: f64,
-    steps: usize,
+    (learning_rate, steps): (f64, usize),
     tally: &mut Tally,
 ) {
     let count: usize = entry.shape.iter().product();
@@ -356,7 +355,7 @@ fn tally_state(
             let moment = (!keras_name.starts_with("adam."))
                 .then(|| state.tensors.get(&format!("adam.m.{keras_name}")))
                 .flatten();
-            compare(&keras_name, ours, entry, stored, moment, learning_rate, steps, &mut tally);
+            compare(&keras_name, ours, entry, stored, moment, (learning_rate, steps), &mut tally);
         }
     }
     let stored_tensors = state.tensors.len();
