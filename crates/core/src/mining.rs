@@ -413,6 +413,56 @@ mod tests {
         assert_eq!(mined.triplets[0], t(0, 1, 3));
     }
 
+    /// Six images, 0-2 of class 0 and 3-5 of class 1; for anchor 0 a negative (3) exactly as far
+    /// as its farther positive (1, 0.5), and that positive listed before the nearer one (2, 0.3).
+    fn six() -> ([f32; 36], [u8; 6]) {
+        let pairs = [
+            ((0, 1), 0.5),
+            ((0, 2), 0.3),
+            ((1, 2), 0.4),
+            ((3, 4), 0.2),
+            ((3, 5), 0.3),
+            ((4, 5), 0.25),
+            ((0, 3), 0.5),
+            ((0, 4), 0.8),
+            ((0, 5), 0.6),
+            ((1, 3), 0.7),
+            ((1, 4), 0.9),
+            ((1, 5), 0.65),
+            ((2, 3), 0.45),
+            ((2, 4), 0.35),
+            ((2, 5), 0.95),
+        ];
+        let mut d = [0.0f32; 36];
+        for ((i, j), value) in pairs {
+            d[i * 6 + j] = value;
+            d[j * 6 + i] = value;
+        }
+        (d, [0, 0, 0, 1, 1, 1])
+    }
+
+    /// Semi-hard means strictly farther than the positive: with positive 1 at 0.5, the negative
+    /// at exactly 0.5 (3) is not semi-hard, the nearest beyond it is (5, 0.6); with positive 2 at
+    /// 0.3, the nearest beyond is 3 (0.5).
+    #[test]
+    fn a_negative_exactly_as_far_as_the_positive_is_not_semi_hard() {
+        let (d, labels) = six();
+        let mined = mine(&d, &labels, &margin(0.2), Mining::SemiHard).expect("mined");
+        assert_eq!(&mined.triplets[..2], &[t(0, 1, 5), t(0, 2, 3)]);
+    }
+
+    /// Batch-hard's farthest positive is the farthest, not the last listed: anchor 0's positives
+    /// are 1 (0.5) then 2 (0.3); its nearest negative is 3 (0.5).
+    #[test]
+    fn batch_hard_finds_the_farthest_positive_wherever_it_is_listed() {
+        let (d, labels) = six();
+        let mined = mine(&d, &labels, &margin(0.2), Mining::BatchHard).expect("mined");
+        assert_eq!(mined.triplets[0], t(0, 1, 3));
+        // Anchor 2: positives 0 (0.3), 1 (0.4): the later one is the farther; negatives 3 (0.45),
+        // 4 (0.35), 5 (0.95): the nearest is in the middle.
+        assert_eq!(mined.triplets[2], t(2, 1, 4));
+    }
+
     #[test]
     fn a_collapsed_embedding_shows_in_the_mean_distance() {
         let collapsed = [0.0f32; 16];
