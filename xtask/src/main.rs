@@ -47,7 +47,8 @@ commands:
           your own pictures in the page: N (default 1,000) mixed JPEG/PNG pictures of varied sizes
           (--small: none past 1024 x 768) chosen as a folder; seconds to a ready dataset and the
           browser's peak memory
-  soak    page|cli: one soak of `test --long` alone (the page soak needs a built dist/)
+  soak    page [--webgpu] | cli: one soak of `test --long` alone (the page soak needs a built
+          dist/); --webgpu: the page on WebGPU (SwiftShader), the GPU process's memory too
   fuzz    every cargo-fuzz target for --seconds N each (default 60), corpora minimised, a
           table of inputs run and crashes (nightly and cargo-fuzz installed when missing)
   mutants [FILE ...]
@@ -70,9 +71,14 @@ fn main() -> ExitCode {
         Some("soak") => {
             let root = run::repo_root();
             match args.get(1).map(String::as_str) {
-                Some("page") => soak::page(&root),
+                Some("page") if args.get(2).is_none() => soak::page(&root),
+                Some("page") if args.get(2).map(String::as_str) == Some("--webgpu") && args.len() == 3 => {
+                    soak::page_webgpu(&root)
+                }
                 Some("cli") => soak::cli(&root),
-                _ => Err(Failure::new("usage: cargo xtask soak page|cli (the page soak needs a built dist/)")),
+                _ => Err(Failure::new(
+                    "usage: cargo xtask soak page [--webgpu] | cli (the page soak needs a built dist/)",
+                )),
             }
         }
         Some("bench") => match args.get(1).map(String::as_str) {

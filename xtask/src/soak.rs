@@ -27,6 +27,12 @@ pub fn page(root: &Path) -> Result<(), Failure> {
     run::status(command("node", &root.join("tests")).arg("soak/page-soak.mjs"))
 }
 
+/// The page soak on WebGPU (SwiftShader on a machine without a GPU): the tests' small synthetic
+/// set, steps of 4, the GPU process's memory sampled too. Writes target/soak/page-webgpu.json.
+pub fn page_webgpu(root: &Path) -> Result<(), Failure> {
+    run::status(command("node", &root.join("tests")).args(["soak/page-soak.mjs", "--webgpu"]))
+}
+
 /// Train with the CLI (flex, synthetic data, width 0.35, steps of 16) for the soak's minutes,
 /// sampling its resident memory every 10 s. Writes target/soak/cli.json.
 pub fn cli(root: &Path) -> Result<(), Failure> {
