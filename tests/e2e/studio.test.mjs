@@ -37,11 +37,13 @@ const CLI_RECIPE_REPORT = resolve(DIST, "e2e", "cli-recipe.report.json");
  * bit (natively its matrix kernels use the machine's vector instructions). The first step, before
  * any update, agrees to rounding: same images, triplets, order, weights, scaling and loss. After
  * it, training is chaotic (docs/quality.md: rounding-level differences grow in a few Adam steps).
- * Measured on the recipe's run (2 steps an epoch): epoch 1 agreed to 2e-5, epoch 2 to 6e-4; each
- * bound below is five to ten times that.
+ * Measured on the recipe's run (2 steps an epoch): epoch 1 agreed to 5e-5, epoch 2 to 7.8e-4 (the
+ * held-out loss: page 0.12967, CLI 0.13045). Epoch 2's limit, 2e-3, is under what epoch 2 moves
+ * the held-out loss (3.8e-3: 0.1258 -> 0.1297) and its training loss (0.046), so a page whose
+ * second epoch did not train fails it.
  */
 const FIRST_STEP_TOLERANCE = 1e-4;
-const EPOCH_TOLERANCE = [2e-4, 5e-3];
+const EPOCH_TOLERANCE = [2e-4, 2e-3];
 
 let server;
 before(async () => {
