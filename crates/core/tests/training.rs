@@ -65,7 +65,12 @@ fn learns_the_synthetic_shapes() {
         scores.summary.auc
     );
     assert!(best < before * 0.8, "held-out loss {before} -> {best}");
-    assert!(scores.summary.auc > 0.75, "held-out AUC {}", scores.summary.auc);
+    // Measured: 0.627 before (random weights), 0.777 after six epochs.
+    assert!(
+        scores.summary.auc > 0.75 && scores.summary.auc > auc_before + 0.1,
+        "held-out AUC {auc_before} -> {}",
+        scores.summary.auc
+    );
     assert_eq!(scores.scores.len(), 2 * triplets.held_out.len());
 }
 
