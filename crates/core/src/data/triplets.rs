@@ -370,6 +370,10 @@ mod tests {
         // Three classes cannot be split so.
         let three: Vec<u8> = (0..30).map(|at| (at % 3) as u8).collect();
         assert_eq!(TripletSet::build(&three, &config), Err(TripletError::TooFewClassesToHoldOut(3)));
+        // Four can, the fewest that can: two held out, two trained on.
+        let four: Vec<u8> = (0..40).map(|at| (at % 4) as u8).collect();
+        assert_eq!(held_out_classes(&four, &config).len(), 2);
+        assert!(TripletSet::build(&four, &config).is_ok());
     }
 
     #[test]
