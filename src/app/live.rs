@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::charts::{Axes, Frame, downsample, smooth};
 use super::studio::{Phase, TrainState};
-use tripletlab_protocol::{RunHistory, RunInfo, StepEvent};
+use tripletlab_protocol::{RunHistory, RunInfo, StepEvent, StepProgress};
 
 /// Points drawn per series at most, however long the run.
 const MAX_DRAWN: usize = 600;
@@ -30,6 +30,11 @@ pub fn LiveView(state: TrainState) -> impl IntoView {
             </Show>
             <p class="run-line" data-testid="run-line">{move || run.with(|r| r.as_ref().map(run_line).unwrap_or_default())}</p>
             <p class="hint" data-testid="counts-line">{move || run.with(|r| r.as_ref().map(counts_line).unwrap_or_default())}</p>
+            <Show when=move || state.step_progress.with(Option::is_some) && state.phase.get().is_active()>
+                <p class="hint" data-testid="step-progress" aria-live="polite">
+                    {move || state.step_progress.with(|p| p.as_ref().map(step_progress_line).unwrap_or_default())}
+                </p>
+            </Show>
             <Show when=move || collapsed(state).is_some()>
                 <p class="collapse" role="alert" data-testid="collapse-warning">{move || collapsed(state).unwrap_or_default()}</p>
             </Show>
@@ -55,6 +60,17 @@ pub fn LiveView(state: TrainState) -> impl IntoView {
             <LossChart history=state.history steps_per_epoch=Signal::derive(move || run.with(|r| r.as_ref().map_or(0, |r| r.steps_per_epoch))) />
         </section>
     }
+}
+
+/// A GPU step under way, in words: how many kernels it has dispatched, of about how many.
+fn step_progress_line(progress: &StepProgress) -> String {
+    let of = progress.expected.map(|expected| format!(" of about {expected}")).unwrap_or_default();
+    let first = if progress.global_step == 1 || progress.expected.is_none() {
+        " The first step compiles each GPU kernel before its first run, so it is the slowest."
+    } else {
+        ""
+    };
+    format!("Step {} under way on the GPU: {} kernels dispatched{of}.{first}", progress.global_step, progress.dispatched)
 }
 
 /// The run's share done, and a line with the time left at the current speed (early stopping may

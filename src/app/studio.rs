@@ -12,7 +12,7 @@ use tripletlab_core::run::{RunSpec, query};
 use super::recipe::RecipeChoice;
 use tripletlab_protocol::{
     BackendChoice, Command, EpochEvent, Evaluation, Event, MinedBatchView, RunHistory, RunInfo, SavedRunInfo,
-    StepEvent, TrainSettings,
+    StepEvent, StepProgress, TrainSettings,
 };
 
 /// Where the run is.
@@ -57,6 +57,8 @@ pub struct TrainState {
     pub phase: RwSignal<Phase>,
     pub run: RwSignal<Option<RunInfo>>,
     pub last_step: RwSignal<Option<StepEvent>>,
+    /// A GPU step under way (cleared when it finishes).
+    pub step_progress: RwSignal<Option<StepProgress>>,
     pub history: RwSignal<RunHistory>,
     /// The latest evaluation, and the earlier ones (kept for their faint ROC curves).
     pub evaluations: RwSignal<Vec<Evaluation>>,
@@ -82,6 +84,7 @@ impl TrainState {
             phase: RwSignal::new(Phase::Idle),
             run: RwSignal::new(None),
             last_step: RwSignal::new(None),
+            step_progress: RwSignal::new(None),
             history: RwSignal::new(RunHistory::default()),
             evaluations: RwSignal::new(Vec::new()),
             saved: RwSignal::new(None),
@@ -123,6 +126,7 @@ impl TrainState {
             Event::TrainingStarted(info) => {
                 self.history.set(info.history.clone());
                 self.last_step.set(None);
+                self.step_progress.set(None);
                 self.mined.set(None);
                 self.mined_first.set(None);
                 self.mined_scale.set(0.0);
@@ -135,7 +139,9 @@ impl TrainState {
                 self.run.set(Some(info.clone()));
                 self.phase.set(Phase::Running);
             }
+            Event::StepProgress(progress) => self.step_progress.set(Some(progress.clone())),
             Event::Step(step) => {
+                self.step_progress.set(None);
                 self.history.update(|history| history.push_step(step.global_step, step.loss));
                 self.last_step.set(Some(step.clone()));
                 if let Some(mined) = step.mined {

@@ -399,8 +399,25 @@ describe("training studio on WebGPU (SwiftShader)", { timeout: 900_000 }, () => 
     // SwiftShader runs WebGPU on the CPU: its first step (shader compilation) takes tens of seconds.
     await tinyRecipe(page);
     const since = await now(page);
+    const clicked = Date.now();
     await page.getByRole("button", { name: "Start training" }).click();
-    await waitForStep(page, 1, 300_000);
+    // While the first step runs, the page says how far it has got (the worker reports every 250
+    // kernel dispatches): sampled here until the step is done, to see where its time goes.
+    const seen = [];
+    while ((await globalStep(page)) < 1 && Date.now() - clicked < 300_000) {
+      const line = page.getByTestId("step-progress");
+      if (await line.count()) {
+        const text = await line.innerText().catch(() => "");
+        const found = text.match(/^Step 1 under way on the GPU: (\d+) kernels dispatched\. The first step compiles each GPU kernel/);
+        assert.ok(found || text === "", text);
+        if (found) seen.push({ seconds: (Date.now() - clicked) / 1000, dispatched: Number(found[1]) });
+      }
+      await page.waitForTimeout(250);
+    }
+    await waitForStep(page, 1, 10_000);
+    const stepOne = (Date.now() - clicked) / 1000;
+    assert.ok(seen.length >= 2, `the first step's progress was shown: ${JSON.stringify(seen)}`);
+    assert.ok(seen.at(-1).dispatched > seen[0].dispatched, JSON.stringify(seen));
     const run = await runSizes(page);
     assert.match(run.line, /on WebGPU/);
     assert.deepEqual([run.train, run.heldOut, run.steps], [8, 12, 2], run.line);
@@ -408,7 +425,11 @@ describe("training studio on WebGPU (SwiftShader)", { timeout: 900_000 }, () => 
     // whole graph (three branch passes, their backward, Adam), thousands of kernels (9,847 natively).
     const dispatches = Number(await page.getByTestId("stat-dispatches").innerText());
     assert.ok(dispatches > 1000, `kernels a step on WebGPU: ${dispatches}`);
-    console.log(`WebGPU: ${dispatches} kernel dispatches in step 1`);
+    assert.ok(seen.at(-1).dispatched <= dispatches, `${seen.at(-1).dispatched} shown of ${dispatches}`);
+    console.log(
+      `WebGPU: ${dispatches} kernel dispatches in step 1; from the click: the first 250 dispatched at ${seen[0].seconds.toFixed(1)} s, ` +
+        `${seen.at(-1).dispatched} at ${seen.at(-1).seconds.toFixed(1)} s, step 1 done at ${stepOne.toFixed(1)} s`,
+    );
     await page.getByRole("button", { name: "Pause" }).click();
     assert.equal(await waitForPhase(page, "paused", 300_000), "paused", log.join("\n"));
     const pausedAt = await globalStep(page);

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use gloo_timers::future::TimeoutFuture;
 use tripletlab_core::train::launches::{LaunchObservation, Launches};
 use tripletlab_core::train::{Next, StepReport, Steps, advance};
-use tripletlab_protocol::{Event, MinedBatchView, RunHistory};
+use tripletlab_protocol::{Event, MinedBatchView, RunHistory, StepProgress};
 use web_time::Instant;
 
 use crate::events::{Failure, LoopState, epoch_event, step_event};
-use crate::session::Run;
+use crate::session::{Responder, Run};
 
 /// Seconds between two mined batches sent to the page (each carries its images' pixels).
 const HEAT_MAP_EVERY_S: f64 = 0.5;
@@ -33,6 +33,36 @@ pub(crate) trait Driven {
     fn mined_batch(&self, report: &StepReport, global_step: u32) -> Option<MinedBatchView>;
 }
 
+/// A step's progress is reported every this many kernel launches (a first step on WebGPU
+/// dispatches thousands; SwiftShader runs a few hundred a second).
+const PROGRESS_EVERY: u64 = 250;
+
+/// The step under way, for [`report_progress`].
+struct StepUnderWay {
+    respond: Responder,
+    global_step: u32,
+    launched_before: u64,
+    expected: Option<u32>,
+}
+
+thread_local! {
+    static UNDER_WAY: std::cell::RefCell<Option<StepUnderWay>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Called by the launch counter (on the worker's one thread, inside the step): tells the page
+/// how far the step under way has got. Launches outside a step (evaluations) report nothing.
+fn report_progress(count: u64) {
+    UNDER_WAY.with(|slot| {
+        if let Some(step) = slot.borrow().as_ref() {
+            step.respond.send(Event::StepProgress(StepProgress {
+                global_step: step.global_step,
+                dispatched: count.saturating_sub(step.launched_before),
+                expected: step.expected,
+            }));
+        }
+    });
+}
+
 /// Run until finished, stopped or failed. Every run is evaluated first, so the page shows where
 /// it stands before it moves on: a new run's evaluation at step 0 is the "before training" the
 /// page compares with (the AUC and the map of the untrained model).
@@ -40,8 +70,9 @@ pub(crate) async fn drive(run: &Run, driven: &mut impl Driven, mut history: RunH
     let session = Rc::clone(&run.session);
     // Every kernel the GPU runtime dispatches while this run goes (the CPU backend dispatches
     // none): the page shows the count of each step.
-    let launches = Arc::new(Launches::default());
+    let launches = Arc::new(Launches::reporting(PROGRESS_EVERY, report_progress));
     let _watching = LaunchObservation::new(launches.clone());
+    let mut last_dispatches: Option<u32> = None;
     let elapsed_before = history.elapsed_s;
     let mut session_started = Instant::now();
     let mut heat_map_sent: Option<Instant> = None;
@@ -83,8 +114,20 @@ pub(crate) async fn drive(run: &Run, driven: &mut impl Driven, mut history: RunH
         }
         let started = Instant::now();
         let launched_before = launches.count();
-        let next = advance(&mut driven.steps()).await?;
+        let step_under_way = StepUnderWay {
+            respond: run.respond.clone(),
+            global_step: history.global_step + 1,
+            launched_before,
+            expected: last_dispatches,
+        };
+        UNDER_WAY.with(|slot| *slot.borrow_mut() = Some(step_under_way));
+        let next = advance(&mut driven.steps()).await;
+        UNDER_WAY.with(|slot| slot.borrow_mut().take());
+        let next = next?;
         let dispatches = u32::try_from(launches.count() - launched_before).ok().filter(|&count| count > 0);
+        if matches!(next, Next::Step(_)) && dispatches.is_some() {
+            last_dispatches = dispatches;
+        }
         match next {
             Next::Finished => {
                 driven.evaluate(&mut history).await?;

@@ -226,6 +226,10 @@ pub enum Event {
     },
     /// A run began (or resumed: `history` then holds what came before).
     TrainingStarted(RunInfo),
+    /// A step on a GPU backend is under way: the kernels it has dispatched so far (sent every
+    /// few hundred dispatches, so a slow step, above all the first, which compiles each kernel
+    /// before its first dispatch, shows that it moves).
+    StepProgress(StepProgress),
     /// One optimisation step finished.
     Step(StepEvent),
     /// A mined step's batch for the heat map (online mining only; at most a few a second).
@@ -301,6 +305,17 @@ pub struct RunInfo {
     /// Where a resumed run picks up (epochs done, steps into the next one); `None` for a new run.
     pub resumed_at: Option<(u32, u32)>,
     pub history: RunHistory,
+}
+
+/// A GPU step under way.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepProgress {
+    /// The step under way (counted since the run began, from 1).
+    pub global_step: u32,
+    /// Kernels it has dispatched so far.
+    pub dispatched: u64,
+    /// The kernels the previous step dispatched, when one finished: about what this one will.
+    pub expected: Option<u32>,
 }
 
 /// One step, for the live view.

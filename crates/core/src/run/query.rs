@@ -257,6 +257,28 @@ mod tests {
         assert!(problems.is_empty() && spec.pretrained && spec.model.width == 1.0);
     }
 
+    /// A link without a preset starts from the quick demo; a named preset from that preset.
+    #[test]
+    fn the_base_is_the_preset_named_or_the_quick_demo() {
+        assert_eq!(preset(None), Ok(RunSpec::quick_demo()));
+        assert_eq!(preset(Some("demo")), Ok(RunSpec::class_demo()));
+        assert_eq!(preset(Some("tutorial")), Ok(RunSpec::tutorial()));
+        let (spec, problems) = from_pairs([("epochs", "2")], |_, _| None);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(spec, RunSpec { epochs: 2, ..RunSpec::quick_demo() });
+    }
+
+    /// Keys that are not run settings come last, after the last setting of the table, whatever
+    /// their place in the link: so their problems are listed last.
+    #[test]
+    fn keys_that_are_not_settings_are_applied_last() {
+        let last = SETTINGS.last().expect("settings").key;
+        let (_, problems) = from_pairs([("colour", "red"), (last, "not a value")], |_, _| None);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with(&format!("{last}=")), "{problems:?}");
+        assert_eq!(problems[1], "'colour' is not a setting");
+    }
+
     #[test]
     fn ranges_are_checked_by_name() {
         assert_eq!(check_ranges(&every_field_changed()), Ok(()));
