@@ -305,7 +305,12 @@ fn write_table(root: &Path) -> Result<(), Failure> {
                     explained += 1;
                     missed_list.push_str(&format!("- `{mutant}`: equivalent: {why}\n"));
                 }
-                None => missed_list.push_str(&format!("- `{mutant}`: **missed, no test yet**\n")),
+                None if source == "current" => {
+                    missed_list.push_str(&format!("- `{mutant}`: **missed, no test yet**\n"))
+                }
+                None => missed_list.push_str(&format!(
+                    "- `{mutant}`: missed on the source as it was then (changed since: the shard is to be run again)\n"
+                )),
             }
         }
         let viable = caught + missed + timeout;
