@@ -252,4 +252,25 @@ mod tests {
         file.tensors.retain(|name, _| !name.starts_with("adam.m."));
         assert!(KerasAdam::import(&mut file, &Device::flex()).is_err());
     }
+
+    /// Imported state is checked against the model it will update: a moment of the right size
+    /// passes; one of another size, or of a parameter the model does not have, is refused by name.
+    #[test]
+    fn imported_state_is_checked_against_the_model() {
+        let mut file = TensorFile::default();
+        for kind in ["m", "v"] {
+            file.tensors.insert(format!("adam.{kind}.7"), F32Tensor { shape: vec![3], values: vec![0.1, 0.2, 0.3] });
+        }
+        file.metadata.insert("adam.step".into(), "1".into());
+        let adam = KerasAdam::import(&mut file, &Device::flex()).expect("import");
+        assert_eq!(adam.check_against(&BTreeMap::from([(7, 3)])), Ok(()));
+        assert_eq!(
+            adam.check_against(&BTreeMap::from([(7, 4)])),
+            Err("Adam state of parameter 7 has 3 numbers, the parameter has 4".to_string())
+        );
+        assert_eq!(
+            adam.check_against(&BTreeMap::from([(8, 3)])),
+            Err("Adam state names parameter 7, which this model does not have".to_string())
+        );
+    }
 }
