@@ -178,6 +178,13 @@ fn run_shard(root: &Path, shard: &Shard) -> Result<(), Failure> {
             kept.push_str(&format!("{outcome} {line}\n"));
         }
     }
+    if counts[0] + counts[2] == 0 && counts[1] > 0 {
+        return Err(Failure::new(format!(
+            "{}: every mutant missed and none caught: the tests cannot see this file as built (is it compiled \
+             without the tensors feature?); nothing kept",
+            shard.file
+        )));
+    }
     let path = shard.result_path(root);
     fs::create_dir_all(root.join(RESULTS)).map_err(Failure::at(root.join(RESULTS)))?;
     fs::write(&path, kept).map_err(Failure::at(&path))?;
