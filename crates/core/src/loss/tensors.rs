@@ -132,6 +132,32 @@ mod tests {
         assert!((d[0] - 5.0).abs() < 1e-6 && d[1] < 1e-5, "{d:?}");
     }
 
+    fn matrix(t: Tensor<2>) -> Vec<f32> {
+        t.into_data().try_into_vec::<f32>().expect("f32")
+    }
+
+    /// Every pair of three points whose distances all differ, so a wrong sign, a missing transpose
+    /// or a lost factor 2 in `|a|^2 + |b|^2 - 2ab` shows in some cell.
+    #[test]
+    fn pairwise_euclidean_known_answers() {
+        let d = matrix(Distance::Euclidean.pairwise(rows(&[[0.0, 0.0], [3.0, 4.0], [1.0, 0.0]])));
+        let twenty = 20f32.sqrt();
+        let want = [0.0, 5.0, 1.0, 5.0, 0.0, twenty, 1.0, twenty, 0.0];
+        for (got, want) in d.iter().zip(want) {
+            assert!((got - want).abs() < 1e-5, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn pairwise_cosine_known_answers() {
+        let d = matrix(Distance::Cosine.pairwise(rows(&[[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])));
+        let half = 1.0 - std::f32::consts::FRAC_1_SQRT_2;
+        let want = [0.0, 1.0, half, 1.0, 0.0, half, half, half, 0.0];
+        for (got, want) in d.iter().zip(want) {
+            assert!((got - want).abs() < 1e-6, "{d:?}");
+        }
+    }
+
     #[test]
     fn triplet_loss_reductions() {
         // d(a,p), d(a,n) (cosine): (0, 1) -> max(0 - 1 + 0.4, 0) = 0; (1, 0) -> 1.4; (0, 0) -> 0.4.
