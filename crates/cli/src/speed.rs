@@ -40,6 +40,17 @@ pub struct SpeedArgs {
     /// Also write the figures as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// The depthwise convolutions on flex: our direct loops, or burn's own grouped convolution
+    /// (to measure the difference; both give the same numbers).
+    #[arg(long, value_enum, default_value_t = DepthwisePath::Direct)]
+    pub depthwise: DepthwisePath,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DepthwisePath {
+    Direct,
+    Burn,
 }
 
 #[derive(Serialize)]
@@ -61,6 +72,8 @@ pub struct SpeedReport {
     pub readbacks_per_step: f64,
     /// burn features compiled in: "fusion", "autotune".
     pub features: Vec<&'static str>,
+    /// The depthwise convolutions' path on flex.
+    pub depthwise: DepthwisePath,
     /// "release" or "dev": the dev profile (the tests' build, debug assertions on) trains about
     /// half as fast (docs/performance.md).
     pub profile: &'static str,
@@ -74,6 +87,7 @@ pub struct Spread {
 }
 
 pub fn run(args: SpeedArgs) -> Result<(), CliError> {
+    tripletlab_core::model::depthwise::use_direct(matches!(args.depthwise, DepthwisePath::Direct));
     let device = args.backend.init()?;
     let model_config = MobileNetV2Config { width: args.width, ..MobileNetV2Config::default() };
     let images = (2 * args.batch * (args.steps + args.warmup)).max(args.images).max(64);
@@ -149,6 +163,7 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
             .into_iter()
             .filter_map(|(name, on)| on.then_some(name))
             .collect(),
+        depthwise: args.depthwise,
         profile: if cfg!(debug_assertions) { "dev" } else { "release" },
     };
     println!(
@@ -173,8 +188,13 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
             report.readbacks_per_step
         ),
         None => println!(
-            "  per training step: no kernel dispatches (flex runs on the CPU), {:.1} host read-backs",
-            report.readbacks_per_step
+            "  per training step: no kernel dispatches (flex runs on the CPU), {:.1} host read-backs; \
+             depthwise convolutions: {}",
+            report.readbacks_per_step,
+            match report.depthwise {
+                DepthwisePath::Direct => "direct (model/depthwise.rs)",
+                DepthwisePath::Burn => "burn's grouped convolution",
+            }
         ),
     }
     if let Some(path) = &args.json {

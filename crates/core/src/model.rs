@@ -2,6 +2,8 @@
 //! input tensors.
 
 #[cfg(feature = "tensors")]
+pub mod depthwise;
+#[cfg(feature = "tensors")]
 pub mod input;
 #[cfg(feature = "tensors")]
 pub mod mobilenetv2;

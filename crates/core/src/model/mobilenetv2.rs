@@ -10,6 +10,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu6;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor};
 
 /// The paper's table 2: expansion t, output channels c, repeats n, first stride s.
@@ -155,8 +156,24 @@ impl ConvNorm {
 
     /// `[batch, input, h, w]` to `[batch, output, h / stride, w / stride]`.
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
-        let x = self.norm.forward(self.conv.forward(input));
+        let x = if self.conv.groups > 1 { self.depthwise(input) } else { self.conv.forward(input) };
+        let x = self.norm.forward(x);
         if self.activate { relu6(x) } else { x }
+    }
+}
+
+impl ConvNorm {
+    /// `self.conv.forward` through the direct depthwise convolution where it applies (the CPU).
+    fn depthwise(&self, input: Tensor<4>) -> Tensor<4> {
+        let conv = &self.conv;
+        let padding = match conv.padding {
+            PaddingConfig2d::Explicit(top, left, bottom, right) => [(top, bottom), (left, right)],
+            PaddingConfig2d::Valid => [(0, 0), (0, 0)],
+            // Not built by `ConvNorm::new`; burn's own convolution works it out.
+            PaddingConfig2d::Same => return conv.forward(input),
+        };
+        let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
+        super::depthwise::conv2d(input, conv.weight.val(), options)
     }
 }
 
