@@ -70,7 +70,10 @@ fn step_progress_line(progress: &StepProgress) -> String {
     } else {
         ""
     };
-    format!("Step {} under way on the GPU: {} kernels dispatched{of}.{first}", progress.global_step, progress.dispatched)
+    format!(
+        "Step {} under way on the GPU: {} kernels dispatched{of}.{first}",
+        progress.global_step, progress.dispatched
+    )
 }
 
 /// The run's share done, and a line with the time left at the current speed (early stopping may
