@@ -35,48 +35,103 @@ const HOST_TESTS: &[&str] = &["--lib", "--test", "metrics_reference", "--test", 
 /// Tests of the code that computes with burn: the unit tests, the Keras fixtures and the
 /// gradient checks (the long training tests, minutes each, are left to `cargo xtask test`).
 const TENSOR_TESTS: &[&str] = &["--lib", "--test", "keras_parity", "--test", "gradients"];
+/// Tests of the trainer (`train/`): those above, the two-step Keras training fixture, the
+/// checkpoint fuzzing and the training tests but the two that train for a minute or more each
+/// (about 50 s a mutant that survives, instead of two minutes).
+const TRAINER_TESTS: &[&str] = &[
+    "--lib",
+    "--test",
+    "keras_parity",
+    "--test",
+    "gradients",
+    "--test",
+    "keras_training_parity",
+    "--test",
+    "fuzz_readers",
+    "--test",
+    "training",
+    "--",
+    "--skip",
+    "learns_the_synthetic_shapes",
+    "--skip",
+    "semi_hard_mining_learns",
+];
+/// Our CPU kernels' own tests (hand-worked answers); `crates/core/tests/depthwise.rs` compares
+/// them with burn as well, from the core's side.
+const KERNEL_TESTS: &[&str] = &["--lib"];
+
+/// What a shard's file needs to build, which decides its package and tests.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// Host code of the core: built without the `tensors` feature (no burn), which makes a
+    /// mutant's rebuild several times cheaper.
+    Host,
+    /// Core code that computes with burn.
+    Tensors,
+    /// The trainer, `train/`: compiled only with the `tensors` feature (without it every mutant
+    /// would pass for missed).
+    Trainer,
+    /// `crates/kernels`: plain loops, no burn.
+    Kernels,
+}
 
 /// One shard: a source file and the tests that cover it.
 struct Shard {
     file: &'static str,
-    /// Whether the file needs the `tensors` feature (burn), or sits in a module that does (all of
-    /// `train/`: without the feature it is not compiled, and every mutant would pass for missed);
-    /// host files build without it, which makes a mutant's rebuild several times cheaper.
-    tensors: bool,
+    kind: Kind,
 }
 
 impl Shard {
     const fn host(file: &'static str) -> Self {
-        Self { file, tensors: false }
+        Self { file, kind: Kind::Host }
     }
     const fn tensors(file: &'static str) -> Self {
-        Self { file, tensors: true }
+        Self { file, kind: Kind::Tensors }
+    }
+    const fn trainer(file: &'static str) -> Self {
+        Self { file, kind: Kind::Trainer }
+    }
+    const fn kernels(file: &'static str) -> Self {
+        Self { file, kind: Kind::Kernels }
     }
     fn tests(&self) -> &'static [&'static str] {
-        if self.tensors { TENSOR_TESTS } else { HOST_TESTS }
+        match self.kind {
+            Kind::Host => HOST_TESTS,
+            Kind::Tensors => TENSOR_TESTS,
+            Kind::Trainer => TRAINER_TESTS,
+            Kind::Kernels => KERNEL_TESTS,
+        }
     }
-    /// `crates/core/src/metrics/verification.rs` -> `metrics-verification`.
+    fn package(&self) -> &'static str {
+        if self.kind == Kind::Kernels { "tripletlab-kernels" } else { "tripletlab-core" }
+    }
+    /// `crates/core/src/metrics/verification.rs` -> `metrics-verification`;
+    /// `crates/kernels/src/lib.rs` -> `kernels-lib`.
     fn slug(&self) -> String {
-        self.file.trim_start_matches("crates/core/src/").trim_end_matches(".rs").replace('/', "-")
+        let file = match self.file.strip_prefix("crates/core/src/") {
+            Some(inside_core) => inside_core.to_string(),
+            None => self.file.trim_start_matches("crates/").replacen("/src/", "/", 1),
+        };
+        file.trim_end_matches(".rs").replace('/', "-")
     }
     fn result_path(&self, root: &Path) -> std::path::PathBuf {
         root.join(RESULTS).join(format!("{}.txt", self.slug()))
     }
 }
 
-/// The numeric heart: the loss, the optimizer, the trainer, mining, the metrics, the triplets
-/// and the run's queries.
+/// The numeric heart: the loss, the optimizer, the trainer, mining, the metrics, the triplets,
+/// the run's queries and our CPU kernels.
 const SHARDS: &[Shard] = &[
     Shard::host("crates/core/src/loss/mod.rs"),
     Shard::tensors("crates/core/src/loss/tensors.rs"),
     Shard::tensors("crates/core/src/optim/keras_adam.rs"),
-    Shard::tensors("crates/core/src/train/checkpoint.rs"),
-    Shard::tensors("crates/core/src/train/evaluate.rs"),
-    Shard::tensors("crates/core/src/train/launches.rs"),
-    Shard::tensors("crates/core/src/train/mod.rs"),
-    Shard::tensors("crates/core/src/train/run_loop.rs"),
-    Shard::tensors("crates/core/src/train/schedule.rs"),
-    Shard::tensors("crates/core/src/train/step.rs"),
+    Shard::trainer("crates/core/src/train/checkpoint.rs"),
+    Shard::trainer("crates/core/src/train/evaluate.rs"),
+    Shard::trainer("crates/core/src/train/launches.rs"),
+    Shard::trainer("crates/core/src/train/mod.rs"),
+    Shard::trainer("crates/core/src/train/run_loop.rs"),
+    Shard::trainer("crates/core/src/train/schedule.rs"),
+    Shard::trainer("crates/core/src/train/step.rs"),
     Shard::host("crates/core/src/mining.rs"),
     Shard::host("crates/core/src/metrics/atlas.rs"),
     Shard::host("crates/core/src/metrics/auc_interval.rs"),
@@ -84,6 +139,7 @@ const SHARDS: &[Shard] = &[
     Shard::host("crates/core/src/metrics/verification.rs"),
     Shard::host("crates/core/src/data/triplets.rs"),
     Shard::host("crates/core/src/run/query.rs"),
+    Shard::kernels("crates/kernels/src/lib.rs"),
 ];
 
 const OUTCOMES: [&str; 4] = ["caught", "missed", "timeout", "unviable"];
@@ -148,8 +204,8 @@ fn run_shard(root: &Path, shard: &Shard) -> Result<(), Failure> {
     let build =
         std::env::var_os(TARGET_ENV).map_or_else(|| root.join("target/mutants/build"), std::path::PathBuf::from);
     cmd.env("CARGO_TARGET_DIR", &build);
-    cmd.args(["mutants", "--package", "tripletlab-core", "--jobs", "1", "--no-shuffle", "--file", shard.file]);
-    if !shard.tensors {
+    cmd.args(["mutants", "--package", shard.package(), "--jobs", "1", "--no-shuffle", "--file", shard.file]);
+    if shard.kind == Kind::Host {
         cmd.arg("--no-default-features");
     }
     for arg in shard.tests() {
@@ -168,7 +224,7 @@ fn run_shard(root: &Path, shard: &Shard) -> Result<(), Failure> {
         "# cargo xtask mutants {}\n# source {source_hash}\n# cargo-mutants {CARGO_MUTANTS_VERSION}, tests: {}{}\n# minutes {minutes:.1}\n",
         shard.file,
         shard.tests().join(" "),
-        if shard.tensors { "" } else { " (--no-default-features)" },
+        if shard.kind == Kind::Host { " (--no-default-features)" } else { "" },
     );
     let mut counts = [0usize; 4];
     for (index, outcome) in OUTCOMES.iter().enumerate() {
