@@ -217,8 +217,21 @@ fn run_shard(root: &Path, shard: &Shard) -> Result<(), Failure> {
     // only a run that wrote none (a usage error, a baseline that failed) is a failure.
     let ran = run::status(&mut cmd);
     let minutes = started.elapsed().as_secs_f64() / 60.0;
-    if !report.join("outcomes.json").is_file() {
+    let outcomes = report.join("outcomes.json");
+    if !outcomes.is_file() {
         return Err(ran.err().unwrap_or_else(|| Failure::new("cargo mutants wrote no report")));
+    }
+    // cargo-mutants writes its report as it goes and its end time only when every mutant ran: a
+    // run stopped half-way is not a shard's result (seen: one was kept as if complete).
+    let finished = fs::read_to_string(&outcomes)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|json| json.get("end_time").is_some_and(|end| !end.is_null()));
+    if !finished {
+        return Err(Failure::new(format!(
+            "{}: the run did not finish (no end time in its report); nothing kept",
+            shard.file
+        )));
     }
     let mut kept = format!(
         "# cargo xtask mutants {}\n# source {source_hash}\n# cargo-mutants {CARGO_MUTANTS_VERSION}, tests: {}{}\n# minutes {minutes:.1}\n",

@@ -5,12 +5,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{Device, Distribution, Tensor};
 use clap::Args;
 use serde::Serialize;
 use tripletlab_core::data::Dataset;
 use tripletlab_core::data::synthetic;
 use tripletlab_core::data::triplets::{TripletConfig, TripletSet};
-use tripletlab_core::model::{MobileNetV2Config, weights};
+use tripletlab_core::model::{MobileNetV2Config, depthwise, weights};
 use tripletlab_core::run::RunSpec;
 use tripletlab_core::train::launches::{LaunchObservation, Launches};
 use tripletlab_core::train::{Trainer, readbacks};
@@ -74,6 +76,9 @@ pub struct SpeedReport {
     pub features: Vec<&'static str>,
     /// The depthwise convolutions' path on flex.
     pub depthwise: DepthwisePath,
+    /// The 17 depthwise convolutions alone, forward and both gradients, for the three passes of
+    /// a step on the same path (median of the measured rounds; flex only).
+    pub depthwise_ms_per_step: Option<f64>,
     /// "release" or "dev": the dev profile (the tests' build, debug assertions on) trains about
     /// half as fast (docs/performance.md).
     pub profile: &'static str,
@@ -87,7 +92,7 @@ pub struct Spread {
 }
 
 pub fn run(args: SpeedArgs) -> Result<(), CliError> {
-    tripletlab_core::model::depthwise::use_direct(matches!(args.depthwise, DepthwisePath::Direct));
+    depthwise::use_direct(matches!(args.depthwise, DepthwisePath::Direct));
     let device = args.backend.init()?;
     let model_config = MobileNetV2Config { width: args.width, ..MobileNetV2Config::default() };
     let images = (2 * args.batch * (args.steps + args.warmup)).max(args.images).max(64);
@@ -139,6 +144,9 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
     pollster::block_on(trainer.embed(&data, &indices))?;
     let inference_seconds = started.elapsed().as_secs_f64();
 
+    let depthwise_ms_per_step =
+        (args.backend == BackendName::Flex).then(|| depthwise_alone(&model_config, args.batch, args.steps) * 1e3);
+
     let flops_per_triplet = model_config.training_flops_per_triplet(32);
     let triplets_per_second = args.batch as f64 / median;
     let images_per_second = args.images as f64 / inference_seconds;
@@ -164,6 +172,7 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
             .filter_map(|(name, on)| on.then_some(name))
             .collect(),
         depthwise: args.depthwise,
+        depthwise_ms_per_step,
         profile: if cfg!(debug_assertions) { "dev" } else { "release" },
     };
     println!(
@@ -197,9 +206,60 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
             }
         ),
     }
+    if let Some(depthwise) = report.depthwise_ms_per_step {
+        println!(
+            "  the 17 depthwise convolutions alone (forward, input and weight gradients, 3 passes of {}): {depthwise:.0} \
+             ms a step, {:.0}% of the step",
+            report.batch,
+            100.0 * depthwise / report.ms_per_step.median
+        );
+    }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&report).map_err(|err| CliError::Source(err.to_string()))?;
         write(path, text.as_bytes())?;
     }
     Ok(())
+}
+
+/// Seconds a training step spends in the depthwise convolutions: each of the model's 17 layers
+/// at its channels and side (32 x 32 images), forward and backward on the autodiff flex device,
+/// three passes of `batch` images, through `depthwise::conv2d` (the path `--depthwise` chose).
+/// The median of `rounds` rounds after one warm-up round.
+fn depthwise_alone(config: &MobileNetV2Config, batch: usize, rounds: usize) -> f64 {
+    let device = Device::flex().autodiff();
+    // The stem halves the 32 x 32 image; a stride-2 layer halves its input (TensorFlow's padding:
+    // none before, one row and column after).
+    let mut side = 16;
+    let layers: Vec<(Tensor<4>, Tensor<4>, ConvOptions<2>)> = config
+        .blocks()
+        .iter()
+        .map(|block| {
+            let channels = block.expanded;
+            let padding = if block.stride == 2 { [(0, 1), (0, 1)] } else { [(1, 1), (1, 1)] };
+            let options = ConvOptions::new_with_padding([block.stride; 2], padding, [1, 1], channels);
+            let x = Tensor::random([batch, channels, side, side], Distribution::Default, &device);
+            let weight = Tensor::random([channels, 1, 3, 3], Distribution::Default, &device);
+            if block.stride == 2 {
+                side = side.div_ceil(2);
+            }
+            (x, weight, options)
+        })
+        .collect();
+    let mut seconds: Vec<f64> = (0..=rounds.max(1))
+        .map(|_| {
+            let started = Instant::now();
+            for _pass in 0..3 {
+                for (x, weight, options) in &layers {
+                    let x = x.clone().require_grad();
+                    let weight = weight.clone().require_grad();
+                    let grads = depthwise::conv2d(x.clone(), weight.clone(), options.clone()).sum().backward();
+                    drop((x.grad(&grads), weight.grad(&grads)));
+                }
+            }
+            started.elapsed().as_secs_f64()
+        })
+        .collect();
+    seconds.remove(0);
+    seconds.sort_by(f64::total_cmp);
+    seconds.get(seconds.len() / 2).copied().unwrap_or(f64::NAN)
 }

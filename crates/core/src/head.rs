@@ -130,9 +130,7 @@ pub struct HeadTrainer {
     schedule: Schedule,
     /// The frozen encoder the features came from, kept to embed pictures outside the run.
     encoder: Option<MobileNetV2>,
-    /// Online mining's pool (built on the first mined step for a training set of this many
-    /// triplets) and the last mined batch (the page's heat map).
-    mining_pool: Option<(usize, PkSampler)>,
+    /// The last mined batch (the page's heat map).
     last_mined: Option<MinedMatrix>,
 }
 
@@ -149,7 +147,6 @@ impl HeadTrainer {
             spec,
             features,
             encoder: None,
-            mining_pool: None,
             last_mined: None,
         }
     }
@@ -244,19 +241,14 @@ impl HeadTrainer {
         if self.schedule.step_in_epoch >= steps {
             return Err(TrainError::EpochComplete);
         }
-        let sampler = match self.mining_pool.take() {
-            Some((built_for, sampler)) if built_for == train.len() => sampler,
-            _ => {
-                let pool = mining_images(train)
-                    .into_iter()
-                    .map(|image| Ok((image, self.features.label(image)?)))
-                    .collect::<Result<Vec<(u32, u8)>, TrainError>>()?;
-                PkSampler::new(&pool, mining.classes, mining.per_class)?
-            }
-        };
+        // Built at every step, as the encoder's trainer does, so it always fits `train`.
+        let pool = mining_images(train)
+            .into_iter()
+            .map(|image| Ok((image, self.features.label(image)?)))
+            .collect::<Result<Vec<(u32, u8)>, TrainError>>()?;
+        let sampler = PkSampler::new(&pool, mining.classes, mining.per_class)?;
         let rng = self.schedule.rng.clone();
         let images = sampler.sample(mining.classes, &mut self.schedule.rng);
-        self.mining_pool = Some((train.len(), sampler));
         let result = self.train_mined(images, mining, steps).await;
         if result.is_err() {
             self.schedule.rng = rng;

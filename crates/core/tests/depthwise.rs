@@ -79,6 +79,9 @@ fn the_model_s_depthwise_layers_equal_burn_s_grouped_convolution() {
     check(3, 96, 16, 2, [(0, 1), (0, 1)]);
     check(2, 144, 8, 2, [(0, 1), (0, 1)]);
     check(1, 960, 5, 1, [(1, 1), (1, 1)]);
+    // The last blocks of a 32 x 32 image: 2 x 2 planes halved to 1 x 1, then 1 x 1 planes.
+    check(4, 96, 2, 2, [(0, 1), (0, 1)]);
+    check(4, 56, 1, 1, [(1, 1), (1, 1)]);
 }
 
 /// Odd sides, even padding on both sides, no padding: the loops' edges in every direction.

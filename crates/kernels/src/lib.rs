@@ -78,49 +78,45 @@ impl Geometry {
         self.kernel[0] * self.kernel[1]
     }
 
-    /// The input row read by output row `oy` through kernel row `ky`, if inside the image.
-    fn input_row(&self, oy: usize, ky: usize) -> Option<usize> {
-        (oy * self.stride[0] + ky).checked_sub(self.pad_begin[0]).filter(|&iy| iy < self.height)
+    /// Rows and columns of the zero-padded plane the loops read: the image with its padding
+    /// before, and after as far as the last window reaches.
+    fn padded(&self) -> [usize; 2] {
+        let reach = |out: usize, stride: usize, kernel: usize| (out - 1) * stride + kernel;
+        [
+            reach(self.out_height, self.stride[0], self.kernel[0]).max(self.height + self.pad_begin[0]),
+            reach(self.out_width, self.stride[1], self.kernel[1]).max(self.width + self.pad_begin[1]),
+        ]
     }
 
-    /// The output columns `ox` whose input column `ox * stride + kx - pad` lies inside the image.
-    fn columns(&self, kx: usize) -> std::ops::Range<usize> {
-        let (stride, pad) = (self.stride[1], self.pad_begin[1]);
-        // First ox with ox * stride + kx >= pad; last with ox * stride + kx - pad <= width - 1.
-        let first = pad.saturating_sub(kx).div_ceil(stride);
-        let end = match (self.width + pad).checked_sub(kx + 1) {
-            Some(last_reach) => (last_reach / stride + 1).min(self.out_width),
-            None => 0,
-        };
-        first..end.max(first)
+    /// Copies one image plane into `padded` (`padded()` rows and columns), zeros around it.
+    fn pad_into(&self, plane: &[f32], padded: &mut [f32]) {
+        let [_, width] = self.padded();
+        padded.fill(0.0);
+        for (row, source) in plane.chunks_exact(self.width).enumerate() {
+            let at = (row + self.pad_begin[0]) * width + self.pad_begin[1];
+            padded[at..at + self.width].copy_from_slice(source);
+        }
     }
 }
 
 /// `y[n, c]` = the plane `x[n, c]` correlated with the filter `weight[c]`.
 pub fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
+    let [rows, width] = g.padded();
+    let (out_width, stride) = (g.out_width, g.stride[1]);
     let mut out = vec![0.0f32; g.batch * g.channels * g.out_plane()];
-    for_each_chunk(&mut out, g.out_plane(), |plane, out| {
-        let c = plane % g.channels;
-        let input = &x[plane * g.plane()..][..g.plane()];
-        let filter = &weight[c * g.taps()..][..g.taps()];
-        for oy in 0..g.out_height {
-            let out_row = &mut out[oy * g.out_width..][..g.out_width];
-            for ky in 0..g.kernel[0] {
-                let Some(iy) = g.input_row(oy, ky) else { continue };
-                let in_row = &input[iy * g.width..][..g.width];
-                for kx in 0..g.kernel[1] {
-                    let tap = filter[ky * g.kernel[1] + kx];
-                    let columns = g.columns(kx);
-                    if g.stride[1] == 1 {
-                        let start = columns.start + kx - g.pad_begin[1];
-                        let source = &in_row[start..start + columns.len()];
-                        for (o, i) in out_row[columns].iter_mut().zip(source) {
-                            *o += tap * i;
-                        }
+    for_each_chunk(&mut out, g.out_plane(), rows * width, |plane, out, padded| {
+        g.pad_into(&x[plane * g.plane()..][..g.plane()], padded);
+        let filter = &weight[(plane % g.channels) * g.taps()..][..g.taps()];
+        for (oy, out_row) in out.chunks_exact_mut(out_width).enumerate() {
+            for (ky, taps) in filter.chunks_exact(g.kernel[1]).enumerate() {
+                let row = &padded[(oy * g.stride[0] + ky) * width..][..width];
+                for (kx, &tap) in taps.iter().enumerate() {
+                    if stride == 1 {
+                        let source = &row[kx..kx + out_width];
+                        out_row.iter_mut().zip(source).for_each(|(o, i)| *o += tap * i);
                     } else {
-                        for ox in columns {
-                            out_row[ox] += tap * in_row[ox * g.stride[1] + kx - g.pad_begin[1]];
-                        }
+                        let source = row[kx..].iter().step_by(stride);
+                        out_row.iter_mut().zip(source).for_each(|(o, i)| *o += tap * i);
                     }
                 }
             }
@@ -130,86 +126,93 @@ pub fn forward(x: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
 }
 
 /// The gradient with respect to the input: each output gradient sent back through the taps that
-/// produced it.
+/// produced it (into a padded plane, whose image part is the gradient).
 pub fn input_grad(output_grad: &[f32], weight: &[f32], g: &Geometry) -> Vec<f32> {
+    let [rows, width] = g.padded();
+    let (out_width, stride) = (g.out_width, g.stride[1]);
     let mut grad = vec![0.0f32; g.batch * g.channels * g.plane()];
-    for_each_chunk(&mut grad, g.plane(), |plane, grad| {
-        let c = plane % g.channels;
+    for_each_chunk(&mut grad, g.plane(), rows * width, |plane, grad, padded| {
+        padded.fill(0.0);
         let upstream = &output_grad[plane * g.out_plane()..][..g.out_plane()];
-        let filter = &weight[c * g.taps()..][..g.taps()];
-        for oy in 0..g.out_height {
-            let up_row = &upstream[oy * g.out_width..][..g.out_width];
-            for ky in 0..g.kernel[0] {
-                let Some(iy) = g.input_row(oy, ky) else { continue };
-                let grad_row = &mut grad[iy * g.width..][..g.width];
-                for kx in 0..g.kernel[1] {
-                    let tap = filter[ky * g.kernel[1] + kx];
-                    let columns = g.columns(kx);
-                    if g.stride[1] == 1 {
-                        let start = columns.start + kx - g.pad_begin[1];
-                        let target = &mut grad_row[start..start + columns.len()];
-                        for (t, u) in target.iter_mut().zip(&up_row[columns]) {
-                            *t += tap * u;
-                        }
+        let filter = &weight[(plane % g.channels) * g.taps()..][..g.taps()];
+        for (oy, up_row) in upstream.chunks_exact(out_width).enumerate() {
+            for (ky, taps) in filter.chunks_exact(g.kernel[1]).enumerate() {
+                let row = &mut padded[(oy * g.stride[0] + ky) * width..][..width];
+                for (kx, &tap) in taps.iter().enumerate() {
+                    if stride == 1 {
+                        let target = &mut row[kx..kx + out_width];
+                        target.iter_mut().zip(up_row).for_each(|(t, u)| *t += tap * u);
                     } else {
-                        for ox in columns {
-                            grad_row[ox * g.stride[1] + kx - g.pad_begin[1]] += tap * up_row[ox];
-                        }
+                        let target = row[kx..].iter_mut().step_by(stride);
+                        target.zip(up_row).for_each(|(t, u)| *t += tap * u);
                     }
                 }
             }
+        }
+        for (y, grad_row) in grad.chunks_exact_mut(g.width).enumerate() {
+            let at = (y + g.pad_begin[0]) * width + g.pad_begin[1];
+            grad_row.copy_from_slice(&padded[at..at + g.width]);
         }
     });
     grad
 }
 
 /// The gradient with respect to the filters: for each channel, each tap's input values times the
-/// output gradients they met, summed over every image (rows in f32, the rest in f64).
+/// output gradients they met, summed over every image (each image in f32, the images in f64).
 pub fn weight_grad(x: &[f32], output_grad: &[f32], g: &Geometry) -> Vec<f32> {
+    let [rows, width] = g.padded();
+    let (out_width, stride) = (g.out_width, g.stride[1]);
     let mut grad = vec![0.0f32; g.channels * g.taps()];
-    for_each_chunk(&mut grad, g.taps(), |c, grad| {
+    for_each_chunk(&mut grad, g.taps(), rows * width, |c, grad, padded| {
         let mut sums = vec![0.0f64; g.taps()];
+        let mut image = vec![0.0f32; g.taps()];
         for n in 0..g.batch {
             let plane = n * g.channels + c;
-            let input = &x[plane * g.plane()..][..g.plane()];
+            g.pad_into(&x[plane * g.plane()..][..g.plane()], padded);
             let upstream = &output_grad[plane * g.out_plane()..][..g.out_plane()];
-            for oy in 0..g.out_height {
-                let up_row = &upstream[oy * g.out_width..][..g.out_width];
-                for ky in 0..g.kernel[0] {
-                    let Some(iy) = g.input_row(oy, ky) else { continue };
-                    let in_row = &input[iy * g.width..][..g.width];
-                    for kx in 0..g.kernel[1] {
-                        let columns = g.columns(kx);
-                        let row: f32 = if g.stride[1] == 1 {
-                            let start = columns.start + kx - g.pad_begin[1];
-                            in_row[start..start + columns.len()].iter().zip(&up_row[columns]).map(|(i, u)| i * u).sum()
+            image.fill(0.0);
+            for (oy, up_row) in upstream.chunks_exact(out_width).enumerate() {
+                for (ky, taps) in image.chunks_exact_mut(g.kernel[1]).enumerate() {
+                    let row = &padded[(oy * g.stride[0] + ky) * width..][..width];
+                    for (kx, tap) in taps.iter_mut().enumerate() {
+                        *tap += if stride == 1 {
+                            up_row.iter().zip(&row[kx..kx + out_width]).map(|(u, i)| u * i).sum::<f32>()
                         } else {
-                            columns.map(|ox| in_row[ox * g.stride[1] + kx - g.pad_begin[1]] * up_row[ox]).sum()
+                            up_row.iter().zip(row[kx..].iter().step_by(stride)).map(|(u, i)| u * i).sum::<f32>()
                         };
-                        sums[ky * g.kernel[1] + kx] += f64::from(row);
                     }
                 }
             }
+            sums.iter_mut().zip(&image).for_each(|(sum, part)| *sum += f64::from(*part));
         }
-        for (out, sum) in grad.iter_mut().zip(sums) {
-            *out = sum as f32;
-        }
+        grad.iter_mut().zip(sums).for_each(|(out, sum)| *out = sum as f32);
     });
     grad
 }
 
-/// `f(k, chunk)` for each `len`-long chunk of `out`, in parallel where the `rayon` feature is on.
-fn for_each_chunk(out: &mut [f32], len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+/// `f(k, chunk, scratch)` for each `len`-long chunk of `out`, with a zeroed scratch buffer of
+/// `scratch` numbers reused from chunk to chunk; in parallel where the `rayon` feature is on.
+fn for_each_chunk(
+    out: &mut [f32],
+    len: usize,
+    scratch: usize,
+    f: impl Fn(usize, &mut [f32], &mut [f32]) + Sync + Send,
+) {
     if len == 0 {
         return;
     }
     #[cfg(feature = "rayon")]
     {
         use rayon::prelude::*;
-        out.par_chunks_mut(len).enumerate().for_each(|(k, chunk)| f(k, chunk));
+        out.par_chunks_mut(len)
+            .enumerate()
+            .for_each_init(|| vec![0.0f32; scratch], |buffer, (k, chunk)| f(k, chunk, buffer));
     }
     #[cfg(not(feature = "rayon"))]
-    out.chunks_mut(len).enumerate().for_each(|(k, chunk)| f(k, chunk));
+    {
+        let mut buffer = vec![0.0f32; scratch];
+        out.chunks_mut(len).enumerate().for_each(|(k, chunk)| f(k, chunk, &mut buffer));
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, TensorMetadata, backend_extension};
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Shape, Tensor, TensorData};
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tripletlab_kernels::{Geometry, forward, input_grad, weight_grad};
 
@@ -89,14 +90,15 @@ fn geometry(x: &Shape, weight: &Shape, options: &ConvOptions<2>) -> Option<Geome
     Geometry::new(x, weight, options.stride, options.padding, options.dilation, options.groups)
 }
 
-/// A flex tensor's f32 values in order, `None` for another dtype.
-fn values(tensor: &FlexTensor) -> Option<std::borrow::Cow<'_, [f32]>> {
+/// A flex tensor's f32 values in order (a copy only when its layout is not contiguous), `None`
+/// for another dtype.
+fn values(tensor: &FlexTensor) -> Option<Cow<'_, [f32]>> {
     if tensor.dtype() != DType::F32 {
         return None;
     }
     match tensor.as_slice::<f32>() {
-        Some(slice) if tensor.is_contiguous() => Some(std::borrow::Cow::Borrowed(slice)),
-        _ => tensor.to_contiguous().as_slice::<f32>().map(|s| std::borrow::Cow::Owned(s.to_vec())),
+        Some(slice) => Some(Cow::Borrowed(slice)),
+        None => tensor.to_contiguous().as_slice::<f32>().map(|slice| Cow::Owned(slice.to_vec())),
     }
 }
 

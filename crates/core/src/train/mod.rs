@@ -35,7 +35,7 @@ pub(crate) use step::{BatchLoss, MinedLoss, read_f32};
 
 use crate::data::Dataset;
 use crate::data::triplets::TripletSet;
-use crate::mining::{MinedCounts, MinedMatrix, PkSampler};
+use crate::mining::{MinedCounts, MinedMatrix};
 use crate::model::safetensors::TensorFile;
 use crate::model::{InputScaling, MobileNetV2, weights};
 use crate::optim::KerasAdam;
@@ -112,9 +112,6 @@ pub struct Trainer {
     state: Schedule,
     /// Weights of the best epoch so far, for restore-best.
     best: Option<TensorFile>,
-    /// Online mining's pool of training images, built on the first mined step for a training set
-    /// of this many triplets (like `state.order`), not again at every step.
-    mining_pool: Option<(usize, PkSampler)>,
     /// The dataset images the last step trained on (anchors, positives and negatives, or the
     /// mined batch), for the tests that prove no held-out image is ever trained on.
     last_images: Vec<u32>,
@@ -142,7 +139,6 @@ impl Trainer {
             model,
             state,
             best: None,
-            mining_pool: None,
             last_images: Vec::new(),
             last_mined_pixels: Vec::new(),
             last_mined: None,

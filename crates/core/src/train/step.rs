@@ -135,16 +135,11 @@ impl Trainer {
         if self.state.step_in_epoch >= steps {
             return Err(TrainError::EpochComplete);
         }
-        let sampler = match self.mining_pool.take() {
-            Some((built_for, sampler)) if built_for == train.len() => sampler,
-            _ => {
-                let pool: Vec<(u32, u8)> =
-                    mining_images(train).into_iter().map(|image| (image, data.labels[image as usize])).collect();
-                PkSampler::new(&pool, mining.classes, mining.per_class)?
-            }
-        };
-        let images = sampler.sample(mining.classes, &mut self.state.rng);
-        self.mining_pool = Some((train.len(), sampler));
+        // Built at every step (milliseconds against the step's seconds), so it always fits `train`.
+        let pool: Vec<(u32, u8)> =
+            mining_images(train).into_iter().map(|image| (image, data.labels[image as usize])).collect();
+        let images =
+            PkSampler::new(&pool, mining.classes, mining.per_class)?.sample(mining.classes, &mut self.state.rng);
         let labels: Vec<u8> = images.iter().map(|&image| data.labels[image as usize]).collect();
         self.last_images.clone_from(&images);
         // Augmented as the fixed triplets are (it was silently left out here once).
