@@ -280,6 +280,121 @@ mod tests {
         assert_eq!(weight_grad(&doubled, &[1.0; 8], &two)[0], 2.0 * 24.0);
     }
 
+    /// The convolution by its definition, in f64, with every bound checked: an independent
+    /// reference for the loops above.
+    struct Naive<'a> {
+        g: &'a Geometry,
+    }
+
+    impl Naive<'_> {
+        /// The input position tap (ky, kx) of output (oy, ox) reads, if inside the image.
+        fn at(&self, oy: usize, ox: usize, ky: usize, kx: usize) -> Option<(usize, usize)> {
+            let g = self.g;
+            let iy = (oy * g.stride[0] + ky).checked_sub(g.pad_begin[0]).filter(|&iy| iy < g.height)?;
+            let ix = (ox * g.stride[1] + kx).checked_sub(g.pad_begin[1]).filter(|&ix| ix < g.width)?;
+            Some((iy, ix))
+        }
+
+        /// Calls `f(n, c, oy, ox, ky, kx, iy, ix)` for every tap that lands inside the image.
+        fn each(&self, mut f: impl FnMut([usize; 8])) {
+            let g = self.g;
+            for n in 0..g.batch {
+                for c in 0..g.channels {
+                    for oy in 0..g.out_height {
+                        for ox in 0..g.out_width {
+                            for ky in 0..g.kernel[0] {
+                                for kx in 0..g.kernel[1] {
+                                    if let Some((iy, ix)) = self.at(oy, ox, ky, kx) {
+                                        f([n, c, oy, ox, ky, kx, iy, ix]);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        fn input(&self, n: usize, c: usize, y: usize, x: usize) -> usize {
+            ((n * self.g.channels + c) * self.g.height + y) * self.g.width + x
+        }
+        fn output(&self, n: usize, c: usize, y: usize, x: usize) -> usize {
+            ((n * self.g.channels + c) * self.g.out_height + y) * self.g.out_width + x
+        }
+        fn tap(&self, c: usize, ky: usize, kx: usize) -> usize {
+            (c * self.g.kernel[0] + ky) * self.g.kernel[1] + kx
+        }
+    }
+
+    /// Numbers in [-1, 1) from a fixed sequence.
+    fn numbers(count: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        (0..count)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    fn assert_close(what: &str, ours: &[f32], reference: &[f64]) {
+        assert_eq!(ours.len(), reference.len(), "{what}: sizes");
+        for (at, (a, b)) in ours.iter().zip(reference).enumerate() {
+            assert!((f64::from(*a) - b).abs() < 1e-5 * (1.0 + b.abs()), "{what}: element {at}: {a} against {b}");
+        }
+    }
+
+    /// Several images and channels, every stride from 1 to 3, uneven padding on either side, odd
+    /// and even sides and a filter that is not square: forward and both gradients against the
+    /// definition.
+    #[test]
+    fn the_loops_equal_the_definition() {
+        let cases = [
+            ([2, 3, 5, 6], [3, 3], [1, 1], [(1, 1), (1, 1)]),
+            ([2, 3, 6, 6], [3, 3], [2, 2], [(0, 1), (0, 1)]),
+            ([3, 2, 7, 5], [3, 3], [2, 1], [(1, 0), (2, 1)]),
+            ([1, 4, 8, 7], [2, 3], [3, 2], [(0, 0), (1, 2)]),
+            ([2, 2, 1, 1], [3, 3], [1, 1], [(1, 1), (1, 1)]),
+        ];
+        for (seed, (x_shape, kernel, stride, padding)) in cases.into_iter().enumerate() {
+            let [_, channels, _, _] = x_shape;
+            let g = Geometry::new(x_shape, [channels, 1, kernel[0], kernel[1]], stride, padding, [1, 1], channels)
+                .expect("depthwise");
+            let naive = Naive { g: &g };
+            let what = format!("{x_shape:?}, kernel {kernel:?}, stride {stride:?}, padding {padding:?}");
+            let x = numbers(x_shape.iter().product(), 3 * seed as u64);
+            let w = numbers(channels * g.taps(), 3 * seed as u64 + 1);
+            let dy = numbers(g.output_shape().iter().product(), 3 * seed as u64 + 2);
+            let (mut y, mut dx, mut dw) = (vec![0.0f64; dy.len()], vec![0.0f64; x.len()], vec![0.0f64; w.len()]);
+            naive.each(|[n, c, oy, ox, ky, kx, iy, ix]| {
+                let (i, o, t) = (naive.input(n, c, iy, ix), naive.output(n, c, oy, ox), naive.tap(c, ky, kx));
+                y[o] += f64::from(w[t]) * f64::from(x[i]);
+                dx[i] += f64::from(w[t]) * f64::from(dy[o]);
+                dw[t] += f64::from(dy[o]) * f64::from(x[i]);
+            });
+            assert_close(&format!("{what}: forward"), &forward(&x, &w, &g), &y);
+            assert_close(&format!("{what}: input gradient"), &input_grad(&dy, &w, &g), &dx);
+            assert_close(&format!("{what}: weight gradient"), &weight_grad(&x, &dy, &g), &dw);
+        }
+    }
+
+    /// The output's shape, and the padded plane the loops read: exactly as far as the last window
+    /// reaches, or the image and its leading padding where that is further.
+    #[test]
+    fn output_and_padded_sizes_worked_by_hand() {
+        let g = geometry(4, 4, 2, [(0, 1), (0, 1)]);
+        assert_eq!((g.output_shape(), g.padded()), ([1, 1, 2, 2], [5, 5]));
+        let g = geometry(4, 4, 1, [(1, 1), (1, 1)]);
+        assert_eq!((g.output_shape(), g.padded()), ([1, 1, 4, 4], [6, 6]));
+        // 8 x 7, no padding, stride 2: windows at 0, 2, 4 (reach 7) and 0, 2 (reach 5); the
+        // image (8 rows, 7 columns) is further.
+        let g = Geometry::new([2, 3, 8, 7], [3, 1, 3, 3], [2, 2], [(0, 0), (0, 0)], [1, 1], 3).expect("depthwise");
+        assert_eq!((g.output_shape(), g.padded()), ([2, 3, 3, 3], [8, 7]));
+        // Padding before only: one row and two columns of zeros lead, the windows reach 6 and 9.
+        let g = Geometry::new([1, 1, 5, 7], [1, 1, 2, 3], [1, 1], [(1, 0), (2, 0)], [1, 1], 1).expect("depthwise");
+        assert_eq!((g.output_shape(), g.padded()), ([1, 1, 5, 7], [6, 9]));
+    }
+
     #[test]
     fn geometry_refuses_what_the_loops_do_not_do() {
         let same = [(1, 1), (1, 1)];
