@@ -393,6 +393,10 @@ mod tests {
         // Padding before only: one row and two columns of zeros lead, the windows reach 6 and 9.
         let g = Geometry::new([1, 1, 5, 7], [1, 1, 2, 3], [1, 1], [(1, 0), (2, 0)], [1, 1], 1).expect("depthwise");
         assert_eq!((g.output_shape(), g.padded()), ([1, 1, 5, 7], [6, 9]));
+        // 9 x 9 with one leading row and column, stride 2: windows at 0, 2, 4, 6 reach 9, the
+        // image and its leading padding 10.
+        let g = Geometry::new([1, 1, 9, 9], [1, 1, 3, 3], [2, 2], [(1, 0), (1, 0)], [1, 1], 1).expect("depthwise");
+        assert_eq!((g.output_shape(), g.padded()), ([1, 1, 4, 4], [10, 10]));
     }
 
     #[test]
