@@ -56,7 +56,7 @@ const TRAINER_TESTS: &[&str] = &[
     "--skip",
     "semi_hard_mining_learns",
 ];
-/// Our CPU kernels' own tests (hand-worked answers); `crates/core/tests/depthwise.rs` compares
+/// Our CPU kernels' own tests (hand-worked answers); `crates/core/tests/cpu_ops.rs` compares
 /// them with burn as well, from the core's side.
 const KERNEL_TESTS: &[&str] = &["--lib"];
 
@@ -106,7 +106,7 @@ impl Shard {
         if self.kind == Kind::Kernels { "tripletlab-kernels" } else { "tripletlab-core" }
     }
     /// `crates/core/src/metrics/verification.rs` -> `metrics-verification`;
-    /// `crates/kernels/src/lib.rs` -> `kernels-lib`.
+    /// `crates/kernels/src/depthwise.rs` -> `kernels-depthwise`.
     fn slug(&self) -> String {
         let file = match self.file.strip_prefix("crates/core/src/") {
             Some(inside_core) => inside_core.to_string(),
@@ -120,7 +120,7 @@ impl Shard {
 }
 
 /// The numeric heart: the loss, the optimizer, the trainer, mining, the metrics, the triplets,
-/// the run's queries and our CPU kernels.
+/// the run's queries and our CPU kernels (the depthwise convolution, ReLU6).
 const SHARDS: &[Shard] = &[
     Shard::host("crates/core/src/loss/mod.rs"),
     Shard::tensors("crates/core/src/loss/tensors.rs"),
@@ -139,6 +139,8 @@ const SHARDS: &[Shard] = &[
     Shard::host("crates/core/src/metrics/verification.rs"),
     Shard::host("crates/core/src/data/triplets.rs"),
     Shard::host("crates/core/src/run/query.rs"),
+    Shard::kernels("crates/kernels/src/depthwise.rs"),
+    Shard::kernels("crates/kernels/src/relu6.rs"),
     Shard::kernels("crates/kernels/src/lib.rs"),
 ];
 

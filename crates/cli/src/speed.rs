@@ -12,7 +12,7 @@ use serde::Serialize;
 use tripletlab_core::data::Dataset;
 use tripletlab_core::data::synthetic;
 use tripletlab_core::data::triplets::{TripletConfig, TripletSet};
-use tripletlab_core::model::{MobileNetV2Config, depthwise, weights};
+use tripletlab_core::model::{MobileNetV2Config, cpu_ops, weights};
 use tripletlab_core::run::RunSpec;
 use tripletlab_core::train::launches::{LaunchObservation, Launches};
 use tripletlab_core::train::{Trainer, readbacks};
@@ -42,16 +42,16 @@ pub struct SpeedArgs {
     /// Also write the figures as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// The depthwise convolutions on flex: our direct loops, or burn's own grouped convolution
-    /// (to measure the difference; both give the same numbers).
-    #[arg(long, value_enum, default_value_t = DepthwisePath::Direct)]
-    pub depthwise: DepthwisePath,
+    /// The depthwise convolutions and ReLU6 on flex: our loops (model/cpu_ops.rs), or burn's own
+    /// operations (to measure the difference; both give the same numbers).
+    #[arg(long, value_enum, default_value_t = CpuOpsPath::Ours)]
+    pub cpu_ops: CpuOpsPath,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum DepthwisePath {
-    Direct,
+pub enum CpuOpsPath {
+    Ours,
     Burn,
 }
 
@@ -74,10 +74,10 @@ pub struct SpeedReport {
     pub readbacks_per_step: f64,
     /// burn features compiled in: "fusion", "autotune".
     pub features: Vec<&'static str>,
-    /// The depthwise convolutions' path on flex.
-    pub depthwise: DepthwisePath,
+    /// The depthwise convolutions' and ReLU6's path on flex.
+    pub cpu_ops: CpuOpsPath,
     /// The 17 depthwise convolutions alone, forward and both gradients, for the three passes of
-    /// a step on the same path (median of the measured rounds; flex only).
+    /// a step on the chosen path (median of the measured rounds; flex only).
     pub depthwise_ms_per_step: Option<f64>,
     /// "release" or "dev": the dev profile (the tests' build, debug assertions on) trains about
     /// half as fast (docs/performance.md).
@@ -92,7 +92,7 @@ pub struct Spread {
 }
 
 pub fn run(args: SpeedArgs) -> Result<(), CliError> {
-    depthwise::use_direct(matches!(args.depthwise, DepthwisePath::Direct));
+    cpu_ops::use_ours(matches!(args.cpu_ops, CpuOpsPath::Ours));
     let device = args.backend.init()?;
     let model_config = MobileNetV2Config { width: args.width, ..MobileNetV2Config::default() };
     let images = (2 * args.batch * (args.steps + args.warmup)).max(args.images).max(64);
@@ -171,7 +171,7 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
             .into_iter()
             .filter_map(|(name, on)| on.then_some(name))
             .collect(),
-        depthwise: args.depthwise,
+        cpu_ops: args.cpu_ops,
         depthwise_ms_per_step,
         profile: if cfg!(debug_assertions) { "dev" } else { "release" },
     };
@@ -198,11 +198,11 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
         ),
         None => println!(
             "  per training step: no kernel dispatches (flex runs on the CPU), {:.1} host read-backs; \
-             depthwise convolutions: {}",
+             depthwise convolutions and ReLU6: {}",
             report.readbacks_per_step,
-            match report.depthwise {
-                DepthwisePath::Direct => "direct (model/depthwise.rs)",
-                DepthwisePath::Burn => "burn's grouped convolution",
+            match report.cpu_ops {
+                CpuOpsPath::Ours => "ours (model/cpu_ops.rs)",
+                CpuOpsPath::Burn => "burn's",
             }
         ),
     }
@@ -223,7 +223,7 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
 
 /// Seconds a training step spends in the depthwise convolutions: each of the model's 17 layers
 /// at its channels and side (32 x 32 images), forward and backward on the autodiff flex device,
-/// three passes of `batch` images, through `depthwise::conv2d` (the path `--depthwise` chose).
+/// three passes of `batch` images, through `cpu_ops::depthwise_conv2d` (the path `--cpu-ops` chose).
 /// The median of `rounds` rounds after one warm-up round.
 fn depthwise_alone(config: &MobileNetV2Config, batch: usize, rounds: usize) -> f64 {
     let device = Device::flex().autodiff();
@@ -252,7 +252,7 @@ fn depthwise_alone(config: &MobileNetV2Config, batch: usize, rounds: usize) -> f
                 for (x, weight, options) in &layers {
                     let x = x.clone().require_grad();
                     let weight = weight.clone().require_grad();
-                    let grads = depthwise::conv2d(x.clone(), weight.clone(), options.clone()).sum().backward();
+                    let grads = cpu_ops::depthwise_conv2d(x.clone(), weight.clone(), options.clone()).sum().backward();
                     drop((x.grad(&grads), weight.grad(&grads)));
                 }
             }

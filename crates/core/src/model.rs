@@ -2,7 +2,7 @@
 //! input tensors.
 
 #[cfg(feature = "tensors")]
-pub mod depthwise;
+pub mod cpu_ops;
 #[cfg(feature = "tensors")]
 pub mod input;
 #[cfg(feature = "tensors")]

@@ -9,8 +9,9 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
-use burn::tensor::activation::relu6;
 use burn::tensor::ops::ConvOptions;
+
+use super::cpu_ops;
 use burn::tensor::{Device, Tensor};
 
 /// The paper's table 2: expansion t, output channels c, repeats n, first stride s.
@@ -158,7 +159,7 @@ impl ConvNorm {
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let x = if self.conv.groups > 1 { self.depthwise(input) } else { self.conv.forward(input) };
         let x = self.norm.forward(x);
-        if self.activate { relu6(x) } else { x }
+        if self.activate { cpu_ops::relu6(x) } else { x }
     }
 }
 
@@ -173,7 +174,7 @@ impl ConvNorm {
             PaddingConfig2d::Same => return conv.forward(input),
         };
         let options = ConvOptions::new_with_padding(conv.stride, padding, conv.dilation, conv.groups);
-        super::depthwise::conv2d(input, conv.weight.val(), options)
+        cpu_ops::depthwise_conv2d(input, conv.weight.val(), options)
     }
 }
 

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use checkpoint::{CHECKPOINT_FORMAT, LoadedEncoder, load_encoder};
 pub(crate) use evaluate::retrieval_among;
 pub use evaluate::{HeldOutScores, embed, embed_images, held_out_scores};
-pub use run_loop::{Next, OnData, Steps, advance, train_epoch};
+pub use run_loop::{Next, Steps, advance, train_epoch};
 pub use schedule::{EpochEnd, Limits, Schedule};
 pub use step::readbacks;
 pub(crate) use step::{BatchLoss, MinedLoss, read_f32};

@@ -5,12 +5,10 @@
 
 use std::future::Future;
 
-use super::{EpochRecord, StepReport, TrainError, Trainer};
-use crate::data::Dataset;
-use crate::data::triplets::TripletSet;
+use super::{EpochRecord, StepReport, TrainError};
 
-/// A run that can be driven by [`advance`]: the full trainer on its data ([`OnData`]), or either
-/// kind of run on its data (`crate::training::On`).
+/// A run that can be driven by [`advance`]: either kind of run on its data
+/// (`crate::training::On`).
 pub trait Steps {
     /// Early stopping or the epoch limit ended it.
     fn is_finished(&self) -> bool;
@@ -62,30 +60,5 @@ pub async fn train_epoch(
             Next::Epoch(record) => return Ok(record),
             Next::Finished => return Err(TrainError::Finished),
         }
-    }
-}
-
-/// The full trainer with the data and triplets it trains on.
-pub struct OnData<'a> {
-    pub trainer: &'a mut Trainer,
-    pub data: &'a Dataset,
-    pub triplets: &'a TripletSet,
-}
-
-impl Steps for OnData<'_> {
-    fn is_finished(&self) -> bool {
-        self.trainer.is_finished()
-    }
-
-    fn epoch_done(&self) -> bool {
-        self.trainer.epoch_done(self.triplets.train.len())
-    }
-
-    fn step(&mut self) -> impl Future<Output = Result<StepReport, TrainError>> {
-        self.trainer.step(self.data, &self.triplets.train)
-    }
-
-    fn end_epoch(&mut self) -> impl Future<Output = Result<EpochRecord, TrainError>> {
-        self.trainer.end_epoch(self.data, &self.triplets.held_out)
     }
 }

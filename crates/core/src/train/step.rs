@@ -4,10 +4,10 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::{BranchPasses, EpochRecord, OnData, StepReport, TrainError, Trainer, train_epoch};
+use super::{BranchPasses, EpochRecord, StepReport, TrainError, Trainer};
 use crate::data::Dataset;
 use crate::data::augment::Augmentation;
-use crate::data::triplets::{Triplet, TripletSet, mining_images};
+use crate::data::triplets::{Triplet, mining_images};
 use crate::loss::{LossOutput, LossSpec};
 use crate::mining::{MinedCounts, MinedMatrix, Mining, MiningConfig, PkSampler, mine};
 use crate::model::InputScaling;
@@ -157,17 +157,6 @@ impl Trainer {
         self.model = self.optim.step(self.spec.learning_rate, self.model.clone(), grads);
         let position = self.state.record_step(mined.batch.loss, mined.chosen);
         Ok(mined.report(position, steps))
-    }
-
-    /// One whole epoch of this trainer on `data` ([`train_epoch`]).
-    pub async fn train_epoch(
-        &mut self,
-        data: &Dataset,
-        triplets: &TripletSet,
-        max_steps: Option<usize>,
-        on_step: impl FnMut(&StepReport),
-    ) -> Result<EpochRecord, TrainError> {
-        train_epoch(&mut OnData { trainer: self, data, triplets }, max_steps, on_step).await
     }
 
     /// Close the epoch: held-out loss in inference mode, then early stopping (restoring the best

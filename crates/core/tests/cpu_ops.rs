@@ -1,10 +1,11 @@
-//! The direct depthwise convolution (`model/depthwise.rs`) against burn's own grouped
-//! convolution, forward and both gradients, on the model's shapes: equal to float32 rounding.
+//! Our CPU operations (`model/cpu_ops.rs`) against burn's own: the depthwise convolution against
+//! burn's grouped convolution, forward and both gradients, on the model's shapes, equal to
+//! float32 rounding; ReLU6 against burn's clamp, exactly.
 
 use burn::tensor::module;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
-use tripletlab_core::model::depthwise;
+use tripletlab_core::model::cpu_ops;
 
 /// Values in [-1, 1) from a fixed linear congruential sequence.
 fn values(count: usize, seed: u64) -> Vec<f32> {
@@ -44,7 +45,7 @@ fn check(batch: usize, channels: usize, side: usize, stride: usize, padding: [(u
     let x = tensor([batch, channels, side, side], 1, &plain);
     let weight = tensor([channels, 1, 3, 3], 2, &plain);
 
-    let ours = depthwise::conv2d(x.clone(), weight.clone(), options.clone());
+    let ours = cpu_ops::depthwise_conv2d(x.clone(), weight.clone(), options.clone());
     let burns = module::conv2d(x.clone(), weight.clone(), None, options.clone());
     assert_eq!(ours.dims(), burns.dims(), "{what}: output shape");
     let out_dims = burns.dims();
@@ -56,7 +57,7 @@ fn check(batch: usize, channels: usize, side: usize, stride: usize, padding: [(u
         let x = Tensor::<4>::from_data(x.to_data(), &device).require_grad();
         let weight = Tensor::<4>::from_data(weight.to_data(), &device).require_grad();
         let y = if direct {
-            depthwise::conv2d(x.clone(), weight.clone(), options.clone())
+            cpu_ops::depthwise_conv2d(x.clone(), weight.clone(), options.clone())
         } else {
             module::conv2d(x.clone(), weight.clone(), None, options.clone())
         };
@@ -99,6 +100,33 @@ fn a_dilated_convolution_takes_burn_s_path() {
     let options = ConvOptions::new_with_padding([1, 1], [(2, 2), (2, 2)], [2, 2], 4);
     let x = tensor([1, 4, 8, 8], 4, &device);
     let weight = tensor([4, 1, 3, 3], 5, &device);
-    let ours = floats(depthwise::conv2d(x.clone(), weight.clone(), options.clone()));
+    let ours = floats(cpu_ops::depthwise_conv2d(x.clone(), weight.clone(), options.clone()));
     assert_close("dilated", &ours, &floats(module::conv2d(x, weight, None, options)));
+}
+
+/// ReLU6 forward and backward equal burn's clamp exactly (one comparison a number either way),
+/// through the ends 0 and 6, on a tensor of the model's shapes with values from -8 to 8.
+#[test]
+fn relu6_equals_burn_s_clamp() {
+    let plain = Device::flex();
+    let shape = [3, 144, 8, 8];
+    let x = tensor(shape, 7, &plain).mul_scalar(8.0);
+    // Exactly 0 and 6 somewhere: the ends, where the gradient passes (as burn's clamp lets it).
+    let x = x.slice_assign(
+        [0..1, 0..1, 0..1, 0..2],
+        Tensor::from_data(TensorData::new(vec![0.0f32, 6.0], [1, 1, 1, 2]), &plain),
+    );
+    assert_eq!(floats(cpu_ops::relu6(x.clone())), floats(burn::tensor::activation::relu6(x.clone())), "forward");
+
+    let device = Device::flex().autodiff();
+    let upstream = tensor(shape, 8, &device);
+    let gradient = |ours: bool| {
+        let x = Tensor::<4>::from_data(x.to_data(), &device).require_grad();
+        let y = if ours { cpu_ops::relu6(x.clone()) } else { burn::tensor::activation::relu6(x.clone()) };
+        let grads = (y * upstream.clone()).sum().backward();
+        floats(x.grad(&grads).expect("input gradient"))
+    };
+    let (ours, burns) = (gradient(true), gradient(false));
+    assert_eq!(ours, burns, "backward");
+    assert!(ours.iter().any(|g| *g == 0.0) && ours.iter().any(|g| *g != 0.0), "the test saw one side only");
 }
