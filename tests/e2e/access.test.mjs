@@ -36,7 +36,9 @@ describe("accessibility and layout", { timeout: 300_000 }, () => {
     assert.ok(planted.some((line) => line.startsWith("critical image-alt") && line.includes("#planted")), planted.join("\n"));
     await page.evaluate(() => document.getElementById("planted").remove());
     await loadSynthetic(page);
-    await tinySettings(page, { images: 48, epochs: 1 });
+    // Ten epochs: long enough (seconds) that the Pause below lands before the run ends, even on
+    // a loaded machine (with one epoch the CPU run could finish between step 1 and the click).
+    await tinySettings(page, { images: 48, epochs: 10 });
     await page.getByRole("button", { name: "Start training" }).click();
     await waitForStep(page, 1);
     await page.getByRole("button", { name: "Pause" }).click();
@@ -162,7 +164,9 @@ describe("accessibility and layout", { timeout: 300_000 }, () => {
       await page.getByTestId("backend-cpu").check();
       assert.equal(await sideways(page), 0, "before a run");
       await loadSynthetic(page);
-      await tinySettings(page, { images: 48, epochs: 1 });
+      // Ten epochs: long enough (seconds) that the Pause below lands before the run ends, even on
+    // a loaded machine (with one epoch the CPU run could finish between step 1 and the click).
+    await tinySettings(page, { images: 48, epochs: 10 });
       await page.getByRole("button", { name: "Start training" }).click();
       assert.equal(await waitForPhase(page, ["finished", "failed"], 180_000), "finished");
       assert.equal(await sideways(page), 0, "after a run, with its charts, map and gallery");
