@@ -45,6 +45,8 @@ mod tests {
         let x = [-2.0, -0.0, 0.0, 0.5, 6.0, 6.5, 1e9, f32::NAN];
         let y = forward(&x);
         assert_eq!(&y[..7], &[0.0, -0.0, 0.0, 0.5, 6.0, 6.0, 6.0]);
+        // -0.0 is kept as it is (burn's clamp keeps it: -0.0 < 0 is false), bit for bit.
+        assert_eq!(y[1].to_bits(), (-0.0f32).to_bits());
         assert!(y[7].is_nan());
         let upstream = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
         // Passed at 0 and 6 inclusive; NaN compares false both ways, so it passes too.
