@@ -117,6 +117,13 @@ fn relu6_equals_burn_s_clamp() {
         Tensor::from_data(TensorData::new(vec![0.0f32, 6.0], [1, 1, 1, 2]), &plain),
     );
     assert_eq!(floats(cpu_ops::relu6(x.clone())), floats(burn::tensor::activation::relu6(x.clone())), "forward");
+    // A view whose layout is not contiguous (a transpose) is read in its logical order.
+    let view = x.clone().swap_dims(1, 3);
+    assert_eq!(
+        floats(cpu_ops::relu6(view.clone())),
+        floats(burn::tensor::activation::relu6(view)),
+        "a transposed view"
+    );
 
     let device = Device::flex().autodiff();
     let upstream = tensor(shape, 8, &device);

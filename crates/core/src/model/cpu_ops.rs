@@ -134,10 +134,15 @@ fn flex_tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape.into()))
 }
 
+/// The tensor as f32 (itself when it is).
+fn as_f32(tensor: FlexTensor) -> FlexTensor {
+    if tensor.dtype() == DType::F32 { tensor } else { Flex::float_cast(tensor, FloatDType::F32) }
+}
+
 /// `f` on the f32 values of `tensor` (cast there and back for another float dtype).
 fn elementwise(tensor: FlexTensor, f: impl FnOnce(&[f32]) -> Vec<f32>) -> FlexTensor {
     let dtype = tensor.dtype();
-    let tensor = if dtype == DType::F32 { tensor } else { Flex::float_cast(tensor, FloatDType::F32) };
+    let tensor = as_f32(tensor);
     let shape = tensor.shape();
     let out = match values(&tensor) {
         Some(values) => flex_tensor(f(&values), shape),
@@ -187,14 +192,12 @@ impl CpuGradients for Flex {
     }
 
     fn relu6_backward(x: FlexTensor, upstream: FlexTensor) -> FlexTensor {
-        let upstream = match values(&upstream) {
-            Some(values) => values.into_owned(),
-            None => match values(&Flex::float_cast(upstream, FloatDType::F32)) {
-                Some(values) => values.into_owned(),
-                None => Vec::new(),
-            },
-        };
-        elementwise(x, |x| relu6_loops::backward(x, &upstream))
+        let upstream = as_f32(upstream);
+        match values(&upstream) {
+            Some(upstream) => elementwise(x, |x| relu6_loops::backward(x, &upstream)),
+            // Not reached: `as_f32` made it f32.
+            None => upstream,
+        }
     }
 }
 
