@@ -697,3 +697,57 @@ fn a_concatenated_step_normalises_over_all_three_branches() {
     assert_eq!(separately.last_step_images(), images.as_slice(), "the two runs picked different triplets");
     assert!((separate_loss - report.loss).abs() > 1e-4, "separate {separate_loss} = concatenated {}", report.loss);
 }
+
+/// A checkpoint read back: saved again, it holds the same tensors (the best epoch's weights
+/// included, after an epoch that improved); its weights load with the run's model and input
+/// scaling; a newer checkpoint format is refused by name; an Adam state for a tensor that is not
+/// trained (a BatchNorm running statistic), even of the right size, is refused before any step.
+#[test]
+fn a_checkpoint_read_back_is_the_checkpoint_saved() {
+    use tripletlab_core::model::safetensors::{F32Tensor, TensorFile};
+    let data = synthetic_images(11, 200);
+    let spec = RunSpec { batch_size: 8, ..small_config() };
+    let mut trainer = new_trainer(&spec);
+    let triplets = trainer.triplets(&data).expect("triplets");
+    pollster::block_on(trainer.step(&data, &triplets.train)).expect("step");
+    let record = pollster::block_on(trainer.end_epoch(&data, &triplets.held_out)).expect("epoch");
+    assert!(record.improved, "the first epoch is the best so far");
+    let bytes = pollster::block_on(trainer.checkpoint()).expect("checkpoint");
+    let device = Device::flex();
+    let names = |bytes: &[u8]| {
+        let file = TensorFile::parse("checkpoint", bytes).expect("parses");
+        file.tensors.keys().cloned().collect::<Vec<String>>()
+    };
+    let saved = names(&bytes);
+    assert!(saved.iter().any(|name| name.starts_with("best.")), "the best epoch's weights are saved");
+    let resumed = Trainer::resume("run", &bytes, &device).expect("resumes");
+    assert_eq!(names(&pollster::block_on(resumed.checkpoint()).expect("saved again")), saved);
+
+    let encoder = tripletlab_core::train::load_encoder("run", &bytes, &device).expect("weights");
+    assert_eq!((encoder.config, encoder.trained_scaling), (spec.model.clone(), Some(spec.scaling)));
+
+    let edited = |edit: &dyn Fn(&mut TensorFile)| {
+        let mut file = TensorFile::parse("checkpoint", &bytes).expect("parses");
+        edit(&mut file);
+        file.to_bytes().expect("writes")
+    };
+    let newer = edited(&|file| {
+        file.metadata.insert("format".into(), "tripletlab-checkpoint-v9".into());
+    });
+    for err in [
+        Trainer::resume("newer", &newer, &device).err().map(|err| err.to_string()),
+        tripletlab_core::train::load_encoder("newer", &newer, &device).err().map(|err| err.to_string()),
+    ] {
+        let err = err.unwrap_or_default();
+        assert!(err.contains("'tripletlab-checkpoint-v9' is not one this version reads"), "{err}");
+    }
+    let statistic = "stem.norm.running_mean";
+    let size = TensorFile::parse("checkpoint", &bytes).expect("parses").tensors[statistic].values.len();
+    let id = tripletlab_core::model::weights::named_id(statistic).val();
+    let stray = edited(&|file| {
+        for kind in ["m", "v"] {
+            file.tensors.insert(format!("adam.{kind}.{id}"), F32Tensor { shape: vec![size], values: vec![0.0; size] });
+        }
+    });
+    assert!(Trainer::resume("stray", &stray, &device).is_err(), "an Adam state for a running statistic was accepted");
+}
