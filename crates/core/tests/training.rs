@@ -725,6 +725,12 @@ fn a_checkpoint_read_back_is_the_checkpoint_saved() {
 
     let encoder = tripletlab_core::train::load_encoder("run", &bytes, &device).expect("weights");
     assert_eq!((encoder.config, encoder.trained_scaling), (spec.model.clone(), Some(spec.scaling)));
+    // The shipped weights (tagged `tripletlab-mobilenetv2-v1`) load as weights: width 1.0, no run.
+    let shipped =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../public/weights/mobilenetv2_1.0.safetensors"))
+            .expect("the shipped weights");
+    let encoder = tripletlab_core::train::load_encoder("shipped", &shipped, &device).expect("shipped weights");
+    assert_eq!((encoder.config.width, encoder.trained_scaling), (1.0, None));
 
     let edited = |edit: &dyn Fn(&mut TensorFile)| {
         let mut file = TensorFile::parse("checkpoint", &bytes).expect("parses");
