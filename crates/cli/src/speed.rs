@@ -91,6 +91,16 @@ pub struct Spread {
     pub max: f64,
 }
 
+impl Spread {
+    /// The median (the upper one of an even count), least and greatest of `values` (sorted in
+    /// place); NaN when there are none.
+    fn of(values: &mut [f64]) -> Self {
+        values.sort_by(f64::total_cmp);
+        let or_nan = |value: Option<&f64>| value.copied().unwrap_or(f64::NAN);
+        Self { median: or_nan(values.get(values.len() / 2)), min: or_nan(values.first()), max: or_nan(values.last()) }
+    }
+}
+
 pub fn run(args: SpeedArgs) -> Result<(), CliError> {
     cpu_ops::use_ours(matches!(args.cpu_ops, CpuOpsPath::Ours));
     let device = args.backend.init()?;
@@ -136,8 +146,7 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
         / measured;
     let dispatches = launches.count();
     let dispatches_per_step = (args.backend != BackendName::Flex).then_some(dispatches as f64 / measured);
-    seconds.sort_by(f64::total_cmp);
-    let median = seconds.get(seconds.len() / 2).copied().unwrap_or(f64::NAN);
+    let seconds = Spread::of(&mut seconds);
     let indices: Vec<u32> = (0..args.images as u32).collect();
     pollster::block_on(trainer.embed(&data, &indices[..args.batch.min(indices.len())]))?;
     let started = Instant::now();
@@ -148,18 +157,14 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
         (args.backend == BackendName::Flex).then(|| depthwise_alone(&model_config, args.batch, args.steps) * 1e3);
 
     let flops_per_triplet = model_config.training_flops_per_triplet(32);
-    let triplets_per_second = args.batch as f64 / median;
+    let triplets_per_second = args.batch as f64 / seconds.median;
     let images_per_second = args.images as f64 / inference_seconds;
     let report = SpeedReport {
         backend: args.backend.describe(),
         width: args.width,
         batch: args.batch,
         steps: args.steps,
-        ms_per_step: Spread {
-            median: median * 1e3,
-            min: seconds.first().copied().unwrap_or(f64::NAN) * 1e3,
-            max: seconds.last().copied().unwrap_or(f64::NAN) * 1e3,
-        },
+        ms_per_step: Spread { median: seconds.median * 1e3, min: seconds.min * 1e3, max: seconds.max * 1e3 },
         triplets_per_second,
         training_gflops_per_triplet: flops_per_triplet / 1e9,
         training_gflop_per_second: triplets_per_second * flops_per_triplet / 1e9,
@@ -227,22 +232,14 @@ pub fn run(args: SpeedArgs) -> Result<(), CliError> {
 /// The median of `rounds` rounds after one warm-up round.
 fn depthwise_alone(config: &MobileNetV2Config, batch: usize, rounds: usize) -> f64 {
     let device = Device::flex().autodiff();
-    // The stem halves the 32 x 32 image; a stride-2 layer halves its input (TensorFlow's padding:
-    // none before, one row and column after).
-    let mut side = 16;
     let layers: Vec<(Tensor<4>, Tensor<4>, ConvOptions<2>)> = config
-        .blocks()
-        .iter()
-        .map(|block| {
-            let channels = block.expanded;
-            let padding = if block.stride == 2 { [(0, 1), (0, 1)] } else { [(1, 1), (1, 1)] };
-            let options = ConvOptions::new_with_padding([block.stride; 2], padding, [1, 1], channels);
+        .depthwise_layers(32)
+        .into_iter()
+        .map(|layer| {
+            let (channels, side) = (layer.channels, layer.side);
             let x = Tensor::random([batch, channels, side, side], Distribution::Default, &device);
             let weight = Tensor::random([channels, 1, 3, 3], Distribution::Default, &device);
-            if block.stride == 2 {
-                side = side.div_ceil(2);
-            }
-            (x, weight, options)
+            (x, weight, layer.options)
         })
         .collect();
     let mut seconds: Vec<f64> = (0..=rounds.max(1))
@@ -260,6 +257,5 @@ fn depthwise_alone(config: &MobileNetV2Config, batch: usize, rounds: usize) -> f
         })
         .collect();
     seconds.remove(0);
-    seconds.sort_by(f64::total_cmp);
-    seconds.get(seconds.len() / 2).copied().unwrap_or(f64::NAN)
+    Spread::of(&mut seconds).median
 }

@@ -757,3 +757,205 @@ fn a_checkpoint_read_back_is_the_checkpoint_saved() {
     });
     assert!(Trainer::resume("stray", &stray, &device).is_err(), "an Adam state for a running statistic was accepted");
 }
+
+/// The held-out evaluation, worked out independently: with BatchNorm on its running statistics an
+/// image's template does not depend on the batch it is in, so one pass over all the held-out
+/// images gives what the trainer computes in batches of 8 with a short last one: the templates,
+/// the mean loss (each batch weighted by its size), the recipe's scores (each pair's similarity,
+/// the (anchor, positive) pairs first and labelled genuine) with the AUC counted here pair by pair
+/// (ties half), and the 1:N retrieval among the distinct held-out images by class.
+#[test]
+fn held_out_evaluation_in_batches_is_one_pass_over_all_of_it() {
+    use burn::tensor::Tensor;
+    use tripletlab_core::data::triplets::{Triplet, distinct_images};
+    use tripletlab_core::metrics::{RetrievalConfig, retrieval};
+    use tripletlab_core::model::input::images_to_tensor;
+    let (data, triplets) = synthetic_data(300);
+    let spec = RunSpec { batch_size: 8, ..small_config() };
+    let mut trainer = new_trainer(&spec);
+    // One step first: the model is no longer the seeded one and its running statistics moved.
+    pollster::block_on(trainer.step(&data, &triplets.train)).expect("step");
+    let held_out = &triplets.held_out;
+    let n = held_out.len();
+    assert!(n > 8 && n % 8 != 0, "{n} held-out triplets do not make uneven batches of 8");
+
+    let model = trainer.inference_model();
+    let device = Device::flex();
+    let rows_of = |images: &[u32]| -> Tensor<2> {
+        let pixels: Vec<&[u8]> = images.iter().map(|&at| data.image(at as usize)).collect();
+        model.forward(images_to_tensor(pixels.into_iter(), spec.scaling, &device))
+    };
+    let branch = |which: fn(&Triplet) -> u32| rows_of(&held_out.iter().map(which).collect::<Vec<_>>());
+    let (anchors, positives, negatives) = (branch(|t| t.anchor), branch(|t| t.positive), branch(|t| t.negative));
+    let host = |rows: &Tensor<2>| -> Vec<Vec<f32>> {
+        let [count, width] = rows.dims();
+        let values = rows.clone().into_data().try_into_vec::<f32>().expect("f32");
+        (0..count).map(|row| values[row * width..(row + 1) * width].to_vec()).collect()
+    };
+    let close = |a: &[f32], b: &[f32]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+
+    // The mean loss over all held-out triplets at once.
+    let one_pass: f32 = spec.loss.forward(anchors.clone(), positives.clone(), negatives.clone()).loss.into_scalar();
+    let batched = pollster::block_on(trainer.held_out_loss(&data, held_out)).expect("held-out loss");
+    assert!(one_pass > 0.01, "a loss of {one_pass} cannot tell a weighting from another");
+    assert!((batched - f64::from(one_pass)).abs() < 1e-5, "in batches {batched}, in one pass {one_pass}");
+
+    // Templates, in the order asked.
+    let anchor_images: Vec<u32> = held_out.iter().map(|t| t.anchor).collect();
+    let embedded = pollster::block_on(trainer.embed(&data, &anchor_images)).expect("embed");
+    let expected = host(&anchors);
+    assert_eq!(embedded.len(), n);
+    assert!(embedded.iter().zip(&expected).all(|(a, b)| close(a, b)), "templates differ from one pass");
+
+    // The recipe's scores and their AUC.
+    let scores = pollster::block_on(trainer.held_out_scores(&data, held_out)).expect("scores");
+    let distance = spec.loss.distance;
+    let (a, p, x) = (host(&anchors), host(&positives), host(&negatives));
+    let genuine: Vec<f64> = a.iter().zip(&p).map(|(a, p)| distance.similarity(distance.of_rows(a, p))).collect();
+    let impostor: Vec<f64> = a.iter().zip(&x).map(|(a, x)| distance.similarity(distance.of_rows(a, x))).collect();
+    let labels: Vec<bool> = (0..2 * n).map(|at| at < n).collect();
+    assert_eq!(scores.labels, labels, "genuine pairs first, then impostors");
+    let by_hand: Vec<f64> = genuine.iter().chain(&impostor).copied().collect();
+    assert_eq!(scores.scores.len(), 2 * n);
+    assert!(
+        scores.scores.iter().zip(&by_hand).all(|(s, h)| (s - h).abs() < 1e-5),
+        "{:?} vs {by_hand:?}",
+        scores.scores
+    );
+    let ordered: f64 = genuine
+        .iter()
+        .flat_map(|g| {
+            impostor.iter().map(move |i| {
+                if g > i {
+                    1.0
+                } else if g == i {
+                    0.5
+                } else {
+                    0.0
+                }
+            })
+        })
+        .sum();
+    let auc = ordered / (n * n) as f64;
+    // Measured 0.478: pairs ordered both ways, and far enough from 0.5 that swapped labels
+    // (0.522) show.
+    assert!(auc > 0.0 && auc < 1.0 && (auc - 0.5).abs() > 0.01, "AUC {auc}: the test needs pairs ordered both ways");
+    assert!((scores.summary.auc - auc).abs() < 1e-9, "summary AUC {} vs pair by pair {auc}", scores.summary.auc);
+    assert_eq!((scores.summary.positives, scores.summary.negatives), (n as u64, n as u64));
+
+    // Retrieval among the distinct held-out images, labelled by class.
+    let config = RetrievalConfig::default();
+    let images = distinct_images(held_out);
+    let rows = host(&rows_of(&images)).concat();
+    let labels: Vec<u32> = images.iter().map(|&at| u32::from(data.labels[at as usize])).collect();
+    let expected = retrieval(&rows, rows.len() / images.len(), &labels, &config).expect("retrieval");
+    let batched = pollster::block_on(trainer.held_out_retrieval(&data, held_out, &config)).expect("retrieval");
+    assert_eq!(batched.queries, images.len());
+    assert_eq!(batched, expected);
+}
+
+/// A checkpoint's place in its epoch is checked against the run's triplets when the run finds
+/// its data again: one saved after the epoch's last step and before its end (a pause there)
+/// resumes with the epoch done and ends it; one a step further than the epoch has, or whose epoch
+/// order covers one triplet fewer than the run has (a permutation still, so the reader passes
+/// it), is refused by name before any step.
+#[test]
+fn a_checkpoint_s_place_in_its_epoch_is_checked_against_the_run() {
+    use tripletlab_core::model::safetensors::TensorFile;
+    let (data, triplets) = synthetic_data(200);
+    let spec = RunSpec { batch_size: 8, ..small_config() };
+    let mut trainer = new_trainer(&spec);
+    let per_epoch = trainer.steps_per_epoch(triplets.train.len());
+    assert_eq!(per_epoch, triplets.train.len().div_ceil(8));
+    trainer.triplets(&data).expect("triplets");
+    for _ in 0..per_epoch {
+        pollster::block_on(trainer.step(&data, &triplets.train)).expect("step");
+    }
+    assert!(trainer.epoch_done(triplets.train.len()) && !trainer.is_finished());
+    let bytes = pollster::block_on(trainer.checkpoint()).expect("checkpoint");
+    let device = Device::flex();
+
+    let mut resumed = Trainer::resume("paused", &bytes, &device).expect("resumes");
+    assert_eq!(resumed.triplets(&data).expect("a pause after the last step"), triplets);
+    assert!(resumed.epoch_done(triplets.train.len()));
+    let record = pollster::block_on(resumed.end_epoch(&data, &triplets.held_out)).expect("ends the epoch");
+    assert_eq!(record.epoch, 1);
+    assert!(!resumed.epoch_done(triplets.train.len()), "a new epoch begins");
+
+    let crafted = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut file = TensorFile::parse("checkpoint", &bytes).expect("parses");
+        let mut state: serde_json::Value = serde_json::from_str(&file.metadata["state"]).expect("state");
+        edit(&mut state);
+        file.metadata.insert("state".into(), state.to_string());
+        let mut trainer = Trainer::resume("crafted", &file.to_bytes().expect("writes"), &device).expect("reads");
+        trainer.triplets(&data).err().map(|err| err.to_string())
+    };
+    let beyond = crafted(&|state| state["step_in_epoch"] = serde_json::json!(per_epoch + 1));
+    let expected = format!("it stopped at step {} of an epoch of {per_epoch} steps", per_epoch + 1);
+    assert!(beyond.as_deref().is_some_and(|e| e.contains(&expected)), "{beyond:?}");
+    let last = triplets.train.len() - 1;
+    let short = crafted(&|state| {
+        let order: Vec<u64> = state["order"]
+            .as_array()
+            .expect("order")
+            .iter()
+            .filter_map(|at| at.as_u64())
+            .filter(|&at| at != last as u64)
+            .collect();
+        state["order"] = serde_json::json!(order);
+    });
+    let expected = format!("its epoch order covers {last} triplets; the run has {}", triplets.train.len());
+    assert!(short.as_deref().is_some_and(|e| e.contains(&expected)), "{short:?}");
+}
+
+/// A step's report is its batch's, worked out here from the same weights and images before the
+/// update (BatchNorm in training mode, each branch its own batch, as the step runs it): the mean
+/// hinge, the share of triplets whose hinge is above 0 (a hinge of exactly 0 is not active), the
+/// mean anchor-positive and anchor-negative distances, and its place in the epoch. Margin 0, so
+/// part of the batch is active and part is not.
+#[test]
+fn a_step_reports_its_batch_worked_out_by_hand() {
+    use burn::module::Module;
+    use burn::tensor::Tensor;
+    use tripletlab_core::loss::LossSpec;
+    use tripletlab_core::model::input::images_to_tensor;
+    let (data, triplets) = synthetic_data(200);
+    let spec = RunSpec { batch_size: 16, loss: LossSpec { margin: 0.0, ..LossSpec::default() }, ..small_config() };
+    let mut trainer = new_trainer(&spec);
+    let report = pollster::block_on(trainer.step(&data, &triplets.train)).expect("step");
+    let images = trainer.last_step_images().to_vec();
+    assert_eq!(images.len(), 3 * 16);
+
+    let device = Device::flex().autodiff();
+    let model = tripletlab_core::model::weights::seeded_init(&spec.model, spec.seed, &Device::flex())
+        .expect("seeded weights")
+        .fork(&device)
+        .train();
+    let branch = |offset: usize| -> Vec<Vec<f32>> {
+        let pixels: Vec<&[u8]> = images.iter().skip(offset).step_by(3).map(|&at| data.image(at as usize)).collect();
+        let rows: Tensor<2> = model.forward(images_to_tensor(pixels.into_iter(), spec.scaling, &device));
+        let [count, width] = rows.dims();
+        let values = rows.into_data().try_into_vec::<f32>().expect("f32");
+        (0..count).map(|row| values[row * width..(row + 1) * width].to_vec()).collect()
+    };
+    let (anchors, positives, negatives) = (branch(0), branch(1), branch(2));
+    let distance = spec.loss.distance;
+    let to = |others: &[Vec<f32>]| -> Vec<f64> {
+        anchors.iter().zip(others).map(|(a, other)| distance.of_rows(a, other)).collect()
+    };
+    let (dp, dn) = (to(&positives), to(&negatives));
+    assert!(dp.iter().zip(&dn).all(|(p, n)| (p - n).abs() > 1e-5), "a near tie: {dp:?} {dn:?}");
+    let hinges: Vec<f64> = dp.iter().zip(&dn).map(|(p, n)| (p - n).max(0.0)).collect();
+    let active = hinges.iter().filter(|&&h| h > 0.0).count();
+    assert!(active > 0 && active < 16, "{active} of 16 active: the test needs both kinds");
+    let mean = |values: &[f64]| values.iter().sum::<f64>() / values.len() as f64;
+
+    assert_eq!(report.triplets, 16);
+    let per_epoch = triplets.train.len().div_ceil(16);
+    assert_eq!((report.epoch, report.step, report.steps_per_epoch), (1, 1, per_epoch));
+    assert_eq!(report.active_fraction, active as f32 / 16.0, "{report:?}");
+    assert!((f64::from(report.loss) - mean(&hinges)).abs() < 1e-5, "{report:?} vs {}", mean(&hinges));
+    assert!((f64::from(report.mean_positive_distance) - mean(&dp)).abs() < 1e-5, "{report:?} vs {}", mean(&dp));
+    assert!((f64::from(report.mean_negative_distance) - mean(&dn)).abs() < 1e-5, "{report:?} vs {}", mean(&dn));
+    assert!(report.mined.is_none());
+}

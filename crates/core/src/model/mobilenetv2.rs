@@ -114,6 +114,49 @@ impl MobileNetV2Config {
     }
 }
 
+/// The zero padding, `[(top, bottom), (left, right)]`, of a `kernel` x `kernel` convolution of
+/// `stride` in Keras' MobileNetV2: a stride-2 layer has `ZeroPadding2D(((0, 1), (0, 1)))` before a
+/// "valid" convolution (even inputs), which is also TensorFlow's "same" for Conv1; a stride-1
+/// layer pads `kernel / 2` on every side ("same").
+pub fn keras_padding(kernel: usize, stride: usize) -> [(usize, usize); 2] {
+    let half = kernel / 2;
+    if stride == 2 { [(0, half), (0, half)] } else { [(half, half), (half, half)] }
+}
+
+/// One of the model's 17 depthwise 3 x 3 convolutions as the operation sees it: its channels,
+/// the side of its (square) input, and its options (stride, [`keras_padding`], one group per
+/// channel).
+#[derive(Clone, Debug)]
+pub struct DepthwiseLayer {
+    pub channels: usize,
+    pub side: usize,
+    pub options: ConvOptions<2>,
+}
+
+impl MobileNetV2Config {
+    /// The depthwise layers of the 17 blocks, in order, for `image_side` x `image_side` images
+    /// (the stem halves the image; a stride-2 layer halves its input, rounding up).
+    pub fn depthwise_layers(&self, image_side: usize) -> Vec<DepthwiseLayer> {
+        let mut side = image_side.div_ceil(2);
+        self.blocks()
+            .iter()
+            .map(|block| {
+                let options = ConvOptions::new_with_padding(
+                    [block.stride; 2],
+                    keras_padding(3, block.stride),
+                    [1, 1],
+                    block.expanded,
+                );
+                let layer = DepthwiseLayer { channels: block.expanded, side, options };
+                if block.stride == 2 {
+                    side = side.div_ceil(2);
+                }
+                layer
+            })
+            .collect()
+    }
+}
+
 /// Convolution (no bias), BatchNorm, then ReLU6 when `activate`.
 #[derive(Module, Debug)]
 pub struct ConvNorm {
@@ -134,12 +177,11 @@ impl ConvNorm {
         keras_momentum: f64,
         device: &Device,
     ) -> Self {
-        let padding = match (kernel, stride) {
-            (1, _) => PaddingConfig2d::Valid,
-            // Keras: ZeroPadding2D(((0, 1), (0, 1))) before a "valid" stride-2 convolution (even
-            // inputs), which is also TensorFlow's "same" for Conv1.
-            (_, 2) => PaddingConfig2d::Explicit(0, 0, kernel / 2, kernel / 2),
-            _ => PaddingConfig2d::Explicit(kernel / 2, kernel / 2, kernel / 2, kernel / 2),
+        let padding = if kernel == 1 {
+            PaddingConfig2d::Valid
+        } else {
+            let [(top, bottom), (left, right)] = keras_padding(kernel, stride);
+            PaddingConfig2d::Explicit(top, left, bottom, right)
         };
         let conv = Conv2dConfig::new([input, output], [kernel, kernel])
             .with_stride([stride, stride])
@@ -265,6 +307,22 @@ mod tests {
         assert_eq!(outputs, vec![8, 8, 8, 16, 16, 16, 24, 24, 24, 24, 32, 32, 32, 56, 56, 56, 112]);
         assert_eq!(small.head_channels(), 1280);
         assert_eq!(MobileNetV2Config::with_width(1.4).head_channels(), 1792);
+    }
+
+    /// The 17 depthwise layers of a 32 x 32 image, worked by hand from the paper's table: the
+    /// stem halves 32 to 16, and each stride-2 block halves its input (2 -> 1 at the end).
+    #[test]
+    fn the_depthwise_layers_of_a_32_pixel_image() {
+        let layers = MobileNetV2Config::default().depthwise_layers(32);
+        let channels: Vec<usize> = layers.iter().map(|layer| layer.channels).collect();
+        let sides: Vec<usize> = layers.iter().map(|layer| layer.side).collect();
+        assert_eq!(channels, [32, 96, 144, 144, 192, 192, 192, 384, 384, 384, 384, 576, 576, 576, 960, 960, 960]);
+        assert_eq!(sides, [16, 16, 8, 8, 4, 4, 4, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1]);
+        let strides: Vec<usize> = layers.iter().map(|layer| layer.options.stride[0]).collect();
+        assert_eq!(strides, [1, 2, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1]);
+        assert_eq!(layers[1].options.padding, [(0, 1), (0, 1)], "TensorFlow's stride 2: one row and column after");
+        assert_eq!(layers[0].options.padding, [(1, 1), (1, 1)]);
+        assert!(layers.iter().all(|layer| layer.options.groups == layer.channels));
     }
 
     #[test]
