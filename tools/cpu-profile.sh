@@ -51,7 +51,11 @@ perf report -i "$work/perf.data" --stdio --no-children --sort sym --percent-limi
     /%/ {
       share = $1; sub("%", "", share); share += 0
       sym = $0; sub(/^[^]]*\] /, "", sym)
-      if (sym ~ /tripletlab_kernels::depthwise/) group = "our depthwise loops (crates/kernels)"
+      # Without call graphs a closure run through a reference (`<&F as Fn>::call`: rayon`s chunks
+      # of our loops in crates/kernels, and burn flex`s own parallel loops) has no name of its own;
+      # `speed` times the depthwise layers alone to give their share.
+      if (sym ~ /for &F>::call/) group = "closures run by rayon (our depthwise loops among them; see the timing above)"
+      else if (sym ~ /tripletlab_kernels::depthwise/) group = "our depthwise loops (crates/kernels)"
       else if (sym ~ /tripletlab_kernels::relu6/) group = "our ReLU6 (crates/kernels)"
       else if (sym ~ /gemm|microkernel/) group = "gemm (matrix products: pointwise convolutions, stem)"
       else if (sym ~ /copy_2d|permute|contiguous|transpose/) group = "layout copies (NCHW/NHWC, contiguous)"
