@@ -37,37 +37,17 @@ const HOST_TESTS: &[&str] = &["--lib", "--test", "metrics_reference", "--test", 
 const TENSOR_TESTS: &[&str] = &["--lib", "--test", "keras_parity", "--test", "gradients"];
 /// Tests of the trainer (`train/`): the unit tests, the two-step Keras training fixture, the
 /// checkpoint fuzzing and the training tests but the two that train for a minute or more each
-/// (about 50 s a mutant that survives, instead of two minutes). Keras' forward fixtures and the
-/// gradient checks (`keras_parity`, `gradients`) are left out: they never reach `train/` (neither
-/// imports it), so they cannot catch a mutant there.
-const TRAINER_TESTS: &[&str] = &[
-    "--lib",
-    "--test",
-    "keras_training_parity",
-    "--test",
-    "fuzz_readers",
-    "--test",
-    "training",
-    "--",
-    "--skip",
-    "learns_the_synthetic_shapes",
-    "--skip",
-    "semi_hard_mining_learns",
-];
+/// ([`LONG_TRAINING_SKIPPED`]; about 50 s a mutant that survives, instead of two minutes).
+/// Keras' forward fixtures and the gradient checks (`keras_parity`, `gradients`) are left out:
+/// they never reach `train/` (neither imports it), so they cannot catch a mutant there.
+const TRAINER_TESTS: &[&str] =
+    &["--lib", "--test", "keras_training_parity", "--test", "fuzz_readers", "--test", "training"];
 /// `train/evaluate.rs` (held-out loss, templates, scores, retrieval): the trainer's tests but the
 /// checkpoint fuzzing, which resumes and steps but never evaluates.
-const EVALUATE_TESTS: &[&str] = &[
-    "--lib",
-    "--test",
-    "keras_training_parity",
-    "--test",
-    "training",
-    "--",
-    "--skip",
-    "learns_the_synthetic_shapes",
-    "--skip",
-    "semi_hard_mining_learns",
-];
+const EVALUATE_TESTS: &[&str] = &["--lib", "--test", "keras_training_parity", "--test", "training"];
+/// The two training tests that train for a minute or more, left to `cargo xtask test`.
+const LONG_TRAINING_SKIPPED: &[&str] =
+    &["--", "--skip", "learns_the_synthetic_shapes", "--skip", "semi_hard_mining_learns"];
 /// Our CPU kernels' own tests (hand-worked answers); `crates/core/tests/cpu_ops.rs` compares
 /// them with burn as well, from the core's side.
 const KERNEL_TESTS: &[&str] = &["--lib"];
@@ -108,13 +88,13 @@ impl Shard {
     const fn kernels(file: &'static str) -> Self {
         Self { file, kind: Kind::Kernels }
     }
-    fn tests(&self) -> &'static [&'static str] {
+    fn tests(&self) -> Vec<&'static str> {
         match self.kind {
-            Kind::Host => HOST_TESTS,
-            Kind::Tensors => TENSOR_TESTS,
-            Kind::Trainer => TRAINER_TESTS,
-            Kind::Evaluate => EVALUATE_TESTS,
-            Kind::Kernels => KERNEL_TESTS,
+            Kind::Host => HOST_TESTS.to_vec(),
+            Kind::Tensors => TENSOR_TESTS.to_vec(),
+            Kind::Trainer => [TRAINER_TESTS, LONG_TRAINING_SKIPPED].concat(),
+            Kind::Evaluate => [EVALUATE_TESTS, LONG_TRAINING_SKIPPED].concat(),
+            Kind::Kernels => KERNEL_TESTS.to_vec(),
         }
     }
     fn package(&self) -> &'static str {
