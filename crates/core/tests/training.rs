@@ -339,6 +339,11 @@ fn mining_augments_its_batches() {
     let first_batch = |config: &RunSpec| {
         let mut trainer = new_trainer(config);
         pollster::block_on(trainer.step(&data, &triplets.train)).expect("step");
+        // The batch's distance matrix is kept for the page's heat map: its images and labels.
+        let matrix = trainer.last_mined().expect("a mined step keeps its matrix");
+        assert_eq!(matrix.images, trainer.last_step_images());
+        let labels: Vec<u8> = matrix.images.iter().map(|&at| data.labels[at as usize]).collect();
+        assert_eq!((&matrix.labels, matrix.distances.len()), (&labels, 20 * 20));
         (trainer.last_step_images().to_vec(), trainer.last_mined_pixels().to_vec())
     };
     let (images, plain) = first_batch(&mined);
@@ -865,6 +870,11 @@ fn a_checkpoint_s_place_in_its_epoch_is_checked_against_the_run() {
     let device = Device::flex();
 
     let mut resumed = Trainer::resume("paused", &bytes, &device).expect("resumes");
+    // What identifies the run's data comes back with it: the images, the split's sizes.
+    let run_data = trainer.run_data().expect("a run that found its data records which");
+    assert_eq!((run_data.images, run_data.train_triplets), (data.labels.len(), triplets.train.len()));
+    assert_eq!(run_data.held_out_triplets, triplets.held_out.len());
+    assert_eq!(resumed.run_data(), Some(run_data));
     assert_eq!(resumed.triplets(&data).expect("a pause after the last step"), triplets);
     assert!(resumed.epoch_done(triplets.train.len()));
     let record = pollster::block_on(resumed.end_epoch(&data, &triplets.held_out)).expect("ends the epoch");
@@ -947,4 +957,36 @@ fn a_step_reports_its_batch_worked_out_by_hand() {
     assert!((f64::from(report.mean_positive_distance) - mean(&dp)).abs() < 1e-5, "{report:?} vs {}", mean(&dp));
     assert!((f64::from(report.mean_negative_distance) - mean(&dn)).abs() < 1e-5, "{report:?} vs {}", mean(&dn));
     assert!(report.mined.is_none());
+}
+
+/// A picture from outside a full run (a search with one's own picture) is embedded as the run
+/// embeds its own images: with the run's input scaling, here the symmetric one rather than the
+/// default, so the embedder's row of a dataset image is the run's row of it (and not the row of
+/// the same image scaled the default way).
+#[test]
+fn the_embedder_scales_pictures_as_the_run_does() {
+    use tripletlab_core::model::InputScaling;
+    use tripletlab_core::training::Training;
+    let data = synthetic_images(3, 200);
+    let device = Device::flex();
+    let spec = RunSpec { scaling: InputScaling::Symmetric, ..small_config() };
+    let encoder =
+        tripletlab_core::model::weights::seeded_init(&spec.model, spec.seed, &device).expect("seeded weights");
+    let (training, _) = pollster::block_on(Training::start(spec, encoder, &data, &device)).expect("a run");
+    let images = [0u32, 1, 2];
+    let own = pollster::block_on(training.embed(&data, &images)).expect("the run's rows");
+    let pictures: Vec<&[u8]> = images.iter().map(|&at| data.image(at as usize)).collect();
+    let embedder = pollster::block_on(training.embedder()).expect("an embedder");
+    let outside = pollster::block_on(embedder.embed(&pictures)).expect("the embedder's rows");
+    // Relative: the seeded model's templates are small numbers.
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-4 * x.abs().max(y.abs()));
+    let largest = own.iter().flatten().fold(0.0f32, |m, x| m.max(x.abs()));
+    assert!(largest > 0.0, "the seeded model's templates are all 0: the test cannot tell scalings apart");
+    assert_eq!(outside.len(), 3);
+    assert!(own.iter().zip(&outside).all(|(a, b)| close(a, b)), "the embedder scales pictures its own way");
+    let Training::Full(trainer) = &training else { panic!("a full run") };
+    let (model, plain) = (trainer.inference_model(), trainer.plain_device());
+    let unit = tripletlab_core::train::embed_images(&model, &pictures, InputScaling::Unit, 8, &plain);
+    let unit = pollster::block_on(unit).expect("rows scaled the default way");
+    assert!(!unit.iter().zip(&own).all(|(a, b)| close(a, b)), "the scaling makes no difference here");
 }
