@@ -34,6 +34,13 @@ fn small_config() -> RunSpec {
     }
 }
 
+/// The rows of a `[count, width]` tensor, read back.
+fn host_rows(rows: burn::tensor::Tensor<2>) -> Vec<Vec<f32>> {
+    let [count, width] = rows.dims();
+    let values = rows.into_data().try_into_vec::<f32>().expect("f32");
+    (0..count).map(|row| values[row * width..(row + 1) * width].to_vec()).collect()
+}
+
 fn new_trainer(config: &RunSpec) -> Trainer {
     let device = Device::flex();
     let model =
@@ -788,15 +795,11 @@ fn held_out_evaluation_in_batches_is_one_pass_over_all_of_it() {
     let device = Device::flex();
     let rows_of = |images: &[u32]| -> Tensor<2> {
         let pixels: Vec<&[u8]> = images.iter().map(|&at| data.image(at as usize)).collect();
-        model.forward(images_to_tensor(pixels.into_iter(), spec.scaling, &device))
+        model.forward(images_to_tensor(pixels, spec.scaling, &device))
     };
     let branch = |which: fn(&Triplet) -> u32| rows_of(&held_out.iter().map(which).collect::<Vec<_>>());
     let (anchors, positives, negatives) = (branch(|t| t.anchor), branch(|t| t.positive), branch(|t| t.negative));
-    let host = |rows: &Tensor<2>| -> Vec<Vec<f32>> {
-        let [count, width] = rows.dims();
-        let values = rows.clone().into_data().try_into_vec::<f32>().expect("f32");
-        (0..count).map(|row| values[row * width..(row + 1) * width].to_vec()).collect()
-    };
+    let host = |rows: &Tensor<2>| host_rows(rows.clone());
     let close = |a: &[f32], b: &[f32]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
 
     // The mean loss over all held-out triplets at once.
@@ -915,7 +918,6 @@ fn a_checkpoint_s_place_in_its_epoch_is_checked_against_the_run() {
 #[test]
 fn a_step_reports_its_batch_worked_out_by_hand() {
     use burn::module::Module;
-    use burn::tensor::Tensor;
     use tripletlab_core::loss::LossSpec;
     use tripletlab_core::model::input::images_to_tensor;
     let (data, triplets) = synthetic_data(200);
@@ -932,10 +934,7 @@ fn a_step_reports_its_batch_worked_out_by_hand() {
         .train();
     let branch = |offset: usize| -> Vec<Vec<f32>> {
         let pixels: Vec<&[u8]> = images.iter().skip(offset).step_by(3).map(|&at| data.image(at as usize)).collect();
-        let rows: Tensor<2> = model.forward(images_to_tensor(pixels.into_iter(), spec.scaling, &device));
-        let [count, width] = rows.dims();
-        let values = rows.into_data().try_into_vec::<f32>().expect("f32");
-        (0..count).map(|row| values[row * width..(row + 1) * width].to_vec()).collect()
+        host_rows(model.forward(images_to_tensor(pixels, spec.scaling, &device)))
     };
     let (anchors, positives, negatives) = (branch(0), branch(1), branch(2));
     let distance = spec.loss.distance;
