@@ -23,7 +23,7 @@ use leptos::prelude::*;
 use backend_panel::BackendPanel;
 use compare::{CompareState, CompareView};
 use dataset_panel::{DATA_ROOT, DatasetPanel, DatasetState, ListState, LoadState};
-use engine::Engine;
+use engine::{Engine, EngineKind, threads_available};
 use explore::{ExploreState, ExploreView};
 use lesson::{LessonBanner, LessonState, LessonsCard};
 use live::LiveView;
@@ -43,6 +43,18 @@ pub enum PingState {
     Failed { backend: BackendChoice, message: String },
 }
 
+/// How the CPU trains in this page, as the backend card says it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CpuThreads {
+    /// One thread, and why.
+    One(String),
+    /// The usual worker runs (WebGPU is offered); the threaded one, with this many threads, would
+    /// start for the CPU on a page without WebGPU.
+    Possible(usize),
+    /// The threaded worker runs, with this many threads.
+    Running(usize),
+}
+
 /// Everything the page knows about the compute backend, as signals.
 #[derive(Clone, Copy)]
 pub struct BackendState {
@@ -51,6 +63,7 @@ pub struct BackendState {
     /// The backend the visitor chose (WebGPU when there is an adapter, else the CPU).
     pub choice: RwSignal<BackendChoice>,
     pub ping: RwSignal<PingState>,
+    pub cpu_threads: RwSignal<CpuThreads>,
 }
 
 impl BackendState {
@@ -59,6 +72,7 @@ impl BackendState {
             adapter: RwSignal::new(None),
             choice: RwSignal::new(BackendChoice::Cpu),
             ping: RwSignal::new(PingState::Idle),
+            cpu_threads: RwSignal::new(CpuThreads::One(String::new())),
         }
     }
 }
@@ -76,6 +90,10 @@ struct Page {
     /// A lesson's second run, started when the first finishes ("Train both").
     next_run: RwSignal<Option<RunSpec>>,
     engine: StoredValue<Option<Engine>, LocalStorage>,
+    /// Which worker runs.
+    engine_kind: StoredValue<EngineKind>,
+    /// Why the threaded worker is not tried again on this page: it ended (or could not start).
+    threads_ended: StoredValue<Option<String>>,
     /// The backend a lesson link asks for, if any.
     lesson_backend: Option<BackendChoice>,
 }
@@ -89,13 +107,42 @@ impl Page {
         });
     }
 
-    /// Start an engine worker and ask it what the page needs to know.
-    fn start_engine(self) {
-        let engine = Engine::start(move |event| apply(self, event), move |reason| self.engine_ended(reason));
+    /// Start an engine worker of `kind` and ask it what the page needs to know. The threaded
+    /// worker is started after the usual one found no WebGPU adapter, so it is not asked again.
+    fn start_engine(self, kind: EngineKind) {
+        let engine = Engine::start(kind, move |event| apply(self, event), move |reason| self.engine_ended(reason));
         self.engine.set_value(Some(engine));
-        self.send(Command::ProbeAdapter);
+        self.engine_kind.set_value(kind);
+        self.backend.cpu_threads.set(match (kind, self.threads_ended.get_value(), threads_available()) {
+            (EngineKind::Threaded(threads), _, _) => CpuThreads::Running(threads),
+            (EngineKind::Usual, Some(why), _) => CpuThreads::One(why),
+            (EngineKind::Usual, None, Err(why)) => CpuThreads::One(why.to_string()),
+            (EngineKind::Usual, None, Ok(threads)) => CpuThreads::Possible(threads),
+        });
+        if kind == EngineKind::Usual {
+            self.send(Command::ProbeAdapter);
+        }
         self.send(Command::ListDatasets { index_url: format!("{DATA_ROOT}/index.json") });
         self.send(Command::FindSavedRun);
+    }
+
+    /// The page trains on the CPU (no WebGPU adapter, or a lesson asks for the CPU): replace the
+    /// usual worker by the threaded one where the page can run it, before anything is trained.
+    /// Later in the page's life, and after the threaded worker once ended, the usual worker stays.
+    fn use_threads_for_the_cpu(self) {
+        let CpuThreads::Possible(threads) = self.backend.cpu_threads.get_untracked() else { return };
+        if self.engine_kind.get_value() != EngineKind::Usual || self.train.phase.get_untracked().is_active() {
+            return;
+        }
+        // Not from inside the worker's own event: the old worker's bridge is dropped here.
+        leptos::task::spawn_local(async move {
+            if let Some(old) = self.engine.try_update_value(Option::take).flatten() {
+                old.retire();
+            }
+            self.backend.ping.set(PingState::Idle);
+            self.start_engine(EngineKind::Threaded(threads));
+            self.data.move_to_new_engine(Callback::new(move |command| self.send(command)));
+        });
     }
 
     /// The worker is gone: say why, start a fresh one, and load again the dataset that was loaded.
@@ -110,9 +157,15 @@ impl Page {
         self.alerts.update(|alerts| {
             alerts.push(format!("{reason} A fresh engine has started; a run stored in this browser can be resumed."))
         });
+        if let EngineKind::Threaded(threads) = self.engine_kind.get_value() {
+            self.threads_ended.set_value(Some(format!(
+                "the threaded worker ({threads} threads) ended: {}",
+                reason.trim_end_matches('.')
+            )));
+        }
         self.backend.adapter.set(None);
         self.backend.ping.set(PingState::Idle);
-        self.start_engine();
+        self.start_engine(EngineKind::Usual);
         self.data.restore(Callback::new(move |command| self.send(command)));
     }
 }
@@ -151,6 +204,9 @@ fn apply(page: Page, mut event: Event) {
             };
             state.choice.set(choice);
             state.adapter.set(Some(report));
+            if choice == BackendChoice::Cpu {
+                page.use_threads_for_the_cpu();
+            }
         }
         Event::Pong(report) => state.ping.set(PingState::Done(report)),
         Event::Failed { backend, message } => state.ping.set(PingState::Failed { backend, message }),
@@ -182,13 +238,15 @@ pub fn App() -> impl IntoView {
         compare: CompareState::load(),
         next_run: RwSignal::new(None),
         engine: StoredValue::new_local(None),
+        engine_kind: StoredValue::new(EngineKind::Usual),
+        threads_ended: StoredValue::new(None),
         lesson_backend: opened_with.as_ref().and_then(|lesson| lesson.backend),
     };
     let Page { backend: state, data, train, alerts, explore, .. } = page;
     if let Some(opened) = opened_with {
         train.settings.set(opened.settings);
     }
-    page.start_engine();
+    page.start_engine(EngineKind::Usual);
     let send = move |command: Command| page.send(command);
     // A lesson that hides the dataset card loads the first served dataset for the class.
     Effect::new(move |_| {

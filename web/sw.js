@@ -15,6 +15,9 @@
 //   checks again when it reads it;
 // - answers the page's requests from its build's cache, so every file of one visit comes from the
 //   same build; the shards and weights are the engine's, which reads its cache before the network;
+// - gives every response it answers the COOP and COEP headers (same-origin, require-corp), so on a
+//   host that cannot send them (GitHub Pages) the page is cross-origin isolated from the second
+//   visit on, and may train on the CPU with a thread per core (the threaded worker);
 // - a new deployment has a new version, so the browser installs its worker beside the old one
 //   and switches on the next visit (when no tab of the old one is open); the old cache goes then.
 const VERSION = "";
@@ -67,6 +70,20 @@ async function precache() {
   }
 }
 
+// Cross-origin isolation, as a host that sends these headers gives it (`_headers`, nginx).
+const ISOLATION = [
+  ["Cross-Origin-Opener-Policy", "same-origin"],
+  ["Cross-Origin-Embedder-Policy", "require-corp"],
+];
+
+function isolated(response) {
+  // An opaque or error response cannot be rebuilt; the page's are all same-origin.
+  if (response.status === 0) return response;
+  const headers = new Headers(response.headers);
+  for (const [name, value] of ISOLATION) headers.set(name, value);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
 async function dropOtherBuilds() {
   for (const name of await caches.keys()) {
     if (name.startsWith(SHELL_PREFIX) && name !== SHELL) await caches.delete(name);
@@ -83,7 +100,8 @@ if (VERSION) {
       caches
         .open(SHELL)
         .then((cache) => cache.match(request, { ignoreSearch: true }))
-        .then((cached) => cached ?? fetch(request)),
+        .then((cached) => cached ?? fetch(request))
+        .then(isolated),
     );
   });
 } else {

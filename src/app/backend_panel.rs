@@ -3,12 +3,16 @@
 
 use leptos::prelude::*;
 
-use super::{BackendState, PingState};
+use super::{BackendState, CpuThreads, PingState};
 use tripletlab_protocol::{AdapterReport, BackendChoice};
 
 #[component]
 pub fn BackendPanel(state: BackendState, on_check: Callback<()>) -> impl IntoView {
-    let webgpu_available = move || matches!(state.adapter.get(), Some(AdapterReport::Available(_)));
+    // The threaded worker computes on the CPU only.
+    let webgpu_available = move || {
+        matches!(state.adapter.get(), Some(AdapterReport::Available(_)))
+            && !matches!(state.cpu_threads.get(), CpuThreads::Running(_))
+    };
     let running = move || matches!(state.ping.get(), PingState::Running(_));
     let choose = move |backend: BackendChoice| {
         state.choice.set(backend);
@@ -53,6 +57,9 @@ pub fn BackendPanel(state: BackendState, on_check: Callback<()>) -> impl IntoVie
                     " CPU (WebAssembly, slower)"
                 </label>
             </fieldset>
+            <p class="threads" data-testid="cpu-threads" data-threads=move || threads_count(&state.cpu_threads.get())>
+                {move || threads_line(state.cpu_threads.get())}
+            </p>
             <div class="row check">
                 <button data-testid="ping-button" disabled=running on:click=move |_| on_check.run(())>
                     "Check backend"
@@ -88,6 +95,28 @@ fn adapter_line(adapter: Option<AdapterReport>) -> String {
         Some(AdapterReport::Unavailable(_)) => {
             "No WebGPU adapter. Training will use the CPU backend instead.".to_string()
         }
+    }
+}
+
+/// How the CPU trains here, in plain words.
+fn threads_line(threads: CpuThreads) -> String {
+    match threads {
+        CpuThreads::Running(threads) => {
+            format!("On the CPU this page trains with {threads} threads (one per core, sharing one memory).")
+        }
+        CpuThreads::Possible(threads) => {
+            format!("On the CPU: one thread while WebGPU is offered; {threads} threads on a page without WebGPU.")
+        }
+        CpuThreads::One(why) if why.is_empty() => "On the CPU: one thread.".to_string(),
+        CpuThreads::One(why) => format!("On the CPU: one thread, because {why}."),
+    }
+}
+
+/// The threads the CPU trains with now (for the tests and the bench).
+fn threads_count(threads: &CpuThreads) -> usize {
+    match threads {
+        CpuThreads::Running(threads) => *threads,
+        CpuThreads::Possible(_) | CpuThreads::One(_) => 1,
     }
 }
 

@@ -75,6 +75,18 @@ impl DatasetState {
         }
     }
 
+    /// The page replaced its engine on purpose (by the threaded one, before anything was trained):
+    /// the new one is asked for what the old one held, and for a served dataset it was loading.
+    pub fn move_to_new_engine(self, send: Callback<Command>) {
+        match (self.load.get_untracked(), self.last_request.get_value()) {
+            (LoadState::Loading(_), Some(request @ DatasetRequest::Served { .. })) => {
+                self.held.set(None);
+                self.start(request, send);
+            }
+            _ => self.restore(send),
+        }
+    }
+
     /// Whether the worker holds a dataset to train on.
     pub fn ready(self) -> bool {
         match self.load.get() {

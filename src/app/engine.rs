@@ -2,8 +2,9 @@
 //!
 //! A worker can end without a word: the browser may kill it to reclaim memory, it may be
 //! terminated, its WebAssembly may hit an internal error, or its GPU device may be lost (which its
-//! burn backend cannot recover from). `web/worker-boot.js` holds a Web Lock for the worker's
-//! whole life and, where it knows a reason, posts it on a BroadcastChannel before closing. The page
+//! burn backend cannot recover from). `web/worker-life.js` (the first script of both workers) holds
+//! a Web Lock for the worker's whole life and, where it knows a reason, posts it on a
+//! BroadcastChannel before closing. The page
 //! waits for that lock: once it is granted, the worker is gone, and [`Engine`] reports it once with
 //! the best reason it has. The page then starts a fresh worker; the stored checkpoint survives in
 //! IndexedDB.
@@ -18,8 +19,41 @@ use wasm_bindgen::{JsCast, JsValue};
 
 use tripletlab_protocol::{Command, EngineLink, Event};
 
-/// The worker's first script (see `web/worker-boot.js`), at the root of the site like the page.
+/// The usual worker's first script (see `web/worker-boot.js`), at the root of the site like the
+/// page: one thread, WebGPU and the CPU.
 const WORKER_BOOT: &str = "./worker-boot.js";
+/// The threaded CPU worker's first script (see `web/worker-threads-boot.js`), a module.
+const THREADS_BOOT: &str = "./worker-threads-boot.js";
+/// The most threads the threaded worker starts, whatever the machine has (each is a Web Worker
+/// with its own stack in the shared memory).
+const MOST_THREADS: usize = 16;
+
+/// Which engine worker runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    /// One thread, WebGPU and the CPU: every page can run it.
+    Usual,
+    /// The CPU only, over this many threads sharing one memory: a cross-origin isolated page only.
+    Threaded(usize),
+}
+
+/// The threaded worker this page could run, if any: the page must be cross-origin isolated
+/// (served with COOP and COEP, so memory can be shared between threads), and the machine must
+/// have more than one core. `Err` says, in plain words, why it runs one thread.
+pub fn threads_available() -> Result<usize, &'static str> {
+    let global = js_sys::global();
+    let isolated = property(&global, "crossOriginIsolated").and_then(|value| value.as_bool()).unwrap_or(false);
+    if !isolated {
+        return Err("this page is not cross-origin isolated (its host does not send the COOP and COEP headers), \
+                    so its threads cannot share memory");
+    }
+    let cores = property(&global, "navigator")
+        .and_then(|navigator| property(&navigator, "hardwareConcurrency"))
+        .and_then(|cores| cores.as_f64())
+        .unwrap_or(1.0);
+    let threads = (cores.max(1.0) as usize).min(MOST_THREADS);
+    if threads < 2 { Err("this browser reports one core") } else { Ok(threads) }
+}
 
 /// How long to wait, after the worker's lock is released, for its reason to arrive.
 const REASON_GRACE_MS: i32 = 300;
@@ -72,9 +106,9 @@ impl Watch {
 }
 
 impl Engine {
-    /// Start a worker. `on_event` hears its events; `on_end` hears, once, why it ended, unless the
-    /// page retires it first.
-    pub fn start(on_event: impl Fn(Event) + 'static, on_end: impl Fn(String) + 'static) -> Self {
+    /// Start a worker of `kind`. `on_event` hears its events; `on_end` hears, once, why it ended,
+    /// unless the page retires it first.
+    pub fn start(kind: EngineKind, on_event: impl Fn(Event) + 'static, on_end: impl Fn(String) + 'static) -> Self {
         let name =
             format!("tripletlab-engine-{}-{}", js_sys::Date::now() as u64, (js_sys::Math::random() * 1e9) as u64);
         let watch = Rc::new(Watch {
@@ -97,8 +131,11 @@ impl Engine {
                 on_event(event);
             })
             .with_loader(true)
-            .as_module(false)
-            .spawn(&format!("{WORKER_BOOT}?name={name}"));
+            .as_module(kind != EngineKind::Usual)
+            .spawn(&match kind {
+                EngineKind::Usual => format!("{WORKER_BOOT}?name={name}"),
+                EngineKind::Threaded(threads) => format!("{THREADS_BOOT}?name={name}&threads={threads}"),
+            });
         Self { bridge, watch }
     }
 

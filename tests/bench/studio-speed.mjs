@@ -1,10 +1,11 @@
 // Page figures for the training studio (a benchmark: prints numbers, asserts nothing).
-//   node tests/bench/studio-speed.mjs [--steps N] [--backend cpu|webgpu|both] [--width 1|0.35] [--batch 64] [--root DIR]
+//   node tests/bench/studio-speed.mjs [--steps N] [--backend cpu|webgpu|both] [--width 1|0.35] [--batch 64] [--root DIR] [--isolated]
 // Serves dist/ (build it first: trunk build --release, plus a prepared dataset), or DIR (a site
 // from `cargo xtask site`), then for each
 // backend: time from navigation to the first training step (second visit: dataset shards and
 // weights in the browser's cache), triplets/s over the steps after the first, and the bytes the
-// first visit transferred by kind.
+// first visit transferred by kind. --isolated: served with COOP and COEP, so the CPU trains on the
+// threaded worker (a thread per core); the threads it used are printed.
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 
@@ -19,12 +20,13 @@ const { values } = parseArgs({
     width: { type: "string", default: "1" },
     batch: { type: "string", default: "64" },
     root: { type: "string" },
+    isolated: { type: "boolean", default: false },
   },
 });
 const steps = Number(values.steps);
 const backends = values.backend === "both" ? ["cpu", "webgpu"] : [values.backend];
 
-const server = await serveDist(values.root ? resolve(values.root) : undefined);
+const server = await serveDist(values.root ? resolve(values.root) : undefined, { isolated: values.isolated });
 const kind = (url) => {
   if (url.endsWith(".wasm")) return "wasm";
   if (url.endsWith(".js")) return "js";
@@ -57,6 +59,14 @@ for (const backend of backends) {
       await page.getByTestId("backend-webgpu").check();
     } else {
       await page.getByTestId("backend-cpu").check();
+      // An isolated page moves to its threaded worker once it knows there is no WebGPU.
+      const threads = values.isolated ? "[1-9]" : "1";
+      await page.waitForFunction(
+        (threads) => new RegExp(`^${threads}`).test(document.querySelector('[data-testid="cpu-threads"]')?.dataset.threads ?? "") &&
+          /No WebGPU adapter|WebGPU adapter:/.test(document.querySelector('[data-testid="adapter-line"]')?.innerText ?? ""),
+        threads,
+        { timeout: 60_000 },
+      );
     }
     await loadSynthetic(page);
     await page.getByRole("button", { name: values.width === "1" ? "Reproduce the tutorial" : "Quick demo" }).click();
@@ -90,6 +100,9 @@ for (const backend of backends) {
   console.log(JSON.stringify({
     backend,
     adapter: await page.getByTestId("adapter-line").innerText(),
+    cpu_threads: Number(await page.getByTestId("cpu-threads").getAttribute("data-threads")),
+    isolated: values.isolated,
+    cores: await page.evaluate(() => navigator.hardwareConcurrency),
     width: Number(values.width),
     batch: Number(values.batch),
     first_step_ms_first_visit: cold,

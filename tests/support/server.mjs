@@ -22,11 +22,18 @@ export const DIST = resolve(import.meta.dirname, "..", "..", "dist");
  * other path is 404). Resolves to { url, requests, sent, faults, setDown, close }: `url` ends with `base`,
  * `sent` lists `{ path, bytes }` of each body sent.
  *
+ * `isolated`: every response carries COOP and COEP (same-origin, require-corp), as a host that
+ * sends them (`_headers`, the nginx snippet): the page is cross-origin isolated and may start its
+ * threaded CPU worker.
+ *
  * `faults` injects failures the way a real network fails, below what the browser can see:
  * `faults.push({ path: "/x.bin", cut: 0.5 })` makes the next request of a path ending so send the
  * headers and half the body, then drop the connection (each fault is used once).
  */
-export async function serveDist(root = DIST, { base = "/" } = {}) {
+export async function serveDist(root = DIST, { base = "/", isolated = false } = {}) {
+  const isolation = isolated
+    ? { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" }
+    : {};
   const requests = [];
   const sent = [];
   const faults = [];
@@ -58,6 +65,7 @@ export async function serveDist(root = DIST, { base = "/" } = {}) {
         "content-type": TYPES[extname(file)] ?? "application/octet-stream",
         "content-length": body.length,
         "cache-control": "no-store",
+        ...isolation,
       });
       if (cut !== undefined) {
         res.write(body.subarray(0, Math.floor(body.length * cut)), () => setTimeout(() => res.destroy(), 50));

@@ -76,16 +76,20 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
 
     // In the page: the built site with 2,000 synthetic images, driven by tests/bench/studio-speed.mjs.
     // The same build as a hosted site (`cargo xtask site`: the worker through wasm-opt), for its
-    // transfer sizes and a CPU row of its own.
+    // transfer sizes and a CPU row of its own. The CPU once more on a cross-origin isolated page: the
+    // threaded worker, a thread per core.
     run::status(command("trunk", root).args(["build", "--release"]))?;
     data::prepare_synthetic(root, "dist/public/data/synthetic-shapes", 2, 1000)?;
     let site_dir = out.join("site");
     site::assemble(root, &site_dir)?;
     let site_text = site_dir.display().to_string();
     let mut page = Vec::new();
-    for (backend, width, batch, steps, site) in
-        [("cpu", "1", "64", "3", false), ("cpu", "1", "64", "3", true), ("webgpu", "0.35", "16", "2", false)]
-    {
+    for (backend, width, batch, steps, site, isolated) in [
+        ("cpu", "1", "64", "3", false, false),
+        ("cpu", "1", "64", "3", false, true),
+        ("cpu", "1", "64", "3", true, false),
+        ("webgpu", "0.35", "16", "2", false, false),
+    ] {
         let mut node = command("node", &root.join("tests"));
         node.args([
             "bench/studio-speed.mjs",
@@ -101,6 +105,9 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
         if site {
             node.args(["--root", &site_text]);
         }
+        if isolated {
+            node.arg("--isolated");
+        }
         let Some(stdout) = run::stdout_of(&mut node) else {
             println!("xtask: page {backend} skipped: the benchmark script failed");
             continue;
@@ -108,10 +115,15 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
         for line in stdout.lines().filter(|line| line.starts_with('{')) {
             let report: Value = serde_json::from_str(line).map_err(|err| Failure::new(format!("page bench: {err}")))?;
             let tps = number(&report, &["triplets_per_second", "median"]);
+            let threads = report["cpu_threads"].as_u64().unwrap_or(1);
             rows.push(Row {
                 name: format!(
                     "page {}{}",
-                    if backend == "cpu" { "CPU (flex in wasm)" } else { "WebGPU (SwiftShader)" },
+                    match (backend, threads) {
+                        ("cpu", 1) => "CPU (flex in wasm, one thread)".to_string(),
+                        ("cpu", threads) => format!("CPU (flex in wasm, {threads} threads: isolated page)"),
+                        _ => "WebGPU (SwiftShader)".to_string(),
+                    },
                     if site { ", site build (wasm-opt)" } else { "" }
                 ),
                 config: format!("width {width}, batch {batch}"),

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Stdio;
 
 use crate::run::{self, Failure, command, stdout_of};
+use crate::tools;
 
 /// Must match `fuzz/src/lib.rs`'s `TARGETS`.
 const TARGETS: [&str; 6] = ["cifar_batch", "cifar_meta", "tar_gz", "manifest", "safetensors", "protocol"];
@@ -24,6 +25,7 @@ pub fn fuzz(root: &Path, args: &[String]) -> Result<(), Failure> {
         _ => return Err(Failure::new("usage: cargo xtask fuzz [--seconds N]")),
     };
     ensure_fuzz_tools(root)?;
+    let nightly = format!("+{}", tools::NIGHTLY);
     let fuzz_dir = root.join("fuzz");
     let mut rows = Vec::new();
     for target in TARGETS {
@@ -32,7 +34,7 @@ pub fn fuzz(root: &Path, args: &[String]) -> Result<(), Failure> {
         println!("xtask: fuzzing {target} for {seconds} s");
         let output = command("cargo", &fuzz_dir)
             .args([
-                "+nightly",
+                nightly.as_str(),
                 "fuzz",
                 "run",
                 target,
@@ -52,7 +54,7 @@ pub fn fuzz(root: &Path, args: &[String]) -> Result<(), Failure> {
                 log.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
             );
         }
-        run::status(command("cargo", &fuzz_dir).args(["+nightly", "fuzz", "cmin", target]))?;
+        run::status(command("cargo", &fuzz_dir).args([nightly.as_str(), "fuzz", "cmin", target]))?;
         let corpus = count_files(&fuzz_dir.join("corpus").join(target));
         rows.push((target, runs, crashes, corpus, output.status.success()));
     }
@@ -84,9 +86,7 @@ pub fn fuzz(root: &Path, args: &[String]) -> Result<(), Failure> {
 
 /// The nightly toolchain (cargo-fuzz needs its sanitizer flags) and cargo-fuzz itself.
 fn ensure_fuzz_tools(root: &Path) -> Result<(), Failure> {
-    if stdout_of(command("cargo", root).args(["+nightly", "--version"])).is_none() {
-        run::status(command("rustup", root).args(["toolchain", "install", "nightly", "--profile", "minimal"]))?;
-    }
+    tools::ensure_nightly(root, false)?;
     let installed = stdout_of(command("cargo", root).args(["fuzz", "--version"]));
     if !installed.is_some_and(|version| version.contains(CARGO_FUZZ_VERSION)) {
         run::status(command("cargo", root).args([

@@ -13,6 +13,7 @@ mod run;
 mod site;
 mod soak;
 mod suite;
+mod threads;
 mod tools;
 
 use std::process::ExitCode;
@@ -30,6 +31,10 @@ commands:
           synthetic set), weights (TRIPLETLAB_WEIGHTS=FILE with TRIPLETLAB_WEIGHTS_DESCRIPTION
           for others), _headers, service worker; --as-built: from dist/ as it is, its data too
           (what the browser tests serve), without building
+  threads-worker [--out DIR]
+          the threaded CPU worker (crates/engine-threads: shared memory, atomics, a rayon pool
+          of Web Workers) with the pinned nightly toolchain; Trunk runs it after each build
+          (Trunk.toml), into its staging folder; else into dist/ or DIR
   test    install what is missing, then run the native tests, replay the fuzz corpora, build
           the page and run the browser tests in headless Chromium
           --long: then the soaks too (page and CLI, TRIPLETLAB_SOAK_MINUTES each, default 30)
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
         },
         Some("site") => site::site(&run::repo_root(), &args[1..]),
         Some("fuzz") => fuzz::fuzz(&run::repo_root(), &args[1..]),
+        Some("threads-worker") => threads::threads_worker(&run::repo_root(), &args[1..]),
         Some("mutants") => mutants::mutants(&run::repo_root(), &args[1..]),
         Some("soak") => {
             let root = run::repo_root();

@@ -300,12 +300,14 @@ fn write_service_worker(out: &Path, version: &str, files: &[(String, String)]) -
 
 /// Netlify/Cloudflare Pages headers: Trunk's hashed files never change under their name (a year,
 /// immutable); everything else keeps the hosts' default, which revalidates on each use (the service
-/// worker included, so a new deployment is seen on the next visit). No COOP/COEP: the page does not
-/// use wasm threads.
+/// worker included, so a new deployment is seen on the next visit). COOP and COEP on every file:
+/// the page is cross-origin isolated, so on the CPU it can train with a thread per core (the
+/// threaded worker shares its memory between threads).
 fn headers(files: &[(String, String)]) -> String {
     let mut text = String::from(
         "# Written by `cargo xtask site` for Netlify and Cloudflare Pages (paths from the site's root).\n\
-         /*\n  X-Content-Type-Options: nosniff\n",
+         /*\n  X-Content-Type-Options: nosniff\n  Cross-Origin-Opener-Policy: same-origin\n  \
+         Cross-Origin-Embedder-Policy: require-corp\n",
     );
     for (path, _) in files.iter().filter(|(path, _)| is_hashed(path)) {
         text.push_str(&format!("/{path}\n  Cache-Control: public, max-age=31536000, immutable\n"));
@@ -362,5 +364,26 @@ mod tests {
         assert_eq!(version_of(&files).len(), 16);
         assert_eq!(version_of(&files), version_of(&files.clone()));
         assert_ne!(version_of(&files), version_of(&changed));
+    }
+
+    #[test]
+    fn the_headers_isolate_every_file_and_keep_hashed_ones_a_year() {
+        let files = vec![
+            ("tripletlab-web-33b3c40e8da88a4f_bg.wasm".to_string(), "00".to_string()),
+            ("worker-threads_bg.wasm".to_string(), "11".to_string()),
+        ];
+        let text = headers(&files);
+        let all = text.split("/*\n").nth(1).and_then(|rest| rest.split("\n/").next()).unwrap_or_default();
+        for line in [
+            "X-Content-Type-Options: nosniff",
+            "Cross-Origin-Opener-Policy: same-origin",
+            "Cross-Origin-Embedder-Policy: require-corp",
+        ] {
+            assert!(all.lines().any(|l| l.trim() == line), "{line} for every path in:\n{text}");
+        }
+        assert!(text.contains(
+            "/tripletlab-web-33b3c40e8da88a4f_bg.wasm\n  Cache-Control: public, max-age=31536000, immutable"
+        ));
+        assert!(!text.contains("/worker-threads_bg.wasm"), "an unhashed name is revalidated:\n{text}");
     }
 }

@@ -7,7 +7,10 @@ use crate::run::{self, Failure, command, stdout_of};
 
 /// Trunk 0.22 needs rustc >= 1.96.1; 0.21.14 builds with the pinned toolchain.
 const TRUNK_VERSION: &str = "0.21.14";
-const WASM_TARGET: &str = "wasm32-unknown-unknown";
+pub const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The one nightly toolchain the project uses, pinned: the threaded worker's build of the standard
+/// library with atomics (`xtask/src/threads.rs`, with `rust-src`) and cargo-fuzz's sanitizers.
+pub const NIGHTLY: &str = "nightly-2026-05-20";
 /// The Vulkan driver (lavapipe) for the native wgpu tests.
 const LAVAPIPE_ICD: &str = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -38,6 +41,23 @@ pub fn ensure_web_tools(root: &Path) -> Result<(), Failure> {
     if bindgen.as_deref().map(str::trim) != Some(&format!("wasm-bindgen {wanted}")) {
         // `--locked` fails for this crate: one locked dependency is no longer on crates.io.
         run::status(command("cargo", root).args(["install", "wasm-bindgen-cli", "--version", &wanted, "--force"]))?;
+    }
+    Ok(())
+}
+
+/// The pinned nightly toolchain, with the standard library's sources when `rust_src`.
+pub fn ensure_nightly(root: &Path, rust_src: bool) -> Result<(), Failure> {
+    let installed =
+        stdout_of(command("rustup", root).args(["component", "list", "--installed", "--toolchain", NIGHTLY]));
+    let has =
+        |component: &str| installed.as_ref().is_some_and(|list| list.lines().any(|line| line.starts_with(component)));
+    if !has("rustc") || (rust_src && !has("rust-src")) {
+        let mut install = command("rustup", root);
+        install.args(["toolchain", "install", NIGHTLY, "--profile", "minimal"]);
+        if rust_src {
+            install.args(["--component", "rust-src"]);
+        }
+        run::status(&mut install)?;
     }
     Ok(())
 }

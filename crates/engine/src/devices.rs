@@ -4,8 +4,11 @@
 use std::cell::{Cell, RefCell};
 
 use burn::tensor::Device;
-use tripletlab_protocol::{AdapterReport, BackendChoice};
+#[cfg(feature = "webgpu")]
+use tripletlab_protocol::AdapterReport;
+use tripletlab_protocol::BackendChoice;
 
+#[cfg(feature = "webgpu")]
 use crate::adapter;
 
 #[derive(Default)]
@@ -42,10 +45,19 @@ impl Devices {
         Ok(device)
     }
 
+    #[cfg(feature = "webgpu")]
     async fn start_webgpu(&self) -> Result<Device, String> {
         if let AdapterReport::Unavailable(why) = adapter::probe().await {
             return Err(why.explain());
         }
         Device::wgpu_options().init_async().await.map_err(|err| format!("burn could not start WebGPU: {err}"))
+    }
+
+    /// The threaded CPU worker is built without burn's wgpu backend (a second WebAssembly build
+    /// of it would double the page's build time); the page starts it only for the CPU.
+    #[cfg(not(feature = "webgpu"))]
+    async fn start_webgpu(&self) -> Result<Device, String> {
+        Err("This engine is the threaded CPU worker, built without WebGPU: reload the page to train on WebGPU."
+            .to_string())
     }
 }

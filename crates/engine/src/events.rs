@@ -5,6 +5,8 @@
 //! browser modules (`session`, `training`, `drive`, `store`) call these and only add the browser:
 //! timers, IndexedDB, the worker's messages.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tripletlab_core::data::Dataset;
 use tripletlab_core::data::triplets::{HeldOutSplit, Triplet, TripletSet, distinct_images, held_out_classes};
 use tripletlab_core::explore::evenly_spaced;
@@ -87,11 +89,26 @@ impl From<TrainError> for Failure {
     }
 }
 
+/// How many threads burn flex computes with in this worker: 1 in the usual worker, the thread
+/// pool's size in the threaded one (set once as it starts).
+static CPU_THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// The threaded worker's pool has `threads` threads (see `crates/engine-threads`).
+pub fn set_cpu_threads(threads: usize) {
+    CPU_THREADS.store(threads.max(1), Ordering::Relaxed);
+}
+
+/// The threads burn flex computes with in this worker.
+pub fn cpu_threads() -> usize {
+    CPU_THREADS.load(Ordering::Relaxed)
+}
+
 /// The backend and device, as the page names them.
 pub fn describe(backend: BackendChoice) -> String {
-    match backend {
-        BackendChoice::WebGpu => "burn wgpu on the browser's WebGPU adapter".to_string(),
-        BackendChoice::Cpu => "burn flex on the CPU (WebAssembly)".to_string(),
+    match (backend, cpu_threads()) {
+        (BackendChoice::WebGpu, _) => "burn wgpu on the browser's WebGPU adapter".to_string(),
+        (BackendChoice::Cpu, 1) => "burn flex on the CPU (WebAssembly, one thread)".to_string(),
+        (BackendChoice::Cpu, threads) => format!("burn flex on the CPU (WebAssembly, {threads} threads)"),
     }
 }
 

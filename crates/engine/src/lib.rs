@@ -41,3 +41,29 @@ mod worker;
 
 #[cfg(target_arch = "wasm32")]
 pub use worker::Engine;
+
+/// Start the engine in this worker: the usual worker's `main` (`src/main.rs`) and the threaded
+/// worker's `start` (`crates/engine-threads`, once its thread pool is up) both call it.
+#[cfg(target_arch = "wasm32")]
+pub fn run() {
+    use gloo_worker::Registrable;
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        end_worker(&format!("The engine hit an internal error and stopped: {info}"));
+    }));
+    Engine::registrar().register();
+}
+
+/// After a panic the WebAssembly instance cannot go on: the worker's boot script
+/// (`web/worker-life.js`) tells the page why and closes this worker, and the page starts a fresh
+/// one.
+#[cfg(target_arch = "wasm32")]
+fn end_worker(reason: &str) {
+    use wasm_bindgen::{JsCast, JsValue};
+    let end = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("tripletlabEnd"))
+        .ok()
+        .and_then(|end| end.dyn_into::<js_sys::Function>().ok());
+    if let Some(end) = end {
+        let _ = end.call1(&JsValue::NULL, &JsValue::from_str(reason));
+    }
+}
