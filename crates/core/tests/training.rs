@@ -353,6 +353,31 @@ fn mining_augments_its_batches() {
         assert_eq!((&matrix.labels, matrix.distances.len()), (&labels, 20 * 20));
         (trainer.last_step_images().to_vec(), trainer.last_mined_pixels().to_vec())
     };
+    // The step's mined counts, worked out from its kept matrix: every (anchor, positive,
+    // negative) of the 5 x 4 batch is valid (20 anchors x 3 positives x 16 negatives), and active
+    // where the positive is farther than the negative less the margin; the report's active
+    // fraction is the one over the other. Margin 0: the seeded model's distances are all alike,
+    // so at the recipe's 0.4 every triplet would be active.
+    let counted = RunSpec { loss: tripletlab_core::loss::LossSpec { margin: 0.0, ..mined.loss }, ..mined.clone() };
+    let mut trainer = new_trainer(&counted);
+    let report = pollster::block_on(trainer.step(&data, &triplets.train)).expect("step");
+    let counts = report.mined.expect("a mined step reports its counts");
+    let matrix = trainer.last_mined().expect("its matrix");
+    let (n, margin) = (matrix.labels.len(), counted.loss.margin);
+    let d = |a: usize, b: usize| matrix.distances[a * n + b];
+    let mut active = 0u32;
+    for a in 0..n {
+        for p in (0..n).filter(|&p| p != a && matrix.labels[p] == matrix.labels[a]) {
+            active += (0..n)
+                .filter(|&x| matrix.labels[x] != matrix.labels[a])
+                .filter(|&x| f64::from(d(a, p)) - f64::from(d(a, x)) + margin > 0.0)
+                .count() as u32;
+        }
+    }
+    assert_eq!(counts.valid, 20 * 3 * 16, "{counts:?}");
+    assert_eq!(counts.active, active, "{counts:?}");
+    assert!(active > 0 && active < counts.valid, "{active} of {} active: the test needs both kinds", counts.valid);
+    assert_eq!(report.active_fraction, active as f32 / counts.valid as f32, "{report:?}");
     let (images, plain) = first_batch(&mined);
     assert_eq!(images.len(), 20);
     assert_eq!(plain.len(), 20);
@@ -956,6 +981,28 @@ fn a_step_reports_its_batch_worked_out_by_hand() {
     assert!((f64::from(report.mean_positive_distance) - mean(&dp)).abs() < 1e-5, "{report:?} vs {}", mean(&dp));
     assert!((f64::from(report.mean_negative_distance) - mean(&dn)).abs() < 1e-5, "{report:?} vs {}", mean(&dn));
     assert!(report.mined.is_none());
+}
+
+/// With a margin of 2, the widest a cosine distance (in [0, 2]) allows, every triplet of a batch
+/// is active: the report's active fraction is exactly 1, counted over every triplet of the batch
+/// (the last one too), and the loss is the mean positive distance less the mean negative one plus
+/// 2. The step also reads its results back to the host (`readbacks`, what `tripletlab speed`
+/// reports per step): the process-wide count grows (other tests run beside this one in the same
+/// process, so only its growth is certain, not by how much).
+#[test]
+fn with_the_widest_margin_every_triplet_of_a_step_is_active() {
+    use tripletlab_core::loss::{Distance, LossSpec};
+    let (data, triplets) = synthetic_data(200);
+    let loss = LossSpec { margin: 2.0, ..LossSpec::default() };
+    assert_eq!(loss.distance, Distance::Cosine);
+    let spec = RunSpec { batch_size: 16, loss, ..small_config() };
+    let mut trainer = new_trainer(&spec);
+    let before = tripletlab_core::train::readbacks();
+    let report = pollster::block_on(trainer.step(&data, &triplets.train)).expect("step");
+    assert!(tripletlab_core::train::readbacks() > before, "a step made no read-back");
+    assert_eq!(report.active_fraction, 1.0, "{report:?}");
+    let expected = report.mean_positive_distance - report.mean_negative_distance + 2.0;
+    assert!((report.loss - expected).abs() < 1e-5, "{report:?} vs {expected}");
 }
 
 /// A picture from outside a full run (a search with one's own picture) is embedded as the run
