@@ -23,7 +23,7 @@ use leptos::prelude::*;
 use backend_panel::BackendPanel;
 use compare::{CompareState, CompareView};
 use dataset_panel::{DATA_ROOT, DatasetPanel, DatasetState, ListState, LoadState};
-use engine::{Engine, EngineKind, threads_available};
+use engine::{Engine, EngineKind, browser_offers_webgpu, threads_available};
 use explore::{ExploreState, ExploreView};
 use lesson::{LessonBanner, LessonState, LessonsCard};
 use live::LiveView;
@@ -32,7 +32,7 @@ use results::ResultsView;
 use studio::{StudioPanel, TrainState};
 use tripletlab_core::run::RunSpec;
 use tripletlab_protocol::lesson::Control;
-use tripletlab_protocol::{AdapterReport, BackendChoice, Command, Event, PingReport, TrainSettings};
+use tripletlab_protocol::{AdapterReport, BackendChoice, Command, Event, NoAdapter, PingReport, TrainSettings};
 
 /// The last answer to a backend check.
 #[derive(Clone, Debug, PartialEq)]
@@ -124,6 +124,20 @@ impl Page {
         }
         self.send(Command::ListDatasets { index_url: format!("{DATA_ROOT}/index.json") });
         self.send(Command::FindSavedRun);
+    }
+
+    /// The page's first worker: the threaded one at once where the browser offers no WebGPU at
+    /// all (no `navigator.gpu`) and the page can run threads, so that such a visitor downloads one
+    /// worker, not two; else the usual one, which looks for an adapter.
+    fn start_first_engine(self) {
+        match (browser_offers_webgpu(), threads_available()) {
+            (false, Ok(threads)) => {
+                self.backend.adapter.set(Some(AdapterReport::Unavailable(NoAdapter::NoApi)));
+                self.backend.choice.set(BackendChoice::Cpu);
+                self.start_engine(EngineKind::Threaded(threads));
+            }
+            _ => self.start_engine(EngineKind::Usual),
+        }
     }
 
     /// The page trains on the CPU (no WebGPU adapter, or a lesson asks for the CPU): replace the
@@ -246,7 +260,7 @@ pub fn App() -> impl IntoView {
     if let Some(opened) = opened_with {
         train.settings.set(opened.settings);
     }
-    page.start_engine(EngineKind::Usual);
+    page.start_first_engine();
     let send = move |command: Command| page.send(command);
     // A lesson that hides the dataset card loads the first served dataset for the class.
     Effect::new(move |_| {

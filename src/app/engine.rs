@@ -37,6 +37,12 @@ pub enum EngineKind {
     Threaded(usize),
 }
 
+/// Whether the browser offers WebGPU at all (`navigator.gpu`); whether it has an adapter only a
+/// worker can tell (it asks for one the way burn will).
+pub fn browser_offers_webgpu() -> bool {
+    property(&js_sys::global(), "navigator").and_then(|navigator| property(&navigator, "gpu")).is_some()
+}
+
 /// The threaded worker this page could run, if any: the page must be cross-origin isolated
 /// (served with COOP and COEP, so memory can be shared between threads), and the machine must
 /// have more than one core. `Err` says, in plain words, why it runs one thread.

@@ -100,4 +100,29 @@ describe("every core on the CPU", { timeout: 600_000 }, () => {
       `first step: one thread ${one.firstLoss}, ${threads} threads ${many.firstLoss}`,
     );
   });
+
+  // A browser without WebGPU at all (no navigator.gpu: Firefox, older Safari) needs no worker to
+  // look for an adapter: the isolated page starts the threaded worker at once, and the usual one
+  // is never downloaded.
+  test("without navigator.gpu an isolated page starts only the threaded worker", async (t) => {
+    const session = await openRecorded(browser, isolated.url, {
+      before: (page) => page.addInitScript(() => delete Navigator.prototype.gpu),
+    });
+    const { page } = session;
+    const cores = await page.evaluate(() => navigator.hardwareConcurrency);
+    if (cores < 2) {
+      t.skip(`this browser reports ${cores} core`);
+      return;
+    }
+    await page.waitForFunction(() => /trains with \d+ threads/.test(document.querySelector('[data-testid="cpu-threads"]')?.innerText ?? ""));
+    await page.getByTestId("ping-button").click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="ping-result"]')?.dataset.state === "ok", null, { timeout: 60_000 });
+    assert.match(await page.getByTestId("adapter-line").innerText(), /No WebGPU adapter/);
+    assert.ok(await page.getByTestId("backend-webgpu").isDisabled(), "WebGPU cannot be chosen");
+    assert.deepEqual(errorsIn(session.log), [], session.log.join("\n"));
+    const usual = session.requests.filter((url) => /\/worker(-boot)?\.js$|\/worker_bg\.wasm$/.test(url));
+    assert.deepEqual(usual, [], "the usual worker was not fetched");
+    assert.ok(session.requests.some((url) => url.endsWith("/worker-threads_bg.wasm")));
+    await page.close();
+  });
 });
