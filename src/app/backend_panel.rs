@@ -29,6 +29,9 @@ pub fn BackendPanel(state: BackendState, on_check: Callback<()>) -> impl IntoVie
                     <details class="why" data-testid="adapter-why">
                         <summary>"Why, and how to get WebGPU"</summary>
                         <p>{why.explain()}</p>
+                        {move || one_thread_why(state.cpu_threads.get()).map(|why| view! {
+                            <p data-testid="cpu-threads-why">{why}</p>
+                        })}
                     </details>
                 }),
                 _ => None,
@@ -54,12 +57,13 @@ pub fn BackendPanel(state: BackendState, on_check: Callback<()>) -> impl IntoVie
                         prop:checked=move || state.choice.get() == BackendChoice::Cpu
                         on:change=move |_| choose(BackendChoice::Cpu)
                     />
-                    " CPU (WebAssembly, slower)"
+                    " CPU (WebAssembly, "
+                    <span data-testid="cpu-threads" data-threads=move || threads_count(&state.cpu_threads.get())>
+                        {move || threads_words(&state.cpu_threads.get())}
+                    </span>
+                    ")"
                 </label>
             </fieldset>
-            <p class="threads" data-testid="cpu-threads" data-threads=move || threads_count(&state.cpu_threads.get())>
-                {move || threads_line(state.cpu_threads.get())}
-            </p>
             <div class="row check">
                 <button data-testid="ping-button" disabled=running on:click=move |_| on_check.run(())>
                     "Check backend"
@@ -98,17 +102,22 @@ fn adapter_line(adapter: Option<AdapterReport>) -> String {
     }
 }
 
-/// How the CPU trains here, in plain words.
-fn threads_line(threads: CpuThreads) -> String {
+/// How many threads the CPU trains with, in words.
+fn threads_words(threads: &CpuThreads) -> String {
+    match threads_count(threads) {
+        1 => "one thread".to_string(),
+        threads => format!("{threads} threads"),
+    }
+}
+
+/// Why the CPU trains with one thread on a page without WebGPU, in plain words (shown with why
+/// there is no WebGPU).
+fn one_thread_why(threads: CpuThreads) -> Option<String> {
     match threads {
-        CpuThreads::Running(threads) => {
-            format!("On the CPU this page trains with {threads} threads (one per core, sharing one memory).")
+        CpuThreads::One(why) if !why.is_empty() => {
+            Some(format!("On the CPU it trains with one thread, because {why}."))
         }
-        CpuThreads::Possible(threads) => {
-            format!("On the CPU: one thread while WebGPU is offered; {threads} threads on a page without WebGPU.")
-        }
-        CpuThreads::One(why) if why.is_empty() => "On the CPU: one thread.".to_string(),
-        CpuThreads::One(why) => format!("On the CPU: one thread, because {why}."),
+        CpuThreads::One(_) | CpuThreads::Possible(_) | CpuThreads::Running(_) => None,
     }
 }
 
