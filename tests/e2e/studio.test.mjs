@@ -19,6 +19,7 @@ import {
   lossSummary,
   now,
   phase,
+  recipeSettings,
   screenshot,
   setNumber,
   tinySettings,
@@ -189,11 +190,7 @@ describe("training studio on the CPU", { timeout: 600_000 }, () => {
     const { page } = session;
     await page.getByTestId("backend-cpu").check();
     await loadSynthetic(page);
-    await tinySettings(page, { images: 200, batch: 64, epochs: 2 });
-    await page.getByLabel("Width").selectOption("1");
-    await page.getByLabel("Start from").selectOption("1");
-    await setNumber(page, "Learning rate", 1e-4);
-    await setNumber(page, "BatchNorm momentum", 0.999);
+    await recipeSettings(page, { epochs: 2 });
     await page.getByRole("button", { name: "Start training" }).click();
     assert.equal(await waitForPhase(page, ["finished", "failed"], 300_000), "finished", await page.getByTestId("phase").innerText());
     const { epochLosses, firstLoss } = await lossSummary(page);

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 
 import { DIST, serveDist } from "../support/server.mjs";
 import { launch, openRecorded } from "../support/browser.mjs";
-import { errorsIn, loadSynthetic, lossSummary, setNumber, tinySettings, waitForStep } from "../support/studio.mjs";
+import { errorsIn, loadSynthetic, lossSummary, recipeSettings, waitForStep } from "../support/studio.mjs";
 
 /** The first step's loss on one thread and on several: the same arithmetic, split differently. */
 const FIRST_STEP_TOLERANCE = 1e-4;
@@ -45,11 +45,7 @@ async function firstStep(url, threads) {
   // The adapter is known (none), so the page has chosen its worker for good.
   await page.waitForFunction(() => /No WebGPU adapter/.test(document.querySelector('[data-testid="adapter-line"]')?.innerText ?? ""));
   await loadSynthetic(page);
-  await tinySettings(page, { images: 200, batch: 64, epochs: 1 });
-  await page.getByLabel("Width").selectOption("1");
-  await page.getByLabel("Start from").selectOption("1");
-  await setNumber(page, "Learning rate", 1e-4);
-  await setNumber(page, "BatchNorm momentum", 0.999);
+  await recipeSettings(page, { epochs: 1 });
   const started = Date.now();
   await page.getByRole("button", { name: "Start training" }).click();
   await waitForStep(page, 1, 300_000);

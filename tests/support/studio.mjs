@@ -71,6 +71,19 @@ export async function tinySettings(page, { images, heldOut = 25, batch = 4, epoc
   await setNumber(page, "Patience", epochs);
 }
 
+/**
+ * The recipe's run as the CLI trains it for the comparisons (`xtask/src/data.rs`,
+ * `cli_recipe_run`): the first 200 synthetic images, batches of 64, width 1.0 from the pretrained
+ * encoder, learning rate 1e-4, BatchNorm momentum 0.999, `epochs` epochs.
+ */
+export async function recipeSettings(page, { epochs }) {
+  await tinySettings(page, { images: 200, batch: 64, epochs });
+  await page.getByLabel("Width").selectOption("1");
+  await page.getByLabel("Start from").selectOption("1");
+  await setNumber(page, "Learning rate", 1e-4);
+  await setNumber(page, "BatchNorm momentum", 0.999);
+}
+
 export const phase = (page) => page.getByTestId("phase").getAttribute("data-phase");
 
 export async function waitForPhase(page, wanted, timeout = 120_000) {

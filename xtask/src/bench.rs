@@ -33,22 +33,28 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
 
     // Native: the CLI's `speed`, release build (what a training run should use: the dev profile of
     // the tests is about half as fast), flex and wgpu at the recipe's size, flex also at the page's
-    // WebGPU-row size (for comparison and its FLOP count); and flex in the dev profile, for the
-    // difference.
-    for (backend, width, batch, steps, release) in [
-        ("flex", "1", "64", "5", true),
-        ("wgpu", "1", "64", "2", true),
-        ("flex", "0.35", "16", "5", true),
-        ("flex", "1", "64", "5", false),
+    // WebGPU-row size (for comparison and its FLOP count); flex in the dev profile, for the
+    // difference; and flex on one thread (`RAYON_NUM_THREADS=1`), what a second core gives, beside
+    // the page's one and several threads below.
+    for (backend, width, batch, steps, release, one_thread) in [
+        ("flex", "1", "64", "5", true, false),
+        ("flex", "1", "64", "5", true, true),
+        ("wgpu", "1", "64", "2", true, false),
+        ("flex", "0.35", "16", "5", true, false),
+        ("flex", "1", "64", "5", false, false),
     ] {
         let profile = if release { "release" } else { "dev" };
-        let json = out.join(format!("native-{backend}-{width}-{batch}-{profile}.json"));
+        let threads = if one_thread { "-1-thread" } else { "" };
+        let json = out.join(format!("native-{backend}-{width}-{batch}-{profile}{threads}.json"));
         let json_text = json.display().to_string();
         let args = ["--backend", backend, "--width", width, "--batch", batch, "--steps", steps, "--json", &json_text];
         let mut cargo = command("cargo", root);
         cargo.args(["run", "--quiet"]);
         if release {
             cargo.arg("--release");
+        }
+        if one_thread {
+            cargo.env("RAYON_NUM_THREADS", "1");
         }
         let ran = run::status(cargo.args(["-p", "tripletlab-cli", "--", "speed"]).args(args));
         if let Err(err) = ran {
@@ -59,7 +65,11 @@ pub fn bench(root: &Path) -> Result<(), Failure> {
         let per_triplet = number(&report, &["training_gflops_per_triplet"]);
         flops.insert(width.to_string(), per_triplet);
         rows.push(Row {
-            name: format!("native {backend}{}", if release { "" } else { ", dev profile (the tests' build)" }),
+            name: format!(
+                "native {backend}{}{}",
+                if release { "" } else { ", dev profile (the tests' build)" },
+                if one_thread { ", one thread" } else { "" }
+            ),
             config: format!("width {width}, batch {batch}"),
             triplets_per_second: number(&report, &["triplets_per_second"]),
             ms_per_step: number(&report, &["ms_per_step", "median"]),
