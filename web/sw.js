@@ -10,6 +10,10 @@
 //   manifests, weights.json), each checked against its SHA-256, into a cache named after the
 //   build: a file that changed during the download fails the install, which is tried again on the
 //   next visit, so one build's cache never holds another build's files;
+// - but the threaded CPU worker's files (`worker-threads*`, its thread pool's script), which only a
+//   cross-origin isolated page without WebGPU starts: fetched the first time one asks for them,
+//   checked against the same SHA-256 and kept in the build's cache then (a file of another build
+//   is refused, and the page goes on with its single-threaded worker);
 // - puts the pretrained weights into the engine's own cache (the one it fills with verified
 //   shards and weights, keyed by URL and SHA-256), unless already there: one copy, which the engine
 //   checks again when it reads it;
@@ -49,10 +53,14 @@ async function fetchVerified(path, expected) {
   throw new Error(`${path} is not this build's (SHA-256 ${found}, expected ${expected}): a deployment changed it`);
 }
 
+// Kept when first asked for, not at install (see above).
+const ON_DEMAND = ["worker-threads", "snippets/wasm-bindgen-rayon-"];
+const onDemand = (path) => ON_DEMAND.some((prefix) => path.startsWith(prefix));
+
 async function precache() {
   const cache = await caches.open(SHELL);
   for (const [path, expected] of FILES) {
-    if (await cache.match(at(path))) continue;
+    if (onDemand(path) || (await cache.match(at(path)))) continue;
     await cache.put(at(path), await fetchVerified(path, expected));
   }
   // The page's own address, for a visit that opens the folder rather than index.html.
@@ -84,6 +92,20 @@ function isolated(response) {
   return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
 
+// A file this build lists, from the build's cache; one kept on demand is fetched, checked and
+// kept the first time.
+async function fromBuild(request) {
+  const cache = await caches.open(SHELL);
+  const cached = await cache.match(request, { ignoreSearch: true });
+  if (cached) return cached;
+  const path = new URL(request.url).pathname.slice(new URL(self.registration.scope).pathname.length);
+  const listed = FILES.find(([file]) => file === path);
+  if (!listed || !onDemand(path)) return fetch(request);
+  const response = await fetchVerified(path, listed[1]);
+  await cache.put(at(path), response.clone());
+  return response;
+}
+
 async function dropOtherBuilds() {
   for (const name of await caches.keys()) {
     if (name.startsWith(SHELL_PREFIX) && name !== SHELL) await caches.delete(name);
@@ -96,13 +118,7 @@ if (VERSION) {
   self.addEventListener("fetch", (event) => {
     const request = event.request;
     if (request.method !== "GET" || !request.url.startsWith(self.registration.scope)) return;
-    event.respondWith(
-      caches
-        .open(SHELL)
-        .then((cache) => cache.match(request, { ignoreSearch: true }))
-        .then((cached) => cached ?? fetch(request))
-        .then(isolated),
-    );
+    event.respondWith(fromBuild(request).then(isolated));
   });
 } else {
   // A development build: take over from any site build's worker at once and leave no cache of it.

@@ -1,7 +1,8 @@
 // The hosted site, as `cargo xtask site` builds it (the test stage assembles one from this build in
 // dist/e2e/site): served under a sub-path, it trains (random init, online); after one visit a
-// second one transfers next to nothing; offline, it reloads, loads its data and trains from the
-// pretrained weights the service worker precached (never used online), and draws the ROC curve.
+// second one transfers next to nothing and is cross-origin isolated by the service worker (so
+// without WebGPU it trains on every core); offline, it reloads, loads its data and trains from
+// the pretrained weights the service worker precached (never used online), and draws the ROC curve.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
@@ -33,7 +34,7 @@ async function offlineReady(page) {
 const sentBytes = (from) => server.sent.slice(from).reduce((sum, { bytes }) => sum + bytes, 0);
 
 describe("the hosted site", { timeout: 480_000 }, () => {
-  test("under a sub-path: trains, a second visit transfers almost nothing, offline it reloads and trains", async () => {
+  test("under a sub-path: trains; a second visit, isolated by the service worker, fetches only the threaded worker (once); offline it reloads and trains on it", async () => {
     const { page, log } = await openRecorded(browser, server.url);
     const outside = server.requests.filter((path) => !path.startsWith(BASE));
     assert.deepEqual(outside, [], "every URL is relative to the site's folder");
@@ -52,19 +53,30 @@ describe("the hosted site", { timeout: 480_000 }, () => {
     const weights = server.requests.filter((path) => path.endsWith(".safetensors"));
     assert.equal(weights.length, 1, `the weights were fetched once: ${weights}`);
 
-    // A second visit with nothing changed: the page comes from the service worker's cache.
+    // A second visit with nothing changed: the page comes from the service worker's cache. This
+    // server sends no COOP/COEP (as GitHub Pages): the service worker adds them, so from this
+    // visit on the page is cross-origin isolated and, without WebGPU, moves to the threaded CPU
+    // worker, whose files the service worker fetches now (on demand, checked against the build's
+    // SHA-256) and keeps.
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), false, "the first visit is not isolated");
     const before = server.sent.length;
     await page.reload();
     await page.locator("main.layout").waitFor();
+    assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, "the service worker isolates the page");
+    // One core reported: the page keeps its single-threaded worker.
+    const threads = Math.min(await page.evaluate(() => navigator.hardwareConcurrency), 16);
+    await page.waitForFunction((threads) => document.querySelector('[data-testid="cpu-threads"]')?.dataset.threads === String(threads), threads);
     await page.getByTestId("backend-cpu").check();
     await loadSynthetic(page);
     const second = sentBytes(before);
     console.log(`second visit, nothing changed: ${second} bytes over ${server.sent.length - before} responses (${server.sent.slice(before).map((s) => s.path).join(", ")})`);
-    // Nothing but the browser's own update check of the service worker (`sw.js`) may be fetched
-    // again (it measured 0 bytes over 0 responses here): a page, wasm, data or weights file
-    // fetched again fails, whatever its size.
+    // Nothing but the browser's own update check of the service worker (`sw.js`) and, once, the
+    // threaded worker's files may be fetched again: a page, wasm, data or weights file fetched
+    // again fails, whatever its size.
+    const onDemand = (path) => /\/(worker-threads[^/]*|snippets\/wasm-bindgen-rayon-[^/]+\/src\/[^/]+)$/.test(path);
     const again = server.sent.slice(before).map((s) => s.path);
-    assert.ok(again.every((path) => path.endsWith("/sw.js")), `a second visit fetched ${again.join(", ")} (${second} bytes)`);
+    assert.ok(again.every((path) => path.endsWith("/sw.js") || onDemand(path)), `a second visit fetched ${again.join(", ")} (${second} bytes)`);
+    assert.equal(again.filter(onDemand).length, new Set(again.filter(onDemand)).size, "each threaded file once");
 
     // Offline: reload, load the data, train an epoch from the pretrained weights, see the ROC curve.
     // The page's network is cut, and the server answers nothing (the browser's own update check
@@ -83,6 +95,7 @@ describe("the hosted site", { timeout: 480_000 }, () => {
     assert.equal(await waitForPhase(page, ["finished", "failed"], 240_000), "finished", await page.getByTestId("phase").innerText());
     const roc = await page.locator('[data-testid="roc-chart"] path.roc-current').getAttribute("d");
     assert.match(roc, /^M\d/, "the ROC curve is drawn");
+    assert.match(await page.getByTestId("run-line").innerText(), new RegExp(`WebAssembly, ${threads > 1 ? `${threads} threads` : "one thread"}`), "offline on the threaded worker");
     const tried = server.requests.slice(offlineFrom).filter((path) => path !== `${BASE}sw.js`);
     assert.deepEqual(tried, [], "offline, only the browser's update check of sw.js tried the network");
     assert.deepEqual(errorsIn(log), [], log.join("\n"));
