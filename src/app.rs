@@ -145,7 +145,15 @@ impl Page {
     /// Later in the page's life, and after the threaded worker once ended, the usual worker stays.
     fn use_threads_for_the_cpu(self) {
         let CpuThreads::Possible(threads) = self.backend.cpu_threads.get_untracked() else { return };
-        if self.engine_kind.get_value() != EngineKind::Usual || self.train.phase.get_untracked().is_active() {
+        // Only where there is no WebGPU to use, or a lesson asks for the CPU: a visitor who picks
+        // the CPU beside a working adapter keeps the worker that can go back to WebGPU.
+        let cpu_only = matches!(self.backend.adapter.get_untracked(), Some(AdapterReport::Unavailable(_)))
+            || self.lesson_backend == Some(BackendChoice::Cpu);
+        if !cpu_only
+            || self.engine_kind.get_value() != EngineKind::Usual
+            || self.train.phase.get_untracked().is_active()
+            || !self.data.can_move_to_new_engine()
+        {
             return;
         }
         // Not from inside the worker's own event: the old worker's bridge is dropped here.
@@ -153,9 +161,11 @@ impl Page {
             if let Some(old) = self.engine.try_update_value(Option::take).flatten() {
                 old.retire();
             }
-            self.backend.ping.set(PingState::Idle);
             self.start_engine(EngineKind::Threaded(threads));
             self.data.move_to_new_engine(Callback::new(move |command| self.send(command)));
+            // The check the page made of the old worker's CPU, made again of the new one's.
+            self.backend.ping.set(PingState::Running(BackendChoice::Cpu));
+            self.send(Command::Ping { backend: BackendChoice::Cpu });
         });
     }
 
@@ -168,8 +178,13 @@ impl Page {
         self.train.engine_lost(&reason);
         // A lesson's second run is not started by the next run that happens to finish.
         self.next_run.set(None);
+        let threaded = matches!(self.engine_kind.get_value(), EngineKind::Threaded(_));
         self.alerts.update(|alerts| {
-            alerts.push(format!("{reason} A fresh engine has started; a run stored in this browser can be resumed."))
+            alerts.push(if threaded {
+                format!("{reason} The page goes on with its single-threaded engine; a run stored in this browser can be resumed.")
+            } else {
+                format!("{reason} A fresh engine has started; a run stored in this browser can be resumed.")
+            })
         });
         if let EngineKind::Threaded(threads) = self.engine_kind.get_value() {
             self.threads_ended.set_value(Some(format!(
@@ -230,8 +245,13 @@ fn apply(page: Page, mut event: Event) {
         Event::DatasetReady(summary) => {
             data.held.set(Some(summary.clone()));
             data.load.set(LoadState::Ready(summary));
+            // A switch to the threaded worker waits for a folder of pictures or dropped files.
+            page.use_threads_for_the_cpu();
         }
-        Event::DatasetFailed { message } => data.load.set(LoadState::Failed(message)),
+        Event::DatasetFailed { message } => {
+            data.load.set(LoadState::Failed(message));
+            page.use_threads_for_the_cpu();
+        }
         Event::PicturesPartRead { index } => data.parts_read.set(index + 1),
         Event::Warning { message } => alerts.update(|alerts| alerts.push(message)),
         // Training events are folded by `TrainState::apply` above.

@@ -53,8 +53,9 @@ async function fetchVerified(path, expected) {
   throw new Error(`${path} is not this build's (SHA-256 ${found}, expected ${expected}): a deployment changed it`);
 }
 
-// Kept when first asked for, not at install (see above).
-const ON_DEMAND = ["worker-threads", "snippets/wasm-bindgen-rayon-"];
+// Kept when first asked for, not at install (see above). The threaded worker's first script is
+// precached (it is small): offline it runs, and tells the page that the rest cannot be had.
+const ON_DEMAND = ["worker-threads.js", "worker-threads_bg.wasm", "snippets/wasm-bindgen-rayon-"];
 const onDemand = (path) => ON_DEMAND.some((prefix) => path.startsWith(prefix));
 
 async function precache() {
@@ -101,9 +102,15 @@ async function fromBuild(request) {
   const path = new URL(request.url).pathname.slice(new URL(self.registration.scope).pathname.length);
   const listed = FILES.find(([file]) => file === path);
   if (!listed || !onDemand(path)) return fetch(request);
-  const response = await fetchVerified(path, listed[1]);
-  await cache.put(at(path), response.clone());
-  return response;
+  try {
+    const response = await fetchVerified(path, listed[1]);
+    await cache.put(at(path), response.clone());
+    return response;
+  } catch {
+    // Offline, or another build's file: the threaded worker fails to start and says so, and the
+    // page goes on with its single-threaded worker.
+    return Response.error();
+  }
 }
 
 async function dropOtherBuilds() {

@@ -9,6 +9,8 @@
 //   is told on a BroadcastChannel of the same name before the worker closes itself.
 const name = new URLSearchParams(self.location.search).get("name") || "tripletlab-engine";
 const channel = new BroadcastChannel(name);
+// The threaded worker's boot script (a module, which does not see this one's names) needs it.
+self.tripletlabName = name;
 let ended = false;
 
 self.tripletlabEnd = (reason) => {

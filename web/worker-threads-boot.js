@@ -18,8 +18,15 @@ async function startThreaded() {
   }
   const engine = await import("./worker-threads.js");
   await engine.default({ module_or_path: new URL("./worker-threads_bg.wasm", import.meta.url) });
-  await engine.initThreadPool(threads);
-  engine.start(threads);
+  // The pool's threads are Web Workers that load this module again: one that cannot never answers,
+  // so the pool is given a minute.
+  let timer;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`its ${threads} threads did not start within a minute`)), 60_000);
+  });
+  await Promise.race([engine.initThreadPool(threads), late]);
+  clearTimeout(timer);
+  engine.start(self.tripletlabName, threads);
 }
 
 startThreaded().catch((err) => {

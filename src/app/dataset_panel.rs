@@ -75,6 +75,19 @@ impl DatasetState {
         }
     }
 
+    /// Whether the engine can be replaced without losing what it is reading: a served dataset is
+    /// asked of the new one again, but a folder of pictures or dropped files (sent in parts, or
+    /// once) cannot be; the page waits for them to load or fail.
+    pub fn can_move_to_new_engine(self) -> bool {
+        match self.load.get_untracked() {
+            LoadState::Reading => false,
+            LoadState::Loading(_) => {
+                self.last_request.with_value(|request| matches!(request, Some(DatasetRequest::Served { .. })))
+            }
+            LoadState::Idle | LoadState::Ready(_) | LoadState::Failed(_) => true,
+        }
+    }
+
     /// The page replaced its engine on purpose (by the threaded one, before anything was trained):
     /// the new one is asked for what the old one held, and for a served dataset it was loading.
     pub fn move_to_new_engine(self, send: Callback<Command>) {

@@ -142,6 +142,9 @@ impl Engine {
                 EngineKind::Usual => format!("{WORKER_BOOT}?name={name}"),
                 EngineKind::Threaded(threads) => format!("{THREADS_BOOT}?name={name}&threads={threads}"),
             });
+        if kind != EngineKind::Usual {
+            watch_the_start(&watch);
+        }
         Self { bridge, watch }
     }
 
@@ -176,6 +179,30 @@ fn listen_for_reason(watch: &Rc<Watch>) {
     });
     let _ = Reflect::set(&channel, &JsValue::from_str("onmessage"), listener.as_ref());
     *watch.channel.borrow_mut() = Some((channel, listener));
+}
+
+/// How long the threaded worker may take to say its first word (its module is 3 MB compressed;
+/// its pool starts in a second here).
+const THREADED_START_MS: i32 = 120_000;
+
+/// A worker whose first script never ran (it could not be fetched) takes no lock and says
+/// nothing: the threaded one is given up after [`THREADED_START_MS`] without a word, so that the
+/// page goes on with the usual worker instead of waiting for ever.
+fn watch_the_start(watch: &Rc<Watch>) {
+    let silent = Rc::downgrade(watch);
+    let check = Closure::once_into_js(move || {
+        if let Some(watch) = silent.upgrade()
+            && !watch.waiting.get()
+        {
+            watch.reason.borrow_mut().get_or_insert_with(|| {
+                format!("The threaded CPU engine did not start within {} s.", THREADED_START_MS / 1000)
+            });
+            watch.end();
+        }
+    });
+    if let Some(set_timeout) = method(&js_sys::global(), "setTimeout") {
+        let _ = set_timeout.call2(&JsValue::NULL, &check, &JsValue::from(THREADED_START_MS));
+    }
 }
 
 /// Ask for the worker's lock: it is granted when the worker has ended.

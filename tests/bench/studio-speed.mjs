@@ -60,9 +60,10 @@ for (const backend of backends) {
     } else {
       await page.getByTestId("backend-cpu").check();
       // An isolated page moves to its threaded worker once it knows there is no WebGPU.
-      const threads = values.isolated ? "[1-9]" : "1";
+      // Isolated: the threaded worker's count (2 or more), or the run measures the wrong worker.
+      const threads = values.isolated ? "([2-9]|1[0-6])" : "1";
       await page.waitForFunction(
-        (threads) => new RegExp(`^${threads}`).test(document.querySelector('[data-testid="cpu-threads"]')?.dataset.threads ?? "") &&
+        (threads) => new RegExp(`^${threads}$`).test(document.querySelector('[data-testid="cpu-threads"]')?.dataset.threads ?? "") &&
           /No WebGPU adapter|WebGPU adapter:/.test(document.querySelector('[data-testid="adapter-line"]')?.innerText ?? ""),
         threads,
         { timeout: 60_000 },

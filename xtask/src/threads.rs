@@ -34,6 +34,9 @@ const LINK_ARGS: [&str; 7] = [
 ];
 /// The package, and the name its files get next to the page (`worker-threads.js`, `_bg.wasm`).
 const PACKAGE: &str = "tripletlab-engine-threads";
+/// Set (to anything), the build is skipped: a Trunk build without the nightly toolchain or the
+/// network it needs. The page then finds no threaded worker and says so, on one thread.
+const SKIP_ENV: &str = "TRIPLETLAB_NO_THREADS";
 const OUT_NAME: &str = "worker-threads";
 
 /// `cargo xtask threads-worker [--out DIR]`: DIR defaults to Trunk's staging folder when Trunk
@@ -44,7 +47,12 @@ pub fn threads_worker(root: &Path, args: &[String]) -> Result<(), Failure> {
         [flag, dir] if flag == "--out" => PathBuf::from(dir),
         _ => return Err(Failure::new("usage: cargo xtask threads-worker [--out DIR]")),
     };
-    tools::ensure_web_tools(root)?;
+    if std::env::var_os(SKIP_ENV).is_some() {
+        println!("xtask: {SKIP_ENV} is set: no threaded worker (the page runs its single-threaded one)");
+        return Ok(());
+    }
+    // Not `ensure_web_tools`: from Trunk's hook, reinstalling Trunk itself is not ours to do.
+    tools::ensure_wasm_bindgen(root)?;
     tools::ensure_nightly(root, true)?;
     build(root, &out)
 }

@@ -36,6 +36,11 @@ pub fn ensure_web_tools(root: &Path) -> Result<(), Failure> {
         ]))?;
     }
 
+    ensure_wasm_bindgen(root)
+}
+
+/// The wasm-bindgen CLI of exactly the lockfile's version.
+pub fn ensure_wasm_bindgen(root: &Path) -> Result<(), Failure> {
     let wanted = lockfile_version(root, "wasm-bindgen")?;
     let bindgen = stdout_of(command("wasm-bindgen", root).arg("--version"));
     if bindgen.as_deref().map(str::trim) != Some(&format!("wasm-bindgen {wanted}")) {

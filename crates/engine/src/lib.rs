@@ -42,6 +42,20 @@ mod worker;
 #[cfg(target_arch = "wasm32")]
 pub use worker::Engine;
 
+/// The worker's name (its Web Lock and BroadcastChannel), where its threads need it: set by the
+/// threaded worker, whose pool threads have no `tripletlabEnd` of their own.
+#[cfg(target_arch = "wasm32")]
+static WORKER_NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// [`run`] in the threaded worker, which knows its name: a panic on one of its pool's threads is
+/// told to the page on the worker's BroadcastChannel (the engine's thread waits for that thread
+/// for ever, so the page must end it).
+#[cfg(target_arch = "wasm32")]
+pub fn run_named(name: String) {
+    let _ = WORKER_NAME.set(name);
+    run();
+}
+
 /// Start the engine in this worker: the usual worker's `main` (`src/main.rs`) and the threaded
 /// worker's `start` (`crates/engine-threads`, once its thread pool is up) both call it.
 #[cfg(target_arch = "wasm32")]
@@ -65,5 +79,24 @@ fn end_worker(reason: &str) {
         .and_then(|end| end.dyn_into::<js_sys::Function>().ok());
     if let Some(end) = end {
         let _ = end.call1(&JsValue::NULL, &JsValue::from_str(reason));
+    } else if let Some(name) = WORKER_NAME.get() {
+        // A thread of the pool: tell the page on the worker's channel.
+        let global = js_sys::global();
+        let channel = js_sys::Reflect::get(&global, &JsValue::from_str("BroadcastChannel"))
+            .ok()
+            .and_then(|constructor| constructor.dyn_into::<js_sys::Function>().ok())
+            .and_then(|constructor| {
+                js_sys::Reflect::construct(&constructor, &js_sys::Array::of1(&JsValue::from_str(name))).ok()
+            });
+        let post = channel.as_ref().and_then(|channel| {
+            js_sys::Reflect::get(channel, &JsValue::from_str("postMessage"))
+                .ok()
+                .and_then(|post| post.dyn_into::<js_sys::Function>().ok())
+        });
+        if let (Some(channel), Some(post)) = (channel, post) {
+            let message = js_sys::Object::new();
+            let _ = js_sys::Reflect::set(&message, &JsValue::from_str("reason"), &JsValue::from_str(reason));
+            let _ = post.call1(&channel, &message);
+        }
     }
 }
