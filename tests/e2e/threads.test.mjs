@@ -100,6 +100,27 @@ describe("every core on the CPU", { timeout: 600_000 }, () => {
     );
   });
 
+  // The threaded worker cannot start (its module's download breaks off): the page says so and
+  // goes on with the usual worker, on one thread, and does not try threads again on this visit.
+  test("a threaded worker that cannot start gives way to the single-threaded one, with the reason", async (t) => {
+    isolated.faults.push({ path: "/worker-threads_bg.wasm", cut: 0 });
+    const session = await openRecorded(browser, isolated.url);
+    const { page } = session;
+    if ((await page.evaluate(() => navigator.hardwareConcurrency)) < 2) {
+      isolated.faults.length = 0;
+      t.skip("one core: no threaded worker to fail");
+      return;
+    }
+    await page.waitForFunction(() => /could not start/.test(document.body.innerText), null, { timeout: 60_000 });
+    assert.match(await page.locator("body").innerText(), /The threaded CPU engine could not start \(.+\)\. The page goes on with its single-threaded engine/);
+    await page.waitForFunction(() => document.querySelector('[data-testid="ping-result"]')?.dataset.state === "ok", null, { timeout: 60_000 });
+    assert.equal(await page.getByTestId("cpu-threads").innerText(), "one thread");
+    assert.match(await page.getByTestId("cpu-threads-why").textContent(), /one thread, because the threaded worker \(\d+ threads\) ended: The threaded CPU engine could not start/);
+    const threadedStarts = session.requests.filter((url) => url.includes("worker-threads-boot.js"));
+    assert.equal(threadedStarts.length, 1, "threads are not tried again on this visit");
+    await page.close();
+  });
+
   // A browser without WebGPU at all (no navigator.gpu: Firefox, older Safari) needs no worker to
   // look for an adapter: the isolated page starts the threaded worker at once, and the usual one
   // is never downloaded.
