@@ -32,7 +32,9 @@ use results::ResultsView;
 use studio::{StudioPanel, TrainState};
 use tripletlab_core::run::RunSpec;
 use tripletlab_protocol::lesson::Control;
-use tripletlab_protocol::{AdapterReport, BackendChoice, Command, Event, NoAdapter, PingReport, TrainSettings};
+use tripletlab_protocol::{
+    AdapterReport, BackendChoice, Command, Event, NoAdapter, PingReport, TrainSettings, WarmUpState,
+};
 
 /// The last answer to a backend check.
 #[derive(Clone, Debug, PartialEq)]
@@ -96,6 +98,10 @@ struct Page {
     threads_ended: StoredValue<Option<String>>,
     /// The backend a lesson link asks for, if any.
     lesson_backend: Option<BackendChoice>,
+    /// The settings whose kernels this page's worker was last asked to compile ahead, and a
+    /// count of the wishes, so that only a wish that stood still for a moment is sent.
+    warm_up_asked: StoredValue<Option<RunSpec>>,
+    warm_up_generation: StoredValue<u64>,
 }
 
 impl Page {
@@ -113,6 +119,9 @@ impl Page {
         let engine = Engine::start(kind, move |event| apply(self, event), move |reason| self.engine_ended(reason));
         self.engine.set_value(Some(engine));
         self.engine_kind.set_value(kind);
+        // A fresh worker has compiled nothing ahead.
+        self.warm_up_asked.set_value(None);
+        self.train.warm_up.set(None);
         self.backend.cpu_threads.set(match (kind, self.threads_ended.get_value(), threads_available()) {
             (EngineKind::Threaded(threads), _, _) => CpuThreads::Running(threads),
             (EngineKind::Usual, Some(why), _) => CpuThreads::One(why),
@@ -166,6 +175,54 @@ impl Page {
             // The check the page made of the old worker's CPU, made again of the new one's.
             self.backend.ping.set(PingState::Running(BackendChoice::Cpu));
             self.send(Command::Ping { backend: BackendChoice::Cpu });
+        });
+    }
+
+    /// The settings whose GPU kernels the page wants compiled ahead now: the form's, where a run
+    /// would go to a working WebGPU device (checked), none is under way, and a dataset is loading
+    /// or loaded (the visitor is on the way to Start).
+    fn warm_up_wanted(self, data_on_the_way: bool) -> Option<RunSpec> {
+        let webgpu = self.backend.choice.get() == BackendChoice::WebGpu
+            && matches!(self.backend.ping.get(), PingState::Done(ref report) if report.backend == BackendChoice::WebGpu)
+            && !matches!(self.backend.cpu_threads.get(), CpuThreads::Running(_));
+        if !webgpu || !data_on_the_way || self.train.phase.get().is_active() {
+            return None;
+        }
+        let spec =
+            self.train.settings.with(|settings| settings.run.check().is_ok().then(|| settings.run.warm_up_spec()))?;
+        // Asked already, and not given way since: the worker answered, or will.
+        let given_way = self.train.warm_up.with(|report| {
+            report.as_ref().is_some_and(|report| report.spec == spec && report.state == WarmUpState::Stopped)
+        });
+        (given_way || self.warm_up_asked.get_value().as_ref() != Some(&spec)).then_some(spec)
+    }
+
+    /// Compile the GPU kernels of the form's settings while the visitor loads data and chooses
+    /// ([`Command::WarmUp`]), once the settings have stood still for a moment; the run's first
+    /// step then does not wait for them.
+    fn warm_up_the_gpu_ahead(self) {
+        const SETTLED: std::time::Duration = std::time::Duration::from_millis(1000);
+        // A memo: the loading's progress (many events) does not count as a change.
+        let data = self.data;
+        let data_on_the_way = Memo::new(move |_| {
+            data.held.with(Option::is_some) || !matches!(data.load.get(), LoadState::Idle | LoadState::Failed(_))
+        });
+        Effect::new(move |_| {
+            let Some(spec) = self.warm_up_wanted(data_on_the_way.get()) else { return };
+            let generation = self.warm_up_generation.get_value() + 1;
+            self.warm_up_generation.set_value(generation);
+            set_timeout(
+                move || {
+                    // Still wanted, unchanged for the whole moment.
+                    if self.warm_up_generation.get_value() == generation
+                        && untrack(|| self.warm_up_wanted(data_on_the_way.get())) == Some(spec.clone())
+                    {
+                        self.warm_up_asked.set_value(Some(spec.clone()));
+                        self.send(Command::WarmUp(spec));
+                    }
+                },
+                SETTLED,
+            );
         });
     }
 
@@ -275,6 +332,8 @@ pub fn App() -> impl IntoView {
         engine_kind: StoredValue::new(EngineKind::Usual),
         threads_ended: StoredValue::new(None),
         lesson_backend: opened_with.as_ref().and_then(|lesson| lesson.backend),
+        warm_up_asked: StoredValue::new(None),
+        warm_up_generation: StoredValue::new(0),
     };
     let Page { backend: state, data, train, alerts, explore, .. } = page;
     if let Some(opened) = opened_with {
@@ -352,6 +411,8 @@ pub fn App() -> impl IntoView {
         }
         known
     });
+
+    page.warm_up_the_gpu_ahead();
 
     view! {
         <a class="skip-link" href="#results-title">"Skip to the results"</a>

@@ -65,7 +65,8 @@ pub fn LiveView(state: TrainState) -> impl IntoView {
 /// A GPU step under way, in words: how many kernels it has dispatched, of about how many.
 fn step_progress_line(progress: &StepProgress) -> String {
     let of = progress.expected.map(|expected| format!(" of about {expected}")).unwrap_or_default();
-    let first = if progress.global_step == 1 || progress.expected.is_none() {
+    // A step whose kernels were compiled ahead (a warm-up) knows how many there will be.
+    let first = if progress.expected.is_none() {
         " The first step compiles each GPU kernel before its first run, so it is the slowest."
     } else {
         ""

@@ -12,7 +12,7 @@ use tripletlab_core::run::{RunSpec, query};
 use super::recipe::RecipeChoice;
 use tripletlab_protocol::{
     BackendChoice, Command, EpochEvent, Evaluation, Event, MinedBatchView, RunHistory, RunInfo, SavedRunInfo,
-    StepEvent, StepProgress, TrainSettings,
+    StepEvent, StepProgress, TrainSettings, WarmUpReport, WarmUpState,
 };
 
 /// Where the run is.
@@ -71,6 +71,8 @@ pub struct TrainState {
     pub mined_first: RwSignal<Option<MinedBatchView>>,
     pub mined_scale: RwSignal<f32>,
     pub mined_spread: RwSignal<Vec<(u32, f32)>>,
+    /// The latest word on the GPU kernels compiled ahead ([`Command::WarmUp`]).
+    pub warm_up: RwSignal<Option<WarmUpReport>>,
 }
 
 /// Earlier evaluations kept for the ROC chart.
@@ -93,6 +95,7 @@ impl TrainState {
             mined_first: RwSignal::new(None),
             mined_scale: RwSignal::new(0.0),
             mined_spread: RwSignal::new(Vec::new()),
+            warm_up: RwSignal::new(None),
         }
     }
 
@@ -140,6 +143,7 @@ impl TrainState {
                 self.phase.set(Phase::Running);
             }
             Event::StepProgress(progress) => self.step_progress.set(Some(progress.clone())),
+            Event::WarmUp(report) => self.warm_up.set(Some(report.clone())),
             Event::Step(step) => {
                 self.step_progress.set(None);
                 self.history.update(|history| history.push_step(step.global_step, step.loss));
@@ -205,6 +209,25 @@ impl TrainState {
     }
 }
 
+/// The GPU's kernels compiled ahead, in words; nothing once a warm-up gave way.
+fn warm_up_words(state: &WarmUpState) -> Option<String> {
+    Some(match state {
+        WarmUpState::Compiling { dispatched } => format!(
+            "Preparing your GPU for these settings while you get ready: {dispatched} kernels compiled so far. A \
+             run's first step needs each of them once."
+        ),
+        WarmUpState::Ready { seconds, step_dispatches } => format!(
+            "Your GPU is ready for these settings: the {step_dispatches} kernels of a step were compiled ahead (in \
+             {seconds:.1} s), so the first step does not wait for them."
+        ),
+        WarmUpState::Stopped => return None,
+        WarmUpState::Failed { message } => format!(
+            "Your GPU could not be prepared ahead ({}); the first step will compile its kernels itself.",
+            message.trim_end_matches('.')
+        ),
+    })
+}
+
 /// `text` with a capital first letter and a full stop.
 fn sentence(text: &str) -> String {
     let text = text.trim();
@@ -259,6 +282,15 @@ pub fn StudioPanel(
     let phase = state.phase;
     let active = move || phase.get().is_active();
     let start = move |_| state.start(backend.get_untracked(), send);
+    // What the GPU has compiled ahead for the form's settings, until their run is under way.
+    let warm_up_line = move || {
+        let shown = backend.get() == BackendChoice::WebGpu && (phase.get() == Phase::Starting || !active());
+        let report = state
+            .warm_up
+            .get()
+            .filter(|report| shown && state.settings.with(|settings| report.spec == settings.run.warm_up_spec()))?;
+        warm_up_words(&report.state)
+    };
     let resume_saved = move |_| {
         state.notice.set(String::new());
         phase.set(Phase::Starting);
@@ -340,6 +372,9 @@ pub fn StudioPanel(
             </div>
             <p class="hint" hidden=move || dataset_ready.get() || active()>
                 "Load a dataset above to start training."
+            </p>
+            <p class="hint" data-testid="gpu-warmup" hidden=move || warm_up_line().is_none()>
+                {warm_up_line}
             </p>
             <p class="phase" data-testid="phase" data-phase=move || phase.get().name()>
                 {move || phase_line(&phase.get())}

@@ -132,6 +132,26 @@ impl RunSpec {
         }
     }
 
+    /// What decides which GPU kernels a run compiles: these settings with every one that only
+    /// changes values, not shapes or the graph (the data, the starting weights, the learning
+    /// rate, epochs, patience, seed, augmentation and the input's scaling: each done on the host
+    /// or passed to the kernels as a number) set to the recipe's. Two runs with the same one compile the same kernels, so
+    /// [`crate::training::warm_up`] with it prepares both.
+    pub fn warm_up_spec(&self) -> Self {
+        let tutorial = Self::tutorial();
+        Self {
+            data: tutorial.data,
+            pretrained: false,
+            learning_rate: tutorial.learning_rate,
+            epochs: tutorial.epochs,
+            patience: tutorial.patience,
+            seed: tutorial.seed,
+            augmentation: tutorial.augmentation,
+            scaling: tutorial.scaling,
+            ..self.clone()
+        }
+    }
+
     /// A run that shows something within a minute, even on a CPU: a small random-init model.
     pub fn quick_demo() -> Self {
         let tutorial = Self::tutorial();
@@ -303,6 +323,39 @@ pub enum RunDataError {
 mod tests {
     use super::*;
     use crate::data::synthetic;
+
+    /// The settings that change values only (on the host, or as numbers the kernels take) leave
+    /// the warm-up's settings as they were; those that change shapes or the graph do not.
+    #[test]
+    fn a_warm_up_is_keyed_by_what_changes_the_kernels() {
+        let recipe = RunSpec::tutorial();
+        let key = recipe.warm_up_spec();
+        assert!(!key.pretrained && key.batch_size == 64 && key.model == recipe.model);
+        assert_eq!(key.warm_up_spec(), key, "a warm-up's settings are their own");
+        let same_kernels = RunSpec {
+            data: DataSpec { images: 300, held_out: 0.3, split: HeldOutSplit::ByTriplet },
+            pretrained: false,
+            learning_rate: 3e-3,
+            epochs: 7,
+            patience: 5,
+            seed: 9,
+            augmentation: Augmentation { flip: true, crop_padding: 4 },
+            scaling: InputScaling::Symmetric,
+            ..recipe.clone()
+        };
+        assert_eq!(same_kernels.warm_up_spec(), key);
+        let mining = MiningConfig { strategy: crate::mining::Mining::BatchHard, classes: 4, per_class: 4 };
+        let other_kernels = [
+            RunSpec { batch_size: 32, ..recipe.clone() },
+            RunSpec { model: MobileNetV2Config { width: 0.35, ..recipe.model.clone() }, ..recipe.clone() },
+            RunSpec { passes: BranchPasses::Concatenated, ..recipe.clone() },
+            RunSpec { fast_mode: true, ..recipe.clone() },
+            RunSpec { mining: Some(mining), ..recipe.clone() },
+        ];
+        for other in other_kernels {
+            assert_ne!(other.warm_up_spec(), key, "{other:?}");
+        }
+    }
 
     fn dataset(batches: Vec<crate::data::cifar::Batch>) -> Dataset {
         let names = synthetic::meta_text().lines().map(String::from).collect();

@@ -266,3 +266,105 @@ impl Steps for On<'_> {
         }
     }
 }
+
+/// What [`warm_up`] did: the kernels one step dispatched (what the run's first step will
+/// dispatch), or `None` when `go_on` stopped it first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WarmedUp {
+    pub step_dispatches: u64,
+}
+
+/// Compile, on a GPU (CubeCL) device, the kernels a run of `spec` dispatches first, without
+/// computing anything: the run's evaluation before training, one step (forward, loss, backward,
+/// Adam) and the next evaluation, all under CubeCL's dry run, which compiles and caches each
+/// kernel and then drops its launch. A run of the same [`RunSpec::warm_up_spec`] then finds every
+/// kernel of its first step compiled. It starts from seeded weights of the same shapes (never
+/// the pretrained file) on noise images, and touches no run.
+///
+/// `launched` counts the kernels launched so far (the caller's [`crate::train::launches`]
+/// observer); `go_on` is asked between the passes, and a `false` ends it there (`Ok(None)`).
+///
+/// The dry run is process-wide: while this runs, no other GPU work of the process is computed
+/// and every [`crate::train`] read-back reads zeros, so the caller runs nothing else meanwhile.
+/// On the flex backend (not CubeCL) everything runs for real, on the noise images.
+pub async fn warm_up(
+    spec: &RunSpec,
+    device: &Device,
+    launched: impl Fn() -> u64,
+    go_on: impl Fn() -> bool,
+) -> Result<Option<WarmedUp>, TrainError> {
+    let spec = spec.warm_up_spec();
+    spec.check()?;
+    let (data, triplets) = warm_up_data(&spec);
+    let _dry = cubecl_runtime::dry_run::DryRun::new();
+    let encoder = crate::model::weights::seeded_init(&spec.model, spec.seed, device)
+        .map_err(|err| TrainError::Checkpoint(err.to_string()))?;
+    // Fast mode embeds the run's images here, as a fast run starts.
+    let mut training = Training::start_on(spec, encoder, &data, &triplets, device).await?;
+    if !go_on() {
+        return Ok(None);
+    }
+    evaluate_dry(&training, &data, &triplets.held_out).await?;
+    if !go_on() {
+        return Ok(None);
+    }
+    let before = launched();
+    match crate::train::advance(&mut training.on(&data, &triplets)).await {
+        // Read-backs are zeros: a mined batch may find nothing to choose. Its kernels so far are
+        // compiled all the same.
+        Ok(_) | Err(TrainError::Mining(_)) => {}
+        Err(err) => return Err(err),
+    }
+    let step_dispatches = launched() - before;
+    if !go_on() {
+        return Ok(None);
+    }
+    // Runs the update's kernels, which the step left queued, as the run's next pass would.
+    evaluate_dry(&training, &data, &triplets.held_out).await?;
+    Ok(Some(WarmedUp { step_dispatches }))
+}
+
+/// The run's held-out evaluation, whose scores are zeros in a dry run (its summary may then be
+/// refused: the kernels ran all the same).
+async fn evaluate_dry(training: &Training, data: &Dataset, held_out: &[Triplet]) -> Result<(), TrainError> {
+    match training.held_out_scores(data, held_out).await {
+        Ok(_) | Err(TrainError::Metric(_)) => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+/// Noise images in as many classes as a batch needs, and one batch of triplets (anchor and
+/// positive of a class, negative of the next) both to train and to hold out: a full batch for
+/// each pass, and for mining P classes of K images each.
+fn warm_up_data(spec: &RunSpec) -> (Dataset, TripletSet) {
+    use crate::data::cifar::IMAGE_BYTES;
+    let (classes, per_class) = match spec.mining {
+        Some(mining) => (mining.classes.clamp(2, 10), mining.per_class.max(2)),
+        None => (2, spec.batch_size.div_ceil(2).max(2)),
+    };
+    let count = classes * per_class;
+    let mut rng = crate::random::SeededRng::new(spec.seed);
+    let pixels = (0..count * IMAGE_BYTES).map(|_| rng.below(256) as u8).collect();
+    let labels = (0..count).map(|at| (at / per_class) as u8).collect();
+    let data = Dataset {
+        name: "warm-up noise".into(),
+        synthetic: true,
+        class_names: (0..classes).map(|class| format!("noise {class}")).collect(),
+        labels,
+        pixels,
+    };
+    let image = |class: usize, at: usize| (class * per_class + at % per_class) as u32;
+    let all: Vec<Triplet> = (0..count)
+        .map(|at| {
+            let (class, within) = (at / per_class, at % per_class);
+            Triplet {
+                anchor: image(class, within),
+                positive: image(class, within + 1),
+                negative: image((class + 1) % classes, within),
+            }
+        })
+        .collect();
+    let batch: Vec<Triplet> = all.iter().copied().take(spec.batch_size.max(1)).collect();
+    let train = if spec.mining.is_some() { all } else { batch.clone() };
+    (data, TripletSet { train, held_out: batch })
+}

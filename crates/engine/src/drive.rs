@@ -31,6 +31,9 @@ pub(crate) trait Driven {
     fn best_epoch(&self) -> Option<u32>;
     /// The last step's mined batch for the heat map, if it was one.
     fn mined_batch(&self, report: &StepReport, global_step: u32) -> Option<MinedBatchView>;
+    /// The kernels a step dispatched when this run's settings were warmed up on its GPU, if they
+    /// were: what its first step's progress is told against.
+    fn warmed_step_dispatches(&self) -> Option<u32>;
 }
 
 /// A step's progress is reported every this many kernel launches (a first step on WebGPU
@@ -72,7 +75,7 @@ pub(crate) async fn drive(run: &Run, driven: &mut impl Driven, mut history: RunH
     // none): the page shows the count of each step.
     let launches = Arc::new(Launches::reporting(PROGRESS_EVERY, report_progress));
     let _watching = LaunchObservation::new(launches.clone());
-    let mut last_dispatches: Option<u32> = None;
+    let mut last_dispatches: Option<u32> = driven.warmed_step_dispatches();
     let elapsed_before = history.elapsed_s;
     let mut session_started = Instant::now();
     let mut heat_map_sent: Option<Instant> = None;

@@ -10,7 +10,7 @@
 //!   (a run's context, the channel to the page, the pretrained weights' download), `devices` (the burn devices), `training` (how a run starts, full or
 //!   fast, and what it does to evaluate and save), `drive` (the one run loop), `explore` (the
 //!   map and searches), `dataset`, `store` (IndexedDB), `cache` and `net` (downloads), `adapter`
-//!   (WebGPU's adapter).
+//!   (WebGPU's adapter), `warm` (a run's GPU kernels compiled ahead).
 
 pub mod events;
 
@@ -36,6 +36,8 @@ mod session;
 mod store;
 #[cfg(target_arch = "wasm32")]
 mod training;
+#[cfg(target_arch = "wasm32")]
+mod warm;
 #[cfg(target_arch = "wasm32")]
 mod worker;
 

@@ -40,6 +40,8 @@ pub struct Session {
     pub enrolled: RefCell<Option<Enrolled>>,
     /// A folder of pictures arriving in parts: what its parts so far gave.
     pub pictures_in: RefCell<Option<crate::pictures::PicturesIn>>,
+    /// The GPU kernels compiled ahead of runs.
+    pub warm: crate::warm::WarmUps,
 }
 
 impl Default for Session {
@@ -53,6 +55,7 @@ impl Default for Session {
             sent_thumbnails: RefCell::new(std::collections::HashSet::new()),
             enrolled: RefCell::new(None),
             pictures_in: RefCell::new(None),
+            warm: crate::warm::WarmUps::default(),
         }
     }
 }

@@ -162,6 +162,12 @@ impl Driven for Driving<'_> {
         self.training.state().best_epoch.map(|epoch| epoch as u32)
     }
 
+    fn warmed_step_dispatches(&self) -> Option<u32> {
+        (self.settings.backend == BackendChoice::WebGpu)
+            .then(|| self.run.session.warm.step_dispatches(&self.settings.run))
+            .flatten()
+    }
+
     fn mined_batch(&self, report: &StepReport, global_step: u32) -> Option<MinedBatchView> {
         let matrix = self.training.last_mined()?.clone();
         let (pixels, class_names) = matrix

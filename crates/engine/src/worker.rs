@@ -19,7 +19,7 @@ use crate::events::{checkpoint_file_name, describe, imported_history, saved_run_
 use crate::pictures;
 use crate::session::{Responder, Run, Session};
 use crate::training::Start;
-use crate::{adapter, dataset, explore, store};
+use crate::{adapter, dataset, explore, store, warm};
 
 /// The worker's state: the devices it has started (each can only be started once per page), the
 /// dataset it holds, and the training session.
@@ -63,6 +63,21 @@ impl Worker for Engine {
         let devices = Rc::clone(&self.devices);
         let held = Rc::clone(&self.dataset);
         wasm_bindgen_futures::spawn_local(async move {
+            // A warm-up's dry run holds for the whole worker: what computes waits for its end.
+            match &command {
+                Command::StartTraining(settings) if settings.backend == BackendChoice::WebGpu => {
+                    session.warm.quiet(Some(&settings.run)).await;
+                }
+                Command::ProbeAdapter
+                | Command::ListDatasets { .. }
+                | Command::LoadDataset(_)
+                | Command::FindSavedRun
+                | Command::ForgetSaved
+                | Command::ExportDataset
+                | Command::ExportProjector
+                | Command::WarmUp(_) => {}
+                _ => session.warm.quiet(None).await,
+            }
             let event = match command {
                 Command::ProbeAdapter => Event::Adapter(adapter::probe().await),
                 Command::Ping { backend } => ping(&devices, backend).await,
@@ -180,6 +195,7 @@ impl Worker for Engine {
                 Command::ExportDataset => export_dataset(held.borrow().as_deref()),
                 Command::ExportProjector => explore::export_projector(session.explorer.borrow().as_deref()),
                 Command::ImportCheckpoint { name, bytes } => import(&name, bytes).await,
+                Command::WarmUp(spec) => return warm::warm(&devices, &session, &spec, &respond).await,
                 Command::Pause | Command::Resume | Command::Stop | Command::EvaluateNow => return,
             };
             respond.send(event);

@@ -83,6 +83,11 @@ pub enum Command {
     /// Score a new picture against the enrolled class ([`Event::Verified`] or
     /// [`Event::EnrolFailed`]).
     Verify { name: String, bytes: Vec<u8> },
+    /// Compile on WebGPU, ahead of a run, the kernels a run of these settings dispatches first
+    /// (its evaluation and one step, launched dry: compiled, then dropped, nothing computed), so
+    /// that its first step does not wait for them; answered by [`Event::WarmUp`] events. A run or
+    /// a newer request stops it between its passes.
+    WarmUp(RunSpec),
 }
 
 /// The pictures a class is enrolled with.
@@ -197,6 +202,8 @@ pub struct DroppedFile {
 pub enum Event {
     /// The result of [`Command::ProbeAdapter`].
     Adapter(AdapterReport),
+    /// How far [`Command::WarmUp`] has got.
+    WarmUp(WarmUpReport),
     /// The result of [`Command::Ping`].
     Pong(PingReport),
     /// A command could not be carried out; `message` says why, for the visitor.
@@ -305,6 +312,27 @@ pub struct RunInfo {
     /// Where a resumed run picks up (epochs done, steps into the next one); `None` for a new run.
     pub resumed_at: Option<(u32, u32)>,
     pub history: RunHistory,
+}
+
+/// The GPU kernels of a run's settings compiled ahead ([`Command::WarmUp`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WarmUpReport {
+    /// The settings as warmed ([`RunSpec::warm_up_spec`]): what decides which kernels a run compiles.
+    pub spec: RunSpec,
+    pub state: WarmUpState,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WarmUpState {
+    /// Under way: kernels compiled (or found compiled) so far.
+    Compiling { dispatched: u64 },
+    /// Done: the seconds it took and the kernels one step dispatches (what the run's first step
+    /// will dispatch).
+    Ready { seconds: f64, step_dispatches: u32 },
+    /// Given up for a run or for newer settings.
+    Stopped,
+    /// It failed (the run will compile its kernels itself).
+    Failed { message: String },
 }
 
 /// A GPU step under way.

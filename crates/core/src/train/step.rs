@@ -403,7 +403,15 @@ pub fn readbacks() -> u64 {
 pub(crate) async fn read_f32(tensor: Tensor<1>) -> Result<Vec<f32>, TrainError> {
     READBACKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let data = tensor.into_data_async().await.map_err(|err| TrainError::Readback(err.to_string()))?;
-    data.convert::<f32>().try_into_vec::<f32>().map_err(|err| TrainError::Readback(format!("{err:?}")))
+    let mut values =
+        data.convert::<f32>().try_into_vec::<f32>().map_err(|err| TrainError::Readback(format!("{err:?}")))?;
+    // Inside a warm-up ([`crate::training::warm_up`]) GPU kernels are compiled and not run, so
+    // their buffers hold whatever was there before: read as zeros, so that nothing downstream
+    // (the finite-loss check, mining's choices) branches on garbage.
+    if cubecl_runtime::dry_run::dry_run() {
+        values.fill(0.0);
+    }
+    Ok(values)
 }
 
 #[cfg(test)]

@@ -1,0 +1,144 @@
+//! The GPU kernels of a run compiled ahead, while the visitor loads data and chooses settings
+//! ([`Command::WarmUp`](tripletlab_protocol::Command::WarmUp)): the core's
+//! [`warm_up`](tripletlab_core::training::warm_up) launches the first step's kernels dry on
+//! WebGPU, so the run's first step finds them compiled instead of compiling each before its
+//! first dispatch.
+//!
+//! A warm-up is CubeCL's dry run, which holds for the whole worker: while it goes, nothing else
+//! may compute with burn. Every command that computes first calls [`WarmUps::quiet`], which stops
+//! it at its next pass (or lets it finish, for a WebGPU run of the settings it warms) and waits.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use gloo_timers::future::TimeoutFuture;
+use tripletlab_core::run::RunSpec;
+use tripletlab_core::train::launches::{LaunchObservation, Launches};
+use tripletlab_core::training::warm_up;
+use tripletlab_protocol::{BackendChoice, Event, WarmUpReport, WarmUpState};
+use web_time::Instant;
+
+use crate::devices::Devices;
+use crate::events::LoopState;
+use crate::session::{Responder, Session};
+
+/// The worker's warm-ups: the one under way, the one asked for next, and those done.
+#[derive(Default)]
+pub struct WarmUps {
+    /// The settings being warmed now ([`RunSpec::warm_up_spec`]).
+    running: RefCell<Option<RunSpec>>,
+    /// Asked for while another ran: warmed after it (the latest request only).
+    next: RefCell<Option<RunSpec>>,
+    /// The one under way stops at its next pass.
+    stop: Cell<bool>,
+    /// Settings warmed in this worker: their seconds and the kernels of their step.
+    done: RefCell<Vec<(RunSpec, f64, u32)>>,
+}
+
+impl WarmUps {
+    /// The kernels a step of `spec` dispatched when it was warmed in this worker, if it was:
+    /// about what a run's step dispatches.
+    pub fn step_dispatches(&self, spec: &RunSpec) -> Option<u32> {
+        let key = spec.warm_up_spec();
+        self.done.borrow().iter().find(|(done, ..)| *done == key).map(|&(_, _, step)| step)
+    }
+
+    /// Let burn compute again: the warm-up under way stops at its next pass, unless it warms
+    /// `keep`'s settings (a WebGPU run that needs its kernels), and none waiting starts; returns
+    /// when none runs.
+    pub async fn quiet(&self, keep: Option<&RunSpec>) {
+        self.next.borrow_mut().take();
+        let keep = keep.map(RunSpec::warm_up_spec);
+        if keep.is_none() || *self.running.borrow() != keep {
+            self.stop.set(true);
+        }
+        while self.running.borrow().is_some() {
+            TimeoutFuture::new(20).await;
+        }
+    }
+}
+
+/// Warm `spec`'s kernels on WebGPU (or say at once that they are), then any settings asked for
+/// meanwhile; each ends in an [`Event::WarmUp`]. A request while another runs replaces what
+/// waits and stops the one under way, unless it is the same.
+pub(crate) async fn warm(devices: &Devices, session: &Session, spec: &RunSpec, respond: &Responder) {
+    let warm = &session.warm;
+    let mut key = spec.warm_up_spec();
+    if session.control.get() != LoopState::Idle {
+        return respond.send(report(key, WarmUpState::Stopped));
+    }
+    if let Some(running) = warm.running.borrow().as_ref() {
+        if *running != key {
+            *warm.next.borrow_mut() = Some(key);
+            warm.stop.set(true);
+        }
+        return;
+    }
+    loop {
+        let known =
+            warm.done.borrow().iter().find(|(done, ..)| *done == key).map(|&(_, seconds, step)| (seconds, step));
+        let state = match known {
+            Some((seconds, step_dispatches)) => WarmUpState::Ready { seconds, step_dispatches },
+            None => {
+                *warm.running.borrow_mut() = Some(key.clone());
+                warm.stop.set(false);
+                let state = warm_one(devices, &key, respond, &warm.stop).await;
+                if let WarmUpState::Ready { seconds, step_dispatches } = state {
+                    warm.done.borrow_mut().push((key.clone(), seconds, step_dispatches));
+                }
+                *warm.running.borrow_mut() = None;
+                state
+            }
+        };
+        respond.send(report(key, state));
+        let next = warm.next.borrow_mut().take();
+        match next {
+            Some(next) if session.control.get() == LoopState::Idle => key = next,
+            _ => return,
+        }
+    }
+}
+
+fn report(spec: RunSpec, state: WarmUpState) -> Event {
+    Event::WarmUp(WarmUpReport { spec, state })
+}
+
+/// Kernels between two progress reports (SwiftShader compiles a few dozen a second).
+const PROGRESS_EVERY: u64 = 100;
+
+thread_local! {
+    /// The warm-up under way, for [`report_progress`].
+    static UNDER_WAY: RefCell<Option<(Responder, RunSpec)>> = const { RefCell::new(None) };
+}
+
+/// Called by the launch counter, on the worker's one thread, inside the warm-up.
+fn report_progress(count: u64) {
+    UNDER_WAY.with(|slot| {
+        if let Some((respond, spec)) = slot.borrow().as_ref() {
+            respond.send(report(spec.clone(), WarmUpState::Compiling { dispatched: count }));
+        }
+    });
+}
+
+async fn warm_one(devices: &Devices, key: &RunSpec, respond: &Responder, stop: &Cell<bool>) -> WarmUpState {
+    let device = match devices.get_or_start(BackendChoice::WebGpu).await {
+        Ok(device) => device,
+        Err(message) => return WarmUpState::Failed { message },
+    };
+    respond.send(report(key.clone(), WarmUpState::Compiling { dispatched: 0 }));
+    let started = Instant::now();
+    let launches = Arc::new(Launches::reporting(PROGRESS_EVERY, report_progress));
+    let watching = LaunchObservation::new(launches.clone());
+    UNDER_WAY.with(|slot| *slot.borrow_mut() = Some((respond.clone(), key.clone())));
+    let result = warm_up(key, &device, || launches.count(), || !stop.get()).await;
+    UNDER_WAY.with(|slot| slot.borrow_mut().take());
+    drop(watching);
+    match result {
+        Ok(Some(done)) => WarmUpState::Ready {
+            seconds: started.elapsed().as_secs_f64(),
+            step_dispatches: u32::try_from(done.step_dispatches).unwrap_or(u32::MAX),
+        },
+        Ok(None) => WarmUpState::Stopped,
+        Err(err) => WarmUpState::Failed { message: err.to_string() },
+    }
+}
