@@ -178,14 +178,14 @@ impl Page {
         });
     }
 
-    /// The settings whose GPU kernels the page wants compiled ahead now: the form's, where a run
-    /// would go to a working WebGPU device (checked), none is under way, and a dataset is loading
-    /// or loaded (the visitor is on the way to Start).
-    fn warm_up_wanted(self, data_on_the_way: bool) -> Option<RunSpec> {
+    /// The settings whose GPU kernels the page wants compiled ahead now: the form's ("Try it"'s
+    /// class demo on a first visit), where a run would go to a working WebGPU device (checked)
+    /// and none is under way.
+    fn warm_up_wanted(self) -> Option<RunSpec> {
         let webgpu = self.backend.choice.get() == BackendChoice::WebGpu
             && matches!(self.backend.ping.get(), PingState::Done(ref report) if report.backend == BackendChoice::WebGpu)
             && !matches!(self.backend.cpu_threads.get(), CpuThreads::Running(_));
-        if !webgpu || !data_on_the_way || self.train.phase.get().is_active() {
+        if !webgpu || self.train.phase.get().is_active() {
             return None;
         }
         let spec =
@@ -197,25 +197,20 @@ impl Page {
         (given_way || self.warm_up_asked.get_value().as_ref() != Some(&spec)).then_some(spec)
     }
 
-    /// Compile the GPU kernels of the form's settings while the visitor loads data and chooses
-    /// ([`Command::WarmUp`]), once the settings have stood still for a moment; the run's first
-    /// step then does not wait for them.
+    /// Compile the GPU kernels of the form's settings while the visitor reads, loads data and
+    /// chooses ([`Command::WarmUp`]), once the settings have stood still for a moment: the run's
+    /// first step then does not wait for them.
     fn warm_up_the_gpu_ahead(self) {
         const SETTLED: std::time::Duration = std::time::Duration::from_millis(1000);
-        // A memo: the loading's progress (many events) does not count as a change.
-        let data = self.data;
-        let data_on_the_way = Memo::new(move |_| {
-            data.held.with(Option::is_some) || !matches!(data.load.get(), LoadState::Idle | LoadState::Failed(_))
-        });
         Effect::new(move |_| {
-            let Some(spec) = self.warm_up_wanted(data_on_the_way.get()) else { return };
+            let Some(spec) = self.warm_up_wanted() else { return };
             let generation = self.warm_up_generation.get_value() + 1;
             self.warm_up_generation.set_value(generation);
             set_timeout(
                 move || {
                     // Still wanted, unchanged for the whole moment.
                     if self.warm_up_generation.get_value() == generation
-                        && untrack(|| self.warm_up_wanted(data_on_the_way.get())) == Some(spec.clone())
+                        && untrack(|| self.warm_up_wanted()) == Some(spec.clone())
                     {
                         self.warm_up_asked.set_value(Some(spec.clone()));
                         self.send(Command::WarmUp(spec));
