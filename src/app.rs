@@ -178,7 +178,8 @@ impl Page {
         });
     }
 
-    /// The settings whose GPU kernels the page wants compiled ahead now: the form's ("Try it"'s
+    /// The settings whose GPU kernels the page wants compiled ahead now (and, for the shipped
+    /// weights, downloaded): the form's ("Try it"'s
     /// class demo on a first visit), where a run would go to a working WebGPU device (checked)
     /// and none is under way.
     fn warm_up_wanted(self) -> Option<RunSpec> {
@@ -188,13 +189,13 @@ impl Page {
         if !webgpu || self.train.phase.get().is_active() {
             return None;
         }
-        let spec =
-            self.train.settings.with(|settings| settings.run.check().is_ok().then(|| settings.run.warm_up_spec()))?;
+        let spec = self.train.settings.with(|settings| settings.run.check().is_ok().then(|| settings.run.clone()))?;
+        let key = spec.warm_up_spec();
         // Asked already, and not given way since: the worker answered, or will.
         let given_way = self.train.warm_up.with(|report| {
-            report.as_ref().is_some_and(|report| report.spec == spec && report.state == WarmUpState::Stopped)
+            report.as_ref().is_some_and(|report| report.spec == key && report.state == WarmUpState::Stopped)
         });
-        (given_way || self.warm_up_asked.get_value().as_ref() != Some(&spec)).then_some(spec)
+        (given_way || self.warm_up_asked.get_value().as_ref() != Some(&key)).then_some(spec)
     }
 
     /// Compile the GPU kernels of the form's settings while the visitor reads, loads data and
@@ -212,7 +213,7 @@ impl Page {
                     if self.warm_up_generation.get_value() == generation
                         && untrack(|| self.warm_up_wanted()) == Some(spec.clone())
                     {
-                        self.warm_up_asked.set_value(Some(spec.clone()));
+                        self.warm_up_asked.set_value(Some(spec.warm_up_spec()));
                         self.send(Command::WarmUp(spec));
                     }
                 },

@@ -99,7 +99,7 @@ impl Run {
 /// The pretrained weights and their URL: the site's `weights.json` says which file, of what size
 /// and SHA-256; the bytes come from the browser's cache when a verified copy is there, else they
 /// are downloaded, checked and cached.
-async fn pretrained_weights(warn: &dyn Fn(String)) -> Result<(String, Vec<u8>), Failure> {
+pub(crate) async fn pretrained_weights(warn: &dyn Fn(String)) -> Result<(String, Vec<u8>), Failure> {
     let manifest_url = format!("{WEIGHTS_DIR}/{WEIGHTS_MANIFEST}");
     let manifest = net::fetch_with_retry(&manifest_url, WEIGHTS_MANIFEST_LIMIT, &mut |_| {}).await.map_err(|err| {
         Failure::new(format!("Could not download the pretrained weights' manifest: {err}"), "Retry when online.")

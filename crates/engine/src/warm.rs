@@ -33,6 +33,8 @@ pub struct WarmUps {
     stop: Cell<bool>,
     /// Settings warmed in this worker: their seconds and the kernels of their step.
     done: RefCell<Vec<(RunSpec, f64, u32)>>,
+    /// The pretrained weights were fetched ahead into the browser's cache (or tried).
+    weights_fetched: Cell<bool>,
 }
 
 impl WarmUps {
@@ -58,11 +60,18 @@ impl WarmUps {
     }
 }
 
-/// Warm `spec`'s kernels on WebGPU (or say at once that they are), then any settings asked for
-/// meanwhile; each ends in an [`Event::WarmUp`]. A request while another runs replaces what
+/// Warm the kernels of `spec` (the form's settings) on WebGPU (or say at once that they are), then
+/// any settings asked for meanwhile; each ends in an [`Event::WarmUp`]. A request while another runs replaces what
 /// waits and stops the one under way, unless it is the same.
 pub(crate) async fn warm(devices: &Devices, session: &Session, spec: &RunSpec, respond: &Responder) {
     let warm = &session.warm;
+    // The run will read the shipped weights: downloaded (once) into the browser's cache now, beside
+    // the kernels (no burn in it, so not under the dry run). A failure is the run's to report.
+    if spec.pretrained && !warm.weights_fetched.replace(true) {
+        wasm_bindgen_futures::spawn_local(async {
+            let _ = crate::session::pretrained_weights(&|_| {}).await;
+        });
+    }
     let mut key = spec.warm_up_spec();
     if session.control.get() != LoopState::Idle {
         return respond.send(report(key, WarmUpState::Stopped));

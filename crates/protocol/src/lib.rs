@@ -85,7 +85,8 @@ pub enum Command {
     Verify { name: String, bytes: Vec<u8> },
     /// Compile on WebGPU, ahead of a run, the kernels a run of these settings dispatches first
     /// (its evaluation and one step, launched dry: compiled, then dropped, nothing computed), so
-    /// that its first step does not wait for them; answered by [`Event::WarmUp`] events. Any
+    /// that its first step does not wait for them, and download the shipped weights it starts
+    /// from into the browser's cache; answered by [`Event::WarmUp`] events. Any
     /// command that computes, or a newer request, stops it between its passes (a WebGPU run of
     /// the same settings lets it finish, and waits).
     WarmUp(RunSpec),
