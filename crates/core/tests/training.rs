@@ -722,7 +722,7 @@ fn a_concatenated_step_normalises_over_all_three_branches() {
         .train();
     let branch = |offset: usize| {
         let pixels: Vec<&[u8]> = images.iter().skip(offset).step_by(3).map(|&at| data.image(at as usize)).collect();
-        images_to_tensor(pixels.into_iter(), concatenated.scaling, &device)
+        images_to_tensor(pixels, concatenated.scaling, &device)
     };
     let all = model.forward(Tensor::cat(vec![branch(0), branch(1), branch(2)], 0));
     let [anchor, positive, negative]: [Tensor<2>; 3] = all.split(8, 0).try_into().expect("three parts");
