@@ -182,7 +182,7 @@ impl Page {
     /// weights, downloaded): the form's ("Try it"'s
     /// class demo on a first visit), where a run would go to a working WebGPU device (checked)
     /// and none is under way.
-    fn warm_up_wanted(self) -> Option<RunSpec> {
+    fn warm_up_wanted(self, given_way: Option<RunSpec>) -> Option<RunSpec> {
         let webgpu = self.backend.choice.get() == BackendChoice::WebGpu
             && matches!(self.backend.ping.get(), PingState::Done(ref report) if report.backend == BackendChoice::WebGpu)
             && !matches!(self.backend.cpu_threads.get(), CpuThreads::Running(_));
@@ -192,10 +192,7 @@ impl Page {
         let spec = self.train.settings.with(|settings| settings.run.check().is_ok().then(|| settings.run.clone()))?;
         let key = spec.warm_up_spec();
         // Asked already, and not given way since: the worker answered, or will.
-        let given_way = self.train.warm_up.with(|report| {
-            report.as_ref().is_some_and(|report| report.spec == key && report.state == WarmUpState::Stopped)
-        });
-        (given_way || self.warm_up_asked.get_value().as_ref() != Some(&key)).then_some(spec)
+        (given_way.as_ref() == Some(&key) || self.warm_up_asked.get_value().as_ref() != Some(&key)).then_some(spec)
     }
 
     /// Compile the GPU kernels of the form's settings while the visitor reads, loads data and
@@ -203,15 +200,23 @@ impl Page {
     /// first step then does not wait for them.
     fn warm_up_the_gpu_ahead(self) {
         const SETTLED: std::time::Duration = std::time::Duration::from_millis(1000);
+        // The settings whose warm-up the worker gave up, if its last word says so (a memo: the
+        // progress reports in between change nothing here).
+        let warm_up = self.train.warm_up;
+        let given_way = Memo::new(move |_| {
+            warm_up.with(|report| {
+                report.as_ref().filter(|report| report.state == WarmUpState::Stopped).map(|report| report.spec.clone())
+            })
+        });
         Effect::new(move |_| {
-            let Some(spec) = self.warm_up_wanted() else { return };
+            let Some(spec) = self.warm_up_wanted(given_way.get()) else { return };
             let generation = self.warm_up_generation.get_value() + 1;
             self.warm_up_generation.set_value(generation);
             set_timeout(
                 move || {
                     // Still wanted, unchanged for the whole moment.
                     if self.warm_up_generation.get_value() == generation
-                        && untrack(|| self.warm_up_wanted()) == Some(spec.clone())
+                        && untrack(|| self.warm_up_wanted(given_way.get())) == Some(spec.clone())
                     {
                         self.warm_up_asked.set_value(Some(spec.warm_up_spec()));
                         self.send(Command::WarmUp(spec));

@@ -339,7 +339,7 @@ async fn evaluate_dry(training: &Training, data: &Dataset, held_out: &[Triplet])
 fn warm_up_data(spec: &RunSpec) -> (Dataset, TripletSet) {
     use crate::data::cifar::IMAGE_BYTES;
     let (classes, per_class) = match spec.mining {
-        Some(mining) => (mining.classes.clamp(2, 10), mining.per_class.max(2)),
+        Some(mining) => (mining.classes.clamp(2, usize::from(u8::MAX)), mining.per_class.max(2)),
         None => (2, spec.batch_size.div_ceil(2).max(2)),
     };
     let count = classes * per_class;

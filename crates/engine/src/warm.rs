@@ -9,6 +9,7 @@
 //! it at its next pass (or lets it finish, for a WebGPU run of the settings it warms) and waits.
 
 use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use gloo_timers::future::TimeoutFuture;
@@ -35,6 +36,22 @@ pub struct WarmUps {
     done: RefCell<Vec<(RunSpec, f64, u32)>>,
     /// The pretrained weights were fetched ahead into the browser's cache (or tried).
     weights_fetched: Cell<bool>,
+    /// Commands computing with burn now ([`WarmUps::computing`]): no warm-up starts meanwhile.
+    computing: Rc<Cell<u32>>,
+    /// A warm-up's turns are being taken ([`warm`]): a request joins them as the next.
+    turns: Cell<bool>,
+    /// A request [`WarmUps::quiet`] took back before it started: told the page as stopped, so
+    /// that the page asks again.
+    dropped: RefCell<Option<RunSpec>>,
+}
+
+/// A command computing with burn, for as long as it lives ([`WarmUps::computing`]).
+pub struct Computing(Rc<Cell<u32>>);
+
+impl Drop for Computing {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
 }
 
 impl WarmUps {
@@ -49,7 +66,9 @@ impl WarmUps {
     /// `keep`'s settings (a WebGPU run that needs its kernels), and none waiting starts; returns
     /// when none runs.
     pub async fn quiet(&self, keep: Option<&RunSpec>) {
-        self.next.borrow_mut().take();
+        if let Some(next) = self.next.borrow_mut().take() {
+            *self.dropped.borrow_mut() = Some(next);
+        }
         let keep = keep.map(RunSpec::warm_up_spec);
         if keep.is_none() || *self.running.borrow() != keep {
             self.stop.set(true);
@@ -57,6 +76,13 @@ impl WarmUps {
         while self.running.borrow().is_some() {
             TimeoutFuture::new(20).await;
         }
+    }
+
+    /// Mark a command as computing until the guard drops (after [`Self::quiet`]): a warm-up
+    /// asked for meanwhile waits for it, since the dry run would empty its read-backs.
+    pub fn computing(&self) -> Computing {
+        self.computing.set(self.computing.get() + 1);
+        Computing(Rc::clone(&self.computing))
     }
 }
 
@@ -72,23 +98,51 @@ pub(crate) async fn warm(devices: &Devices, session: &Session, spec: &RunSpec, r
             let _ = crate::session::pretrained_weights(&|_| {}).await;
         });
     }
-    let mut key = spec.warm_up_spec();
+    let key = spec.warm_up_spec();
     if session.control.get() != LoopState::Idle {
         return respond.send(report(key, WarmUpState::Stopped));
     }
-    if let Some(running) = warm.running.borrow().as_ref() {
-        if *running != key {
+    if warm.turns.get() {
+        // The worker's warm-ups take turns: this one is next (the one under way stops, unless
+        // it is the same).
+        let running = warm.running.borrow().clone();
+        if running.as_ref() != Some(&key) {
             *warm.next.borrow_mut() = Some(key);
-            warm.stop.set(true);
+            if running.is_some() {
+                warm.stop.set(true);
+            }
         }
         return;
     }
+    warm.turns.set(true);
+    take_turns(devices, session, key, respond).await;
+    warm.turns.set(false);
+}
+
+/// `key`'s warm-up, then each asked for meanwhile, one at a time.
+async fn take_turns(devices: &Devices, session: &Session, mut key: RunSpec, respond: &Responder) {
+    let warm = &session.warm;
     loop {
         let known =
             warm.done.borrow().iter().find(|(done, ..)| *done == key).map(|&(_, seconds, step)| (seconds, step));
         let state = match known {
             Some((seconds, step_dispatches)) => WarmUpState::Ready { seconds, step_dispatches },
             None => {
+                // Not while a command computes (its read-backs would read zeros).
+                while warm.computing.get() > 0 {
+                    TimeoutFuture::new(50).await;
+                }
+                // Meanwhile newer settings were asked for, or a run began.
+                let newer = warm.next.borrow_mut().take();
+                if let Some(newer) = newer {
+                    respond.send(report(std::mem::replace(&mut key, newer), WarmUpState::Stopped));
+                    continue;
+                }
+                if session.control.get() != LoopState::Idle {
+                    return respond.send(report(key, WarmUpState::Stopped));
+                }
+                // No await between the checks above and `running`: a command that comes later
+                // finds it set, and waits.
                 *warm.running.borrow_mut() = Some(key.clone());
                 warm.stop.set(false);
                 let state = warm_one(devices, &key, respond, &warm.stop).await;
@@ -99,11 +153,17 @@ pub(crate) async fn warm(devices: &Devices, session: &Session, spec: &RunSpec, r
                 state
             }
         };
+        // What was taken back goes first: the page's last word is this warm-up's.
+        let dropped = warm.dropped.borrow_mut().take();
+        if let Some(dropped) = dropped {
+            respond.send(report(dropped, WarmUpState::Stopped));
+        }
         respond.send(report(key, state));
         let next = warm.next.borrow_mut().take();
         match next {
             Some(next) if session.control.get() == LoopState::Idle => key = next,
-            _ => return,
+            Some(next) => return respond.send(report(next, WarmUpState::Stopped)),
+            None => return,
         }
     }
 }
@@ -143,6 +203,11 @@ async fn warm_one(devices: &Devices, key: &RunSpec, respond: &Responder, stop: &
     UNDER_WAY.with(|slot| slot.borrow_mut().take());
     drop(watching);
     match result {
+        // A step that launched nothing (a mined batch that chose no triplet on its zeros) prepared
+        // nothing of the step: not ready, whatever its evaluation compiled.
+        Ok(Some(done)) if done.step_dispatches == 0 => {
+            WarmUpState::Failed { message: "its step launched no kernel to compile".into() }
+        }
         Ok(Some(done)) => WarmUpState::Ready {
             seconds: started.elapsed().as_secs_f64(),
             step_dispatches: u32::try_from(done.step_dispatches).unwrap_or(u32::MAX),

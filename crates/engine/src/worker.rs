@@ -63,11 +63,9 @@ impl Worker for Engine {
         let devices = Rc::clone(&self.devices);
         let held = Rc::clone(&self.dataset);
         wasm_bindgen_futures::spawn_local(async move {
-            // A warm-up's dry run holds for the whole worker: what computes waits for its end.
-            match &command {
-                Command::StartTraining(settings) if settings.backend == BackendChoice::WebGpu => {
-                    session.warm.quiet(Some(&settings.run)).await;
-                }
+            // A warm-up's dry run holds for the whole worker: what computes waits for its end,
+            // and no warm-up starts until it is done.
+            let _computing = match &command {
                 Command::ProbeAdapter
                 | Command::ListDatasets { .. }
                 | Command::LoadDataset(_)
@@ -75,9 +73,16 @@ impl Worker for Engine {
                 | Command::ForgetSaved
                 | Command::ExportDataset
                 | Command::ExportProjector
-                | Command::WarmUp(_) => {}
-                _ => session.warm.quiet(None).await,
-            }
+                | Command::WarmUp(_) => None,
+                Command::StartTraining(settings) if settings.backend == BackendChoice::WebGpu => {
+                    session.warm.quiet(Some(&settings.run)).await;
+                    Some(session.warm.computing())
+                }
+                _ => {
+                    session.warm.quiet(None).await;
+                    Some(session.warm.computing())
+                }
+            };
             let event = match command {
                 Command::ProbeAdapter => Event::Adapter(adapter::probe().await),
                 Command::Ping { backend } => ping(&devices, backend).await,
